@@ -1,0 +1,204 @@
+//! The one precedence rule, and the analysis of rules that never decide anything.
+//!
+//! **Precedence.** Among the rules of a section that match an operation, the most
+//! specific wins: the longer literal path prefix (for CIDRs, the longer network
+//! prefix) first; on equal prefixes an exact path beats a glob, a glob a directory, a
+//! directory a recursive directory; then a single port beats a range beats any port,
+//! and a rule with a parent-process or HTTP condition beats one without. On equal
+//! specificity Block beats Audit beats Allow. What no rule matches gets the section's
+//! `defaultAction`.
+//!
+//! The same rule is used by the compiler, by `polc lint`'s conflict checks and by
+//! `polc explain`.
+
+use crate::ir::{IrRule, Section};
+use polc_api::Action;
+use std::cmp::Ordering;
+
+/// Compare two rules by precedence: `Greater` means `a` wins where both match.
+pub fn compare(a: &IrRule, b: &IrRule) -> Ordering {
+    a.precedence().cmp(&b.precedence())
+}
+
+/// The decision for an operation that the rules `matching` match (all of one
+/// section), or `default` when none do.
+pub fn decide<'a>(matching: impl IntoIterator<Item = &'a IrRule>, default: Action) -> (Action, Option<&'a IrRule>) {
+    let winner = matching.into_iter().max_by(|a, b| compare(a, b).then(Ordering::Greater));
+    match winner {
+        Some(r) => (r.effective, Some(r)),
+        None => (default, None),
+    }
+}
+
+/// How a rule relates to another that covers it and wins over it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Relation {
+    /// Same matcher, conditions and action: the later rule is a duplicate.
+    Duplicate,
+    /// Same matcher and conditions, different action: the stronger action wins, the
+    /// other rule never applies.
+    Contradicted,
+    /// A more specific Allow covers the whole Block: the Block can never apply.
+    BlockUnreachable,
+    /// Another rule covers this one and wins everywhere: this rule never decides.
+    Shadowed,
+}
+
+/// A rule that never decides, because of another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Overlap {
+    /// Index of the rule that never decides.
+    pub loser: usize,
+    /// Index of the rule that decides instead.
+    pub winner: usize,
+    /// How they relate.
+    pub relation: Relation,
+}
+
+/// Find every rule in `rules` that never decides because another rule of the same
+/// section covers it and wins over it. Each loser is reported once, against the
+/// first rule that beats it.
+pub fn overlaps(rules: &[&IrRule]) -> Vec<Overlap> {
+    let mut out = Vec::new();
+    for (bi, b) in rules.iter().enumerate() {
+        for (ai, a) in rules.iter().enumerate() {
+            if ai == bi || a.section != b.section {
+                continue;
+            }
+            let same = a.matcher == b.matcher && a.conditions == b.conditions;
+            // Of two identical rules with the same action, the later one is the duplicate.
+            if same && a.action == b.action {
+                if ai < bi {
+                    out.push(Overlap { loser: bi, winner: ai, relation: Relation::Duplicate });
+                    break;
+                }
+                continue;
+            }
+            if !(a.matcher.covers(&b.matcher) && a.conditions.covers(&b.conditions)) {
+                continue;
+            }
+            if compare(a, b) != Ordering::Greater {
+                continue;
+            }
+            let relation = if same {
+                Relation::Contradicted
+            } else if a.action == Action::Allow && b.action == Action::Block {
+                Relation::BlockUnreachable
+            } else {
+                Relation::Shadowed
+            };
+            out.push(Overlap { loser: bi, winner: ai, relation });
+            break;
+        }
+    }
+    out
+}
+
+/// Rules with the same action as their section's default that override no other
+/// rule: they change nothing.
+pub fn redundant_with_default(rules: &[&IrRule], defaults: &[(Section, Action)]) -> Vec<usize> {
+    let mut out = Vec::new();
+    for (bi, b) in rules.iter().enumerate() {
+        let Some(&(_, def)) = defaults.iter().find(|(s, _)| *s == b.section) else { continue };
+        if b.action != def {
+            continue;
+        }
+        let overrides = rules.iter().enumerate().any(|(ai, a)| {
+            ai != bi && a.section == b.section && a.action != b.action && (b.matcher.covers(&a.matcher) || a.matcher.covers(&b.matcher))
+        });
+        if !overrides {
+            out.push(bi);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::lower_prevention;
+    use polc_api::PreventionPolicySpec;
+    use serde_json::json;
+
+    fn ir(spec: serde_json::Value) -> crate::ir::PolicyIr {
+        let spec: PreventionPolicySpec = serde_json::from_value(spec).unwrap_or_else(|e| panic!("{e}"));
+        lower_prevention(&spec)
+    }
+
+    fn rels(spec: serde_json::Value) -> Vec<(String, String, Relation)> {
+        let p = ir(spec);
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        let refs: Vec<&IrRule> = p.rules.iter().collect();
+        overlaps(&refs).into_iter().map(|o| (refs[o.loser].pointer.clone(), refs[o.winner].pointer.clone(), o.relation)).collect()
+    }
+
+    #[test]
+    fn most_specific_wins_then_block() {
+        let p = ir(json!({"selector": {}, "process": [
+            {"action": "Block", "dirs": [{"path": "/usr/bin", "recursive": true}]},
+            {"action": "Allow", "paths": ["/usr/bin/python3"]},
+            {"action": "Audit", "paths": ["/usr/bin/python3"]},
+        ]}));
+        let m = |path: &'static str| {
+            p.rules.iter().filter(move |r| match &r.matcher {
+                crate::ir::Matcher::Path(m) => m.matches(path),
+                _ => false,
+            })
+        };
+        assert_eq!(decide(m("/usr/bin/python3"), Action::Allow).0, Action::Audit);
+        assert_eq!(decide(m("/usr/bin/perl"), Action::Allow).0, Action::Block);
+        assert_eq!(decide(m("/opt/x"), Action::Allow).0, Action::Allow);
+    }
+
+    #[test]
+    fn dry_run_turns_block_into_audit() {
+        let p = ir(json!({"selector": {}, "mode": "DryRun", "process": [{"action": "Block", "paths": ["/bin/sh"]}]}));
+        assert_eq!(decide(p.rules.iter(), Action::Allow).0, Action::Audit);
+    }
+
+    #[test]
+    fn duplicates_contradictions_and_shadows() {
+        let r = rels(json!({"selector": {}, "process": [
+            {"action": "Block", "paths": ["/bin/sh"]},
+            {"action": "Block", "paths": ["/bin/sh"]},
+            {"action": "Allow", "paths": ["/bin/bash"]},
+            {"action": "Block", "paths": ["/bin/bash"]},
+            {"action": "Allow", "paths": ["/usr/local/bin/**"]},
+            {"action": "Block", "dirs": [{"path": "/usr/local/bin", "recursive": true}]},
+            {"action": "Audit", "paths": ["/opt/*"]},
+            {"action": "Block", "paths": ["/opt/tool"]},
+        ]}));
+        assert_eq!(r, vec![
+            ("/spec/process/1/paths/0".into(), "/spec/process/0/paths/0".into(), Relation::Duplicate),
+            ("/spec/process/2/paths/0".into(), "/spec/process/3/paths/0".into(), Relation::Contradicted),
+            ("/spec/process/5/dirs/0/path".into(), "/spec/process/4/paths/0".into(), Relation::BlockUnreachable),
+        ]);
+    }
+
+    #[test]
+    fn conditions_limit_shadowing() {
+        let r = rels(json!({"selector": {}, "file": [
+            {"action": "Block", "paths": ["/etc/shadow"], "access": ["Read"]},
+            {"action": "Allow", "paths": ["/etc/shadow"], "access": ["Read", "Write"]},
+        ], "network": [
+            {"action": "Block", "cidrs": ["10.0.0.0/8"]},
+            {"action": "Allow", "cidrs": ["10.1.0.0/16"], "ports": [{"port": 443}]},
+            {"action": "Audit", "cidrs": ["10.1.2.0/24"], "ports": [{"port": 443}]},
+        ]}));
+        // Write access to /etc/shadow is still decided by the Allow rule; the /24 Audit is more
+        // specific than the /16 Allow, so nothing here is shadowed.
+        assert!(r.is_empty(), "{r:?}");
+    }
+
+    #[test]
+    fn rules_matching_the_default_are_redundant() {
+        let p = ir(json!({"selector": {}, "defaultAction": "Block", "process": [
+            {"action": "Block", "paths": ["/bin/sh"]},
+            {"action": "Allow", "paths": ["/app/server"]},
+            {"action": "Block", "paths": ["/app/*"]},
+        ]}));
+        let refs: Vec<&IrRule> = p.rules.iter().collect();
+        assert_eq!(redundant_with_default(&refs, &p.defaults), vec![0]);
+    }
+}
