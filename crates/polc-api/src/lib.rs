@@ -23,7 +23,7 @@ pub const VERSION: &str = "v1alpha1";
 /// `apiVersion` as written in manifests.
 pub const API_VERSION: &str = "polc.dev/v1alpha1";
 
-/// Label selector, as in every Kubernetes API (`matchLabels`, `matchExpressions`).
-pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 /// A status condition (`type`, `status`, `reason`, `message`, `lastTransitionTime`).
 pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+/// Label selector, as in every Kubernetes API (`matchLabels`, `matchExpressions`).
+pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;

@@ -1,1 +1,50 @@
-fn main() {}
+//! `polc`: the command-line interface. A thin layer over the polc libraries; only
+//! this file chooses exit codes: 0 ok, 1 findings at or above the threshold, 2 usage
+//! or I/O errors.
+
+mod cli;
+mod cmd {
+    pub(crate) mod crds;
+    pub(crate) mod explain;
+    pub(crate) mod lint;
+}
+mod out;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+/// Exit status of a command that ran.
+pub(crate) enum Status {
+    /// Nothing to report.
+    Ok,
+    /// Findings at or above the threshold.
+    Findings,
+    /// Some input could not be read.
+    InputError,
+}
+
+fn main() -> ExitCode {
+    let args = match cli::Cli::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match args.command {
+        cli::Command::Lint(a) => cmd::lint::run(&a),
+        cli::Command::Crds(a) => cmd::crds::run(&a),
+        cli::Command::Explain(a) => cmd::explain::run(&a),
+    };
+    match result {
+        Ok(Status::Ok) => ExitCode::SUCCESS,
+        Ok(Status::Findings) => ExitCode::from(1),
+        Ok(Status::InputError) => ExitCode::from(2),
+        Err(e) if out::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("polc: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,472 @@
+//! Checks of one polc policy: schema, metadata, selectors, paths and globs, names,
+//! CIDRs, and rules that never decide; and conflicts between policies that apply to
+//! the same workload.
+
+use crate::checks::workload::{Workload, selects};
+use crate::codes::Code;
+use crate::finding::did_you_mean;
+use crate::{Ctx, Finding, Level, Related, Schemas, schema};
+use polc_api::{
+    LabelSelector, NetworkAccessPolicySpec, PolcKind, PreventionPolicySpec, RuntimePolicySpec,
+};
+use polc_compiler::ir::{
+    IrRule, LowerErrorKind, Matcher, PolicyIr, lower_network, lower_prevention, lower_runtime,
+};
+use polc_compiler::pattern::PatternError;
+use polc_compiler::precedence::{Relation, overlaps, redundant_with_default};
+use polc_compiler::{selector, tables};
+use polc_load::{FieldPath, Object, SourceFile};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+
+/// A policy that passed decoding, kept for coverage and cross-policy checks.
+pub(crate) struct PolicyEntry {
+    pub kind: PolcKind,
+    pub namespace: String,
+    pub name: String,
+    pub selector: LabelSelector,
+    pub containers: Vec<String>,
+    pub ir: PolicyIr,
+    /// (file index, document index).
+    pub loc: (usize, usize),
+}
+
+impl PolicyEntry {
+    pub fn label(&self) -> String {
+        format!("{} {}/{}", self.kind.as_str(), self.namespace, self.name)
+    }
+}
+
+fn decode<T: DeserializeOwned>(ctx: &mut Ctx<'_>, report: bool) -> Option<T> {
+    let spec = ctx.value.get("spec")?;
+    match serde_path_to_error::deserialize::<_, T>(spec) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            if report {
+                let pointer = format!("/spec{}", path_to_pointer(e.path()));
+                let f = ctx.finding_at(Code::SchemaViolation, &pointer, e.inner().to_string());
+                ctx.push(f);
+            }
+            None
+        }
+    }
+}
+
+fn path_to_pointer(p: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut s = String::new();
+    for seg in p.iter() {
+        match seg {
+            Segment::Seq { index } => s.push_str(&format!("/{index}")),
+            Segment::Map { key } => s.push_str(&format!("/{key}")),
+            Segment::Enum { variant } => s.push_str(&format!("/{variant}")),
+            Segment::Unknown => {}
+        }
+    }
+    s
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+}
+
+/// Check one polc object. Returns the decoded policy for later checks.
+pub(crate) fn check(
+    schemas: &Schemas,
+    ctx: &mut Ctx<'_>,
+    version: &str,
+    kind: &str,
+    obj: &Object,
+    loc: (usize, usize),
+) -> Option<PolicyEntry> {
+    let Some(k) = PolcKind::from_kind(kind).filter(|_| version == polc_api::VERSION) else {
+        let f = schema::unknown_kind(ctx, version, kind);
+        ctx.push(f);
+        return None;
+    };
+    let valid = schemas.check(k, ctx);
+    match ctx.value.pointer("/metadata/name") {
+        None => {
+            let f = ctx.finding_at(Code::Metadata, "/metadata", "`metadata.name` is missing");
+            ctx.push(f);
+        }
+        Some(Value::String(n)) if !is_dns_subdomain(n) => {
+            let f = ctx
+                .finding_at_value(Code::Metadata, "/metadata/name", format!("`{n}` is not a valid Kubernetes name"))
+                .help("use lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit");
+            ctx.push(f);
+        }
+        _ => {}
+    }
+    let namespace = obj
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".to_string());
+    let (selector, containers, ir) = match k {
+        PolcKind::PreventionPolicy => {
+            let s: PreventionPolicySpec = decode(ctx, valid)?;
+            (
+                s.selector.clone(),
+                s.containers.clone(),
+                lower_prevention(&s),
+            )
+        }
+        PolcKind::RuntimePolicy => {
+            let s: RuntimePolicySpec = decode(ctx, valid)?;
+            (s.selector.clone(), s.containers.clone(), lower_runtime(&s))
+        }
+        PolcKind::NetworkAccessPolicy => {
+            let s: NetworkAccessPolicySpec = decode(ctx, valid)?;
+            check_fqdns(ctx, &s);
+            (s.selector.clone(), Vec::new(), lower_network(&s))
+        }
+    };
+    check_selector(ctx, &selector, "/spec/selector");
+    lower_findings(ctx, &ir);
+    rule_findings(ctx, &ir);
+    Some(PolicyEntry {
+        kind: k,
+        namespace,
+        name: obj.name.clone(),
+        selector,
+        containers,
+        ir,
+        loc,
+    })
+}
+
+fn check_selector(ctx: &mut Ctx<'_>, sel: &LabelSelector, pointer: &str) {
+    if selector::is_empty(sel) {
+        let f = ctx
+            .finding_at(
+                Code::EmptySelector,
+                pointer,
+                "empty selector selects every pod in the namespace",
+            )
+            .help("select by label, e.g. `matchLabels: {app: web}`");
+        ctx.push(f);
+    }
+    for (i, e) in selector::validate(sel) {
+        let f = ctx.finding_at(
+            Code::InvalidSelector,
+            &format!("{pointer}/matchExpressions/{i}/operator"),
+            e.to_string(),
+        );
+        ctx.push(f);
+    }
+}
+
+fn check_fqdns(ctx: &mut Ctx<'_>, spec: &NetworkAccessPolicySpec) {
+    for (i, r) in spec.egress.iter().enumerate() {
+        for (j, p) in r.peers.iter().enumerate() {
+            if let Some(name) = &p.fqdn
+                && !valid_fqdn(name)
+            {
+                let f = ctx
+                    .finding_at_value(Code::InvalidFqdn, &format!("/spec/egress/{i}/peers/{j}/fqdn"), format!("`{name}` is not a DNS name or pattern"))
+                    .help("use lowercase labels of letters, digits and `-`, with `*` for wildcards (`*.example.com`)");
+                ctx.push(f);
+            }
+        }
+        for (j, p) in r.peers.iter().enumerate() {
+            for (key, sel) in [("pods", &p.pods), ("namespaces", &p.namespaces)] {
+                if let Some(sel) = sel {
+                    for (k, e) in selector::validate(sel) {
+                        let ptr = format!(
+                            "/spec/egress/{i}/peers/{j}/{key}/matchExpressions/{k}/operator"
+                        );
+                        let f = ctx.finding_at(Code::InvalidSelector, &ptr, e.to_string());
+                        ctx.push(f);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn valid_fqdn(s: &str) -> bool {
+    let s = s.strip_suffix('.').unwrap_or(s);
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'*')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+fn lower_findings(ctx: &mut Ctx<'_>, ir: &PolicyIr) {
+    for e in &ir.errors {
+        let (code, help): (Code, Option<String>) = match &e.kind {
+            LowerErrorKind::Pattern(p) => (
+                Code::InvalidPath,
+                Some(match p {
+                    PatternError::NotAbsolute(s) => format!(
+                        "write the absolute path, e.g. `/usr/bin/{}`",
+                        s.trim_start_matches("./")
+                    ),
+                    PatternError::PartialDoubleStar(_) => {
+                        "write `*` for any name within a segment, `/**/` for any depth".into()
+                    }
+                    PatternError::GlobInDir(_) => {
+                        "list globs under `paths`; `dirs` takes plain directories".into()
+                    }
+                    _ => "write the path as the kernel resolves it".into(),
+                }),
+            ),
+            LowerErrorKind::Cidr(_) => (Code::InvalidCidr, None),
+            LowerErrorKind::HostBits { network, .. } => {
+                (Code::InvalidCidr, Some(format!("write `{network}`")))
+            }
+            LowerErrorKind::UnknownCapability(c) => {
+                let name = c.strip_prefix("CAP_").unwrap_or(c).to_ascii_uppercase();
+                (
+                    Code::UnknownName,
+                    did_you_mean(&name, tables::CAPABILITIES.iter().map(|(n, _)| *n))
+                        .map(|b| format!("did you mean `{b}`?")),
+                )
+            }
+            LowerErrorKind::UnknownSyscall(s) => (
+                Code::UnknownName,
+                did_you_mean(s, tables::SYSCALLS_X86_64.iter().map(|(n, _)| *n))
+                    .map(|b| format!("did you mean `{b}`?")),
+            ),
+            LowerErrorKind::EmptyRule(_) => (Code::EmptyRule, None),
+            LowerErrorKind::HttpNeedsAllowAndPorts => (Code::HttpRule, None),
+            LowerErrorKind::EmptyPortRange { .. }
+            | LowerErrorKind::CommTooLong(_)
+            | LowerErrorKind::ExceptOutside { .. }
+            | LowerErrorKind::PeerKinds(_)
+            | LowerErrorKind::FqdnIngress => (Code::NeverMatches, None),
+        };
+        let mut f = ctx.finding_at_value(code, &e.pointer, e.kind.to_string());
+        if matches!(e.kind, LowerErrorKind::HostBits { .. }) {
+            f.level = Level::Warning;
+        }
+        f.help = help;
+        ctx.push(f);
+    }
+}
+
+fn rule_findings(ctx: &mut Ctx<'_>, ir: &PolicyIr) {
+    let mut names: HashMap<&str, &str> = HashMap::new();
+    for r in &ir.rules {
+        let name_ptr = format!("{}/name", r.rule_pointer);
+        if ctx.value.pointer(&name_ptr).is_some()
+            && let Some(first) = names.insert(&r.name, &r.rule_pointer)
+            && first != r.rule_pointer
+        {
+            let first_line = ctx
+                .doc
+                .spans
+                .field_span(ctx.value, FieldPath::from_pointer(first).segs())
+                .line;
+            let f = ctx
+                .finding_at_value(
+                    Code::DuplicateRuleName,
+                    &name_ptr,
+                    format!(
+                        "rule name `{}` is already used at line {first_line}",
+                        r.name
+                    ),
+                )
+                .help("rule names are part of stable rule ids; make each unique");
+            ctx.push(f);
+            names.insert(&r.name, &r.rule_pointer);
+        }
+        if let Matcher::Path(m) = &r.matcher
+            && m.is_over_broad()
+        {
+            let f = ctx
+                .finding_at_value(
+                    Code::OverBroad,
+                    &r.pointer,
+                    format!("`{m}` matches every path"),
+                )
+                .help("narrow it to the directories meant, or set `defaultAction` for a posture");
+            ctx.push(f);
+        }
+    }
+    let refs: Vec<&IrRule> = ir.rules.iter().collect();
+    for o in overlaps(&refs) {
+        let (loser, winner) = (refs[o.loser], refs[o.winner]);
+        let f = overlap_finding(ctx, loser, winner, o.relation, None);
+        ctx.push(f);
+    }
+    for i in redundant_with_default(&refs, &ir.defaults) {
+        let r = refs[i];
+        let f = ctx.finding_at_value(
+            Code::RedundantRule,
+            &r.pointer,
+            format!(
+                "`{}` has the default action {} and overrides no other rule",
+                r.matcher,
+                r.action.as_str()
+            ),
+        );
+        ctx.push(f);
+    }
+}
+
+fn relation_code(r: Relation) -> Code {
+    match r {
+        Relation::Duplicate => Code::DuplicateRule,
+        Relation::Contradicted => Code::Contradiction,
+        Relation::BlockUnreachable => Code::BlockUnreachable,
+        Relation::Shadowed => Code::ShadowedRule,
+    }
+}
+
+fn overlap_finding(
+    ctx: &Ctx<'_>,
+    loser: &IrRule,
+    winner: &IrRule,
+    relation: Relation,
+    other: Option<(&SourceFile, &polc_load::Document, String)>,
+) -> Finding {
+    let (wfile, wline) = match &other {
+        Some((file, doc, _)) => (
+            file.name.clone(),
+            doc.spans
+                .value_span(&doc.value, FieldPath::from_pointer(&winner.pointer).segs()),
+        ),
+        None => (
+            ctx.file.name.clone(),
+            ctx.doc
+                .spans
+                .value_span(ctx.value, FieldPath::from_pointer(&winner.pointer).segs()),
+        ),
+    };
+    let whose = match &other {
+        Some((_, _, label)) => format!(" of {label}"),
+        None => String::new(),
+    };
+    let msg = match relation {
+        Relation::Duplicate => format!(
+            "`{}` ({}) duplicates rule `{}`{whose}",
+            loser.matcher,
+            loser.action.as_str(),
+            winner.name
+        ),
+        Relation::Contradicted => format!(
+            "`{}` is both {} here and {} in rule `{}`{whose}; {} wins, so this entry never applies",
+            loser.matcher,
+            loser.action.as_str(),
+            winner.action.as_str(),
+            winner.name,
+            winner.action.as_str()
+        ),
+        Relation::BlockUnreachable => format!(
+            "Block of `{}` is unreachable: the more specific Allow `{}` in rule `{}`{whose} covers all of it",
+            loser.matcher, winner.matcher, winner.name
+        ),
+        Relation::Shadowed => format!(
+            "`{}` ({}) never decides: `{}` ({}) in rule `{}`{whose} covers it and wins",
+            loser.matcher,
+            loser.action.as_str(),
+            winner.matcher,
+            winner.action.as_str(),
+            winner.name
+        ),
+    };
+    let code = if other.is_some() {
+        Code::CrossPolicyConflict
+    } else {
+        relation_code(relation)
+    };
+    let mut f = ctx.finding_at_value(code, &loser.pointer, msg);
+    f.related.push(Related {
+        file: wfile,
+        span: Some(wline),
+        message: format!("rule `{}` ({})", winner.name, winner.action.as_str()),
+    });
+    f.help = Some(match relation {
+        Relation::Duplicate => "remove one of them".into(),
+        Relation::Contradicted => "decide which action is meant and remove the other entry".into(),
+        Relation::BlockUnreachable => {
+            "narrow the Allow, or make the Block more specific than it".into()
+        }
+        Relation::Shadowed => {
+            "remove this entry, or make it more specific than the rule that covers it".into()
+        }
+    });
+    f
+}
+
+/// Conflicts between rules of different policies that apply to the same workload.
+pub(crate) fn cross_policy(
+    files: &[SourceFile],
+    policies: &[PolicyEntry],
+    workloads: &[Workload],
+    out: &mut Vec<Finding>,
+) {
+    let mut by_ns: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, p) in policies.iter().enumerate() {
+        if p.kind != PolcKind::NetworkAccessPolicy {
+            by_ns.entry(&p.namespace).or_default().push(i);
+        }
+    }
+    let mut seen_sets: HashSet<Vec<usize>> = HashSet::new();
+    let mut reported: HashSet<(usize, String)> = HashSet::new();
+    for w in workloads {
+        let Some(cands) = by_ns.get(w.namespace.as_str()) else {
+            continue;
+        };
+        let set: Vec<usize> = cands
+            .iter()
+            .copied()
+            .filter(|&i| selects(&policies[i], w))
+            .collect();
+        if set.len() < 2 || !seen_sets.insert(set.clone()) {
+            continue;
+        }
+        let mut refs: Vec<&IrRule> = Vec::new();
+        let mut owner: Vec<usize> = Vec::new();
+        for &pi in &set {
+            for r in &policies[pi].ir.rules {
+                refs.push(r);
+                owner.push(pi);
+            }
+        }
+        for o in overlaps(&refs) {
+            let (lp, wp) = (owner[o.loser], owner[o.winner]);
+            if lp == wp || !reported.insert((lp, refs[o.loser].pointer.clone())) {
+                continue;
+            }
+            let (lpol, wpol) = (&policies[lp], &policies[wp]);
+            let (lfile, wfile) = (&files[lpol.loc.0], &files[wpol.loc.0]);
+            let (ldoc, wdoc) = (&lfile.documents[lpol.loc.1], &wfile.documents[wpol.loc.1]);
+            let mut sink = Vec::new();
+            let ctx = Ctx {
+                file: lfile,
+                doc: ldoc,
+                value: &ldoc.value,
+                object: Some(lpol.label()),
+                out: &mut sink,
+            };
+            let mut f = overlap_finding(
+                &ctx,
+                refs[o.loser],
+                refs[o.winner],
+                o.relation,
+                Some((wfile, wdoc, wpol.label())),
+            );
+            f.message.push_str(&format!(
+                " (for {} {}/{})",
+                w.kind.as_str(),
+                w.namespace,
+                w.name
+            ));
+            out.push(f);
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! Workload manifests linted beside the policies: which policies select them, and
+//! the posture issues (privileged, host namespaces, sensitive hostPath mounts,
+//! privilege escalation, no seccomp) that runtime policies exist to contain.
+
+use crate::checks::policy::PolicyEntry;
+use crate::codes::Code;
+use crate::{Ctx, Finding, Level};
+use polc_api::PolcKind;
+use polc_compiler::selector;
+use polc_load::{Document, Object, SourceFile, WorkloadKind};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+
+/// A workload and its pod template.
+pub(crate) struct Workload {
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub containers: Vec<String>,
+    pub loc: (usize, usize),
+}
+
+impl Workload {
+    pub fn read(kind: WorkloadKind, obj: &Object, doc: &Document, loc: (usize, usize)) -> Workload {
+        let labels = doc
+            .value
+            .pointer(&format!("{}/labels", kind.pod_metadata_pointer()))
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let spec = kind.pod_spec_pointer();
+        let mut containers = Vec::new();
+        for list in ["containers", "initContainers", "ephemeralContainers"] {
+            for c in doc
+                .value
+                .pointer(&format!("{spec}/{list}"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(n) = c.get("name").and_then(Value::as_str) {
+                    containers.push(n.to_string());
+                }
+            }
+        }
+        Workload {
+            kind,
+            namespace: obj.namespace.clone().unwrap_or_else(|| "default".into()),
+            name: obj.name.clone(),
+            labels,
+            containers,
+            loc,
+        }
+    }
+}
+
+/// Does the policy apply to (some container of) the workload?
+pub(crate) fn selects(p: &PolicyEntry, w: &Workload) -> bool {
+    p.namespace == w.namespace
+        && selector::matches(&p.selector, &w.labels)
+        && (p.containers.is_empty() || p.containers.iter().any(|c| w.containers.contains(c)))
+}
+
+const SENSITIVE_HOST_PATHS: &[&str] = &[
+    "/",
+    "/proc",
+    "/sys",
+    "/etc",
+    "/root",
+    "/var/run/docker.sock",
+    "/run/docker.sock",
+    "/var/run/containerd/containerd.sock",
+    "/run/containerd/containerd.sock",
+    "/var/run/crio/crio.sock",
+    "/var/lib/kubelet",
+    "/boot",
+    "/dev",
+];
+
+fn sensitive(path: &str) -> bool {
+    let p = if path.len() > 1 {
+        path.trim_end_matches('/')
+    } else {
+        path
+    };
+    SENSITIVE_HOST_PATHS
+        .iter()
+        .any(|s| p == *s || (*s != "/" && p.starts_with(&format!("{s}/")) && !s.ends_with(".sock")))
+}
+
+/// Coverage: unselected workloads, posture issues (a note when a policy contains the
+/// workload), policies selecting nothing, container names nobody has.
+pub(crate) fn coverage(
+    files: &[SourceFile],
+    policies: &[PolicyEntry],
+    workloads: &[Workload],
+    out: &mut Vec<Finding>,
+) {
+    let mut ns_workloads: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, w) in workloads.iter().enumerate() {
+        ns_workloads.entry(&w.namespace).or_default().push(i);
+    }
+    let mut ns_policies: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, p) in policies.iter().enumerate() {
+        ns_policies.entry(&p.namespace).or_default().push(i);
+    }
+    let mut selected_any = vec![false; policies.len()];
+    let mut container_hit: Vec<Vec<bool>> = policies
+        .iter()
+        .map(|p| vec![false; p.containers.len()])
+        .collect();
+    for w in workloads {
+        let file = &files[w.loc.0];
+        let doc = &file.documents[w.loc.1];
+        let mut contained = Vec::new();
+        for &pi in ns_policies.get(w.namespace.as_str()).into_iter().flatten() {
+            let p = &policies[pi];
+            if p.namespace == w.namespace && selector::matches(&p.selector, &w.labels) {
+                for (ci, c) in p.containers.iter().enumerate() {
+                    container_hit[pi][ci] |= w.containers.contains(c);
+                }
+                if selects(p, w) {
+                    selected_any[pi] = true;
+                    if p.kind != PolcKind::NetworkAccessPolicy {
+                        contained.push(p.label());
+                    }
+                }
+            }
+        }
+        let label = format!("{} {}/{}", w.kind.as_str(), w.namespace, w.name);
+        let mut ctx = Ctx {
+            file,
+            doc,
+            value: &doc.value,
+            object: Some(label.clone()),
+            out,
+        };
+        if contained.is_empty() {
+            let f = ctx
+                .finding_at(
+                    Code::Unselected,
+                    "/metadata/name",
+                    format!("{label} is not selected by any PreventionPolicy or RuntimePolicy"),
+                )
+                .help("add a policy whose selector matches the pod template labels");
+            ctx.push(f);
+        }
+        posture(&mut ctx, w.kind, !contained.is_empty());
+    }
+    for (pi, p) in policies.iter().enumerate() {
+        let file = &files[p.loc.0];
+        let doc = &file.documents[p.loc.1];
+        let mut ctx = Ctx {
+            file,
+            doc,
+            value: &doc.value,
+            object: Some(p.label()),
+            out,
+        };
+        if !selected_any[pi] && ns_workloads.contains_key(p.namespace.as_str()) {
+            let n = ns_workloads[p.namespace.as_str()].len();
+            let f = ctx
+                .finding_at(
+                    Code::SelectsNothing,
+                    "/spec/selector",
+                    format!(
+                        "selects none of the {n} workloads linted in namespace `{}`",
+                        p.namespace
+                    ),
+                )
+                .help(
+                    "selectors match the pod template's labels (`spec.template.metadata.labels`)",
+                );
+            ctx.push(f);
+        }
+        if selected_any[pi] || p.containers.is_empty() {
+            for (ci, c) in p.containers.iter().enumerate() {
+                if !container_hit[pi][ci] && ns_workloads.contains_key(p.namespace.as_str()) {
+                    let f = ctx.finding_at_value(
+                        Code::UnknownContainer,
+                        &format!("/spec/containers/{ci}"),
+                        format!("no selected workload has a container named `{c}`"),
+                    );
+                    ctx.push(f);
+                }
+            }
+        }
+    }
+}
+
+fn posture(ctx: &mut Ctx<'_>, kind: WorkloadKind, contained: bool) {
+    let level = if contained {
+        Level::Note
+    } else {
+        Level::Warning
+    };
+    let suffix = if contained {
+        " (contained by a polc policy)"
+    } else {
+        ""
+    };
+    let spec_ptr = kind.pod_spec_pointer();
+    let Some(spec) = ctx.value.pointer(spec_ptr) else {
+        return;
+    };
+    let mut found: Vec<(Code, String, String)> = Vec::new();
+    for key in ["hostPID", "hostNetwork", "hostIPC"] {
+        if spec.get(key) == Some(&Value::Bool(true)) {
+            found.push((
+                Code::HostNamespaces,
+                format!("{spec_ptr}/{key}"),
+                format!("`{key}: true` shares the host's namespace"),
+            ));
+        }
+    }
+    for (i, v) in spec
+        .get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if let Some(p) = v.pointer("/hostPath/path").and_then(Value::as_str)
+            && sensitive(p)
+        {
+            found.push((
+                Code::SensitiveHostPath,
+                format!("{spec_ptr}/volumes/{i}/hostPath/path"),
+                format!("hostPath mount of `{p}` gives the container control of the node"),
+            ));
+        }
+    }
+    let pod_seccomp = spec.pointer("/securityContext/seccompProfile").is_some();
+    for list in ["initContainers", "containers"] {
+        for (i, c) in spec
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let base = format!("{spec_ptr}/{list}/{i}");
+            let name = c.get("name").and_then(Value::as_str).unwrap_or("?");
+            let sc = c.get("securityContext");
+            if sc.and_then(|s| s.get("privileged")) == Some(&Value::Bool(true)) {
+                found.push((
+                    Code::Privileged,
+                    format!("{base}/securityContext/privileged"),
+                    format!("container `{name}` is privileged"),
+                ));
+            }
+            match sc.and_then(|s| s.get("allowPrivilegeEscalation")) {
+                Some(Value::Bool(false)) => {}
+                Some(_) => found.push((
+                    Code::PrivilegeEscalation,
+                    format!("{base}/securityContext/allowPrivilegeEscalation"),
+                    format!("container `{name}` allows privilege escalation"),
+                )),
+                None => found.push((
+                    Code::PrivilegeEscalation,
+                    format!("{base}/name"),
+                    format!("container `{name}` does not set `allowPrivilegeEscalation: false`"),
+                )),
+            }
+            if !pod_seccomp && sc.and_then(|s| s.get("seccompProfile")).is_none() {
+                found.push((
+                    Code::NoSeccomp,
+                    format!("{base}/name"),
+                    format!("container `{name}` has no seccomp profile"),
+                ));
+            }
+        }
+    }
+    for (code, ptr, msg) in found {
+        let f = ctx
+            .finding_at(code, &ptr, format!("{msg}{suffix}"))
+            .level(level);
+        ctx.push(f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensitive_paths() {
+        assert!(sensitive("/var/run/docker.sock"));
+        assert!(sensitive("/proc"));
+        assert!(sensitive("/proc/1/ns"));
+        assert!(sensitive("/etc/"));
+        assert!(sensitive("/"));
+        assert!(!sensitive("/data"));
+        assert!(!sensitive("/var/log"));
+    }
+}

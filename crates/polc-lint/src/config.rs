@@ -1,0 +1,228 @@
+//! The repository's lint configuration (`.polc.yaml`): codes to disable, level
+//! overrides, the failure threshold, and organisation rules written in CEL.
+//!
+//! ```yaml
+//! failOn: warning            # default threshold for the exit code
+//! disable: [P045]            # codes never reported
+//! levels: {P040: error}      # per-code level overrides
+//! rules:
+//!   - name: team-label
+//!     expression: "has(object.metadata.labels) && 'team' in object.metadata.labels"
+//!     message: every policy names its owning team
+//!     level: error           # default warning
+//!     kinds: [PreventionPolicy]   # default: every polc kind
+//! ```
+//!
+//! A rule's expression sees the policy as `object` and must be true for it to pass,
+//! as in Kubernetes ValidatingAdmissionPolicy.
+
+use crate::codes::Code;
+use crate::{Ctx, Finding, Level};
+use polc_load::{FieldPath, SourceFile};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ConfigFile {
+    #[serde(default)]
+    fail_on: Option<Level>,
+    #[serde(default)]
+    disable: Vec<String>,
+    #[serde(default)]
+    levels: BTreeMap<String, Level>,
+    #[serde(default)]
+    rules: Vec<RuleSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RuleSpec {
+    name: String,
+    expression: String,
+    message: String,
+    #[serde(default = "warning")]
+    level: Level,
+    #[serde(default)]
+    kinds: Vec<String>,
+}
+
+fn warning() -> Level {
+    Level::Warning
+}
+
+/// An organisation rule, compiled.
+pub struct OrgRule {
+    /// Name.
+    pub name: String,
+    /// Message shown when the rule fails.
+    pub message: String,
+    /// Level of its findings.
+    pub level: Level,
+    /// Kinds it applies to (all polc kinds when empty).
+    pub kinds: Vec<String>,
+    /// The expression as written.
+    pub expression: String,
+    program: cel::Program,
+}
+
+/// Lint configuration.
+#[derive(Default)]
+pub struct Config {
+    /// Threshold for a failing exit code, when the config sets one.
+    pub fail_on: Option<Level>,
+    disabled: HashSet<Code>,
+    levels: HashMap<Code, Level>,
+    rules: Vec<OrgRule>,
+}
+
+/// A configuration error, with its location.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{col}: {field}: {message}")]
+pub struct ConfigError {
+    /// File.
+    pub file: String,
+    /// Line (0 when unknown).
+    pub line: u32,
+    /// Column (0 when unknown).
+    pub col: u32,
+    /// Field path.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Config {
+    /// Read a configuration from a loaded file.
+    ///
+    /// # Errors
+    /// When the file does not parse, has unknown fields or unknown codes, or a CEL
+    /// expression does not compile.
+    pub fn from_source(src: &SourceFile) -> Result<Config, ConfigError> {
+        let err = |span: Option<polc_load::Span>, field: String, message: String| ConfigError {
+            file: src.name.clone(),
+            line: span.map_or(0, |s| s.line),
+            col: span.map_or(0, |s| s.col),
+            field: if field.is_empty() {
+                "(document)".into()
+            } else {
+                field
+            },
+            message,
+        };
+        if let Some(e) = src.errors.first() {
+            return Err(err(e.span, e.field.to_string(), e.kind.to_string()));
+        }
+        let Some(doc) = src.documents.first() else {
+            return Ok(Config::default());
+        };
+        let at = |pointer: &str| {
+            let p = FieldPath::from_pointer(pointer);
+            (
+                Some(doc.spans.field_span(&doc.value, p.segs())),
+                p.to_string(),
+            )
+        };
+        let file: ConfigFile = serde_path_to_error::deserialize(&doc.value).map_err(|e| {
+            let ptr: String = e.path().iter().map(|s| format!("/{s}")).collect();
+            let (span, field) = at(&ptr);
+            err(span, field, e.inner().to_string())
+        })?;
+        let mut cfg = Config {
+            fail_on: file.fail_on,
+            ..Config::default()
+        };
+        for (i, c) in file.disable.iter().enumerate() {
+            let code = Code::parse(c).ok_or_else(|| {
+                let (span, field) = at(&format!("/disable/{i}"));
+                err(span, field, format!("unknown code `{c}`"))
+            })?;
+            cfg.disabled.insert(code);
+        }
+        for (c, level) in &file.levels {
+            let code = Code::parse(c).ok_or_else(|| {
+                let (span, field) = at(&format!("/levels/{c}"));
+                err(span, field, format!("unknown code `{c}`"))
+            })?;
+            cfg.levels.insert(code, *level);
+        }
+        for (i, r) in file.rules.into_iter().enumerate() {
+            let program = cel::Program::compile(&r.expression).map_err(|e| {
+                let (span, field) = at(&format!("/rules/{i}/expression"));
+                err(span, field, format!("CEL expression does not compile: {e}"))
+            })?;
+            for (j, k) in r.kinds.iter().enumerate() {
+                if polc_api::PolcKind::from_kind(k).is_none() {
+                    let (span, field) = at(&format!("/rules/{i}/kinds/{j}"));
+                    return Err(err(span, field, format!("`{k}` is not a polc kind")));
+                }
+            }
+            cfg.rules.push(OrgRule {
+                name: r.name,
+                message: r.message,
+                level: r.level,
+                kinds: r.kinds,
+                expression: r.expression,
+                program,
+            });
+        }
+        Ok(cfg)
+    }
+
+    /// The organisation rules.
+    pub fn rules(&self) -> &[OrgRule] {
+        &self.rules
+    }
+
+    pub(crate) fn check_org_rules(&self, ctx: &mut Ctx<'_>, kind: &str) {
+        let applicable: Vec<&OrgRule> = self
+            .rules
+            .iter()
+            .filter(|r| r.kinds.is_empty() || r.kinds.iter().any(|k| k == kind))
+            .collect();
+        if applicable.is_empty() {
+            return;
+        }
+        let object = match cel::to_value(ctx.value) {
+            Ok(v) => v,
+            Err(e) => {
+                let f = ctx.finding_at(
+                    Code::OrgRule,
+                    "",
+                    format!("object cannot be given to CEL: {e}"),
+                );
+                ctx.push(f);
+                return;
+            }
+        };
+        for r in applicable {
+            let mut c = cel::Context::default();
+            c.add_variable_from_value("object", object.clone());
+            let outcome = match r.program.execute(&c) {
+                Ok(cel::Value::Bool(true)) => continue,
+                Ok(cel::Value::Bool(false)) => format!("{} (rule `{}`)", r.message, r.name),
+                Ok(other) => format!("rule `{}` returned {other:?}, not a boolean", r.name),
+                Err(e) => format!("rule `{}` could not be evaluated: {e}", r.name),
+            };
+            let f: Finding = ctx
+                .finding_at(Code::OrgRule, "/metadata", outcome)
+                .level(r.level)
+                .help(format!("`{}`", r.expression));
+            ctx.push(f);
+        }
+    }
+
+    /// Drop disabled codes and apply level overrides.
+    pub(crate) fn apply(&self, findings: Vec<Finding>) -> Vec<Finding> {
+        findings
+            .into_iter()
+            .filter(|f| !self.disabled.contains(&f.code))
+            .map(|mut f| {
+                if let Some(l) = self.levels.get(&f.code) {
+                    f.level = *l;
+                }
+                f
+            })
+            .collect()
+    }
+}

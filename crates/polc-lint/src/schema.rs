@@ -1,0 +1,204 @@
+//! Validation against exactly the OpenAPI schemas in the generated CRDs, plus the
+//! unknown-field check that structural schemas cannot express.
+
+use crate::codes::Code;
+use crate::finding::did_you_mean;
+use crate::{Ctx, Finding};
+use polc_api::PolcKind;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// A compiled schema per polc kind.
+pub struct Schemas {
+    kinds: HashMap<PolcKind, (Value, jsonschema::Validator)>,
+}
+
+/// The CRD schema of `kind` could not be compiled (a bug in polc's types).
+#[derive(Debug, thiserror::Error)]
+#[error("the CRD schema of {kind} does not compile: {message}")]
+pub struct SchemaError {
+    kind: &'static str,
+    message: String,
+}
+
+/// OpenAPI's `nullable: true` is not JSON Schema: turn it into a `null` type.
+fn to_json_schema(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if m.remove("nullable") == Some(Value::Bool(true))
+                && let Some(Value::String(t)) = m.get("type").cloned()
+            {
+                m.insert("type".into(), serde_json::json!([t, "null"]));
+                if let Some(Value::Array(e)) = m.get_mut("enum") {
+                    e.push(Value::Null);
+                }
+            }
+            m.values_mut().for_each(to_json_schema);
+        }
+        Value::Array(a) => a.iter_mut().for_each(to_json_schema),
+        _ => {}
+    }
+}
+
+impl Schemas {
+    /// Compile the schemas of every kind from the CRDs the types generate.
+    ///
+    /// # Errors
+    /// Only when a generated schema is not valid JSON Schema.
+    pub fn new() -> Result<Schemas, SchemaError> {
+        let mut kinds = HashMap::new();
+        for (kind, crd) in polc_api::crds() {
+            let schema = crd
+                .spec
+                .versions
+                .first()
+                .and_then(|v| v.schema.as_ref())
+                .and_then(|s| s.open_api_v3_schema.as_ref())
+                .and_then(|s| serde_json::to_value(s).ok())
+                .unwrap_or(Value::Null);
+            let mut js = schema.clone();
+            to_json_schema(&mut js);
+            let validator = jsonschema::options()
+                .with_draft(jsonschema::Draft::Draft4)
+                .build(&js)
+                .map_err(|e| SchemaError {
+                    kind: kind.as_str(),
+                    message: e.to_string(),
+                })?;
+            kinds.insert(kind, (schema, validator));
+        }
+        Ok(Schemas { kinds })
+    }
+
+    /// Validate `ctx`'s document as `kind`; returns whether it is valid.
+    pub(crate) fn check(&self, kind: PolcKind, ctx: &mut Ctx<'_>) -> bool {
+        let Some((schema, validator)) = self.kinds.get(&kind) else {
+            return true;
+        };
+        let value = ctx.value;
+        let before = ctx.out.len();
+        for e in validator.iter_errors(value) {
+            let pointer = e.instance_path().to_string();
+            let mut msg = e.to_string();
+            let mut help = None;
+            if let jsonschema::error::ValidationErrorKind::Enum { options } = e.kind() {
+                let opts: Vec<&str> = options
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                if let Some(s) = e.instance().as_str()
+                    && let Some(best) = did_you_mean(s, opts.iter().copied())
+                {
+                    help = Some(format!("did you mean `{best}`?"));
+                }
+                msg = format!(
+                    "{} is not one of {}",
+                    e.instance(),
+                    opts.iter()
+                        .map(|o| format!("`{o}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            let field = polc_load::FieldPath::from_pointer(&pointer);
+            let mut f = ctx.finding_at(
+                Code::SchemaViolation,
+                &pointer,
+                format!("{}: {msg}", display_field(&field)),
+            );
+            f.help = help;
+            ctx.out.push(f);
+        }
+        unknown_fields(schema, value, &mut String::new(), true, ctx);
+        ctx.out.len() == before
+    }
+}
+
+fn display_field(f: &polc_load::FieldPath) -> String {
+    if f.0.is_empty() {
+        "object".into()
+    } else {
+        format!("`{f}`")
+    }
+}
+
+fn unknown_fields(
+    schema: &Value,
+    value: &Value,
+    pointer: &mut String,
+    root: bool,
+    ctx: &mut Ctx<'_>,
+) {
+    match value {
+        Value::Object(map) => {
+            if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
+                return;
+            }
+            let props = schema.get("properties").and_then(Value::as_object);
+            let additional = schema.get("additionalProperties");
+            for (k, v) in map {
+                let len = pointer.len();
+                pointer.push('/');
+                pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                if let Some(sub) = props.and_then(|p| p.get(k)) {
+                    unknown_fields(sub, v, pointer, false, ctx);
+                } else if let Some(sub) = additional.filter(|a| a.is_object()) {
+                    unknown_fields(sub, v, pointer, false, ctx);
+                } else if let Some(props) = props
+                    && !(root && matches!(k.as_str(), "apiVersion" | "kind" | "metadata"))
+                {
+                    let mut names: Vec<&str> = props.keys().map(String::as_str).collect();
+                    if root {
+                        names.extend(["apiVersion", "kind", "metadata"]);
+                    }
+                    let f =
+                        ctx.finding_at(Code::UnknownField, pointer, format!("unknown field `{k}`"));
+                    let help = match did_you_mean(k, names.iter().copied()) {
+                        Some(best) => format!("did you mean `{best}`?"),
+                        None => {
+                            names.sort_unstable();
+                            format!("known fields here: {}", names.join(", "))
+                        }
+                    };
+                    ctx.out.push(f.help(help));
+                }
+                pointer.truncate(len);
+            }
+        }
+        Value::Array(items) => {
+            if let Some(sub) = schema.get("items") {
+                for (i, v) in items.iter().enumerate() {
+                    let len = pointer.len();
+                    pointer.push('/');
+                    pointer.push_str(&i.to_string());
+                    unknown_fields(sub, v, pointer, false, ctx);
+                    pointer.truncate(len);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Make a finding for an object whose kind is not a polc kind.
+pub(crate) fn unknown_kind(ctx: &Ctx<'_>, version: &str, kind: &str) -> Finding {
+    let kinds = PolcKind::ALL.map(PolcKind::as_str);
+    if version != polc_api::VERSION {
+        return ctx
+            .finding_at(
+                Code::UnknownKind,
+                "/apiVersion",
+                format!("polc.dev has no version `{version}`"),
+            )
+            .help(format!("use `apiVersion: {}`", polc_api::API_VERSION));
+    }
+    let f = ctx.finding_at(
+        Code::UnknownKind,
+        "/kind",
+        format!("polc.dev/{version} has no kind `{kind}`"),
+    );
+    match did_you_mean(kind, kinds) {
+        Some(best) => f.help(format!("did you mean `{best}`?")),
+        None => f.help(format!("known kinds: {}", kinds.join(", "))),
+    }
+}

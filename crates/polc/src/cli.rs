@@ -1,0 +1,185 @@
+//! The command-line definition. Doc comments here are the `--help` text and the
+//! source of `docs/cli.md` (a test fails when that file drifts).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// GitOps policy-as-code compiler and enforcer for Kubernetes runtime security.
+///
+/// polc reads PreventionPolicy, RuntimePolicy and NetworkAccessPolicy objects
+/// (API group polc.dev) from git, checks them, and compiles them to what kernels
+/// and clusters enforce.
+///
+/// Exit status: 0 ok, 1 findings at or above the --fail-on threshold, 2 usage or
+/// I/O errors.
+#[derive(Parser, Debug)]
+#[command(name = "polc", version, propagate_version = true, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Check policies and the workloads beside them; report findings with file:line.
+    ///
+    /// Reads files, directories (recursively: *.yaml, *.yml, *.json; hidden entries
+    /// skipped) and `-` for stdin. Multi-document YAML is fine, and objects that are
+    /// not polc policies are recognised: workloads (Deployment, StatefulSet, DaemonSet,
+    /// ReplicaSet, Job, CronJob, Pod) are checked for coverage and posture.
+    ///
+    /// Checks: YAML and limits; the CRD schema (exactly as the API server has it) with
+    /// did-you-mean for unknown fields; paths, globs, selectors, CIDRs, names; rules
+    /// that are duplicated, shadowed or contradicted under the precedence rule;
+    /// workloads no policy selects and their posture; organisation rules in CEL from
+    /// `.polc.yaml`. `polc explain CODE` explains each finding code.
+    ///
+    /// Examples:
+    ///   polc lint policies/ deploy/
+    ///   polc lint --format sarif . > polc.sarif
+    ///   kubectl get pp -A -o yaml | polc lint -
+    #[command(verbatim_doc_comment)]
+    Lint(LintArgs),
+    /// Write the CustomResourceDefinitions of the polc kinds.
+    ///
+    /// The CRDs are generated from the API types; `--check` fails (exit 1) when the
+    /// files in DIR differ from what the types generate.
+    Crds(CrdsArgs),
+    /// Explain a finding code (e.g. `polc explain P012`), or list every code.
+    Explain(ExplainArgs),
+}
+
+/// Output format of `polc lint`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// rustc-style text with source snippets.
+    Human,
+    /// One JSON document (stable, versioned).
+    Json,
+    /// SARIF 2.1.0, for code scanning.
+    Sarif,
+    /// GitHub Actions workflow annotations.
+    Github,
+}
+
+/// Finding level used as a threshold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Threshold {
+    /// Fail only on errors.
+    Error,
+    /// Fail on warnings and errors.
+    Warning,
+    /// Fail on any finding.
+    Note,
+}
+
+/// When to colour output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorChoice {
+    /// When stdout is a terminal and NO_COLOR is not set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct LintArgs {
+    /// Files and directories to lint; `-` reads stdin.
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub paths: Vec<String>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Human, env = "POLC_FORMAT")]
+    pub format: Format,
+    /// Exit 1 when a finding is at or above this level [default: the config's `failOn`, else error].
+    #[arg(long, value_enum, env = "POLC_FAIL_ON")]
+    pub fail_on: Option<Threshold>,
+    /// Configuration file [default: the nearest .polc.yaml in the current directory or its parents].
+    #[arg(long, value_name = "FILE", env = "POLC_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Ignore any .polc.yaml.
+    #[arg(long, conflicts_with = "config")]
+    pub no_config: bool,
+    /// Colour.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Only print findings at or above this level (the exit status still counts all).
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub min_level: Option<Threshold>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct CrdsArgs {
+    /// Directory to write `polc.dev_<plural>.yaml` files to; `-` prints them to stdout.
+    #[arg(long, short = 'o', value_name = "DIR", default_value = "crds")]
+    pub out: String,
+    /// Do not write; exit 1 when the files in DIR differ from the generated ones.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ExplainArgs {
+    /// A finding code (`P012`) or name (`unknown-field`).
+    #[arg(value_name = "CODE", required_unless_present = "all")]
+    pub code: Option<String>,
+    /// List every code.
+    #[arg(long)]
+    pub all: bool,
+    /// With --all: print docs/lint-codes.md.
+    #[arg(long, requires = "all")]
+    pub markdown: bool,
+}
+
+/// `docs/cli.md`: the help of every command, from this definition.
+#[cfg(test)]
+pub(crate) fn markdown() -> String {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command().term_width(100);
+    let mut s = String::from(
+        "# polc command line\n\n<!-- generated from the clap definition in crates/polc/src/cli.rs; a test fails when this file drifts -->\n\n",
+    );
+    s.push_str("```text\n");
+    s.push_str(&cmd.render_long_help().to_string());
+    s.push_str("```\n");
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .filter(|n| n != "help")
+        .collect();
+    for name in names {
+        if let Some(sub) = cmd.find_subcommand_mut(&name) {
+            let mut sub = sub.clone().bin_name(format!("polc {name}"));
+            s.push_str(&format!(
+                "\n## polc {name}\n\n```text\n{}```\n",
+                sub.render_long_help()
+            ));
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_definition_is_valid() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn docs_cli_md_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/cli.md");
+        let want = super::markdown();
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        if std::env::var_os("POLC_BLESS").is_some() {
+            std::fs::write(path, &want).unwrap_or_else(|e| panic!("{path}: {e}"));
+            return;
+        }
+        assert!(
+            have == want,
+            "docs/cli.md is stale: run `POLC_BLESS=1 cargo test -p polc docs_cli_md_is_current`"
+        );
+    }
+}

@@ -1,0 +1,84 @@
+//! `polc lint`.
+
+use crate::Status;
+use crate::cli::{ColorChoice, Format, LintArgs, Threshold};
+use anyhow::Context;
+use polc_lint::output::{self, Color};
+use polc_lint::{Config, Level, Linter};
+use polc_load::{Input, Limits, load_input, read_inputs};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+fn level(t: Threshold) -> Level {
+    match t {
+        Threshold::Error => Level::Error,
+        Threshold::Warning => Level::Warning,
+        Threshold::Note => Level::Note,
+    }
+}
+
+/// The nearest `.polc.yaml` in `dir` or its parents.
+fn find_config(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .map(|d| d.join(".polc.yaml"))
+        .find(|p| p.is_file())
+}
+
+fn load_config(args: &LintArgs, limits: &Limits) -> anyhow::Result<Config> {
+    if args.no_config {
+        return Ok(Config::default());
+    }
+    let path = match &args.config {
+        Some(p) => Some(p.clone()),
+        None => find_config(&std::env::current_dir().context("cannot read the current directory")?),
+    };
+    let Some(path) = path else {
+        return Ok(Config::default());
+    };
+    let bytes =
+        std::fs::read(&path).with_context(|| format!("cannot read config {}", path.display()))?;
+    let src = load_input(path.display().to_string(), &bytes, limits);
+    Ok(Config::from_source(&src).map_err(|e| anyhow::anyhow!("invalid config {e}"))?)
+}
+
+pub(crate) fn run(args: &LintArgs) -> anyhow::Result<Status> {
+    let limits = Limits::default();
+    let config = load_config(args, &limits)?;
+    let threshold = args
+        .fail_on
+        .map(level)
+        .or(config.fail_on)
+        .unwrap_or(Level::Error);
+    let linter = Linter::new(config).context("internal error: CRD schema")?;
+    let inputs: Vec<Input> = args.paths.iter().map(|p| Input::parse(p)).collect();
+    let files = read_inputs(&inputs, &limits);
+    let mut report = linter.lint(&files);
+    let fails = report.fails(threshold);
+    if let Some(min) = args.min_level {
+        report.findings.retain(|f| f.level >= level(min));
+    }
+    let color = match args.color {
+        ColorChoice::Always => Color::Always,
+        ColorChoice::Never => Color::Never,
+        ColorChoice::Auto
+            if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() =>
+        {
+            Color::Always
+        }
+        ColorChoice::Auto => Color::Never,
+    };
+    let text = match args.format {
+        Format::Human => output::human(&report, &files, color),
+        Format::Json => output::json(&report),
+        Format::Sarif => output::sarif(&report, &files),
+        Format::Github => output::github(&report),
+    };
+    crate::out::print(&text)?;
+    Ok(if report.io_errors > 0 {
+        Status::InputError
+    } else if fails {
+        Status::Findings
+    } else {
+        Status::Ok
+    })
+}
