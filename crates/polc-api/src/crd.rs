@@ -17,11 +17,7 @@ pub enum PolcKind {
 
 impl PolcKind {
     /// Every kind, in a stable order.
-    pub const ALL: [PolcKind; 3] = [
-        PolcKind::PreventionPolicy,
-        PolcKind::RuntimePolicy,
-        PolcKind::NetworkAccessPolicy,
-    ];
+    pub const ALL: [PolcKind; 3] = [PolcKind::PreventionPolicy, PolcKind::RuntimePolicy, PolcKind::NetworkAccessPolicy];
 
     /// The kind's name as in `kind:`.
     pub fn as_str(self) -> &'static str {

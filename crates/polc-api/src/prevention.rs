@@ -93,9 +93,7 @@ pub struct ProcessRule {
 }
 
 /// Kind of file access.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum FileAccess {
     /// Opening for reading.
     Read,
@@ -128,20 +126,7 @@ fn all_access() -> Vec<FileAccess> {
 }
 
 /// Direction of a network rule.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum Direction {
     /// Outgoing connections (the default).
     #[default]

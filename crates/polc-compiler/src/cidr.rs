@@ -56,9 +56,7 @@ impl Cidr {
         let (v, width) = bits(addr);
         let prefix = match p {
             None => width,
-            Some(p) => p
-                .parse::<u8>()
-                .map_err(|_| CidrError::Syntax(s.to_string()))?,
+            Some(p) => p.parse::<u8>().map_err(|_| CidrError::Syntax(s.to_string()))?,
         };
         if prefix > width {
             return Err(CidrError::PrefixTooLong(s.to_string(), width));
@@ -69,11 +67,7 @@ impl Cidr {
             IpAddr::V4(_) => IpAddr::V4((u32::try_from(net).unwrap_or(0)).into()),
             IpAddr::V6(_) => IpAddr::V6(net.into()),
         };
-        Ok(Cidr {
-            addr,
-            prefix,
-            had_host_bits: net != v,
-        })
+        Ok(Cidr { addr, prefix, had_host_bits: net != v })
     }
 
     /// Does `self` contain all of `other`?
@@ -108,20 +102,12 @@ pub struct Ports {
 
 impl Ports {
     /// Every port of every protocol.
-    pub const ANY: Ports = Ports {
-        first: 0,
-        last: u16::MAX,
-        protocol: Protocol::ANY,
-    };
+    pub const ANY: Ports = Ports { first: 0, last: u16::MAX, protocol: Protocol::ANY };
 
     /// From the API form. `None` when the range is empty (`endPort < port`).
     pub fn from_api(p: &PortMatch) -> Option<Ports> {
         let last = p.end_port.unwrap_or(p.port);
-        (last >= p.port).then_some(Ports {
-            first: p.port,
-            last,
-            protocol: p.protocol,
-        })
+        (last >= p.port).then_some(Ports { first: p.port, last, protocol: p.protocol })
     }
 
     /// Does `self` contain all of `other`?
@@ -169,41 +155,17 @@ mod tests {
         assert!(c("10.0.0.1/8").had_host_bits);
         assert_eq!(c("10.0.0.1/8").to_string(), "10.0.0.0/8");
         assert!(c("fd00:ec2::254").contains(&c("fd00:ec2::254/128")));
-        assert!(matches!(
-            Cidr::parse("10.0.0.0/33"),
-            Err(CidrError::PrefixTooLong(..))
-        ));
+        assert!(matches!(Cidr::parse("10.0.0.0/33"), Err(CidrError::PrefixTooLong(..))));
         assert!(matches!(Cidr::parse("10.0.0/8"), Err(CidrError::Syntax(_))));
     }
 
     #[test]
     fn ports() {
         let any = Ports::ANY;
-        let p80 = Ports {
-            first: 80,
-            last: 80,
-            protocol: Protocol::TCP,
-        };
-        let range = Ports {
-            first: 1,
-            last: 1024,
-            protocol: Protocol::TCP,
-        };
+        let p80 = Ports { first: 80, last: 80, protocol: Protocol::TCP };
+        let range = Ports { first: 1, last: 1024, protocol: Protocol::TCP };
         assert!(any.contains(&p80) && range.contains(&p80) && !p80.contains(&range));
-        assert!(
-            !Ports {
-                protocol: Protocol::UDP,
-                ..range
-            }
-            .contains(&p80)
-        );
-        assert!(
-            Ports::from_api(&PortMatch {
-                port: 90,
-                end_port: Some(80),
-                protocol: Protocol::TCP
-            })
-            .is_none()
-        );
+        assert!(!Ports { protocol: Protocol::UDP, ..range }.contains(&p80));
+        assert!(Ports::from_api(&PortMatch { port: 90, end_port: Some(80), protocol: Protocol::TCP }).is_none());
     }
 }

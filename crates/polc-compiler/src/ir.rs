@@ -9,8 +9,8 @@ use crate::cidr::{Cidr, CidrError, Ports};
 use crate::pattern::{PathMatcher, PatternError, Specificity};
 use crate::tables;
 use polc_api::{
-    Action, Direction, FileAccess, Mode, NetworkAccessPolicySpec, Peer, PreventionPolicySpec,
-    RuleMeta, RuntimePolicySpec, Severity,
+    Action, Direction, FileAccess, Mode, NetworkAccessPolicySpec, Peer, PreventionPolicySpec, RuleMeta,
+    RuntimePolicySpec, Severity,
 };
 use std::collections::BTreeSet;
 use std::fmt;
@@ -130,24 +130,14 @@ impl Matcher {
     pub fn specificity(&self) -> Specificity {
         match self {
             Matcher::Path(p) => p.specificity(),
-            Matcher::Comm(_) => Specificity {
-                prefix: 0,
-                class: 2,
-                extra: 0,
-            },
+            Matcher::Comm(_) => Specificity { prefix: 0, class: 2, extra: 0 },
             Matcher::Net { peer, ports } => {
                 let (prefix, class) = peer.specificity();
-                Specificity {
-                    prefix,
-                    class,
-                    extra: ports.specificity(),
-                }
+                Specificity { prefix, class, extra: ports.specificity() }
             }
-            Matcher::RawSocket | Matcher::Capability(_) | Matcher::Syscall(_) => Specificity {
-                prefix: 0,
-                class: 3,
-                extra: 0,
-            },
+            Matcher::RawSocket | Matcher::Capability(_) | Matcher::Syscall(_) => {
+                Specificity { prefix: 0, class: 3, extra: 0 }
+            }
         }
     }
 }
@@ -180,11 +170,7 @@ impl Conditions {
     /// Does every operation meeting `other` also meet `self`?
     pub fn covers(&self, other: &Conditions) -> bool {
         let parents = self.parents.is_empty()
-            || (!other.parents.is_empty()
-                && other
-                    .parents
-                    .iter()
-                    .all(|b| self.parents.iter().any(|a| a.covers(b))));
+            || (!other.parents.is_empty() && other.parents.iter().all(|b| self.parents.iter().any(|a| a.covers(b))));
         parents && self.access.is_superset(&other.access) && (!self.http || other.http)
     }
 }
@@ -216,8 +202,7 @@ impl IrRule {
     /// The precedence key: specificity first, then Block > Audit > Allow.
     pub fn precedence(&self) -> (Specificity, Action) {
         let mut s = self.matcher.specificity();
-        let cond_extra =
-            u8::from(!self.conditions.parents.is_empty()) + u8::from(self.conditions.http);
+        let cond_extra = u8::from(!self.conditions.parents.is_empty()) + u8::from(self.conditions.http);
         s.extra = s.extra.saturating_mul(4).saturating_add(cond_extra);
         (s, self.action)
     }
@@ -258,9 +243,7 @@ pub enum LowerErrorKind {
         end_port: u16,
     },
     /// A comm longer than the kernel keeps.
-    #[error(
-        "comm `{0}` is longer than {COMM_MAX} bytes; the kernel truncates comm, so it can never match"
-    )]
+    #[error("comm `{0}` is longer than {COMM_MAX} bytes; the kernel truncates comm, so it can never match")]
     CommTooLong(String),
     /// An unknown capability name.
     #[error("unknown capability `{0}`")]
@@ -277,9 +260,7 @@ pub enum LowerErrorKind {
         cidr: String,
     },
     /// A peer with no or several kinds set.
-    #[error(
-        "a peer sets exactly one of `pods`/`namespaces`, `cidr`, `fqdn`, `entity`; this one sets {0}"
-    )]
+    #[error("a peer sets exactly one of `pods`/`namespaces`, `cidr`, `fqdn`, `entity`; this one sets {0}")]
     PeerKinds(String),
     /// A rule with nothing to match.
     #[error("the rule has nothing to match: set {0}")]
@@ -313,28 +294,16 @@ struct Lower {
 }
 
 fn effective(mode: Mode, a: Action) -> Action {
-    if mode == Mode::DryRun && a == Action::Block {
-        Action::Audit
-    } else {
-        a
-    }
+    if mode == Mode::DryRun && a == Action::Block { Action::Audit } else { a }
 }
 
 impl Lower {
     fn new(mode: Mode, policy_severity: Severity) -> Self {
-        Lower {
-            mode,
-            policy_severity,
-            rules: Vec::new(),
-            errors: Vec::new(),
-        }
+        Lower { mode, policy_severity, rules: Vec::new(), errors: Vec::new() }
     }
 
     fn err(&mut self, pointer: String, kind: impl Into<LowerErrorKind>) {
-        self.errors.push(LowerError {
-            pointer,
-            kind: kind.into(),
-        });
+        self.errors.push(LowerError { pointer, kind: kind.into() });
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -349,12 +318,8 @@ impl Lower {
         matcher: Matcher,
         conditions: Conditions,
     ) {
-        let name = meta
-            .and_then(|m| m.name.clone())
-            .unwrap_or_else(|| format!("{}-{idx}", section_name(section)));
-        let severity = meta
-            .and_then(|m| m.severity)
-            .unwrap_or(self.policy_severity);
+        let name = meta.and_then(|m| m.name.clone()).unwrap_or_else(|| format!("{}-{idx}", section_name(section)));
+        let severity = meta.and_then(|m| m.severity).unwrap_or(self.policy_severity);
         self.rules.push(IrRule {
             name,
             section,
@@ -369,15 +334,11 @@ impl Lower {
     }
 
     fn path(&mut self, ptr: &str, s: &str) -> Option<PathMatcher> {
-        PathMatcher::path(s)
-            .map_err(|e| self.err(ptr.to_string(), e))
-            .ok()
+        PathMatcher::path(s).map_err(|e| self.err(ptr.to_string(), e)).ok()
     }
 
     fn dir(&mut self, ptr: &str, s: &str, recursive: bool) -> Option<PathMatcher> {
-        PathMatcher::dir(s, recursive)
-            .map_err(|e| self.err(ptr.to_string(), e))
-            .ok()
+        PathMatcher::dir(s, recursive).map_err(|e| self.err(ptr.to_string(), e)).ok()
     }
 
     fn cidr(&mut self, ptr: &str, s: &str) -> Option<Cidr> {
@@ -386,10 +347,7 @@ impl Lower {
                 if c.had_host_bits {
                     self.err(
                         ptr.to_string(),
-                        LowerErrorKind::HostBits {
-                            written: s.to_string(),
-                            network: c.to_string(),
-                        },
+                        LowerErrorKind::HostBits { written: s.to_string(), network: c.to_string() },
                     );
                 }
                 Some(c)
@@ -411,10 +369,7 @@ impl Lower {
                 Some(x) => out.push(x),
                 None => self.err(
                     format!("{base}/{i}/endPort"),
-                    LowerErrorKind::EmptyPortRange {
-                        port: p.port,
-                        end_port: p.end_port.unwrap_or(p.port),
-                    },
+                    LowerErrorKind::EmptyPortRange { port: p.port, end_port: p.end_port.unwrap_or(p.port) },
                 ),
             }
         }
@@ -445,44 +400,20 @@ pub fn lower_prevention(spec: &PreventionPolicySpec) -> PolicyIr {
             .enumerate()
             .filter_map(|(j, p)| l.path(&format!("{rp}/fromParents/{j}"), p))
             .collect();
-        let cond = Conditions {
-            parents,
-            ..Conditions::default()
-        };
+        let cond = Conditions { parents, ..Conditions::default() };
         if r.paths.is_empty() && r.dirs.is_empty() && r.comms.is_empty() {
-            l.err(
-                rp.clone(),
-                LowerErrorKind::EmptyRule("`paths`, `dirs` or `comms`"),
-            );
+            l.err(rp.clone(), LowerErrorKind::EmptyRule("`paths`, `dirs` or `comms`"));
         }
         for (j, p) in r.paths.iter().enumerate() {
             let ptr = format!("{rp}/paths/{j}");
             if let Some(m) = l.path(&ptr, p) {
-                l.push(
-                    Section::Process,
-                    Some(&r.meta),
-                    i,
-                    r.action,
-                    &rp,
-                    ptr,
-                    Matcher::Path(m),
-                    cond.clone(),
-                );
+                l.push(Section::Process, Some(&r.meta), i, r.action, &rp, ptr, Matcher::Path(m), cond.clone());
             }
         }
         for (j, d) in r.dirs.iter().enumerate() {
             let ptr = format!("{rp}/dirs/{j}/path");
             if let Some(m) = l.dir(&ptr, &d.path, d.recursive) {
-                l.push(
-                    Section::Process,
-                    Some(&r.meta),
-                    i,
-                    r.action,
-                    &rp,
-                    ptr,
-                    Matcher::Path(m),
-                    cond.clone(),
-                );
+                l.push(Section::Process, Some(&r.meta), i, r.action, &rp, ptr, Matcher::Path(m), cond.clone());
             }
         }
         for (j, c) in r.comms.iter().enumerate() {
@@ -490,66 +421,32 @@ pub fn lower_prevention(spec: &PreventionPolicySpec) -> PolicyIr {
             if c.len() > COMM_MAX {
                 l.err(ptr, LowerErrorKind::CommTooLong(c.clone()));
             } else {
-                l.push(
-                    Section::Process,
-                    Some(&r.meta),
-                    i,
-                    r.action,
-                    &rp,
-                    ptr,
-                    Matcher::Comm(c.clone()),
-                    cond.clone(),
-                );
+                l.push(Section::Process, Some(&r.meta), i, r.action, &rp, ptr, Matcher::Comm(c.clone()), cond.clone());
             }
         }
     }
     for (i, r) in spec.file.iter().enumerate() {
         let rp = format!("/spec/file/{i}");
-        let cond = Conditions {
-            access: r.access.iter().copied().collect(),
-            ..Conditions::default()
-        };
+        let cond = Conditions { access: r.access.iter().copied().collect(), ..Conditions::default() };
         if r.paths.is_empty() && r.dirs.is_empty() {
             l.err(rp.clone(), LowerErrorKind::EmptyRule("`paths` or `dirs`"));
         }
         for (j, p) in r.paths.iter().enumerate() {
             let ptr = format!("{rp}/paths/{j}");
             if let Some(m) = l.path(&ptr, p) {
-                l.push(
-                    Section::File,
-                    Some(&r.meta),
-                    i,
-                    r.action,
-                    &rp,
-                    ptr,
-                    Matcher::Path(m),
-                    cond.clone(),
-                );
+                l.push(Section::File, Some(&r.meta), i, r.action, &rp, ptr, Matcher::Path(m), cond.clone());
             }
         }
         for (j, d) in r.dirs.iter().enumerate() {
             let ptr = format!("{rp}/dirs/{j}/path");
             if let Some(m) = l.dir(&ptr, &d.path, d.recursive) {
-                l.push(
-                    Section::File,
-                    Some(&r.meta),
-                    i,
-                    r.action,
-                    &rp,
-                    ptr,
-                    Matcher::Path(m),
-                    cond.clone(),
-                );
+                l.push(Section::File, Some(&r.meta), i, r.action, &rp, ptr, Matcher::Path(m), cond.clone());
             }
         }
     }
     for (i, r) in spec.network.iter().enumerate() {
         let rp = format!("/spec/network/{i}");
-        let section = if r.direction == Direction::Ingress {
-            Section::NetworkIngress
-        } else {
-            Section::Network
-        };
+        let section = if r.direction == Direction::Ingress { Section::NetworkIngress } else { Section::Network };
         if r.raw_sockets {
             l.push(
                 section,
@@ -564,10 +461,7 @@ pub fn lower_prevention(spec: &PreventionPolicySpec) -> PolicyIr {
             continue;
         }
         if r.cidrs.is_empty() && r.ports.is_empty() {
-            l.err(
-                rp.clone(),
-                LowerErrorKind::EmptyRule("`cidrs`, `ports` or `rawSockets`"),
-            );
+            l.err(rp.clone(), LowerErrorKind::EmptyRule("`cidrs`, `ports` or `rawSockets`"));
             continue;
         }
         let ports = l.ports(&format!("{rp}/ports"), &r.ports);
@@ -583,20 +477,8 @@ pub fn lower_prevention(spec: &PreventionPolicySpec) -> PolicyIr {
         }
         for (ptr, peer) in peers {
             for p in &ports {
-                let m = Matcher::Net {
-                    peer: peer.clone(),
-                    ports: *p,
-                };
-                l.push(
-                    section,
-                    Some(&r.meta),
-                    i,
-                    r.action,
-                    &rp,
-                    ptr.clone(),
-                    m,
-                    Conditions::default(),
-                );
+                let m = Matcher::Net { peer: peer.clone(), ports: *p };
+                l.push(section, Some(&r.meta), i, r.action, &rp, ptr.clone(), m, Conditions::default());
             }
         }
     }
@@ -625,30 +507,15 @@ pub fn lower_prevention(spec: &PreventionPolicySpec) -> PolicyIr {
     for (section, present) in [
         (Section::Process, !spec.process.is_empty()),
         (Section::File, !spec.file.is_empty()),
-        (
-            Section::Network,
-            spec.network
-                .iter()
-                .any(|r| r.direction == Direction::Egress),
-        ),
-        (
-            Section::NetworkIngress,
-            spec.network
-                .iter()
-                .any(|r| r.direction == Direction::Ingress),
-        ),
+        (Section::Network, spec.network.iter().any(|r| r.direction == Direction::Egress)),
+        (Section::NetworkIngress, spec.network.iter().any(|r| r.direction == Direction::Ingress)),
         (Section::Capability, !spec.capabilities.is_empty()),
     ] {
         if present {
             defaults.push((section, spec.default_action));
         }
     }
-    PolicyIr {
-        mode: spec.mode,
-        defaults,
-        rules: l.rules,
-        errors: l.errors,
-    }
+    PolicyIr { mode: spec.mode, defaults, rules: l.rules, errors: l.errors }
 }
 
 /// Lower a RuntimePolicy: each baseline entry becomes an Allow rule, and every
@@ -664,16 +531,7 @@ pub fn lower_runtime(spec: &RuntimePolicySpec) -> PolicyIr {
         for (i, e) in exes.iter().enumerate() {
             let ptr = format!("/spec/baseline/executables/{i}");
             if let Some(m) = l.path(&ptr, e) {
-                l.push(
-                    Section::Process,
-                    None,
-                    i,
-                    allow,
-                    &ptr,
-                    ptr.clone(),
-                    Matcher::Path(m),
-                    Conditions::default(),
-                );
+                l.push(Section::Process, None, i, allow, &ptr, ptr.clone(), Matcher::Path(m), Conditions::default());
             }
         }
     }
@@ -683,20 +541,8 @@ pub fn lower_runtime(spec: &RuntimePolicySpec) -> PolicyIr {
             let rp = format!("/spec/baseline/files/{i}");
             let ptr = format!("{rp}/path");
             if let Some(m) = l.path(&ptr, &f.path) {
-                let cond = Conditions {
-                    access: f.access.iter().copied().collect(),
-                    ..Conditions::default()
-                };
-                l.push(
-                    Section::File,
-                    None,
-                    i,
-                    allow,
-                    &rp,
-                    ptr,
-                    Matcher::Path(m),
-                    cond,
-                );
+                let cond = Conditions { access: f.access.iter().copied().collect(), ..Conditions::default() };
+                l.push(Section::File, None, i, allow, &rp, ptr, Matcher::Path(m), cond);
             }
         }
     }
@@ -708,20 +554,8 @@ pub fn lower_runtime(spec: &RuntimePolicySpec) -> PolicyIr {
             let ports = l.ports(&format!("{rp}/ports"), &e.ports);
             if let Some(c) = l.cidr(&ptr, &e.cidr) {
                 for p in ports {
-                    let m = Matcher::Net {
-                        peer: PeerKey::Cidr(c, Vec::new()),
-                        ports: p,
-                    };
-                    l.push(
-                        Section::Network,
-                        None,
-                        i,
-                        allow,
-                        &rp,
-                        ptr.clone(),
-                        m,
-                        Conditions::default(),
-                    );
+                    let m = Matcher::Net { peer: PeerKey::Cidr(c, Vec::new()), ports: p };
+                    l.push(Section::Network, None, i, allow, &rp, ptr.clone(), m, Conditions::default());
                 }
             }
         }
@@ -767,12 +601,7 @@ pub fn lower_runtime(spec: &RuntimePolicySpec) -> PolicyIr {
             }
         }
     }
-    PolicyIr {
-        mode: spec.mode,
-        defaults,
-        rules: l.rules,
-        errors: l.errors,
-    }
+    PolicyIr { mode: spec.mode, defaults, rules: l.rules, errors: l.errors }
 }
 
 fn peer_key(l: &mut Lower, ptr: &str, p: &Peer, ingress: bool) -> Option<PeerKey> {
@@ -790,11 +619,7 @@ fn peer_key(l: &mut Lower, ptr: &str, p: &Peer, ingress: bool) -> Option<PeerKey
         set.push("entity");
     }
     if set.len() != 1 {
-        let what = if set.is_empty() {
-            "none".to_string()
-        } else {
-            set.join(" and ")
-        };
+        let what = if set.is_empty() { "none".to_string() } else { set.join(" and ") };
         l.err(ptr.to_string(), LowerErrorKind::PeerKinds(what));
         return None;
     }
@@ -808,13 +633,7 @@ fn peer_key(l: &mut Lower, ptr: &str, p: &Peer, ingress: bool) -> Option<PeerKey
                 if cidr.contains(&e2) {
                     ex.push(e2);
                 } else {
-                    l.err(
-                        eptr,
-                        LowerErrorKind::ExceptOutside {
-                            except: e.clone(),
-                            cidr: c.clone(),
-                        },
-                    );
+                    l.err(eptr, LowerErrorKind::ExceptOutside { except: e.clone(), cidr: c.clone() });
                 }
             }
         }
@@ -828,10 +647,7 @@ fn peer_key(l: &mut Lower, ptr: &str, p: &Peer, ingress: bool) -> Option<PeerKey
         return Some(PeerKey::Fqdn(f.to_ascii_lowercase()));
     }
     if let Some(e) = &p.entity {
-        let name = serde_json::to_value(e)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let name = serde_json::to_value(e).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
         return Some(PeerKey::Entity(name));
     }
     let canon = serde_json::json!({"pods": p.pods, "namespaces": p.namespaces}).to_string();
@@ -842,10 +658,9 @@ fn peer_key(l: &mut Lower, ptr: &str, p: &Peer, ingress: bool) -> Option<PeerKey
 pub fn lower_network(spec: &NetworkAccessPolicySpec) -> PolicyIr {
     let mut l = Lower::new(spec.mode, spec.severity);
     let mut defaults = Vec::new();
-    for (section, rules, key) in [
-        (Section::Egress, &spec.egress, "egress"),
-        (Section::Ingress, &spec.ingress, "ingress"),
-    ] {
+    for (section, rules, key) in
+        [(Section::Egress, &spec.egress, "egress"), (Section::Ingress, &spec.ingress, "ingress")]
+    {
         if !rules.is_empty() {
             defaults.push((section, spec.default_action));
         }
@@ -865,34 +680,14 @@ pub fn lower_network(spec: &NetworkAccessPolicySpec) -> PolicyIr {
                     peers.push((ptr, k));
                 }
             }
-            let cond = Conditions {
-                http: !r.http.is_empty(),
-                ..Conditions::default()
-            };
+            let cond = Conditions { http: !r.http.is_empty(), ..Conditions::default() };
             for (ptr, peer) in peers {
                 for p in &ports {
-                    let m = Matcher::Net {
-                        peer: peer.clone(),
-                        ports: *p,
-                    };
-                    l.push(
-                        section,
-                        Some(&r.meta),
-                        i,
-                        r.action,
-                        &rp,
-                        ptr.clone(),
-                        m,
-                        cond.clone(),
-                    );
+                    let m = Matcher::Net { peer: peer.clone(), ports: *p };
+                    l.push(section, Some(&r.meta), i, r.action, &rp, ptr.clone(), m, cond.clone());
                 }
             }
         }
     }
-    PolicyIr {
-        mode: spec.mode,
-        defaults,
-        rules: l.rules,
-        errors: l.errors,
-    }
+    PolicyIr { mode: spec.mode, defaults, rules: l.rules, errors: l.errors }
 }

@@ -67,10 +67,7 @@ fn has_glob_chars(s: &str) -> bool {
 
 fn check_common(s: &str) -> Result<(), PatternError> {
     if s.len() >= PATH_MAX {
-        return Err(PatternError::TooLong {
-            len: s.len(),
-            max: PATH_MAX - 1,
-        });
+        return Err(PatternError::TooLong { len: s.len(), max: PATH_MAX - 1 });
     }
     if s.contains('\0') {
         return Err(PatternError::Nul);
@@ -134,11 +131,7 @@ impl PathMatcher {
         if has_glob_chars(s) {
             return Err(PatternError::GlobInDir(s.to_string()));
         }
-        let path = if s.ends_with('/') {
-            s.to_string()
-        } else {
-            format!("{s}/")
-        };
+        let path = if s.ends_with('/') { s.to_string() } else { format!("{s}/") };
         Ok(PathMatcher::Dir { path, recursive })
     }
 
@@ -155,18 +148,10 @@ impl PathMatcher {
         let class = match self {
             PathMatcher::Exact(_) => 3,
             PathMatcher::Glob(_) => 2,
-            PathMatcher::Dir {
-                recursive: false, ..
-            } => 1,
-            PathMatcher::Dir {
-                recursive: true, ..
-            } => 0,
+            PathMatcher::Dir { recursive: false, .. } => 1,
+            PathMatcher::Dir { recursive: true, .. } => 0,
         };
-        Specificity {
-            prefix: self.literal_prefix().len() as u32,
-            class,
-            extra: 0,
-        }
+        Specificity { prefix: self.literal_prefix().len() as u32, class, extra: 0 }
     }
 
     /// Whether the matcher matches (practically) every path: `/**`, `/*`, or `/` recursive.
@@ -197,41 +182,18 @@ impl PathMatcher {
         match (self, other) {
             (_, PathMatcher::Exact(p)) => self.matches(p),
             (PathMatcher::Exact(_), _) => false,
-            (
-                PathMatcher::Dir {
-                    path: d,
-                    recursive: true,
-                },
-                o,
-            ) => o.literal_prefix().starts_with(d.as_str()),
-            (
-                PathMatcher::Dir {
-                    path: d,
-                    recursive: false,
-                },
-                PathMatcher::Glob(g),
-            ) => g
-                .strip_prefix(d.as_str())
-                .is_some_and(|rest| !rest.contains('/')),
-            (
-                PathMatcher::Dir {
-                    recursive: false, ..
-                },
-                PathMatcher::Dir { .. },
-            ) => false,
+            (PathMatcher::Dir { path: d, recursive: true }, o) => o.literal_prefix().starts_with(d.as_str()),
+            (PathMatcher::Dir { path: d, recursive: false }, PathMatcher::Glob(g)) => {
+                g.strip_prefix(d.as_str()).is_some_and(|rest| !rest.contains('/'))
+            }
+            (PathMatcher::Dir { recursive: false, .. }, PathMatcher::Dir { .. }) => false,
             (PathMatcher::Glob(g), o) => {
                 if let Some(base) = g.strip_suffix("**")
                     && !has_glob_chars(base)
                 {
                     return o.literal_prefix().starts_with(base);
                 }
-                if let (
-                    Some(base),
-                    PathMatcher::Dir {
-                        path,
-                        recursive: false,
-                    },
-                ) = (g.strip_suffix('*'), o)
+                if let (Some(base), PathMatcher::Dir { path, recursive: false }) = (g.strip_suffix('*'), o)
                     && !has_glob_chars(base)
                 {
                     return path == base;
@@ -246,14 +208,8 @@ impl fmt::Display for PathMatcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PathMatcher::Exact(p) | PathMatcher::Glob(p) => f.write_str(p),
-            PathMatcher::Dir {
-                path,
-                recursive: true,
-            } => write!(f, "{path} (recursive)"),
-            PathMatcher::Dir {
-                path,
-                recursive: false,
-            } => write!(f, "{path} (directory)"),
+            PathMatcher::Dir { path, recursive: true } => write!(f, "{path} (recursive)"),
+            PathMatcher::Dir { path, recursive: false } => write!(f, "{path} (directory)"),
         }
     }
 }
@@ -289,9 +245,7 @@ fn match_segments(ps: &[&str], xs: &[&str]) -> bool {
             (0..=xs.len()).any(|i| match_segments(rest, &xs[i..]))
         }
         Some((p, rest)) => match xs.split_first() {
-            Some((x, xrest)) => {
-                segment_match(p.as_bytes(), x.as_bytes()) && match_segments(rest, xrest)
-            }
+            Some((x, xrest)) => segment_match(p.as_bytes(), x.as_bytes()) && match_segments(rest, xrest),
             None => false,
         },
     }
@@ -378,47 +332,17 @@ mod tests {
 
     #[test]
     fn validation() {
-        assert!(matches!(
-            PathMatcher::path("bin/sh"),
-            Err(PatternError::NotAbsolute(_))
-        ));
-        assert!(matches!(
-            PathMatcher::path("/usr/../bin/sh"),
-            Err(PatternError::DotSegment(_))
-        ));
-        assert!(matches!(
-            PathMatcher::path("/usr//bin"),
-            Err(PatternError::EmptySegment(_))
-        ));
-        assert!(matches!(
-            PathMatcher::path("/usr/**bin"),
-            Err(PatternError::PartialDoubleStar(_))
-        ));
-        assert!(matches!(
-            PathMatcher::path("/usr/[bin"),
-            Err(PatternError::BadClass(_))
-        ));
-        assert!(matches!(
-            PathMatcher::path("/usr/[]"),
-            Err(PatternError::BadClass(_))
-        ));
-        assert!(matches!(
-            PathMatcher::dir("/usr/*", true),
-            Err(PatternError::GlobInDir(_))
-        ));
-        assert!(matches!(
-            PathMatcher::path(&format!("/{}", "a".repeat(5000))),
-            Err(PatternError::TooLong { .. })
-        ));
+        assert!(matches!(PathMatcher::path("bin/sh"), Err(PatternError::NotAbsolute(_))));
+        assert!(matches!(PathMatcher::path("/usr/../bin/sh"), Err(PatternError::DotSegment(_))));
+        assert!(matches!(PathMatcher::path("/usr//bin"), Err(PatternError::EmptySegment(_))));
+        assert!(matches!(PathMatcher::path("/usr/**bin"), Err(PatternError::PartialDoubleStar(_))));
+        assert!(matches!(PathMatcher::path("/usr/[bin"), Err(PatternError::BadClass(_))));
+        assert!(matches!(PathMatcher::path("/usr/[]"), Err(PatternError::BadClass(_))));
+        assert!(matches!(PathMatcher::dir("/usr/*", true), Err(PatternError::GlobInDir(_))));
+        assert!(matches!(PathMatcher::path(&format!("/{}", "a".repeat(5000))), Err(PatternError::TooLong { .. })));
         assert_eq!(m("/bin/sh"), PathMatcher::Exact("/bin/sh".into()));
         assert!(matches!(m("/usr/*/sh"), PathMatcher::Glob(_)));
-        assert_eq!(
-            PathMatcher::dir("/etc", false),
-            Ok(PathMatcher::Dir {
-                path: "/etc/".into(),
-                recursive: false
-            })
-        );
+        assert_eq!(PathMatcher::dir("/etc", false), Ok(PathMatcher::Dir { path: "/etc/".into(), recursive: false }));
         assert!(PathMatcher::dir("/", true).is_ok());
     }
 
@@ -435,10 +359,7 @@ mod tests {
         assert!(glob_match("/bin/[bd]ash", "/bin/dash"));
         assert!(!glob_match("/bin/[!bd]ash", "/bin/dash"));
         assert!(glob_match("/bin/[a-c]ash", "/bin/bash"));
-        assert!(glob_match(
-            "/usr/lib/jvm/*/bin/java",
-            "/usr/lib/jvm/java-17/bin/java"
-        ));
+        assert!(glob_match("/usr/lib/jvm/*/bin/java", "/usr/lib/jvm/java-17/bin/java"));
         assert!(glob_match("/x/*.sh", "/x/a.b.sh"));
     }
 
@@ -465,12 +386,8 @@ mod tests {
     fn specificity_orders_by_prefix_then_class() {
         let exact = m("/usr/bin/sh").specificity();
         let glob = m("/usr/bin/*").specificity();
-        let dir = PathMatcher::dir("/usr/bin", false)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .specificity();
-        let rec = PathMatcher::dir("/usr/bin", true)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .specificity();
+        let dir = PathMatcher::dir("/usr/bin", false).unwrap_or_else(|e| panic!("{e}")).specificity();
+        let rec = PathMatcher::dir("/usr/bin", true).unwrap_or_else(|e| panic!("{e}")).specificity();
         let suffix = m("/**/sh").specificity();
         assert!(exact > glob && glob > dir && dir > rec && rec > suffix);
     }

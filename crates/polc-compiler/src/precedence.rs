@@ -22,13 +22,8 @@ pub fn compare(a: &IrRule, b: &IrRule) -> Ordering {
 
 /// The decision for an operation that the rules `matching` match (all of one
 /// section), or `default` when none do.
-pub fn decide<'a>(
-    matching: impl IntoIterator<Item = &'a IrRule>,
-    default: Action,
-) -> (Action, Option<&'a IrRule>) {
-    let winner = matching
-        .into_iter()
-        .max_by(|a, b| compare(a, b).then(Ordering::Greater));
+pub fn decide<'a>(matching: impl IntoIterator<Item = &'a IrRule>, default: Action) -> (Action, Option<&'a IrRule>) {
+    let winner = matching.into_iter().max_by(|a, b| compare(a, b).then(Ordering::Greater));
     match winner {
         Some(r) => (r.effective, Some(r)),
         None => (default, None),
@@ -75,11 +70,7 @@ pub fn overlaps(rules: &[&IrRule]) -> Vec<Overlap> {
             // Of two identical rules with the same action, the later one is the duplicate.
             if same && a.action == b.action {
                 if ai < bi {
-                    out.push(Overlap {
-                        loser: bi,
-                        winner: ai,
-                        relation: Relation::Duplicate,
-                    });
+                    out.push(Overlap { loser: bi, winner: ai, relation: Relation::Duplicate });
                     break;
                 }
                 continue;
@@ -97,11 +88,7 @@ pub fn overlaps(rules: &[&IrRule]) -> Vec<Overlap> {
             } else {
                 Relation::Shadowed
             };
-            out.push(Overlap {
-                loser: bi,
-                winner: ai,
-                relation,
-            });
+            out.push(Overlap { loser: bi, winner: ai, relation });
             break;
         }
     }
@@ -140,8 +127,7 @@ mod tests {
     use serde_json::json;
 
     fn ir(spec: serde_json::Value) -> crate::ir::PolicyIr {
-        let spec: PreventionPolicySpec =
-            serde_json::from_value(spec).unwrap_or_else(|e| panic!("{e}"));
+        let spec: PreventionPolicySpec = serde_json::from_value(spec).unwrap_or_else(|e| panic!("{e}"));
         lower_prevention(&spec)
     }
 
@@ -151,13 +137,7 @@ mod tests {
         let refs: Vec<&IrRule> = p.rules.iter().collect();
         overlaps(&refs)
             .into_iter()
-            .map(|o| {
-                (
-                    refs[o.loser].pointer.clone(),
-                    refs[o.winner].pointer.clone(),
-                    o.relation,
-                )
-            })
+            .map(|o| (refs[o.loser].pointer.clone(), refs[o.winner].pointer.clone(), o.relation))
             .collect()
     }
 
@@ -174,19 +154,14 @@ mod tests {
                 _ => false,
             })
         };
-        assert_eq!(
-            decide(m("/usr/bin/python3"), Action::Allow).0,
-            Action::Audit
-        );
+        assert_eq!(decide(m("/usr/bin/python3"), Action::Allow).0, Action::Audit);
         assert_eq!(decide(m("/usr/bin/perl"), Action::Allow).0, Action::Block);
         assert_eq!(decide(m("/opt/x"), Action::Allow).0, Action::Allow);
     }
 
     #[test]
     fn dry_run_turns_block_into_audit() {
-        let p = ir(
-            json!({"selector": {}, "mode": "DryRun", "process": [{"action": "Block", "paths": ["/bin/sh"]}]}),
-        );
+        let p = ir(json!({"selector": {}, "mode": "DryRun", "process": [{"action": "Block", "paths": ["/bin/sh"]}]}));
         assert_eq!(decide(p.rules.iter(), Action::Allow).0, Action::Audit);
     }
 
@@ -205,21 +180,9 @@ mod tests {
         assert_eq!(
             r,
             vec![
-                (
-                    "/spec/process/1/paths/0".into(),
-                    "/spec/process/0/paths/0".into(),
-                    Relation::Duplicate
-                ),
-                (
-                    "/spec/process/2/paths/0".into(),
-                    "/spec/process/3/paths/0".into(),
-                    Relation::Contradicted
-                ),
-                (
-                    "/spec/process/5/dirs/0/path".into(),
-                    "/spec/process/4/paths/0".into(),
-                    Relation::BlockUnreachable
-                ),
+                ("/spec/process/1/paths/0".into(), "/spec/process/0/paths/0".into(), Relation::Duplicate),
+                ("/spec/process/2/paths/0".into(), "/spec/process/3/paths/0".into(), Relation::Contradicted),
+                ("/spec/process/5/dirs/0/path".into(), "/spec/process/4/paths/0".into(), Relation::BlockUnreachable),
             ]
         );
     }
@@ -241,13 +204,11 @@ mod tests {
 
     #[test]
     fn rules_matching_the_default_are_redundant() {
-        let p = ir(
-            json!({"selector": {}, "defaultAction": "Block", "process": [
-                {"action": "Block", "paths": ["/bin/sh"]},
-                {"action": "Allow", "paths": ["/app/server"]},
-                {"action": "Block", "paths": ["/app/*"]},
-            ]}),
-        );
+        let p = ir(json!({"selector": {}, "defaultAction": "Block", "process": [
+            {"action": "Block", "paths": ["/bin/sh"]},
+            {"action": "Allow", "paths": ["/app/server"]},
+            {"action": "Block", "paths": ["/app/*"]},
+        ]}));
         let refs: Vec<&IrRule> = p.rules.iter().collect();
         assert_eq!(redundant_with_default(&refs, &p.defaults), vec![0]);
     }

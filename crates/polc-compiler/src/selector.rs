@@ -23,12 +23,8 @@ pub fn validate(sel: &LabelSelector) -> Vec<(usize, SelectorError)> {
     for (i, e) in sel.match_expressions.iter().flatten().enumerate() {
         let n = e.values.as_ref().map_or(0, Vec::len);
         match e.operator.as_str() {
-            "In" | "NotIn" if n == 0 => {
-                out.push((i, SelectorError::MissingValues(e.operator.clone())))
-            }
-            "Exists" | "DoesNotExist" if n > 0 => {
-                out.push((i, SelectorError::UnexpectedValues(e.operator.clone())))
-            }
+            "In" | "NotIn" if n == 0 => out.push((i, SelectorError::MissingValues(e.operator.clone()))),
+            "Exists" | "DoesNotExist" if n > 0 => out.push((i, SelectorError::UnexpectedValues(e.operator.clone()))),
             "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
             other => out.push((i, SelectorError::UnknownOperator(other.to_string()))),
         }
@@ -38,8 +34,7 @@ pub fn validate(sel: &LabelSelector) -> Vec<(usize, SelectorError)> {
 
 /// Is the selector empty (`{}`), selecting everything?
 pub fn is_empty(sel: &LabelSelector) -> bool {
-    sel.match_labels.as_ref().is_none_or(BTreeMap::is_empty)
-        && sel.match_expressions.as_ref().is_none_or(Vec::is_empty)
+    sel.match_labels.as_ref().is_none_or(BTreeMap::is_empty) && sel.match_expressions.as_ref().is_none_or(Vec::is_empty)
 }
 
 /// Does the selector select an object with `labels`? Invalid expressions select nothing.
@@ -75,34 +70,18 @@ mod tests {
     #[test]
     fn evaluation() {
         let labels: BTreeMap<String, String> = [("name".to_string(), "carts".to_string())].into();
+        assert!(matches(&sel(json!({"matchLabels": {"name": "carts"}})), &labels));
+        assert!(!matches(&sel(json!({"matchLabels": {"name": "orders"}})), &labels));
         assert!(matches(
-            &sel(json!({"matchLabels": {"name": "carts"}})),
+            &sel(json!({"matchExpressions": [{"key": "name", "operator": "In", "values": ["carts", "x"]}]})),
             &labels
         ));
         assert!(!matches(
-            &sel(json!({"matchLabels": {"name": "orders"}})),
+            &sel(json!({"matchExpressions": [{"key": "name", "operator": "NotIn", "values": ["carts"]}]})),
             &labels
         ));
-        assert!(matches(
-            &sel(
-                json!({"matchExpressions": [{"key": "name", "operator": "In", "values": ["carts", "x"]}]})
-            ),
-            &labels
-        ));
-        assert!(!matches(
-            &sel(
-                json!({"matchExpressions": [{"key": "name", "operator": "NotIn", "values": ["carts"]}]})
-            ),
-            &labels
-        ));
-        assert!(matches(
-            &sel(json!({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]})),
-            &labels
-        ));
-        assert!(!matches(
-            &sel(json!({"matchExpressions": [{"key": "name", "operator": "In"}]})),
-            &labels
-        ));
+        assert!(matches(&sel(json!({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]})), &labels));
+        assert!(!matches(&sel(json!({"matchExpressions": [{"key": "name", "operator": "In"}]})), &labels));
         assert!(matches(&sel(json!({})), &labels) && is_empty(&sel(json!({}))));
         let bad = sel(
             json!({"matchExpressions": [{"key": "a", "operator": "In"}, {"key": "b", "operator": "Exists", "values": ["x"]}, {"key": "c", "operator": "Equals"}]}),

@@ -416,10 +416,7 @@ pub const CAPABILITIES: &[(&str, u32)] = &[
 
 /// The number of an x86_64 system call.
 pub fn syscall_number(name: &str) -> Option<u32> {
-    SYSCALLS_X86_64
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| *v)
+    SYSCALLS_X86_64.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
 }
 
 /// Whether `name` (without `CAP_`) is a Linux capability.
@@ -437,11 +434,7 @@ mod tests {
         assert_eq!(syscall_number("execve"), Some(59));
         assert_eq!(syscall_number("openat"), Some(257));
         assert_eq!(syscall_number("nope"), None);
-        assert!(
-            is_capability("SYS_ADMIN")
-                && is_capability("NET_RAW")
-                && !is_capability("CAP_SYS_ADMIN")
-        );
+        assert!(is_capability("SYS_ADMIN") && is_capability("NET_RAW") && !is_capability("CAP_SYS_ADMIN"));
     }
 
     #[test]

@@ -160,10 +160,7 @@ codes! {
 impl Code {
     /// Look a code up by its `P0xx` string (case-insensitive) or name.
     pub fn parse(s: &str) -> Option<Code> {
-        Code::ALL
-            .iter()
-            .copied()
-            .find(|c| c.info().code.eq_ignore_ascii_case(s) || c.info().name == s)
+        Code::ALL.iter().copied().find(|c| c.info().code.eq_ignore_ascii_case(s) || c.info().name == s)
     }
 
     /// The `P0xx` string.
@@ -216,11 +213,7 @@ mod tests {
             let i = c.info();
             assert!(seen.insert(i.code), "{}", i.code);
             assert!(seen.insert(i.name), "{}", i.name);
-            assert!(
-                i.code.len() == 4
-                    && i.code.starts_with('P')
-                    && i.code[1..].bytes().all(|b| b.is_ascii_digit())
-            );
+            assert!(i.code.len() == 4 && i.code.starts_with('P') && i.code[1..].bytes().all(|b| b.is_ascii_digit()));
             assert_eq!(Code::parse(i.code), Some(*c));
             assert_eq!(Code::parse(i.name), Some(*c));
         }

@@ -103,11 +103,7 @@ impl Config {
             file: src.name.clone(),
             line: span.map_or(0, |s| s.line),
             col: span.map_or(0, |s| s.col),
-            field: if field.is_empty() {
-                "(document)".into()
-            } else {
-                field
-            },
+            field: if field.is_empty() { "(document)".into() } else { field },
             message,
         };
         if let Some(e) = src.errors.first() {
@@ -118,20 +114,14 @@ impl Config {
         };
         let at = |pointer: &str| {
             let p = FieldPath::from_pointer(pointer);
-            (
-                Some(doc.spans.field_span(&doc.value, p.segs())),
-                p.to_string(),
-            )
+            (Some(doc.spans.field_span(&doc.value, p.segs())), p.to_string())
         };
         let file: ConfigFile = serde_path_to_error::deserialize(&doc.value).map_err(|e| {
             let ptr: String = e.path().iter().map(|s| format!("/{s}")).collect();
             let (span, field) = at(&ptr);
             err(span, field, e.inner().to_string())
         })?;
-        let mut cfg = Config {
-            fail_on: file.fail_on,
-            ..Config::default()
-        };
+        let mut cfg = Config { fail_on: file.fail_on, ..Config::default() };
         for (i, c) in file.disable.iter().enumerate() {
             let code = Code::parse(c).ok_or_else(|| {
                 let (span, field) = at(&format!("/disable/{i}"));
@@ -175,22 +165,15 @@ impl Config {
     }
 
     pub(crate) fn check_org_rules(&self, ctx: &mut Ctx<'_>, kind: &str) {
-        let applicable: Vec<&OrgRule> = self
-            .rules
-            .iter()
-            .filter(|r| r.kinds.is_empty() || r.kinds.iter().any(|k| k == kind))
-            .collect();
+        let applicable: Vec<&OrgRule> =
+            self.rules.iter().filter(|r| r.kinds.is_empty() || r.kinds.iter().any(|k| k == kind)).collect();
         if applicable.is_empty() {
             return;
         }
         let object = match cel::to_value(ctx.value) {
             Ok(v) => v,
             Err(e) => {
-                let f = ctx.finding_at(
-                    Code::OrgRule,
-                    "",
-                    format!("object cannot be given to CEL: {e}"),
-                );
+                let f = ctx.finding_at(Code::OrgRule, "", format!("object cannot be given to CEL: {e}"));
                 ctx.push(f);
                 return;
             }
@@ -204,10 +187,8 @@ impl Config {
                 Ok(other) => format!("rule `{}` returned {other:?}, not a boolean", r.name),
                 Err(e) => format!("rule `{}` could not be evaluated: {e}", r.name),
             };
-            let f: Finding = ctx
-                .finding_at(Code::OrgRule, "/metadata", outcome)
-                .level(r.level)
-                .help(format!("`{}`", r.expression));
+            let f: Finding =
+                ctx.finding_at(Code::OrgRule, "/metadata", outcome).level(r.level).help(format!("`{}`", r.expression));
             ctx.push(f);
         }
     }

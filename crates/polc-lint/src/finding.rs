@@ -95,18 +95,11 @@ impl Finding {
 }
 
 /// The closest candidate to `word`, when one is close enough to be a likely typo.
-pub fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase();
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
-        let d = if c.to_ascii_lowercase() == lower {
-            0
-        } else {
-            strsim::damerau_levenshtein(word, c)
-        };
+        let d = if c.to_ascii_lowercase() == lower { 0 } else { strsim::damerau_levenshtein(word, c) };
         if best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, c));
         }

@@ -40,22 +40,13 @@ impl Ctx<'_> {
         let path = FieldPath::from_pointer(pointer);
         let span = self.doc.spans.field_span(self.value, path.segs());
         let mut f = Finding::new(code, &self.file.name, Some(span), message);
-        f.field = if path.segs().is_empty() {
-            String::new()
-        } else {
-            path.to_string()
-        };
+        f.field = if path.segs().is_empty() { String::new() } else { path.to_string() };
         f.object.clone_from(&self.object);
         f
     }
 
     /// A finding at the value at `pointer`.
-    pub fn finding_at_value(
-        &self,
-        code: Code,
-        pointer: &str,
-        message: impl Into<String>,
-    ) -> Finding {
+    pub fn finding_at_value(&self, code: Code, pointer: &str, message: impl Into<String>) -> Finding {
         let path = FieldPath::from_pointer(pointer);
         let mut f = self.finding_at(code, pointer, message);
         f.span = Some(self.doc.spans.value_span(self.value, path.segs()));
@@ -103,9 +94,9 @@ pub struct Linter {
 fn load_code(kind: &LoadErrorKind) -> Code {
     match kind {
         LoadErrorKind::Io { .. } | LoadErrorKind::NotUtf8 { .. } => Code::Unreadable,
-        LoadErrorKind::TooLarge { .. }
-        | LoadErrorKind::TooDeep { .. }
-        | LoadErrorKind::AliasBomb { .. } => Code::LimitExceeded,
+        LoadErrorKind::TooLarge { .. } | LoadErrorKind::TooDeep { .. } | LoadErrorKind::AliasBomb { .. } => {
+            Code::LimitExceeded
+        }
         LoadErrorKind::Syntax { .. } => Code::YamlSyntax,
         LoadErrorKind::DuplicateKey { .. } => Code::DuplicateKey,
         LoadErrorKind::UnknownAnchor => Code::YamlSyntax,
@@ -123,18 +114,12 @@ impl Linter {
     /// # Errors
     /// When a CRD schema does not compile (a bug in polc).
     pub fn new(config: Config) -> Result<Linter, SchemaError> {
-        Ok(Linter {
-            schemas: Schemas::new()?,
-            config,
-        })
+        Ok(Linter { schemas: Schemas::new()?, config })
     }
 
     /// Lint loaded files. Files with errors still contribute their good documents.
     pub fn lint(&self, files: &[SourceFile]) -> Report {
-        let mut report = Report {
-            files: files.len(),
-            ..Report::default()
-        };
+        let mut report = Report { files: files.len(), ..Report::default() };
         let mut out = Vec::new();
         let mut policies = Vec::new();
         let mut workloads = Vec::new();
@@ -143,36 +128,22 @@ impl Linter {
                 if matches!(e.kind, LoadErrorKind::Io { .. }) {
                     report.io_errors += 1;
                 }
-                let mut f =
-                    Finding::new(load_code(&e.kind), &file.name, e.span, e.kind.to_string());
+                let mut f = Finding::new(load_code(&e.kind), &file.name, e.span, e.kind.to_string());
                 f.field = e.field.to_string();
                 if f.field == "(document)" {
                     f.field.clear();
                 }
                 if let LoadErrorKind::Syntax { .. } = e.kind {
-                    f.help = Some(
-                        "documents after a syntax error in the same file are not linted".into(),
-                    );
+                    f.help = Some("documents after a syntax error in the same file are not linted".into());
                 }
                 out.push(f);
             }
             if file.errors.is_empty() && file.documents.is_empty() {
-                out.push(Finding::new(
-                    Code::EmptyFile,
-                    &file.name,
-                    None,
-                    "file has no YAML documents",
-                ));
+                out.push(Finding::new(Code::EmptyFile, &file.name, None, "file has no YAML documents"));
             }
             for (di, doc) in file.documents.iter().enumerate() {
                 let obj = classify(&doc.value);
-                let mut ctx = Ctx {
-                    file,
-                    doc,
-                    value: &doc.value,
-                    object: None,
-                    out: &mut out,
-                };
+                let mut ctx = Ctx { file, doc, value: &doc.value, object: None, out: &mut out };
                 match &obj.class {
                     ObjectClass::NotAnObject => {
                         let what = if doc.value.is_object() {
@@ -180,11 +151,7 @@ impl Linter {
                         } else {
                             "not a mapping"
                         };
-                        let f = ctx.finding_at(
-                            Code::NotAnObject,
-                            "",
-                            format!("document {} is {what}", doc.index + 1),
-                        );
+                        let f = ctx.finding_at(Code::NotAnObject, "", format!("document {} is {what}", doc.index + 1));
                         ctx.push(f);
                     }
                     ObjectClass::Polc { version, kind } => {
@@ -192,30 +159,16 @@ impl Linter {
                         report.policies += 1;
                         let ns = obj.namespace.as_deref().unwrap_or("default");
                         ctx.object = Some(format!("{kind} {ns}/{}", obj.name));
-                        if let Some(p) = checks::policy::check(
-                            &self.schemas,
-                            &mut ctx,
-                            version,
-                            kind,
-                            &obj,
-                            (fi, di),
-                        ) {
+                        if let Some(p) = checks::policy::check(&self.schemas, &mut ctx, version, kind, &obj, (fi, di)) {
                             self.config.check_org_rules(&mut ctx, kind);
                             policies.push(p);
-                        } else if polc_api::PolcKind::from_kind(kind).is_some()
-                            && version == polc_api::VERSION
-                        {
+                        } else if polc_api::PolcKind::from_kind(kind).is_some() && version == polc_api::VERSION {
                             self.config.check_org_rules(&mut ctx, kind);
                         }
                     }
                     ObjectClass::Workload(kind) => {
                         report.objects += 1;
-                        workloads.push(checks::workload::Workload::read(
-                            *kind,
-                            &obj,
-                            doc,
-                            (fi, di),
-                        ));
+                        workloads.push(checks::workload::Workload::read(*kind, &obj, doc, (fi, di)));
                     }
                     ObjectClass::Other => report.objects += 1,
                 }
@@ -224,9 +177,7 @@ impl Linter {
         checks::workload::coverage(files, &policies, &workloads, &mut out);
         checks::policy::cross_policy(files, &policies, &workloads, &mut out);
         report.findings = self.config.apply(out);
-        report
-            .findings
-            .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        report.findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         report
     }
 }

@@ -61,10 +61,7 @@ impl Schemas {
             let validator = jsonschema::options()
                 .with_draft(jsonschema::Draft::Draft4)
                 .build(&js)
-                .map_err(|e| SchemaError {
-                    kind: kind.as_str(),
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| SchemaError { kind: kind.as_str(), message: e.to_string() })?;
             kinds.insert(kind, (schema, validator));
         }
         Ok(Schemas { kinds })
@@ -82,10 +79,8 @@ impl Schemas {
             let mut msg = e.to_string();
             let mut help = None;
             if let jsonschema::error::ValidationErrorKind::Enum { options } = e.kind() {
-                let opts: Vec<&str> = options
-                    .as_array()
-                    .map(|a| a.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
+                let opts: Vec<&str> =
+                    options.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
                 if let Some(s) = e.instance().as_str()
                     && let Some(best) = did_you_mean(s, opts.iter().copied())
                 {
@@ -94,18 +89,11 @@ impl Schemas {
                 msg = format!(
                     "{} is not one of {}",
                     e.instance(),
-                    opts.iter()
-                        .map(|o| format!("`{o}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    opts.iter().map(|o| format!("`{o}`")).collect::<Vec<_>>().join(", ")
                 );
             }
             let field = polc_load::FieldPath::from_pointer(&pointer);
-            let mut f = ctx.finding_at(
-                Code::SchemaViolation,
-                &pointer,
-                format!("{}: {msg}", display_field(&field)),
-            );
+            let mut f = ctx.finding_at(Code::SchemaViolation, &pointer, format!("{}: {msg}", display_field(&field)));
             f.help = help;
             ctx.out.push(f);
         }
@@ -115,20 +103,10 @@ impl Schemas {
 }
 
 fn display_field(f: &polc_load::FieldPath) -> String {
-    if f.0.is_empty() {
-        "object".into()
-    } else {
-        format!("`{f}`")
-    }
+    if f.0.is_empty() { "object".into() } else { format!("`{f}`") }
 }
 
-fn unknown_fields(
-    schema: &Value,
-    value: &Value,
-    pointer: &mut String,
-    root: bool,
-    ctx: &mut Ctx<'_>,
-) {
+fn unknown_fields(schema: &Value, value: &Value, pointer: &mut String, root: bool, ctx: &mut Ctx<'_>) {
     match value {
         Value::Object(map) => {
             if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
@@ -151,8 +129,7 @@ fn unknown_fields(
                     if root {
                         names.extend(["apiVersion", "kind", "metadata"]);
                     }
-                    let f =
-                        ctx.finding_at(Code::UnknownField, pointer, format!("unknown field `{k}`"));
+                    let f = ctx.finding_at(Code::UnknownField, pointer, format!("unknown field `{k}`"));
                     let help = match did_you_mean(k, names.iter().copied()) {
                         Some(best) => format!("did you mean `{best}`?"),
                         None => {
@@ -185,18 +162,10 @@ pub(crate) fn unknown_kind(ctx: &Ctx<'_>, version: &str, kind: &str) -> Finding 
     let kinds = PolcKind::ALL.map(PolcKind::as_str);
     if version != polc_api::VERSION {
         return ctx
-            .finding_at(
-                Code::UnknownKind,
-                "/apiVersion",
-                format!("polc.dev has no version `{version}`"),
-            )
+            .finding_at(Code::UnknownKind, "/apiVersion", format!("polc.dev has no version `{version}`"))
             .help(format!("use `apiVersion: {}`", polc_api::API_VERSION));
     }
-    let f = ctx.finding_at(
-        Code::UnknownKind,
-        "/kind",
-        format!("polc.dev/{version} has no kind `{kind}`"),
-    );
+    let f = ctx.finding_at(Code::UnknownKind, "/kind", format!("polc.dev/{version} has no kind `{kind}`"));
     match did_you_mean(kind, kinds) {
         Some(best) => f.help(format!("did you mean `{best}`?")),
         None => f.help(format!("known kinds: {}", kinds.join(", "))),

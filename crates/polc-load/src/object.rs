@@ -91,19 +91,11 @@ pub fn classify(v: &Value) -> Object {
     let name = s("/metadata/name").unwrap_or_default().to_string();
     let namespace = s("/metadata/namespace").map(str::to_string);
     let (Some(api), Some(kind)) = (s("/apiVersion"), s("/kind")) else {
-        return Object {
-            class: ObjectClass::NotAnObject,
-            kind: String::new(),
-            name,
-            namespace,
-        };
+        return Object { class: ObjectClass::NotAnObject, kind: String::new(), name, namespace };
     };
     let (group, version) = api.rsplit_once('/').unwrap_or(("", api));
     let class = if group == "polc.dev" {
-        ObjectClass::Polc {
-            version: version.to_string(),
-            kind: kind.to_string(),
-        }
+        ObjectClass::Polc { version: version.to_string(), kind: kind.to_string() }
     } else {
         let w = match (group, kind) {
             ("apps", "Deployment") => Some(WorkloadKind::Deployment),
@@ -117,12 +109,7 @@ pub fn classify(v: &Value) -> Object {
         };
         w.map_or(ObjectClass::Other, ObjectClass::Workload)
     };
-    Object {
-        class,
-        kind: kind.to_string(),
-        name,
-        namespace,
-    }
+    Object { class, kind: kind.to_string(), name, namespace }
 }
 
 #[cfg(test)]
@@ -135,13 +122,7 @@ mod tests {
         let o = classify(
             &json!({"apiVersion": "polc.dev/v1alpha1", "kind": "PreventionPolicy", "metadata": {"name": "a", "namespace": "n"}}),
         );
-        assert_eq!(
-            o.class,
-            ObjectClass::Polc {
-                version: "v1alpha1".into(),
-                kind: "PreventionPolicy".into()
-            }
-        );
+        assert_eq!(o.class, ObjectClass::Polc { version: "v1alpha1".into(), kind: "PreventionPolicy".into() });
         assert_eq!((o.name.as_str(), o.namespace.as_deref()), ("a", Some("n")));
         assert_eq!(
             classify(&json!({"apiVersion": "apps/v1", "kind": "Deployment"})).class,
@@ -151,14 +132,8 @@ mod tests {
             classify(&json!({"apiVersion": "v1", "kind": "Pod"})).class,
             ObjectClass::Workload(WorkloadKind::Pod)
         );
-        assert_eq!(
-            classify(&json!({"apiVersion": "v1", "kind": "Service"})).class,
-            ObjectClass::Other
-        );
-        assert_eq!(
-            classify(&json!({"kind": "Service"})).class,
-            ObjectClass::NotAnObject
-        );
+        assert_eq!(classify(&json!({"apiVersion": "v1", "kind": "Service"})).class, ObjectClass::Other);
+        assert_eq!(classify(&json!({"kind": "Service"})).class, ObjectClass::NotAnObject);
         assert_eq!(classify(&json!(["x"])).class, ObjectClass::NotAnObject);
     }
 }

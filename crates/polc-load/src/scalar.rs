@@ -18,10 +18,7 @@ pub(crate) fn resolve_plain(s: &str) -> Resolved {
     };
     // Fast path: most scalars start with a letter that cannot begin a special value.
     if first.is_ascii_alphabetic()
-        && !matches!(
-            first,
-            b'n' | b'N' | b't' | b'T' | b'f' | b'F' | b'y' | b'Y' | b'o' | b'O'
-        )
+        && !matches!(first, b'n' | b'N' | b't' | b'T' | b'f' | b'F' | b'y' | b'Y' | b'o' | b'O')
     {
         return Resolved::Value(Value::String(s.to_owned()));
     }
@@ -33,8 +30,8 @@ pub(crate) fn resolve_plain(s: &str) -> Resolved {
         "false" | "False" | "FALSE" | "no" | "No" | "NO" | "n" | "N" | "off" | "Off" | "OFF" => {
             return Resolved::Value(Value::Bool(false));
         }
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF"
-        | ".nan" | ".NaN" | ".NAN" => return Resolved::NotJson,
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF" | ".nan" | ".NaN"
+        | ".NAN" => return Resolved::NotJson,
         _ => {}
     }
     if let Some(n) = parse_int(s) {
@@ -67,10 +64,7 @@ pub(crate) fn parse_int(s: &str) -> Option<Number> {
     }
     let mag = u64::from_str_radix(body, radix).ok()?;
     if neg {
-        let v = i64::try_from(mag)
-            .ok()
-            .map(|v| -v)
-            .or((mag == 1 << 63).then_some(i64::MIN))?;
+        let v = i64::try_from(mag).ok().map(|v| -v).or((mag == 1 << 63).then_some(i64::MIN))?;
         Some(Number::from(v))
     } else {
         Some(Number::from(mag))
@@ -81,8 +75,7 @@ fn looks_like_float(s: &str) -> bool {
     let b = s.trim_start_matches(['-', '+']).as_bytes();
     !b.is_empty()
         && (b[0].is_ascii_digit() || (b[0] == b'.' && b.len() > 1 && b[1].is_ascii_digit()))
-        && b.iter()
-            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'-' | b'+'))
+        && b.iter().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'-' | b'+'))
 }
 
 #[cfg(test)]

@@ -16,11 +16,7 @@ pub enum Input {
 impl Input {
     /// `-` is stdin, anything else a path.
     pub fn parse(arg: &str) -> Input {
-        if arg == "-" {
-            Input::Stdin
-        } else {
-            Input::Path(PathBuf::from(arg))
-        }
+        if arg == "-" { Input::Stdin } else { Input::Path(PathBuf::from(arg)) }
     }
 }
 
@@ -41,11 +37,7 @@ impl SourceFile {
     fn failed(name: String, kind: LoadErrorKind) -> SourceFile {
         SourceFile {
             name,
-            errors: vec![LoadError {
-                span: None,
-                field: crate::FieldPath::root(),
-                kind,
-            }],
+            errors: vec![LoadError { span: None, field: crate::FieldPath::root(), kind }],
             ..SourceFile::default()
         }
     }
@@ -55,10 +47,7 @@ impl SourceFile {
 /// returned file.
 pub fn load_input(name: String, bytes: &[u8], limits: &Limits) -> SourceFile {
     if bytes.len() as u64 > limits.max_file_bytes {
-        let kind = LoadErrorKind::TooLarge {
-            size: bytes.len() as u64,
-            max: limits.max_file_bytes,
-        };
+        let kind = LoadErrorKind::TooLarge { size: bytes.len() as u64, max: limits.max_file_bytes };
         return SourceFile::failed(name, kind);
     }
     let text = match std::str::from_utf8(bytes) {
@@ -67,18 +56,10 @@ pub fn load_input(name: String, bytes: &[u8], limits: &Limits) -> SourceFile {
             let offset = e.valid_up_to();
             let before = &bytes[..offset];
             let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-            let line_start = before
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |p| p + 1);
-            let col = String::from_utf8_lossy(&before[line_start..])
-                .chars()
-                .count()
-                + 1;
-            let span = Span {
-                line: u32::try_from(line).unwrap_or(u32::MAX),
-                col: u32::try_from(col).unwrap_or(u32::MAX),
-            };
+            let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+            let col = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+            let span =
+                Span { line: u32::try_from(line).unwrap_or(u32::MAX), col: u32::try_from(col).unwrap_or(u32::MAX) };
             return SourceFile {
                 name,
                 errors: vec![LoadError {
@@ -91,12 +72,7 @@ pub fn load_input(name: String, bytes: &[u8], limits: &Limits) -> SourceFile {
         }
     };
     let (documents, errors) = parse_documents(&text, limits);
-    SourceFile {
-        name,
-        text,
-        documents,
-        errors,
-    }
+    SourceFile { name, text, documents, errors }
 }
 
 /// Read every input. Directories are walked in sorted order, skipping hidden entries
@@ -110,18 +86,10 @@ pub fn read_inputs(inputs: &[Input], limits: &Limits) -> Vec<SourceFile> {
             Input::Stdin => {
                 let mut buf = Vec::new();
                 let name = "<stdin>".to_string();
-                let res = std::io::stdin()
-                    .lock()
-                    .take(limits.max_file_bytes + 1)
-                    .read_to_end(&mut buf);
+                let res = std::io::stdin().lock().take(limits.max_file_bytes + 1).read_to_end(&mut buf);
                 match res {
                     Ok(_) => out.push(load_input(name, &buf, limits)),
-                    Err(e) => out.push(SourceFile::failed(
-                        name,
-                        LoadErrorKind::Io {
-                            message: e.to_string(),
-                        },
-                    )),
+                    Err(e) => out.push(SourceFile::failed(name, LoadErrorKind::Io { message: e.to_string() })),
                 }
             }
             Input::Path(p) => walk(p, true, limits, &mut out),
@@ -131,10 +99,7 @@ pub fn read_inputs(inputs: &[Input], limits: &Limits) -> Vec<SourceFile> {
 }
 
 fn is_manifest(p: &Path) -> bool {
-    matches!(
-        p.extension().and_then(|e| e.to_str()),
-        Some("yaml" | "yml" | "json")
-    )
+    matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
 }
 
 fn walk(path: &Path, explicit: bool, limits: &Limits, out: &mut Vec<SourceFile>) {
@@ -142,12 +107,7 @@ fn walk(path: &Path, explicit: bool, limits: &Limits, out: &mut Vec<SourceFile>)
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => {
-            return out.push(SourceFile::failed(
-                name,
-                LoadErrorKind::Io {
-                    message: e.to_string(),
-                },
-            ));
+            return out.push(SourceFile::failed(name, LoadErrorKind::Io { message: e.to_string() }));
         }
     };
     if meta.is_dir() {
@@ -155,26 +115,14 @@ fn walk(path: &Path, explicit: bool, limits: &Limits, out: &mut Vec<SourceFile>)
             return;
         }
         let entries = match std::fs::read_dir(path) {
-            Ok(rd) => rd
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .collect::<Vec<_>>(),
+            Ok(rd) => rd.filter_map(Result::ok).map(|e| e.path()).collect::<Vec<_>>(),
             Err(e) => {
-                return out.push(SourceFile::failed(
-                    name,
-                    LoadErrorKind::Io {
-                        message: e.to_string(),
-                    },
-                ));
+                return out.push(SourceFile::failed(name, LoadErrorKind::Io { message: e.to_string() }));
             }
         };
         let mut entries: Vec<PathBuf> = entries
             .into_iter()
-            .filter(|p| {
-                !p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with('.'))
-            })
+            .filter(|p| !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')))
             .collect();
         entries.sort();
         for e in entries {
@@ -185,27 +133,15 @@ fn walk(path: &Path, explicit: bool, limits: &Limits, out: &mut Vec<SourceFile>)
         return;
     }
     if meta.len() > limits.max_file_bytes {
-        return out.push(SourceFile::failed(
-            name,
-            LoadErrorKind::TooLarge {
-                size: meta.len(),
-                max: limits.max_file_bytes,
-            },
-        ));
+        return out
+            .push(SourceFile::failed(name, LoadErrorKind::TooLarge { size: meta.len(), max: limits.max_file_bytes }));
     }
     match std::fs::File::open(path).and_then(|f| {
         let mut buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-        f.take(limits.max_file_bytes + 1)
-            .read_to_end(&mut buf)
-            .map(|_| buf)
+        f.take(limits.max_file_bytes + 1).read_to_end(&mut buf).map(|_| buf)
     }) {
         Ok(buf) => out.push(load_input(name, &buf, limits)),
-        Err(e) => out.push(SourceFile::failed(
-            name,
-            LoadErrorKind::Io {
-                message: e.to_string(),
-            },
-        )),
+        Err(e) => out.push(SourceFile::failed(name, LoadErrorKind::Io { message: e.to_string() })),
     }
 }
 
@@ -223,15 +159,9 @@ mod tests {
 
     #[test]
     fn too_large_is_refused_before_parsing() {
-        let limits = Limits {
-            max_file_bytes: 4,
-            ..Limits::default()
-        };
+        let limits = Limits { max_file_bytes: 4, ..Limits::default() };
         let f = load_input("x.yaml".into(), b"a: 12345", &limits);
-        assert!(matches!(
-            f.errors[0].kind,
-            LoadErrorKind::TooLarge { size: 8, max: 4 }
-        ));
+        assert!(matches!(f.errors[0].kind, LoadErrorKind::TooLarge { size: 8, max: 4 }));
     }
 
     #[test]

@@ -49,10 +49,9 @@ impl SpanTree {
         let mut v = value;
         for seg in path {
             let next = match (seg, v) {
-                (PathSeg::Key(k), Value::Object(m)) => m
-                    .iter()
-                    .position(|(key, _)| key == k)
-                    .and_then(|i| Some((node.children.get(i)?, m.get(k)?))),
+                (PathSeg::Key(k), Value::Object(m)) => {
+                    m.iter().position(|(key, _)| key == k).and_then(|i| Some((node.children.get(i)?, m.get(k)?)))
+                }
                 (PathSeg::Index(i), Value::Array(a)) => node.children.get(*i).zip(a.get(*i)),
                 _ => None,
             };

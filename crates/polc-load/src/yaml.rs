@@ -22,11 +22,7 @@ impl Default for Limits {
     /// 16 MiB files (Kubernetes objects are at most 1.5 MiB in etcd), 128 levels,
     /// 1,000,000 nodes per document.
     fn default() -> Self {
-        Limits {
-            max_file_bytes: 16 << 20,
-            max_depth: 128,
-            max_nodes: 1_000_000,
-        }
+        Limits { max_file_bytes: 16 << 20, max_depth: 128, max_nodes: 1_000_000 }
     }
 }
 
@@ -80,13 +76,7 @@ fn tag_text(t: &Tag) -> String {
 
 impl<'l> Builder<'l> {
     fn new(limits: &'l Limits) -> Self {
-        Builder {
-            limits,
-            stack: Vec::new(),
-            anchors: HashMap::new(),
-            nodes: 0,
-            root: None,
-        }
+        Builder { limits, stack: Vec::new(), anchors: HashMap::new(), nodes: 0, root: None }
     }
 
     fn reset(&mut self) {
@@ -101,10 +91,7 @@ impl<'l> Builder<'l> {
         let mut segs = Vec::with_capacity(self.stack.len());
         for f in &self.stack {
             match f {
-                Frame::Map {
-                    pending: Some((k, _, _)),
-                    ..
-                } => segs.push(PathSeg::Key(k.clone())),
+                Frame::Map { pending: Some((k, _, _)), .. } => segs.push(PathSeg::Key(k.clone())),
                 Frame::Map { .. } => {}
                 Frame::Seq { items, .. } => segs.push(PathSeg::Index(items.len())),
             }
@@ -113,34 +100,20 @@ impl<'l> Builder<'l> {
     }
 
     fn err(&self, span: Span, kind: LoadErrorKind) -> LoadError {
-        LoadError {
-            span: Some(span),
-            field: self.path(),
-            kind,
-        }
+        LoadError { span: Some(span), field: self.path(), kind }
     }
 
     fn count(&mut self, n: usize, at: Span) -> Result<(), LoadError> {
         self.nodes = self.nodes.saturating_add(n);
         if self.nodes > self.limits.max_nodes {
-            return Err(self.err(
-                at,
-                LoadErrorKind::AliasBomb {
-                    max: self.limits.max_nodes,
-                },
-            ));
+            return Err(self.err(at, LoadErrorKind::AliasBomb { max: self.limits.max_nodes }));
         }
         Ok(())
     }
 
     fn push(&mut self, frame: Frame, at: Span) -> Result<(), LoadError> {
         if self.stack.len() >= self.limits.max_depth {
-            return Err(self.err(
-                at,
-                LoadErrorKind::TooDeep {
-                    max: self.limits.max_depth,
-                },
-            ));
+            return Err(self.err(at, LoadErrorKind::TooDeep { max: self.limits.max_depth }));
         }
         self.count(1, at)?;
         self.stack.push(frame);
@@ -163,17 +136,11 @@ impl<'l> Builder<'l> {
         if self.expecting_key() {
             self.count(1, at)?;
             let plain = style == TScalarStyle::Plain;
-            if let Some(Frame::Map {
-                pending, key_lines, ..
-            }) = self.stack.last_mut()
-            {
+            if let Some(Frame::Map { pending, key_lines, .. }) = self.stack.last_mut() {
                 if !(plain && text == "<<")
                     && let Some(first_line) = key_lines.insert(text.clone(), at.line)
                 {
-                    let kind = LoadErrorKind::DuplicateKey {
-                        key: text,
-                        first_line,
-                    };
+                    let kind = LoadErrorKind::DuplicateKey { key: text, first_line };
                     return Err(self.err(at, kind));
                 }
                 *pending = Some((text, at, plain));
@@ -182,30 +149,18 @@ impl<'l> Builder<'l> {
         }
         let value = self.scalar_value(text, style, tag, at)?;
         self.count(1, at)?;
-        let tree = SpanTree {
-            at,
-            key: None,
-            children: Vec::new(),
-        };
+        let tree = SpanTree { at, key: None, children: Vec::new() };
         self.finish(value, tree, anchor, 1)
     }
 
-    fn scalar_value(
-        &self,
-        text: String,
-        style: TScalarStyle,
-        tag: Option<Tag>,
-        at: Span,
-    ) -> Result<Value, LoadError> {
+    fn scalar_value(&self, text: String, style: TScalarStyle, tag: Option<Tag>, at: Span) -> Result<Value, LoadError> {
         if let Some(tag) = tag {
             let t = tag_text(&tag);
             return match t.as_str() {
                 "tag:yaml.org,2002:str" | "!!str" => Ok(Value::String(text)),
-                "tag:yaml.org,2002:int" | "!!int" => {
-                    parse_int(&text).map(Value::Number).ok_or_else(|| {
-                        self.err(at, LoadErrorKind::BadTaggedScalar { text, tag: "int" })
-                    })
-                }
+                "tag:yaml.org,2002:int" | "!!int" => parse_int(&text)
+                    .map(Value::Number)
+                    .ok_or_else(|| self.err(at, LoadErrorKind::BadTaggedScalar { text, tag: "int" })),
                 "tag:yaml.org,2002:bool" | "!!bool" => match resolve_plain(&text) {
                     Resolved::Value(v @ Value::Bool(_)) => Ok(v),
                     _ => Err(self.err(at, LoadErrorKind::BadTaggedScalar { text, tag: "bool" })),
@@ -261,15 +216,7 @@ impl<'l> Builder<'l> {
     fn start_seq(&mut self, anchor: usize, tag: Option<Tag>, at: Span) -> Result<(), LoadError> {
         self.check_key_position(at, "sequence")?;
         self.check_tag(tag.as_ref(), &["!!seq", "tag:yaml.org,2002:seq"], at)?;
-        self.push(
-            Frame::Seq {
-                items: Vec::new(),
-                spans: Vec::new(),
-                at,
-                anchor,
-            },
-            at,
-        )
+        self.push(Frame::Seq { items: Vec::new(), spans: Vec::new(), at, anchor }, at)
     }
 
     fn check_key_position(&self, at: Span, found: &'static str) -> Result<(), LoadError> {
@@ -284,14 +231,7 @@ impl<'l> Builder<'l> {
             return Ok(());
         };
         match frame {
-            Frame::Map {
-                mut map,
-                mut spans,
-                at,
-                anchor,
-                merges,
-                ..
-            } => {
+            Frame::Map { mut map, mut spans, at, anchor, merges, .. } => {
                 for (mv, mt) in merges {
                     let Value::Object(src) = mv else { continue };
                     for ((k, v), t) in src.into_iter().zip(mt.children) {
@@ -302,34 +242,11 @@ impl<'l> Builder<'l> {
                     }
                 }
                 let n = 1 + spans.iter().map(SpanTree::len).sum::<usize>();
-                self.finish(
-                    Value::Object(map),
-                    SpanTree {
-                        at,
-                        key: None,
-                        children: spans,
-                    },
-                    anchor,
-                    n,
-                )
+                self.finish(Value::Object(map), SpanTree { at, key: None, children: spans }, anchor, n)
             }
-            Frame::Seq {
-                items,
-                spans,
-                at,
-                anchor,
-            } => {
+            Frame::Seq { items, spans, at, anchor } => {
                 let n = 1 + spans.iter().map(SpanTree::len).sum::<usize>();
-                self.finish(
-                    Value::Array(items),
-                    SpanTree {
-                        at,
-                        key: None,
-                        children: spans,
-                    },
-                    anchor,
-                    n,
-                )
+                self.finish(Value::Array(items), SpanTree { at, key: None, children: spans }, anchor, n)
             }
         }
     }
@@ -351,16 +268,9 @@ impl<'l> Builder<'l> {
         self.finish(v, t, 0, n)
     }
 
-    fn finish(
-        &mut self,
-        value: Value,
-        tree: SpanTree,
-        anchor: usize,
-        n: usize,
-    ) -> Result<(), LoadError> {
+    fn finish(&mut self, value: Value, tree: SpanTree, anchor: usize, n: usize) -> Result<(), LoadError> {
         if anchor != 0 {
-            self.anchors
-                .insert(anchor, (value.clone(), tree.clone(), n));
+            self.anchors.insert(anchor, (value.clone(), tree.clone(), n));
         }
         let merge_err = LoadErrorKind::BadMerge;
         match self.stack.last_mut() {
@@ -373,13 +283,7 @@ impl<'l> Builder<'l> {
                 spans.push(tree);
                 Ok(())
             }
-            Some(Frame::Map {
-                map,
-                spans,
-                pending,
-                merges,
-                ..
-            }) => {
+            Some(Frame::Map { map, spans, pending, merges, .. }) => {
                 let Some((key, key_at, plain)) = pending.take() else {
                     return Ok(());
                 };
@@ -390,20 +294,13 @@ impl<'l> Builder<'l> {
                             merges.extend(items.into_iter().zip(tree.children));
                         }
                         _ => {
-                            return Err(LoadError {
-                                span: Some(key_at),
-                                field: self.path(),
-                                kind: merge_err,
-                            });
+                            return Err(LoadError { span: Some(key_at), field: self.path(), kind: merge_err });
                         }
                     }
                     return Ok(());
                 }
                 map.insert(key, value);
-                spans.push(SpanTree {
-                    key: Some(key_at),
-                    ..tree
-                });
+                spans.push(SpanTree { key: Some(key_at), ..tree });
                 Ok(())
             }
         }
@@ -426,12 +323,7 @@ pub fn parse_documents(text: &str, limits: &Limits) -> (Vec<Document>, Vec<LoadE
             Ok(x) => x,
             Err(e) => {
                 let m = e.marker();
-                let mut err = b.err(
-                    span_of(m),
-                    LoadErrorKind::Syntax {
-                        message: e.info().to_string(),
-                    },
-                );
+                let mut err = b.err(span_of(m), LoadErrorKind::Syntax { message: e.info().to_string() });
                 if b.stack.is_empty() {
                     err.field = FieldPath::root();
                 }
@@ -453,11 +345,7 @@ pub fn parse_documents(text: &str, limits: &Limits) -> (Vec<Document>, Vec<LoadE
                     && !skipping
                     && !value.is_null()
                 {
-                    docs.push(Document {
-                        index,
-                        value,
-                        spans,
-                    });
+                    docs.push(Document { index, value, spans });
                 }
                 index += 1;
                 Ok(())
@@ -497,19 +385,9 @@ mod tests {
         assert_eq!(docs[1].index, 2);
         let path = FieldPath::from_pointer("/b/1/c");
         let d = &docs[0];
-        assert_eq!(
-            d.spans.field_span(&d.value, path.segs()),
-            Span { line: 4, col: 6 }
-        );
-        assert_eq!(
-            d.spans.value_span(&d.value, path.segs()),
-            Span { line: 4, col: 9 }
-        );
-        assert_eq!(
-            d.spans
-                .field_span(&d.value, FieldPath::from_pointer("/b").segs()),
-            Span { line: 2, col: 1 }
-        );
+        assert_eq!(d.spans.field_span(&d.value, path.segs()), Span { line: 4, col: 6 });
+        assert_eq!(d.spans.value_span(&d.value, path.segs()), Span { line: 4, col: 9 });
+        assert_eq!(d.spans.field_span(&d.value, FieldPath::from_pointer("/b").segs()), Span { line: 2, col: 1 });
     }
 
     #[test]
@@ -517,13 +395,7 @@ mod tests {
         let (docs, errs) = parse("spec:\n  mode: Enforce\n  mode: DryRun\n---\nok: 1\n");
         assert_eq!(docs.len(), 1, "the next document still loads");
         assert_eq!(errs.len(), 1);
-        assert_eq!(
-            errs[0].kind,
-            LoadErrorKind::DuplicateKey {
-                key: "mode".into(),
-                first_line: 2
-            }
-        );
+        assert_eq!(errs[0].kind, LoadErrorKind::DuplicateKey { key: "mode".into(), first_line: 2 });
         assert_eq!(errs[0].span, Some(Span { line: 3, col: 3 }));
         assert_eq!(errs[0].field.to_string(), "spec");
     }
@@ -533,24 +405,20 @@ mod tests {
         let mut s = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..12 {
             let p = i - 1;
-            s.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+            s.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
         }
         let (docs, errs) = parse(&s);
         assert!(docs.is_empty());
-        assert!(
-            matches!(errs[0].kind, LoadErrorKind::AliasBomb { .. }),
-            "{errs:?}"
-        );
+        assert!(matches!(errs[0].kind, LoadErrorKind::AliasBomb { .. }), "{errs:?}");
     }
 
     #[test]
     fn aliases_and_merge_keys() {
         let (docs, errs) = parse("base: &b {x: 1, y: 2}\nderived:\n  <<: *b\n  y: 3\n");
         assert!(errs.is_empty(), "{errs:?}");
-        assert_eq!(
-            docs[0].value,
-            json!({"base": {"x": 1, "y": 2}, "derived": {"y": 3, "x": 1}})
-        );
+        assert_eq!(docs[0].value, json!({"base": {"x": 1, "y": 2}, "derived": {"y": 3, "x": 1}}));
     }
 
     #[test]
@@ -558,16 +426,10 @@ mod tests {
         let s = "[".repeat(5000);
         let (_, errs) = parse(&s);
         assert_eq!(errs.len(), 1);
-        let limits = Limits {
-            max_depth: 10,
-            ..Limits::default()
-        };
+        let limits = Limits { max_depth: 10, ..Limits::default() };
         let deep: String = (0..20).map(|i| format!("{}k:\n", "  ".repeat(i))).collect();
         let (_, errs) = parse_documents(&deep, &limits);
-        assert!(
-            matches!(errs[0].kind, LoadErrorKind::TooDeep { max: 10 }),
-            "{errs:?}"
-        );
+        assert!(matches!(errs[0].kind, LoadErrorKind::TooDeep { max: 10 }), "{errs:?}");
     }
 
     #[test]
@@ -576,11 +438,7 @@ mod tests {
         assert_eq!(errs.len(), 1);
         assert!(matches!(errs[0].kind, LoadErrorKind::Syntax { .. }));
         assert!(errs[0].span.is_some_and(|s| s.line >= 3), "{errs:?}");
-        assert!(
-            errs[0].field.to_string().starts_with("spec.process[0]"),
-            "{}",
-            errs[0].field
-        );
+        assert!(errs[0].field.to_string().starts_with("spec.process[0]"), "{}", errs[0].field);
     }
 
     #[test]

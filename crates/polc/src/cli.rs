@@ -143,18 +143,11 @@ pub(crate) fn markdown() -> String {
     s.push_str("```text\n");
     s.push_str(&cmd.render_long_help().to_string());
     s.push_str("```\n");
-    let names: Vec<String> = cmd
-        .get_subcommands()
-        .map(|c| c.get_name().to_string())
-        .filter(|n| n != "help")
-        .collect();
+    let names: Vec<String> = cmd.get_subcommands().map(|c| c.get_name().to_string()).filter(|n| n != "help").collect();
     for name in names {
         if let Some(sub) = cmd.find_subcommand_mut(&name) {
             let mut sub = sub.clone().bin_name(format!("polc {name}"));
-            s.push_str(&format!(
-                "\n## polc {name}\n\n```text\n{}```\n",
-                sub.render_long_help()
-            ));
+            s.push_str(&format!("\n## polc {name}\n\n```text\n{}```\n", sub.render_long_help()));
         }
     }
     s
@@ -177,9 +170,6 @@ mod tests {
             std::fs::write(path, &want).unwrap_or_else(|e| panic!("{path}: {e}"));
             return;
         }
-        assert!(
-            have == want,
-            "docs/cli.md is stale: run `POLC_BLESS=1 cargo test -p polc docs_cli_md_is_current`"
-        );
+        assert!(have == want, "docs/cli.md is stale: run `POLC_BLESS=1 cargo test -p polc docs_cli_md_is_current`");
     }
 }

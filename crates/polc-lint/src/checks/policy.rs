@@ -6,12 +6,8 @@ use crate::checks::workload::{Workload, selects};
 use crate::codes::Code;
 use crate::finding::did_you_mean;
 use crate::{Ctx, Finding, Level, Related, Schemas, schema};
-use polc_api::{
-    LabelSelector, NetworkAccessPolicySpec, PolcKind, PreventionPolicySpec, RuntimePolicySpec,
-};
-use polc_compiler::ir::{
-    IrRule, LowerErrorKind, Matcher, PolicyIr, lower_network, lower_prevention, lower_runtime,
-};
+use polc_api::{LabelSelector, NetworkAccessPolicySpec, PolcKind, PreventionPolicySpec, RuntimePolicySpec};
+use polc_compiler::ir::{IrRule, LowerErrorKind, Matcher, PolicyIr, lower_network, lower_prevention, lower_runtime};
 use polc_compiler::pattern::PatternError;
 use polc_compiler::precedence::{Relation, overlaps, redundant_with_default};
 use polc_compiler::{selector, tables};
@@ -38,19 +34,63 @@ impl PolicyEntry {
     }
 }
 
-fn decode<T: DeserializeOwned>(ctx: &mut Ctx<'_>, report: bool) -> Option<T> {
-    let spec = ctx.value.get("spec")?;
-    match serde_path_to_error::deserialize::<_, T>(spec) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            if report {
-                let pointer = format!("/spec{}", path_to_pointer(e.path()));
-                let f = ctx.finding_at(Code::SchemaViolation, &pointer, e.inner().to_string());
-                ctx.push(f);
-            }
-            None
+/// Decode the spec. When a part of it does not decode (the schema findings already
+/// say why), that rule or field is replaced by a neutral value and decoding is tried
+/// again, so that the rest of the policy is still checked. Returns the spec and the
+/// pointers of the neutralised parts, whose IR must be ignored.
+fn decode<T: DeserializeOwned>(ctx: &mut Ctx<'_>, report: bool) -> Option<(T, Vec<String>)> {
+    let mut spec = ctx.value.get("spec")?.clone();
+    let mut neutral = Vec::new();
+    for attempt in 0..256 {
+        let e = match serde_path_to_error::deserialize::<_, T>(&spec) {
+            Ok(t) => return Some((t, neutral)),
+            Err(e) => e,
+        };
+        let ptr = path_to_pointer(e.path());
+        if report && attempt == 0 {
+            let f = ctx.finding_at(Code::SchemaViolation, &format!("/spec{ptr}"), e.inner().to_string());
+            ctx.push(f);
         }
+        let segs: Vec<&str> = ptr.split('/').skip(1).collect();
+        let (prefix, replacement): (String, Option<Value>) = match segs.as_slice() {
+            [sec @ ("process" | "file" | "network" | "capabilities" | "egress" | "ingress"), i, ..]
+                if i.parse::<usize>().is_ok() =>
+            {
+                (format!("/{sec}/{i}"), Some(serde_json::json!({"action": "Allow", "capabilities": []})))
+            }
+            ["baseline", sec, i, ..] if i.parse::<usize>().is_ok() => {
+                let v = match *sec {
+                    "executables" => serde_json::json!("/"),
+                    "files" => serde_json::json!({"path": "/"}),
+                    "egress" => serde_json::json!({"cidr": "0.0.0.0/0"}),
+                    "syscalls" => serde_json::json!("read"),
+                    _ => serde_json::json!("CHOWN"),
+                };
+                (format!("/baseline/{sec}/{i}"), Some(v))
+            }
+            ["baseline", sec, ..] => (format!("/baseline/{sec}"), None),
+            ["selector", ..] | [] => return None,
+            [key, ..] => (format!("/{key}"), None),
+        };
+        let done = match replacement {
+            Some(v) => spec.pointer_mut(&prefix).map(|slot| *slot = v).is_some(),
+            None => {
+                let (parent, key) = prefix.rsplit_once('/').unwrap_or(("", &prefix));
+                spec.pointer_mut(parent).and_then(Value::as_object_mut).and_then(|m| m.remove(key)).is_some()
+            }
+        };
+        if !done {
+            return None;
+        }
+        neutral.push(format!("/spec{prefix}"));
     }
+    None
+}
+
+fn under(pointer: &str, prefixes: &[String]) -> bool {
+    prefixes
+        .iter()
+        .any(|p| pointer.strip_prefix(p.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
 }
 
 fn path_to_pointer(p: &serde_path_to_error::Path) -> String {
@@ -70,8 +110,7 @@ fn path_to_pointer(p: &serde_path_to_error::Path) -> String {
 fn is_dns_subdomain(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
         && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
 }
@@ -104,60 +143,42 @@ pub(crate) fn check(
         }
         _ => {}
     }
-    let namespace = obj
-        .namespace
-        .clone()
-        .unwrap_or_else(|| "default".to_string());
-    let (selector, containers, ir) = match k {
+    let namespace = obj.namespace.clone().unwrap_or_else(|| "default".to_string());
+    let (selector, containers, mut ir, neutral) = match k {
         PolcKind::PreventionPolicy => {
-            let s: PreventionPolicySpec = decode(ctx, valid)?;
-            (
-                s.selector.clone(),
-                s.containers.clone(),
-                lower_prevention(&s),
-            )
+            let (s, n): (PreventionPolicySpec, _) = decode(ctx, valid)?;
+            (s.selector.clone(), s.containers.clone(), lower_prevention(&s), n)
         }
         PolcKind::RuntimePolicy => {
-            let s: RuntimePolicySpec = decode(ctx, valid)?;
-            (s.selector.clone(), s.containers.clone(), lower_runtime(&s))
+            let (s, n): (RuntimePolicySpec, _) = decode(ctx, valid)?;
+            (s.selector.clone(), s.containers.clone(), lower_runtime(&s), n)
         }
         PolcKind::NetworkAccessPolicy => {
-            let s: NetworkAccessPolicySpec = decode(ctx, valid)?;
+            let (s, n): (NetworkAccessPolicySpec, _) = decode(ctx, valid)?;
             check_fqdns(ctx, &s);
-            (s.selector.clone(), Vec::new(), lower_network(&s))
+            (s.selector.clone(), Vec::new(), lower_network(&s), n)
         }
     };
+    if !neutral.is_empty() {
+        ir.rules.retain(|r| !under(&r.rule_pointer, &neutral));
+        ir.errors.retain(|e| !under(&e.pointer, &neutral));
+    }
     check_selector(ctx, &selector, "/spec/selector");
     lower_findings(ctx, &ir);
     rule_findings(ctx, &ir);
-    Some(PolicyEntry {
-        kind: k,
-        namespace,
-        name: obj.name.clone(),
-        selector,
-        containers,
-        ir,
-        loc,
-    })
+    Some(PolicyEntry { kind: k, namespace, name: obj.name.clone(), selector, containers, ir, loc })
 }
 
 fn check_selector(ctx: &mut Ctx<'_>, sel: &LabelSelector, pointer: &str) {
     if selector::is_empty(sel) {
         let f = ctx
-            .finding_at(
-                Code::EmptySelector,
-                pointer,
-                "empty selector selects every pod in the namespace",
-            )
+            .finding_at(Code::EmptySelector, pointer, "empty selector selects every pod in the namespace")
             .help("select by label, e.g. `matchLabels: {app: web}`");
         ctx.push(f);
     }
     for (i, e) in selector::validate(sel) {
-        let f = ctx.finding_at(
-            Code::InvalidSelector,
-            &format!("{pointer}/matchExpressions/{i}/operator"),
-            e.to_string(),
-        );
+        let f =
+            ctx.finding_at(Code::InvalidSelector, &format!("{pointer}/matchExpressions/{i}/operator"), e.to_string());
         ctx.push(f);
     }
 }
@@ -169,7 +190,11 @@ fn check_fqdns(ctx: &mut Ctx<'_>, spec: &NetworkAccessPolicySpec) {
                 && !valid_fqdn(name)
             {
                 let f = ctx
-                    .finding_at_value(Code::InvalidFqdn, &format!("/spec/egress/{i}/peers/{j}/fqdn"), format!("`{name}` is not a DNS name or pattern"))
+                    .finding_at_value(
+                        Code::InvalidFqdn,
+                        &format!("/spec/egress/{i}/peers/{j}/fqdn"),
+                        format!("`{name}` is not a DNS name or pattern"),
+                    )
                     .help("use lowercase labels of letters, digits and `-`, with `*` for wildcards (`*.example.com`)");
                 ctx.push(f);
             }
@@ -178,9 +203,7 @@ fn check_fqdns(ctx: &mut Ctx<'_>, spec: &NetworkAccessPolicySpec) {
             for (key, sel) in [("pods", &p.pods), ("namespaces", &p.namespaces)] {
                 if let Some(sel) = sel {
                     for (k, e) in selector::validate(sel) {
-                        let ptr = format!(
-                            "/spec/egress/{i}/peers/{j}/{key}/matchExpressions/{k}/operator"
-                        );
+                        let ptr = format!("/spec/egress/{i}/peers/{j}/{key}/matchExpressions/{k}/operator");
                         let f = ctx.finding_at(Code::InvalidSelector, &ptr, e.to_string());
                         ctx.push(f);
                     }
@@ -197,8 +220,7 @@ fn valid_fqdn(s: &str) -> bool {
         && s.split('.').all(|l| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'*')
+                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'*')
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         })
@@ -210,23 +232,18 @@ fn lower_findings(ctx: &mut Ctx<'_>, ir: &PolicyIr) {
             LowerErrorKind::Pattern(p) => (
                 Code::InvalidPath,
                 Some(match p {
-                    PatternError::NotAbsolute(s) => format!(
-                        "write the absolute path, e.g. `/usr/bin/{}`",
-                        s.trim_start_matches("./")
-                    ),
+                    PatternError::NotAbsolute(s) => {
+                        format!("write the absolute path, e.g. `/usr/bin/{}`", s.trim_start_matches("./"))
+                    }
                     PatternError::PartialDoubleStar(_) => {
                         "write `*` for any name within a segment, `/**/` for any depth".into()
                     }
-                    PatternError::GlobInDir(_) => {
-                        "list globs under `paths`; `dirs` takes plain directories".into()
-                    }
+                    PatternError::GlobInDir(_) => "list globs under `paths`; `dirs` takes plain directories".into(),
                     _ => "write the path as the kernel resolves it".into(),
                 }),
             ),
             LowerErrorKind::Cidr(_) => (Code::InvalidCidr, None),
-            LowerErrorKind::HostBits { network, .. } => {
-                (Code::InvalidCidr, Some(format!("write `{network}`")))
-            }
+            LowerErrorKind::HostBits { network, .. } => (Code::InvalidCidr, Some(format!("write `{network}`"))),
             LowerErrorKind::UnknownCapability(c) => {
                 let name = c.strip_prefix("CAP_").unwrap_or(c).to_ascii_uppercase();
                 (
@@ -265,19 +282,12 @@ fn rule_findings(ctx: &mut Ctx<'_>, ir: &PolicyIr) {
             && let Some(first) = names.insert(&r.name, &r.rule_pointer)
             && first != r.rule_pointer
         {
-            let first_line = ctx
-                .doc
-                .spans
-                .field_span(ctx.value, FieldPath::from_pointer(first).segs())
-                .line;
+            let first_line = ctx.doc.spans.field_span(ctx.value, FieldPath::from_pointer(first).segs()).line;
             let f = ctx
                 .finding_at_value(
                     Code::DuplicateRuleName,
                     &name_ptr,
-                    format!(
-                        "rule name `{}` is already used at line {first_line}",
-                        r.name
-                    ),
+                    format!("rule name `{}` is already used at line {first_line}", r.name),
                 )
                 .help("rule names are part of stable rule ids; make each unique");
             ctx.push(f);
@@ -287,11 +297,7 @@ fn rule_findings(ctx: &mut Ctx<'_>, ir: &PolicyIr) {
             && m.is_over_broad()
         {
             let f = ctx
-                .finding_at_value(
-                    Code::OverBroad,
-                    &r.pointer,
-                    format!("`{m}` matches every path"),
-                )
+                .finding_at_value(Code::OverBroad, &r.pointer, format!("`{m}` matches every path"))
                 .help("narrow it to the directories meant, or set `defaultAction` for a posture");
             ctx.push(f);
         }
@@ -307,11 +313,7 @@ fn rule_findings(ctx: &mut Ctx<'_>, ir: &PolicyIr) {
         let f = ctx.finding_at_value(
             Code::RedundantRule,
             &r.pointer,
-            format!(
-                "`{}` has the default action {} and overrides no other rule",
-                r.matcher,
-                r.action.as_str()
-            ),
+            format!("`{}` has the default action {} and overrides no other rule", r.matcher, r.action.as_str()),
         );
         ctx.push(f);
     }
@@ -334,16 +336,12 @@ fn overlap_finding(
     other: Option<(&SourceFile, &polc_load::Document, String)>,
 ) -> Finding {
     let (wfile, wline) = match &other {
-        Some((file, doc, _)) => (
-            file.name.clone(),
-            doc.spans
-                .value_span(&doc.value, FieldPath::from_pointer(&winner.pointer).segs()),
-        ),
+        Some((file, doc, _)) => {
+            (file.name.clone(), doc.spans.value_span(&doc.value, FieldPath::from_pointer(&winner.pointer).segs()))
+        }
         None => (
             ctx.file.name.clone(),
-            ctx.doc
-                .spans
-                .value_span(ctx.value, FieldPath::from_pointer(&winner.pointer).segs()),
+            ctx.doc.spans.value_span(ctx.value, FieldPath::from_pointer(&winner.pointer).segs()),
         ),
     };
     let whose = match &other {
@@ -351,12 +349,9 @@ fn overlap_finding(
         None => String::new(),
     };
     let msg = match relation {
-        Relation::Duplicate => format!(
-            "`{}` ({}) duplicates rule `{}`{whose}",
-            loser.matcher,
-            loser.action.as_str(),
-            winner.name
-        ),
+        Relation::Duplicate => {
+            format!("`{}` ({}) duplicates rule `{}`{whose}", loser.matcher, loser.action.as_str(), winner.name)
+        }
         Relation::Contradicted => format!(
             "`{}` is both {} here and {} in rule `{}`{whose}; {} wins, so this entry never applies",
             loser.matcher,
@@ -378,11 +373,7 @@ fn overlap_finding(
             winner.name
         ),
     };
-    let code = if other.is_some() {
-        Code::CrossPolicyConflict
-    } else {
-        relation_code(relation)
-    };
+    let code = if other.is_some() { Code::CrossPolicyConflict } else { relation_code(relation) };
     let mut f = ctx.finding_at_value(code, &loser.pointer, msg);
     f.related.push(Related {
         file: wfile,
@@ -392,12 +383,8 @@ fn overlap_finding(
     f.help = Some(match relation {
         Relation::Duplicate => "remove one of them".into(),
         Relation::Contradicted => "decide which action is meant and remove the other entry".into(),
-        Relation::BlockUnreachable => {
-            "narrow the Allow, or make the Block more specific than it".into()
-        }
-        Relation::Shadowed => {
-            "remove this entry, or make it more specific than the rule that covers it".into()
-        }
+        Relation::BlockUnreachable => "narrow the Allow, or make the Block more specific than it".into(),
+        Relation::Shadowed => "remove this entry, or make it more specific than the rule that covers it".into(),
     });
     f
 }
@@ -421,11 +408,7 @@ pub(crate) fn cross_policy(
         let Some(cands) = by_ns.get(w.namespace.as_str()) else {
             continue;
         };
-        let set: Vec<usize> = cands
-            .iter()
-            .copied()
-            .filter(|&i| selects(&policies[i], w))
-            .collect();
+        let set: Vec<usize> = cands.iter().copied().filter(|&i| selects(&policies[i], w)).collect();
         if set.len() < 2 || !seen_sets.insert(set.clone()) {
             continue;
         }
@@ -446,26 +429,10 @@ pub(crate) fn cross_policy(
             let (lfile, wfile) = (&files[lpol.loc.0], &files[wpol.loc.0]);
             let (ldoc, wdoc) = (&lfile.documents[lpol.loc.1], &wfile.documents[wpol.loc.1]);
             let mut sink = Vec::new();
-            let ctx = Ctx {
-                file: lfile,
-                doc: ldoc,
-                value: &ldoc.value,
-                object: Some(lpol.label()),
-                out: &mut sink,
-            };
-            let mut f = overlap_finding(
-                &ctx,
-                refs[o.loser],
-                refs[o.winner],
-                o.relation,
-                Some((wfile, wdoc, wpol.label())),
-            );
-            f.message.push_str(&format!(
-                " (for {} {}/{})",
-                w.kind.as_str(),
-                w.namespace,
-                w.name
-            ));
+            let ctx = Ctx { file: lfile, doc: ldoc, value: &ldoc.value, object: Some(lpol.label()), out: &mut sink };
+            let mut f =
+                overlap_finding(&ctx, refs[o.loser], refs[o.winner], o.relation, Some((wfile, wdoc, wpol.label())));
+            f.message.push_str(&format!(" (for {} {}/{})", w.kind.as_str(), w.namespace, w.name));
             out.push(f);
         }
     }

@@ -27,22 +27,12 @@ impl Workload {
             .value
             .pointer(&format!("{}/labels", kind.pod_metadata_pointer()))
             .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                    .collect()
-            })
+            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
             .unwrap_or_default();
         let spec = kind.pod_spec_pointer();
         let mut containers = Vec::new();
         for list in ["containers", "initContainers", "ephemeralContainers"] {
-            for c in doc
-                .value
-                .pointer(&format!("{spec}/{list}"))
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for c in doc.value.pointer(&format!("{spec}/{list}")).and_then(Value::as_array).into_iter().flatten() {
                 if let Some(n) = c.get("name").and_then(Value::as_str) {
                     containers.push(n.to_string());
                 }
@@ -83,11 +73,7 @@ const SENSITIVE_HOST_PATHS: &[&str] = &[
 ];
 
 fn sensitive(path: &str) -> bool {
-    let p = if path.len() > 1 {
-        path.trim_end_matches('/')
-    } else {
-        path
-    };
+    let p = if path.len() > 1 { path.trim_end_matches('/') } else { path };
     SENSITIVE_HOST_PATHS
         .iter()
         .any(|s| p == *s || (*s != "/" && p.starts_with(&format!("{s}/")) && !s.ends_with(".sock")))
@@ -95,12 +81,7 @@ fn sensitive(path: &str) -> bool {
 
 /// Coverage: unselected workloads, posture issues (a note when a policy contains the
 /// workload), policies selecting nothing, container names nobody has.
-pub(crate) fn coverage(
-    files: &[SourceFile],
-    policies: &[PolicyEntry],
-    workloads: &[Workload],
-    out: &mut Vec<Finding>,
-) {
+pub(crate) fn coverage(files: &[SourceFile], policies: &[PolicyEntry], workloads: &[Workload], out: &mut Vec<Finding>) {
     let mut ns_workloads: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, w) in workloads.iter().enumerate() {
         ns_workloads.entry(&w.namespace).or_default().push(i);
@@ -110,10 +91,7 @@ pub(crate) fn coverage(
         ns_policies.entry(&p.namespace).or_default().push(i);
     }
     let mut selected_any = vec![false; policies.len()];
-    let mut container_hit: Vec<Vec<bool>> = policies
-        .iter()
-        .map(|p| vec![false; p.containers.len()])
-        .collect();
+    let mut container_hit: Vec<Vec<bool>> = policies.iter().map(|p| vec![false; p.containers.len()]).collect();
     for w in workloads {
         let file = &files[w.loc.0];
         let doc = &file.documents[w.loc.1];
@@ -133,13 +111,7 @@ pub(crate) fn coverage(
             }
         }
         let label = format!("{} {}/{}", w.kind.as_str(), w.namespace, w.name);
-        let mut ctx = Ctx {
-            file,
-            doc,
-            value: &doc.value,
-            object: Some(label.clone()),
-            out,
-        };
+        let mut ctx = Ctx { file, doc, value: &doc.value, object: Some(label.clone()), out };
         if contained.is_empty() {
             let f = ctx
                 .finding_at(
@@ -155,27 +127,16 @@ pub(crate) fn coverage(
     for (pi, p) in policies.iter().enumerate() {
         let file = &files[p.loc.0];
         let doc = &file.documents[p.loc.1];
-        let mut ctx = Ctx {
-            file,
-            doc,
-            value: &doc.value,
-            object: Some(p.label()),
-            out,
-        };
+        let mut ctx = Ctx { file, doc, value: &doc.value, object: Some(p.label()), out };
         if !selected_any[pi] && ns_workloads.contains_key(p.namespace.as_str()) {
             let n = ns_workloads[p.namespace.as_str()].len();
             let f = ctx
                 .finding_at(
                     Code::SelectsNothing,
                     "/spec/selector",
-                    format!(
-                        "selects none of the {n} workloads linted in namespace `{}`",
-                        p.namespace
-                    ),
+                    format!("selects none of the {n} workloads linted in namespace `{}`", p.namespace),
                 )
-                .help(
-                    "selectors match the pod template's labels (`spec.template.metadata.labels`)",
-                );
+                .help("selectors match the pod template's labels (`spec.template.metadata.labels`)");
             ctx.push(f);
         }
         if selected_any[pi] || p.containers.is_empty() {
@@ -194,16 +155,8 @@ pub(crate) fn coverage(
 }
 
 fn posture(ctx: &mut Ctx<'_>, kind: WorkloadKind, contained: bool) {
-    let level = if contained {
-        Level::Note
-    } else {
-        Level::Warning
-    };
-    let suffix = if contained {
-        " (contained by a polc policy)"
-    } else {
-        ""
-    };
+    let level = if contained { Level::Note } else { Level::Warning };
+    let suffix = if contained { " (contained by a polc policy)" } else { "" };
     let spec_ptr = kind.pod_spec_pointer();
     let Some(spec) = ctx.value.pointer(spec_ptr) else {
         return;
@@ -218,13 +171,7 @@ fn posture(ctx: &mut Ctx<'_>, kind: WorkloadKind, contained: bool) {
             ));
         }
     }
-    for (i, v) in spec
-        .get("volumes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (i, v) in spec.get("volumes").and_then(Value::as_array).into_iter().flatten().enumerate() {
         if let Some(p) = v.pointer("/hostPath/path").and_then(Value::as_str)
             && sensitive(p)
         {
@@ -237,13 +184,7 @@ fn posture(ctx: &mut Ctx<'_>, kind: WorkloadKind, contained: bool) {
     }
     let pod_seccomp = spec.pointer("/securityContext/seccompProfile").is_some();
     for list in ["initContainers", "containers"] {
-        for (i, c) in spec
-            .get(list)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+        for (i, c) in spec.get(list).and_then(Value::as_array).into_iter().flatten().enumerate() {
             let base = format!("{spec_ptr}/{list}/{i}");
             let name = c.get("name").and_then(Value::as_str).unwrap_or("?");
             let sc = c.get("securityContext");
@@ -277,9 +218,7 @@ fn posture(ctx: &mut Ctx<'_>, kind: WorkloadKind, contained: bool) {
         }
     }
     for (code, ptr, msg) in found {
-        let f = ctx
-            .finding_at(code, &ptr, format!("{msg}{suffix}"))
-            .level(level);
+        let f = ctx.finding_at(code, &ptr, format!("{msg}{suffix}")).level(level);
         ctx.push(f);
     }
 }

@@ -48,41 +48,23 @@ fn token_len(line: &str, col: usize) -> usize {
     if let Some(&q) = rest.first()
         && (q == '"' || q == '\'')
     {
-        return rest
-            .iter()
-            .skip(1)
-            .position(|&c| c == q)
-            .map_or(rest.len(), |p| p + 2);
+        return rest.iter().skip(1).position(|&c| c == q).map_or(rest.len(), |p| p + 2);
     }
-    let n = rest
-        .iter()
-        .take_while(|&&c| !matches!(c, ':' | ',' | ']' | '}' | '#') && !c.is_whitespace())
-        .count();
+    let n = rest.iter().take_while(|&&c| !matches!(c, ':' | ',' | ']' | '}' | '#') && !c.is_whitespace()).count();
     n.max(1)
 }
 
 /// Render the report for a terminal.
 pub fn human(report: &Report, files: &[SourceFile], color: Color) -> String {
     let p = Paint(color);
-    let texts: HashMap<&str, &str> = files
-        .iter()
-        .map(|f| (f.name.as_str(), f.text.as_str()))
-        .collect();
+    let texts: HashMap<&str, &str> = files.iter().map(|f| (f.name.as_str(), f.text.as_str())).collect();
     let mut out = String::new();
     for f in &report.findings {
         render(&mut out, f, &texts, &p);
     }
-    let (e, w, n) = (
-        report.count(Level::Error),
-        report.count(Level::Warning),
-        report.count(Level::Note),
-    );
+    let (e, w, n) = (report.count(Level::Error), report.count(Level::Warning), report.count(Level::Note));
     let plural = |k: usize, s: &str| {
-        if k == 1 {
-            format!("{k} {s}")
-        } else {
-            format!("{k} {s}s")
-        }
+        if k == 1 { format!("{k} {s}") } else { format!("{k} {s}s") }
     };
     let _ = writeln!(
         out,
@@ -114,29 +96,13 @@ fn render(out: &mut String, f: &Finding, texts: &HashMap<&str, &str>, p: &Paint)
         let line = line.trim_end_matches('\r');
         let col = s.col as usize;
         let len = token_len(line, col);
-        let lead: String = line
-            .chars()
-            .take(col.saturating_sub(1))
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
-            .collect();
+        let lead: String =
+            line.chars().take(col.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
         let _ = writeln!(out, "{pad} {}", p.blue("|"));
-        let _ = writeln!(
-            out,
-            "{} {} {line}",
-            p.blue(&s.line.to_string()),
-            p.blue("|")
-        );
-        let label = if f.field.is_empty() {
-            String::new()
-        } else {
-            format!(" {}", f.field)
-        };
-        let _ = writeln!(
-            out,
-            "{pad} {} {lead}{}",
-            p.blue("|"),
-            p.level(f.level, &format!("{}{label}", "^".repeat(len)))
-        );
+        let _ = writeln!(out, "{} {} {line}", p.blue(&s.line.to_string()), p.blue("|"));
+        let label = if f.field.is_empty() { String::new() } else { format!(" {}", f.field) };
+        let _ =
+            writeln!(out, "{pad} {} {lead}{}", p.blue("|"), p.level(f.level, &format!("{}{label}", "^".repeat(len))));
     }
     if let Some(o) = &f.object {
         let _ = writeln!(out, "{pad} {} in {o}", p.blue("="));

@@ -50,9 +50,7 @@ pub fn json(report: &Report) -> String {
 }
 
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }
 
 fn escape_property(s: &str) -> String {
@@ -73,19 +71,12 @@ pub fn github(report: &Report) -> String {
             props.push(format!("line={}", s.line));
             props.push(format!("col={}", s.col));
         }
-        props.push(format!(
-            "title={}",
-            escape_property(&format!("{} {}", f.code.as_str(), f.code.info().name))
-        ));
+        props.push(format!("title={}", escape_property(&format!("{} {}", f.code.as_str(), f.code.info().name))));
         let mut msg = f.message.clone();
         if let Some(h) = &f.help {
             msg.push_str(&format!("\nhelp: {h}"));
         }
-        out.push_str(&format!(
-            "::{cmd} {}::{}\n",
-            props.join(","),
-            escape_data(&msg)
-        ));
+        out.push_str(&format!("::{cmd} {}::{}\n", props.join(","), escape_data(&msg)));
     }
     out
 }

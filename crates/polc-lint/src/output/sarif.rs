@@ -17,15 +17,7 @@ fn level(l: Level) -> &'static str {
 fn line_hash(f: &Finding, line_text: &str) -> String {
     // FNV-1a: stable across platforms and releases, unlike std's SipHash keys.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in f
-        .code
-        .as_str()
-        .bytes()
-        .chain([0])
-        .chain(line_text.trim().bytes())
-        .chain([0])
-        .chain(f.field.bytes())
-    {
+    for b in f.code.as_str().bytes().chain([0]).chain(line_text.trim().bytes()).chain([0]).chain(f.field.bytes()) {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
@@ -36,21 +28,13 @@ struct Lines<'a>(std::collections::HashMap<&'a str, &'a str>);
 
 impl Lines<'_> {
     fn line(&self, file: &str, line: u32) -> &str {
-        self.0
-            .get(file)
-            .and_then(|t| t.lines().nth((line as usize).saturating_sub(1)))
-            .unwrap_or("")
+        self.0.get(file).and_then(|t| t.lines().nth((line as usize).saturating_sub(1))).unwrap_or("")
     }
 }
 
 /// Render the report as a SARIF 2.1.0 log.
 pub fn sarif(report: &Report, files: &[polc_load::SourceFile]) -> String {
-    let lines = Lines(
-        files
-            .iter()
-            .map(|f| (f.name.as_str(), f.text.as_str()))
-            .collect(),
-    );
+    let lines = Lines(files.iter().map(|f| (f.name.as_str(), f.text.as_str())).collect());
     let rules: Vec<Value> = Code::ALL
         .iter()
         .map(|c| {

@@ -12,13 +12,7 @@ pub(crate) fn run(args: &ExplainArgs) -> anyhow::Result<Status> {
             let mut s = String::new();
             for c in Code::ALL {
                 let i = c.info();
-                s.push_str(&format!(
-                    "{}  {:<22} {:<8} {}\n",
-                    i.code,
-                    i.name,
-                    i.level.as_str(),
-                    i.summary
-                ));
+                s.push_str(&format!("{}  {:<22} {:<8} {}\n", i.code, i.name, i.level.as_str(), i.summary));
             }
             crate::out::print(&s)?;
         }
@@ -26,12 +20,8 @@ pub(crate) fn run(args: &ExplainArgs) -> anyhow::Result<Status> {
     }
     let word = args.code.as_deref().unwrap_or_default();
     let Some(code) = Code::parse(word) else {
-        let names = Code::ALL
-            .iter()
-            .flat_map(|c| [c.info().code, c.info().name]);
-        let hint = did_you_mean(word, names)
-            .map(|b| format!("; did you mean `{b}`?"))
-            .unwrap_or_default();
+        let names = Code::ALL.iter().flat_map(|c| [c.info().code, c.info().name]);
+        let hint = did_you_mean(word, names).map(|b| format!("; did you mean `{b}`?")).unwrap_or_default();
         anyhow::bail!("unknown finding code `{word}`{hint} (`polc explain --all` lists them)");
     };
     let i = code.info();
@@ -57,9 +47,6 @@ mod tests {
             return;
         }
         let have = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(
-            have == want,
-            "docs/lint-codes.md is stale: run `POLC_BLESS=1 cargo test -p polc docs_`"
-        );
+        assert!(have == want, "docs/lint-codes.md is stale: run `POLC_BLESS=1 cargo test -p polc docs_`");
     }
 }

@@ -19,9 +19,7 @@ fn level(t: Threshold) -> Level {
 
 /// The nearest `.polc.yaml` in `dir` or its parents.
 fn find_config(dir: &Path) -> Option<PathBuf> {
-    dir.ancestors()
-        .map(|d| d.join(".polc.yaml"))
-        .find(|p| p.is_file())
+    dir.ancestors().map(|d| d.join(".polc.yaml")).find(|p| p.is_file())
 }
 
 fn load_config(args: &LintArgs, limits: &Limits) -> anyhow::Result<Config> {
@@ -35,8 +33,7 @@ fn load_config(args: &LintArgs, limits: &Limits) -> anyhow::Result<Config> {
     let Some(path) = path else {
         return Ok(Config::default());
     };
-    let bytes =
-        std::fs::read(&path).with_context(|| format!("cannot read config {}", path.display()))?;
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read config {}", path.display()))?;
     let src = load_input(path.display().to_string(), &bytes, limits);
     Ok(Config::from_source(&src).map_err(|e| anyhow::anyhow!("invalid config {e}"))?)
 }
@@ -44,11 +41,7 @@ fn load_config(args: &LintArgs, limits: &Limits) -> anyhow::Result<Config> {
 pub(crate) fn run(args: &LintArgs) -> anyhow::Result<Status> {
     let limits = Limits::default();
     let config = load_config(args, &limits)?;
-    let threshold = args
-        .fail_on
-        .map(level)
-        .or(config.fail_on)
-        .unwrap_or(Level::Error);
+    let threshold = args.fail_on.map(level).or(config.fail_on).unwrap_or(Level::Error);
     let linter = Linter::new(config).context("internal error: CRD schema")?;
     let inputs: Vec<Input> = args.paths.iter().map(|p| Input::parse(p)).collect();
     let files = read_inputs(&inputs, &limits);
@@ -60,11 +53,7 @@ pub(crate) fn run(args: &LintArgs) -> anyhow::Result<Status> {
     let color = match args.color {
         ColorChoice::Always => Color::Always,
         ColorChoice::Never => Color::Never,
-        ColorChoice::Auto
-            if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() =>
-        {
-            Color::Always
-        }
+        ColorChoice::Auto if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() => Color::Always,
         ColorChoice::Auto => Color::Never,
     };
     let text = match args.format {
