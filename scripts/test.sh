@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs every test tier that runs on this machine.
+# Used by the README's test command and by .ci/run. Fails (never skips) when a tool
+# it needs is missing and cannot be installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Debian packages the tests use. Installed only when missing, so a warm machine
+# skips apt entirely.
+APT_PACKAGES=(pkg-config)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  step "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+command -v cargo >/dev/null || { echo "scripts/test.sh: cargo is required (rustup stable)" >&2; exit 1; }
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+
+step "format"
+cargo fmt --all -- --check
+
+step "clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "unit, snapshot, conformance and CLI tests"
+cargo test --workspace --locked
+
+step "generated files are current (CRDs, docs)"
+cargo run -q --locked -p polc -- crds --check --out crds
+
+step "examples and the policy library lint clean (warnings fail)"
+cargo run -q --locked -p polc -- lint --fail-on warning examples/ policies/
+
+step "docs build without warnings"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked -q
+
+if [ -x scripts/bench.sh ]; then
+  step "benchmark (quick, enforces targets)"
+  scripts/bench.sh --quick --check
+fi
+
+if [ -x scripts/fuzz.sh ]; then
+  step "fuzz the loader briefly"
+  scripts/fuzz.sh "${POLC_FUZZ_SECONDS:-30}"
+fi
+
+step "all tests passed"
