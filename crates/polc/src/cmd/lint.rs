@@ -35,7 +35,7 @@ fn load_config(args: &LintArgs, limits: &Limits) -> anyhow::Result<Config> {
     };
     let bytes = std::fs::read(&path).with_context(|| format!("cannot read config {}", path.display()))?;
     let src = load_input(path.display().to_string(), &bytes, limits);
-    Ok(Config::from_source(&src).map_err(|e| anyhow::anyhow!("invalid config {e}"))?)
+    Config::from_source(&src).map_err(|e| anyhow::anyhow!("invalid config {e}"))
 }
 
 pub(crate) fn run(args: &LintArgs) -> anyhow::Result<Status> {
