@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
     status = "PolicyStatus",
     shortname = "nap",
     category = "polc",
+    doc = "NetworkAccessPolicy: L3/L4/L7 network intent for the selected pods",
     printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#
 )]

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
     status = "PolicyStatus",
     shortname = "pp",
     category = "polc",
+    doc = "PreventionPolicy: explicit Allow/Audit/Block rules over process exec, file access, network and capabilities for the selected pods",
     printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode"}"#,
     printcolumn = r#"{"name":"Default","type":"string","jsonPath":".spec.defaultAction"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
     status = "PolicyStatus",
     shortname = "rp",
     category = "polc",
+    doc = "RuntimePolicy: the behavioural baseline of the selected pods; what leaves it is an anomaly handled by onAnomaly",
     printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode"}"#,
     printcolumn = r#"{"name":"OnAnomaly","type":"string","jsonPath":".spec.onAnomaly"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#

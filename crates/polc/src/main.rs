@@ -9,6 +9,8 @@ mod cmd {
     pub(crate) mod lint;
 }
 mod out;
+#[cfg(test)]
+mod reference;
 
 use clap::Parser;
 use std::process::ExitCode;
