@@ -6,9 +6,12 @@
 //! [`cidr`] are the matchers; [`selector`] evaluates label selectors; [`tables`] has
 //! the kernel's syscall and capability tables.
 
+pub mod backend;
 pub mod cidr;
 pub mod ir;
+pub mod model;
 pub mod pattern;
+pub mod plan;
 pub mod precedence;
 pub mod selector;
 pub mod tables;

@@ -71,6 +71,10 @@ pub struct Report {
     pub policies: usize,
     /// Paths that could not be read at all.
     pub io_errors: usize,
+    /// The policies that decoded, as the compiler takes them (in input order).
+    pub model_policies: Vec<polc_compiler::model::Policy>,
+    /// The workloads seen, as the compiler takes them (in input order).
+    pub model_workloads: Vec<polc_compiler::model::Workload>,
 }
 
 impl Report {
@@ -177,6 +181,17 @@ impl Linter {
         checks::workload::coverage(files, &policies, &workloads, &mut out);
         checks::policy::cross_policy(files, &policies, &workloads, &mut out);
         report.findings = self.config.apply(out);
+        report.model_workloads = workloads
+            .iter()
+            .map(|w| polc_compiler::model::Workload {
+                kind: w.kind.as_str().to_string(),
+                namespace: w.namespace.clone(),
+                name: w.name.clone(),
+                labels: w.labels.clone(),
+                containers: w.containers.clone(),
+            })
+            .collect();
+        report.model_policies = policies.into_iter().map(|p| p.policy).collect();
         report.findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         report
     }

@@ -7,30 +7,64 @@ use crate::codes::Code;
 use crate::finding::did_you_mean;
 use crate::{Ctx, Finding, Level, Related, Schemas, schema};
 use polc_api::{LabelSelector, NetworkAccessPolicySpec, PolcKind, PreventionPolicySpec, RuntimePolicySpec};
-use polc_compiler::ir::{IrRule, LowerErrorKind, Matcher, PolicyIr, lower_network, lower_prevention, lower_runtime};
+use polc_compiler::ir::{IrRule, LowerErrorKind, Matcher, PolicyIr};
+use polc_compiler::model::{Policy, Source, Spec};
 use polc_compiler::pattern::PatternError;
 use polc_compiler::precedence::{Relation, overlaps, redundant_with_default};
 use polc_compiler::{selector, tables};
 use polc_load::{FieldPath, Object, SourceFile};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A policy that passed decoding, kept for coverage and cross-policy checks.
 pub(crate) struct PolicyEntry {
     pub kind: PolcKind,
     pub namespace: String,
-    pub name: String,
     pub selector: LabelSelector,
     pub containers: Vec<String>,
-    pub ir: PolicyIr,
+    /// The policy as the compiler takes it.
+    pub policy: Policy,
     /// (file index, document index).
     pub loc: (usize, usize),
 }
 
 impl PolicyEntry {
     pub fn label(&self) -> String {
-        format!("{} {}/{}", self.kind.as_str(), self.namespace, self.name)
+        self.policy.label()
+    }
+}
+
+/// Positions of every rule and entry pointer of the IR, for the compiler's sources.
+fn positions(ctx: &Ctx<'_>, ir: &PolicyIr) -> BTreeMap<String, (u32, u32)> {
+    let mut m = BTreeMap::new();
+    for p in ir.rules.iter().flat_map(|r| [&r.rule_pointer, &r.pointer]) {
+        if !m.contains_key(p.as_str()) {
+            let s = ctx.doc.spans.value_span(ctx.value, FieldPath::from_pointer(p).segs());
+            m.insert(p.clone(), (s.line, s.col));
+        }
+    }
+    m
+}
+
+/// SHA-256 (hex) of the canonical JSON of name, namespace and spec.
+fn content_hash(ns: &str, name: &str, spec: &Value) -> String {
+    use sha2::Digest;
+    let canon = serde_json::json!({"namespace": ns, "name": name, "spec": canonical(spec)});
+    let digest = sha2::Sha256::digest(canon.to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The value with object keys sorted (serde_json keeps insertion order here).
+fn canonical(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(keys.into_iter().map(|k| (k.clone(), canonical(&m[k]))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
+        other => other.clone(),
     }
 }
 
@@ -144,21 +178,23 @@ pub(crate) fn check(
         _ => {}
     }
     let namespace = obj.namespace.clone().unwrap_or_else(|| "default".to_string());
-    let (selector, containers, mut ir, neutral) = match k {
+    let (spec, neutral) = match k {
         PolcKind::PreventionPolicy => {
             let (s, n): (PreventionPolicySpec, _) = decode(ctx, valid)?;
-            (s.selector.clone(), s.containers.clone(), lower_prevention(&s), n)
+            (Spec::Prevention(s), n)
         }
         PolcKind::RuntimePolicy => {
             let (s, n): (RuntimePolicySpec, _) = decode(ctx, valid)?;
-            (s.selector.clone(), s.containers.clone(), lower_runtime(&s), n)
+            (Spec::Runtime(s), n)
         }
         PolcKind::NetworkAccessPolicy => {
             let (s, n): (NetworkAccessPolicySpec, _) = decode(ctx, valid)?;
             check_fqdns(ctx, &s);
-            (s.selector.clone(), Vec::new(), lower_network(&s), n)
+            (Spec::Network(s), n)
         }
     };
+    let mut ir = spec.lower();
+    let (selector, containers) = (spec.selector().clone(), spec.containers().to_vec());
     if !neutral.is_empty() {
         ir.rules.retain(|r| !under(&r.rule_pointer, &neutral));
         ir.errors.retain(|e| !under(&e.pointer, &neutral));
@@ -166,7 +202,16 @@ pub(crate) fn check(
     check_selector(ctx, &selector, "/spec/selector");
     lower_findings(ctx, &ir);
     rule_findings(ctx, &ir);
-    Some(PolicyEntry { kind: k, namespace, name: obj.name.clone(), selector, containers, ir, loc })
+    let labels = ctx
+        .value
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .unwrap_or_default();
+    let source = Source { file: ctx.file.name.clone(), positions: positions(ctx, &ir) };
+    let hash = content_hash(&namespace, &obj.name, ctx.value.get("spec").unwrap_or(&Value::Null));
+    let policy = Policy { namespace: namespace.clone(), name: obj.name.clone(), labels, spec, ir, source, content_hash: hash };
+    Some(PolicyEntry { kind: k, namespace, selector, containers, policy, loc })
 }
 
 fn check_selector(ctx: &mut Ctx<'_>, sel: &LabelSelector, pointer: &str) {
@@ -415,7 +460,7 @@ pub(crate) fn cross_policy(
         let mut refs: Vec<&IrRule> = Vec::new();
         let mut owner: Vec<usize> = Vec::new();
         for &pi in &set {
-            for r in &policies[pi].ir.rules {
+            for r in &policies[pi].policy.ir.rules {
                 refs.push(r);
                 owner.push(pi);
             }

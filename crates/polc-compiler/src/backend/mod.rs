@@ -1,0 +1,202 @@
+//! Backends: turn plans into what kernels and clusters enforce, and say for every
+//! rule how exactly they can.
+//!
+//! Each backend is pure: it takes the [`Input`] and returns artifacts (relative path
+//! and bytes), a capability entry per rule it was asked about, and errors for rules
+//! in its domain that it cannot lower. Output is deterministic: the same input gives
+//! the same bytes on any machine.
+
+use crate::model::{Policy, Workload};
+use crate::plan::Plan;
+use serde::Serialize;
+use std::fmt;
+
+/// The backends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// eBPF LSM map bundles for the node agent.
+    BpfLsm,
+    /// AppArmor profiles.
+    Apparmor,
+    /// seccomp profiles (kubelet Localhost JSON and SPO SeccompProfile).
+    Seccomp,
+    /// CiliumNetworkPolicy objects.
+    Cilium,
+}
+
+impl Target {
+    /// Every backend.
+    pub const ALL: [Target; 4] = [Target::BpfLsm, Target::Apparmor, Target::Seccomp, Target::Cilium];
+
+    /// The backend's name as on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::BpfLsm => "bpf-lsm",
+            Target::Apparmor => "apparmor",
+            Target::Seccomp => "seccomp",
+            Target::Cilium => "cilium",
+        }
+    }
+
+    /// Parse a backend name.
+    pub fn parse(s: &str) -> Option<Target> {
+        Target::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How well a backend enforces a rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "support", rename_all = "camelCase")]
+pub enum Support {
+    /// Enforced as written.
+    Exact,
+    /// Enforced, but not exactly as written.
+    Approximated {
+        /// What differs.
+        reason: String,
+    },
+    /// Not enforced by this backend.
+    NotExpressible {
+        /// Why, and which backend can.
+        reason: String,
+    },
+}
+
+/// One line of the capability report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Capability {
+    /// Backend.
+    pub backend: Target,
+    /// `Kind namespace/name` of the policy.
+    pub policy: String,
+    /// Rule name.
+    pub rule: String,
+    /// Stable rule id.
+    pub rule_id: u32,
+    /// What the rule entry matches, in words.
+    pub matches: String,
+    /// `file:line:col`.
+    pub source: String,
+    /// Verdict.
+    #[serde(flatten)]
+    pub support: Support,
+}
+
+/// A rule a backend was asked to enforce and cannot lower: the compile fails.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{location}: {backend}: {policy} rule `{rule}`: {message}")]
+#[serde(rename_all = "camelCase")]
+pub struct CompileError {
+    /// Backend.
+    pub backend: Target,
+    /// `Kind namespace/name`.
+    pub policy: String,
+    /// Rule name.
+    pub rule: String,
+    /// `file:line:col`.
+    pub location: String,
+    /// What cannot be lowered, and which backend can express it.
+    pub message: String,
+}
+
+/// A generated file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Artifact {
+    /// Path relative to the output directory (`/`-separated).
+    pub path: String,
+    /// Content.
+    pub bytes: Vec<u8>,
+}
+
+/// What a backend produced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Output {
+    /// Files.
+    pub artifacts: Vec<Artifact>,
+    /// Capability entries.
+    pub capabilities: Vec<Capability>,
+    /// Errors.
+    pub errors: Vec<CompileError>,
+}
+
+impl Output {
+    /// Append another output.
+    pub fn extend(&mut self, other: Output) {
+        self.artifacts.extend(other.artifacts);
+        self.capabilities.extend(other.capabilities);
+        self.errors.extend(other.errors);
+    }
+
+    /// Sort everything, so output does not depend on the order of work.
+    pub fn sort(&mut self) {
+        self.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+        self.capabilities.sort_by(|a, b| (a.backend, &a.policy, a.rule_id, &a.matches).cmp(&(b.backend, &b.policy, b.rule_id, &b.matches)));
+        self.errors.sort_by(|a, b| (&a.location, a.backend, &a.rule).cmp(&(&b.location, b.backend, &b.rule)));
+        self.capabilities.dedup();
+        self.errors.dedup();
+    }
+}
+
+/// What every backend gets.
+pub struct Input<'a> {
+    /// The policies.
+    pub policies: &'a [Policy],
+    /// The workloads.
+    pub workloads: &'a [Workload],
+    /// The plans (see [`crate::plan::plan`]).
+    pub plans: &'a [Plan],
+}
+
+/// Labels and annotations every generated Kubernetes object carries, so drift
+/// detection can tell what made it and from which content.
+pub fn object_metadata(name: &str, namespace: Option<&str>, sources: &[&Policy]) -> serde_json::Value {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    for p in sources {
+        hasher.update(p.content_hash.as_bytes());
+        hasher.update([0]);
+    }
+    let hash: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let policy_names: Vec<String> = sources.iter().map(|p| format!("{}/{}/{}", p.spec.kind().as_str(), p.namespace, p.name)).collect();
+    let source_files: Vec<String> = sources.iter().map(|p| p.source.file.clone()).collect();
+    let mut meta = serde_json::json!({
+        "name": name,
+        "labels": {
+            "app.kubernetes.io/managed-by": "polc",
+            "polc.dev/policy": sources.first().map(|p| p.name.as_str()).unwrap_or(""),
+        },
+        "annotations": {
+            "polc.dev/source-policies": policy_names.join(","),
+            "polc.dev/source-files": source_files.join(","),
+            "polc.dev/content-hash": format!("sha256:{hash}"),
+        },
+    });
+    if let Some(ns) = namespace {
+        meta["namespace"] = serde_json::Value::String(ns.to_string());
+    }
+    meta
+}
+
+/// Run the backends in `targets`.
+pub fn compile(_input: &Input<'_>, targets: &[Target]) -> Output {
+    let mut out = Output::default();
+    for t in targets {
+        let o = match t {
+            Target::BpfLsm => Output::default(),
+            Target::Apparmor => Output::default(),
+            Target::Seccomp => Output::default(),
+            Target::Cilium => Output::default(),
+        };
+        out.extend(o);
+    }
+    out.sort();
+    out
+}

@@ -1,0 +1,234 @@
+//! Resolution of policies into one plan per selected workload container: the
+//! effective rules of each section after precedence, the section defaults, DryRun
+//! folded in, and stable rule ids. Every backend, `polc explain` and the conflict
+//! checks start from these plans.
+
+use crate::ir::{IrRule, Section};
+use crate::model::{Policy, Workload};
+use crate::precedence::{Relation, compare, overlaps};
+use crate::selector;
+use polc_api::{Action, PolcKind};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What a plan is for: one container of one workload, or a policy compiled on its
+/// own when no linted workload matches it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Target {
+    /// Namespace.
+    pub namespace: String,
+    /// Workload kind, or `Policy` for a standalone policy.
+    pub kind: String,
+    /// Workload (or policy) name.
+    pub name: String,
+    /// Container name, or `*` for every container.
+    pub container: String,
+}
+
+impl Target {
+    /// `namespace/kind/name/container`.
+    pub fn id(&self) -> String {
+        format!("{}/{}/{}/{}", self.namespace, self.kind, self.name, self.container)
+    }
+
+    /// A file-name-safe stem: `namespace.name.container` (lowercase kind for standalone policies).
+    pub fn stem(&self) -> String {
+        let c = if self.container == "*" { "all" } else { &self.container };
+        if self.kind == "Policy" {
+            format!("{}.policy-{}.{c}", self.namespace, self.name)
+        } else {
+            format!("{}.{}.{c}", self.namespace, self.name)
+        }
+    }
+}
+
+/// An effective rule of a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EffRule {
+    /// Stable rule id (non-zero): what kernel events carry.
+    pub id: u32,
+    /// Index of the policy in the compiler's input.
+    #[serde(skip)]
+    pub policy: usize,
+    /// `Kind namespace/name` of the policy.
+    pub policy_label: String,
+    /// The rule.
+    #[serde(skip)]
+    pub rule: IrRule,
+    /// `file:line:col` of the rule entry.
+    pub source: String,
+}
+
+/// The effective rules of one section.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SectionPlan {
+    /// The section.
+    pub section: Section,
+    /// What no rule matches gets (the strongest default of the policies with rules here).
+    pub default: Action,
+    /// Rules, most precedent first.
+    pub rules: Vec<EffRule>,
+}
+
+/// A rule that is in no plan because another always decides instead.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Dropped {
+    /// The rule that never decides.
+    pub rule: EffRule,
+    /// Why.
+    pub relation: Relation,
+    /// Id of the rule that decides instead.
+    pub winner: u32,
+}
+
+/// The plan of one target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// What it is for.
+    pub target: Target,
+    /// Indices of the policies that apply.
+    #[serde(skip)]
+    pub policies: Vec<usize>,
+    /// Sections with rules.
+    pub sections: Vec<SectionPlan>,
+    /// Rules that never decide for this target (reported, not silently dropped).
+    pub dropped: Vec<Dropped>,
+}
+
+impl Plan {
+    /// The section plan for `s`, if the target has rules there.
+    pub fn section(&self, s: Section) -> Option<&SectionPlan> {
+        self.sections.iter().find(|x| x.section == s)
+    }
+}
+
+/// Stable id of a rule entry: FNV-1a over namespace, policy, rule name and entry pointer.
+pub fn rule_id(p: &Policy, r: &IrRule, salt: u32) -> u32 {
+    let mut h: u32 = 0x811c_9dc5 ^ salt;
+    for part in [p.spec.kind().as_str(), &p.namespace, &p.name, &r.name, &r.pointer] {
+        for b in part.bytes().chain([0]) {
+            h ^= u32::from(b);
+            h = h.wrapping_mul(0x0100_0193);
+        }
+    }
+    if h == 0 { 1 } else { h }
+}
+
+/// Assign ids to every rule of every policy, unique across the input (a collision
+/// is resolved by rehashing the later rule, in input order, so ids stay stable).
+pub fn assign_ids(policies: &[Policy]) -> Vec<Vec<u32>> {
+    let mut used = BTreeSet::new();
+    policies
+        .iter()
+        .map(|p| {
+            p.ir.rules
+                .iter()
+                .map(|r| {
+                    let mut salt = 0;
+                    loop {
+                        let id = rule_id(p, r, salt);
+                        if used.insert(id) {
+                            return id;
+                        }
+                        salt += 1;
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn selects(p: &Policy, w: &Workload, container: &str) -> bool {
+    p.namespace == w.namespace
+        && selector::matches(p.spec.selector(), &w.labels)
+        && (p.spec.containers().is_empty() || p.spec.containers().iter().any(|c| c == container))
+}
+
+/// Build the plans: one per container of every workload that at least one policy
+/// selects, and one per policy (container `*`) that selects none of the workloads.
+/// Plans, sections and rules are sorted, so the result does not depend on input order.
+pub fn plan(policies: &[Policy], workloads: &[Workload]) -> Vec<Plan> {
+    let ids = assign_ids(policies);
+    let mut by_ns: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, p) in policies.iter().enumerate() {
+        by_ns.entry(&p.namespace).or_default().push(i);
+    }
+    let mut used = vec![false; policies.len()];
+    let mut plans = Vec::new();
+    for w in workloads {
+        let containers: Vec<&str> = if w.containers.is_empty() { vec!["*"] } else { w.containers.iter().map(String::as_str).collect() };
+        for c in containers {
+            let applicable: Vec<usize> =
+                by_ns.get(w.namespace.as_str()).into_iter().flatten().copied().filter(|&i| selects(&policies[i], w, c)).collect();
+            if applicable.is_empty() {
+                continue;
+            }
+            for &i in &applicable {
+                used[i] = true;
+            }
+            let target = Target { namespace: w.namespace.clone(), kind: w.kind.clone(), name: w.name.clone(), container: c.to_string() };
+            plans.push(build(target, applicable, policies, &ids));
+        }
+    }
+    for (i, p) in policies.iter().enumerate() {
+        if !used[i] {
+            let target = Target { namespace: p.namespace.clone(), kind: "Policy".into(), name: p.name.clone(), container: "*".into() };
+            plans.push(build(target, vec![i], policies, &ids));
+        }
+    }
+    plans.sort_by(|a, b| a.target.cmp(&b.target));
+    plans.dedup_by(|a, b| a.target == b.target);
+    plans
+}
+
+fn build(target: Target, applicable: Vec<usize>, policies: &[Policy], ids: &[Vec<u32>]) -> Plan {
+    let mut all: Vec<EffRule> = Vec::new();
+    let mut defaults: BTreeMap<Section, Action> = BTreeMap::new();
+    for &pi in &applicable {
+        let p = &policies[pi];
+        for &(s, a) in &p.ir.defaults {
+            let d = if p.ir.mode == polc_api::Mode::DryRun && a == Action::Block { Action::Audit } else { a };
+            let e = defaults.entry(s).or_insert(d);
+            *e = (*e).max(d);
+        }
+        for (ri, r) in p.ir.rules.iter().enumerate() {
+            all.push(EffRule {
+                id: ids[pi][ri],
+                policy: pi,
+                policy_label: p.label(),
+                rule: r.clone(),
+                source: p.source.locate(&r.pointer),
+            });
+        }
+    }
+    // Network access policies are compiled per policy by the Cilium backend; their
+    // egress rules also join the agent's network section.
+    let refs: Vec<&IrRule> = all.iter().map(|e| &e.rule).collect();
+    let mut dead = BTreeMap::new();
+    for o in overlaps(&refs) {
+        dead.insert(o.loser, (o.relation, all[o.winner].id));
+    }
+    let mut sections: BTreeMap<Section, Vec<EffRule>> = BTreeMap::new();
+    let mut dropped = Vec::new();
+    for (i, e) in all.into_iter().enumerate() {
+        match dead.get(&i) {
+            Some(&(relation, winner)) => dropped.push(Dropped { rule: e, relation, winner }),
+            None => sections.entry(e.rule.section).or_default().push(e),
+        }
+    }
+    for s in sections.keys() {
+        defaults.entry(*s).or_insert(Action::Allow);
+    }
+    let sections = defaults
+        .into_iter()
+        .map(|(section, default)| {
+            let mut rules = sections.remove(&section).unwrap_or_default();
+            rules.sort_by(|a, b| compare(&b.rule, &a.rule).then_with(|| a.id.cmp(&b.id)));
+            SectionPlan { section, default, rules }
+        })
+        .collect();
+    dropped.sort_by_key(|d| d.rule.id);
+    let mut policies_sorted = applicable;
+    policies_sorted.sort_by_key(|&i| (policies[i].spec.kind() != PolcKind::NetworkAccessPolicy, i));
+    Plan { target, policies: policies_sorted, sections, dropped }
+}
