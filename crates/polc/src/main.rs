@@ -4,6 +4,7 @@
 
 mod cli;
 mod cmd {
+    pub(crate) mod compile;
     pub(crate) mod crds;
     pub(crate) mod explain;
     pub(crate) mod lint;
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
     };
     let result = match args.command {
         cli::Command::Lint(a) => cmd::lint::run(&a),
+        cli::Command::Compile(a) => cmd::compile::run(&a),
         cli::Command::Crds(a) => cmd::crds::run(&a),
         cli::Command::Explain(a) => cmd::explain::run(&a),
     };

@@ -6,6 +6,11 @@
 //! in its domain that it cannot lower. Output is deterministic: the same input gives
 //! the same bytes on any machine.
 
+pub mod apparmor;
+pub mod bpf;
+pub mod cilium;
+pub mod seccomp;
+
 use crate::model::{Policy, Workload};
 use crate::plan::Plan;
 use serde::Serialize;
@@ -186,14 +191,14 @@ pub fn object_metadata(name: &str, namespace: Option<&str>, sources: &[&Policy])
 }
 
 /// Run the backends in `targets`.
-pub fn compile(_input: &Input<'_>, targets: &[Target]) -> Output {
+pub fn compile(input: &Input<'_>, targets: &[Target]) -> Output {
     let mut out = Output::default();
     for t in targets {
         let o = match t {
-            Target::BpfLsm => Output::default(),
-            Target::Apparmor => Output::default(),
-            Target::Seccomp => Output::default(),
-            Target::Cilium => Output::default(),
+            Target::BpfLsm => bpf::compile(input),
+            Target::Apparmor => apparmor::compile(input),
+            Target::Seccomp => seccomp::compile(input),
+            Target::Cilium => cilium::compile(input),
         };
         out.extend(o);
     }

@@ -4,8 +4,8 @@ use crate::Status;
 use crate::cli::{ColorChoice, Format, LintArgs, Threshold};
 use anyhow::Context;
 use polc_lint::output::{self, Color};
-use polc_lint::{Config, Level, Linter};
-use polc_load::{Input, Limits, load_input, read_inputs};
+use polc_lint::{Config, Level, Linter, Report};
+use polc_load::{Input, Limits, SourceFile, load_input, read_inputs};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -22,12 +22,12 @@ fn find_config(dir: &Path) -> Option<PathBuf> {
     dir.ancestors().map(|d| d.join(".polc.yaml")).find(|p| p.is_file())
 }
 
-fn load_config(args: &LintArgs, limits: &Limits) -> anyhow::Result<Config> {
-    if args.no_config {
+fn load_config(config: Option<&Path>, no_config: bool, limits: &Limits) -> anyhow::Result<Config> {
+    if no_config {
         return Ok(Config::default());
     }
-    let path = match &args.config {
-        Some(p) => Some(p.clone()),
+    let path = match config {
+        Some(p) => Some(p.to_path_buf()),
         None => find_config(&std::env::current_dir().context("cannot read the current directory")?),
     };
     let Some(path) = path else {
@@ -38,14 +38,23 @@ fn load_config(args: &LintArgs, limits: &Limits) -> anyhow::Result<Config> {
     Config::from_source(&src).map_err(|e| anyhow::anyhow!("invalid config {e}"))
 }
 
-pub(crate) fn run(args: &LintArgs) -> anyhow::Result<Status> {
+/// Load the configuration and the inputs, and lint them.
+pub(crate) fn lint_paths(paths: &[String], config: Option<&Path>, no_config: bool) -> anyhow::Result<(Report, Vec<SourceFile>, Option<Level>)> {
     let limits = Limits::default();
-    let config = load_config(args, &limits)?;
-    let threshold = args.fail_on.map(level).or(config.fail_on).unwrap_or(Level::Error);
+    let config = load_config(config, no_config, &limits)?;
+    let fail_on = config.fail_on;
     let linter = Linter::new(config).context("internal error: CRD schema")?;
-    let inputs: Vec<Input> = args.paths.iter().map(|p| Input::parse(p)).collect();
+    let inputs: Vec<Input> = paths.iter().map(|p| Input::parse(p)).collect();
     let files = read_inputs(&inputs, &limits);
-    let mut report = linter.lint(&files);
+    if std::io::stderr().is_terminal() && files.len() > 200 {
+        eprintln!("polc: linting {} files", files.len());
+    }
+    Ok((linter.lint(&files), files, fail_on))
+}
+
+pub(crate) fn run(args: &LintArgs) -> anyhow::Result<Status> {
+    let (mut report, files, config_fail_on) = lint_paths(&args.paths, args.config.as_deref(), args.no_config)?;
+    let threshold = args.fail_on.map(level).or(config_fail_on).unwrap_or(Level::Error);
     let fails = report.fails(threshold);
     if let Some(min) = args.min_level {
         report.findings.retain(|f| f.level >= level(min));
