@@ -223,7 +223,7 @@ fn build(target: Target, applicable: Vec<usize>, policies: &[Policy], ids: &[Vec
         .into_iter()
         .map(|(section, default)| {
             let mut rules = sections.remove(&section).unwrap_or_default();
-            rules.sort_by(|a, b| compare(&b.rule, &a.rule).then_with(|| a.id.cmp(&b.id)));
+            rules.sort_by(|a, b| compare(&b.rule, &a.rule));
             SectionPlan { section, default, rules }
         })
         .collect();

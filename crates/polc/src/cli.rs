@@ -63,7 +63,18 @@ pub(crate) enum Command {
     /// The CRDs are generated from the API types; `--check` fails (exit 1) when the
     /// files in DIR differ from what the types generate.
     Crds(CrdsArgs),
-    /// Explain a finding code (e.g. `polc explain P012`), or list every code.
+    /// Explain a finding code, or what a policy file enforces per workload.
+    ///
+    /// With a code (`P025`) or code name (`shadowed-rule`): what the finding means and
+    /// how to fix it. With a policy file: for every workload its policies select (pass
+    /// the workload manifests with --with), what is allowed, audited and blocked, in
+    /// plain words, after precedence and DryRun.
+    ///
+    /// Examples:
+    ///   polc explain P025
+    ///   polc explain examples/sock-shop/policies/runtime-carts.yaml --with examples/sock-shop
+    ///   polc explain --all
+    #[command(verbatim_doc_comment)]
     Explain(ExplainArgs),
 }
 
@@ -177,9 +188,12 @@ pub(crate) struct CrdsArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct ExplainArgs {
-    /// A finding code (`P012`) or name (`unknown-field`).
-    #[arg(value_name = "CODE", required_unless_present = "all")]
-    pub code: Option<String>,
+    /// A finding code (`P012`), a code name (`unknown-field`), or a policy file.
+    #[arg(value_name = "CODE|FILE", required_unless_present = "all")]
+    pub target: Option<String>,
+    /// Workload manifests (files or directories) to resolve the policy's selectors against.
+    #[arg(long, value_name = "PATH")]
+    pub with: Vec<String>,
     /// List every code.
     #[arg(long)]
     pub all: bool,
