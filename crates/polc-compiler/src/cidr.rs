@@ -117,6 +117,13 @@ impl Ports {
             && other.last <= self.last
     }
 
+    /// Do the ranges share a port of a common protocol?
+    pub fn overlaps(&self, other: &Ports) -> bool {
+        let proto =
+            self.protocol == Protocol::ANY || other.protocol == Protocol::ANY || self.protocol == other.protocol;
+        proto && self.first <= other.last && other.first <= self.last
+    }
+
     /// Specificity: a single port beats a range beats any port.
     pub fn specificity(&self) -> u8 {
         match (self.first, self.last) {

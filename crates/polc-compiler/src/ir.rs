@@ -66,6 +66,14 @@ impl PeerKey {
         }
     }
 
+    fn may_overlap(&self, other: &PeerKey) -> bool {
+        match (self, other) {
+            (PeerKey::Cidr(a, _), PeerKey::Cidr(b, _)) => a.contains(b) || b.contains(a),
+            (PeerKey::Fqdn(a), PeerKey::Fqdn(b)) => a == b || a.contains('*') || b.contains('*'),
+            _ => true,
+        }
+    }
+
     fn specificity(&self) -> (u32, u8) {
         match self {
             PeerKey::Any => (0, 0),
@@ -126,6 +134,19 @@ impl Matcher {
         }
     }
 
+    /// Could some operation match both `self` and `other`? Conservative: `true`
+    /// unless they are provably disjoint.
+    pub fn may_overlap(&self, other: &Matcher) -> bool {
+        match (self, other) {
+            (Matcher::Path(a), Matcher::Path(b)) => a.may_overlap(b),
+            (Matcher::Path(_), Matcher::Comm(_)) | (Matcher::Comm(_), Matcher::Path(_)) => true,
+            (Matcher::Net { peer: pa, ports: a }, Matcher::Net { peer: pb, ports: b }) => {
+                pa.may_overlap(pb) && a.overlaps(b)
+            }
+            (a, b) => a == b,
+        }
+    }
+
     /// How specific the matcher is (see [`Specificity`]).
     pub fn specificity(&self) -> Specificity {
         match self {
@@ -167,6 +188,15 @@ pub struct Conditions {
 }
 
 impl Conditions {
+    /// Could some operation meet both `self` and `other`? Conservative.
+    pub fn may_overlap(&self, other: &Conditions) -> bool {
+        let access = self.access.is_empty() || other.access.is_empty() || !self.access.is_disjoint(&other.access);
+        let parents = self.parents.is_empty()
+            || other.parents.is_empty()
+            || self.parents.iter().any(|a| other.parents.iter().any(|b| a.may_overlap(b)));
+        access && parents
+    }
+
     /// Does every operation meeting `other` also meet `self`?
     pub fn covers(&self, other: &Conditions) -> bool {
         let parents = self.parents.is_empty()

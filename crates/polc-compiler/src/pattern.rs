@@ -174,6 +174,18 @@ impl PathMatcher {
         }
     }
 
+    /// Could a path match both? Conservative: `true` unless provably disjoint (the
+    /// literal prefixes diverge, or an exact path does not match the other).
+    pub fn may_overlap(&self, other: &PathMatcher) -> bool {
+        match (self, other) {
+            (PathMatcher::Exact(p), o) | (o, PathMatcher::Exact(p)) => o.matches(p),
+            (a, b) => {
+                let (x, y) = (a.literal_prefix(), b.literal_prefix());
+                x.starts_with(y) || y.starts_with(x)
+            }
+        }
+    }
+
     /// Does `self` match everything `other` matches? Conservative: `false` when unsure.
     pub fn covers(&self, other: &PathMatcher) -> bool {
         if self == other {

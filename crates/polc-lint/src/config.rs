@@ -117,7 +117,7 @@ impl Config {
             (Some(doc.spans.field_span(&doc.value, p.segs())), p.to_string())
         };
         let file: ConfigFile = serde_path_to_error::deserialize(&doc.value).map_err(|e| {
-            let ptr: String = e.path().iter().map(|s| format!("/{s}")).collect();
+            let ptr = crate::checks::policy::path_to_pointer(e.path());
             let (span, field) = at(&ptr);
             err(span, field, e.inner().to_string())
         })?;

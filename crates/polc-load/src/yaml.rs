@@ -136,12 +136,19 @@ impl<'l> Builder<'l> {
         if self.expecting_key() {
             self.count(1, at)?;
             let plain = style == TScalarStyle::Plain;
-            if let Some(Frame::Map { pending, key_lines, .. }) = self.stack.last_mut() {
+            if let Some(Frame::Map { pending, key_lines, at: map_at, map, .. }) = self.stack.last_mut() {
+                // A block mapping's start event is reported at its first key's `:`; the
+                // mapping starts at the key.
+                if map.is_empty() && key_lines.is_empty() && at < *map_at {
+                    *map_at = at;
+                }
                 if !(plain && text == "<<")
                     && let Some(first_line) = key_lines.insert(text.clone(), at.line)
                 {
-                    let kind = LoadErrorKind::DuplicateKey { key: text, first_line };
-                    return Err(self.err(at, kind));
+                    let kind = LoadErrorKind::DuplicateKey { key: text.clone(), first_line };
+                    let mut e = self.err(at, kind);
+                    e.field.0.push(PathSeg::Key(text));
+                    return Err(e);
                 }
                 *pending = Some((text, at, plain));
             }
@@ -397,7 +404,7 @@ mod tests {
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].kind, LoadErrorKind::DuplicateKey { key: "mode".into(), first_line: 2 });
         assert_eq!(errs[0].span, Some(Span { line: 3, col: 3 }));
-        assert_eq!(errs[0].field.to_string(), "spec");
+        assert_eq!(errs[0].field.to_string(), "spec.mode");
     }
 
     #[test]

@@ -127,7 +127,8 @@ fn under(pointer: &str, prefixes: &[String]) -> bool {
         .any(|p| pointer.strip_prefix(p.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
 }
 
-fn path_to_pointer(p: &serde_path_to_error::Path) -> String {
+/// A serde path as a JSON pointer.
+pub(crate) fn path_to_pointer(p: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut s = String::new();
     for seg in p.iter() {
@@ -210,7 +211,8 @@ pub(crate) fn check(
         .unwrap_or_default();
     let source = Source { file: ctx.file.name.clone(), positions: positions(ctx, &ir) };
     let hash = content_hash(&namespace, &obj.name, ctx.value.get("spec").unwrap_or(&Value::Null));
-    let policy = Policy { namespace: namespace.clone(), name: obj.name.clone(), labels, spec, ir, source, content_hash: hash };
+    let policy =
+        Policy { namespace: namespace.clone(), name: obj.name.clone(), labels, spec, ir, source, content_hash: hash };
     Some(PolicyEntry { kind: k, namespace, selector, containers, policy, loc })
 }
 
@@ -278,7 +280,7 @@ fn lower_findings(ctx: &mut Ctx<'_>, ir: &PolicyIr) {
                 Code::InvalidPath,
                 Some(match p {
                     PatternError::NotAbsolute(s) => {
-                        format!("write the absolute path, e.g. `/usr/bin/{}`", s.trim_start_matches("./"))
+                        format!("write the absolute path the kernel sees, e.g. `/{}`", s.trim_start_matches("./"))
                     }
                     PatternError::PartialDoubleStar(_) => {
                         "write `*` for any name within a segment, `/**/` for any depth".into()
@@ -320,24 +322,34 @@ fn lower_findings(ctx: &mut Ctx<'_>, ir: &PolicyIr) {
 }
 
 fn rule_findings(ctx: &mut Ctx<'_>, ir: &PolicyIr) {
+    // Rule names (given or `<section>-<index>`) must be unique: they make the rule ids.
     let mut names: HashMap<&str, &str> = HashMap::new();
+    let mut reported: HashSet<&str> = HashSet::new();
     for r in &ir.rules {
-        let name_ptr = format!("{}/name", r.rule_pointer);
-        if ctx.value.pointer(&name_ptr).is_some()
-            && let Some(first) = names.insert(&r.name, &r.rule_pointer)
-            && first != r.rule_pointer
-        {
-            let first_line = ctx.doc.spans.field_span(ctx.value, FieldPath::from_pointer(first).segs()).line;
-            let f = ctx
-                .finding_at_value(
-                    Code::DuplicateRuleName,
-                    &name_ptr,
-                    format!("rule name `{}` is already used at line {first_line}", r.name),
-                )
-                .help("rule names are part of stable rule ids; make each unique");
-            ctx.push(f);
-            names.insert(&r.name, &r.rule_pointer);
+        let Some(first) = names.insert(&r.name, &r.rule_pointer) else { continue };
+        if first == r.rule_pointer || !reported.insert(&r.rule_pointer) {
+            names.insert(&r.name, first);
+            continue;
         }
+        names.insert(&r.name, first);
+        // Point at whichever of the two wrote the name explicitly.
+        let (here, other) = if ctx.value.pointer(&format!("{}/name", r.rule_pointer)).is_some() {
+            (r.rule_pointer.as_str(), first)
+        } else {
+            (first, r.rule_pointer.as_str())
+        };
+        let other_line = ctx.doc.spans.value_span(ctx.value, FieldPath::from_pointer(other).segs()).line;
+        let implicit = if ctx.value.pointer(&format!("{other}/name")).is_none() { " (its default name)" } else { "" };
+        let f = ctx
+            .finding_at_value(
+                Code::DuplicateRuleName,
+                &format!("{here}/name"),
+                format!("rule name `{}` is also the name of the rule at line {other_line}{implicit}", r.name),
+            )
+            .help("rule names are part of stable rule ids; make each unique");
+        ctx.push(f);
+    }
+    for r in &ir.rules {
         if let Matcher::Path(m) = &r.matcher
             && m.is_over_broad()
         {
@@ -453,32 +465,46 @@ pub(crate) fn cross_policy(
         let Some(cands) = by_ns.get(w.namespace.as_str()) else {
             continue;
         };
-        let set: Vec<usize> = cands.iter().copied().filter(|&i| selects(&policies[i], w)).collect();
-        if set.len() < 2 || !seen_sets.insert(set.clone()) {
-            continue;
-        }
-        let mut refs: Vec<&IrRule> = Vec::new();
-        let mut owner: Vec<usize> = Vec::new();
-        for &pi in &set {
-            for r in &policies[pi].policy.ir.rules {
-                refs.push(r);
-                owner.push(pi);
-            }
-        }
-        for o in overlaps(&refs) {
-            let (lp, wp) = (owner[o.loser], owner[o.winner]);
-            if lp == wp || !reported.insert((lp, refs[o.loser].pointer.clone())) {
+        let containers: Vec<Option<&str>> =
+            if w.containers.is_empty() { vec![None] } else { w.containers.iter().map(|c| Some(c.as_str())).collect() };
+        for container in containers {
+            let set: Vec<usize> = cands
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    let p = &policies[i];
+                    selects(p, w)
+                        && container.is_none_or(|c| p.containers.is_empty() || p.containers.iter().any(|x| x == c))
+                })
+                .collect();
+            if set.len() < 2 || !seen_sets.insert(set.clone()) {
                 continue;
             }
-            let (lpol, wpol) = (&policies[lp], &policies[wp]);
-            let (lfile, wfile) = (&files[lpol.loc.0], &files[wpol.loc.0]);
-            let (ldoc, wdoc) = (&lfile.documents[lpol.loc.1], &wfile.documents[wpol.loc.1]);
-            let mut sink = Vec::new();
-            let ctx = Ctx { file: lfile, doc: ldoc, value: &ldoc.value, object: Some(lpol.label()), out: &mut sink };
-            let mut f =
-                overlap_finding(&ctx, refs[o.loser], refs[o.winner], o.relation, Some((wfile, wdoc, wpol.label())));
-            f.message.push_str(&format!(" (for {} {}/{})", w.kind.as_str(), w.namespace, w.name));
-            out.push(f);
+            let mut refs: Vec<&IrRule> = Vec::new();
+            let mut owner: Vec<usize> = Vec::new();
+            for &pi in &set {
+                for r in &policies[pi].policy.ir.rules {
+                    refs.push(r);
+                    owner.push(pi);
+                }
+            }
+            for o in overlaps(&refs) {
+                let (lp, wp) = (owner[o.loser], owner[o.winner]);
+                if lp == wp || !reported.insert((lp, refs[o.loser].pointer.clone())) {
+                    continue;
+                }
+                let (lpol, wpol) = (&policies[lp], &policies[wp]);
+                let (lfile, wfile) = (&files[lpol.loc.0], &files[wpol.loc.0]);
+                let (ldoc, wdoc) = (&lfile.documents[lpol.loc.1], &wfile.documents[wpol.loc.1]);
+                let mut sink = Vec::new();
+                let ctx =
+                    Ctx { file: lfile, doc: ldoc, value: &ldoc.value, object: Some(lpol.label()), out: &mut sink };
+                let mut f =
+                    overlap_finding(&ctx, refs[o.loser], refs[o.winner], o.relation, Some((wfile, wdoc, wpol.label())));
+                let c = container.map(|c| format!(", container {c}")).unwrap_or_default();
+                f.message.push_str(&format!(" (for {} {}/{}{c})", w.kind.as_str(), w.namespace, w.name));
+                out.push(f);
+            }
         }
     }
 }

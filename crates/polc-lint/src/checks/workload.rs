@@ -67,6 +67,13 @@ const SENSITIVE_HOST_PATHS: &[&str] = &[
     "/var/run/containerd/containerd.sock",
     "/run/containerd/containerd.sock",
     "/var/run/crio/crio.sock",
+    "/run/crio/crio.sock",
+    "/var/run",
+    "/run",
+    "/var/run/containerd",
+    "/run/containerd",
+    "/var/run/crio",
+    "/run/crio",
     "/var/lib/kubelet",
     "/boot",
     "/dev",
@@ -91,6 +98,7 @@ pub(crate) fn coverage(files: &[SourceFile], policies: &[PolicyEntry], workloads
         ns_policies.entry(&p.namespace).or_default().push(i);
     }
     let mut selected_any = vec![false; policies.len()];
+    let mut labels_match_any = vec![false; policies.len()];
     let mut container_hit: Vec<Vec<bool>> = policies.iter().map(|p| vec![false; p.containers.len()]).collect();
     for w in workloads {
         let file = &files[w.loc.0];
@@ -99,6 +107,7 @@ pub(crate) fn coverage(files: &[SourceFile], policies: &[PolicyEntry], workloads
         for &pi in ns_policies.get(w.namespace.as_str()).into_iter().flatten() {
             let p = &policies[pi];
             if p.namespace == w.namespace && selector::matches(&p.selector, &w.labels) {
+                labels_match_any[pi] = true;
                 for (ci, c) in p.containers.iter().enumerate() {
                     container_hit[pi][ci] |= w.containers.contains(c);
                 }
@@ -128,7 +137,7 @@ pub(crate) fn coverage(files: &[SourceFile], policies: &[PolicyEntry], workloads
         let file = &files[p.loc.0];
         let doc = &file.documents[p.loc.1];
         let mut ctx = Ctx { file, doc, value: &doc.value, object: Some(p.label()), out };
-        if !selected_any[pi] && ns_workloads.contains_key(p.namespace.as_str()) {
+        if !labels_match_any[pi] && ns_workloads.contains_key(p.namespace.as_str()) {
             let n = ns_workloads[p.namespace.as_str()].len();
             let f = ctx
                 .finding_at(
@@ -139,7 +148,7 @@ pub(crate) fn coverage(files: &[SourceFile], policies: &[PolicyEntry], workloads
                 .help("selectors match the pod template's labels (`spec.template.metadata.labels`)");
             ctx.push(f);
         }
-        if selected_any[pi] || p.containers.is_empty() {
+        if labels_match_any[pi] {
             for (ci, c) in p.containers.iter().enumerate() {
                 if !container_hit[pi][ci] && ns_workloads.contains_key(p.namespace.as_str()) {
                     let f = ctx.finding_at_value(

@@ -55,24 +55,20 @@ pub fn sarif(report: &Report, files: &[polc_load::SourceFile]) -> String {
         .iter()
         .map(|f| {
             let idx = Code::ALL.iter().position(|c| *c == f.code).unwrap_or(0);
-            let mut region = json!({});
-            let mut fp = json!({});
-            if let Some(s) = f.span {
-                region = json!({"startLine": s.line, "startColumn": s.col});
-                let text = lines.line(&f.file, s.line);
-                if !text.is_empty() {
-                    region["snippet"] = json!({"text": text});
-                }
-                fp = json!({"primaryLocationLineHash": line_hash(f, text)});
+            // Code scanning needs a line on every result: a finding about a whole file is
+            // placed at its start.
+            let s = f.span.unwrap_or(polc_load::Span { line: 1, col: 1 });
+            let mut region = json!({"startLine": s.line, "startColumn": s.col});
+            let text = lines.line(&f.file, s.line);
+            if !text.is_empty() {
+                region["snippet"] = json!({"text": text});
             }
+            let fp = json!({"primaryLocationLineHash": line_hash(f, text)});
             let mut msg = f.message.clone();
             if let Some(h) = &f.help {
                 msg.push_str(&format!("\nhelp: {h}"));
             }
-            let mut physical = json!({"artifactLocation": {"uri": uri(&f.file)}});
-            if f.span.is_some() {
-                physical["region"] = region;
-            }
+            let physical = json!({"artifactLocation": {"uri": uri(&f.file)}, "region": region});
             let mut r = json!({
                 "ruleId": f.code.as_str(),
                 "ruleIndex": idx,
