@@ -31,14 +31,13 @@ impl Target {
         format!("{}/{}/{}/{}", self.namespace, self.kind, self.name, self.container)
     }
 
-    /// A file-name-safe stem: `namespace.name.container` (lowercase kind for standalone policies).
+    /// A file-name-safe, unique stem: `namespace.kind.name.container` with the kind
+    /// in lowercase (`policy` for a standalone policy) and `*` written as `all`.
+    /// Kubernetes names cannot contain `.`-free collisions here: namespaces and
+    /// container names have no dots, and the kind separates workloads from policies.
     pub fn stem(&self) -> String {
         let c = if self.container == "*" { "all" } else { &self.container };
-        if self.kind == "Policy" {
-            format!("{}.policy-{}.{c}", self.namespace, self.name)
-        } else {
-            format!("{}.{}.{c}", self.namespace, self.name)
-        }
+        format!("{}.{}.{}.{c}", self.namespace, self.kind.to_ascii_lowercase(), self.name)
     }
 }
 
@@ -156,23 +155,39 @@ pub fn plan(policies: &[Policy], workloads: &[Workload]) -> Vec<Plan> {
     let mut used = vec![false; policies.len()];
     let mut plans = Vec::new();
     for w in workloads {
-        let containers: Vec<&str> = if w.containers.is_empty() { vec!["*"] } else { w.containers.iter().map(String::as_str).collect() };
+        let containers: Vec<&str> =
+            if w.containers.is_empty() { vec!["*"] } else { w.containers.iter().map(String::as_str).collect() };
         for c in containers {
-            let applicable: Vec<usize> =
-                by_ns.get(w.namespace.as_str()).into_iter().flatten().copied().filter(|&i| selects(&policies[i], w, c)).collect();
+            let applicable: Vec<usize> = by_ns
+                .get(w.namespace.as_str())
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|&i| selects(&policies[i], w, c))
+                .collect();
             if applicable.is_empty() {
                 continue;
             }
             for &i in &applicable {
                 used[i] = true;
             }
-            let target = Target { namespace: w.namespace.clone(), kind: w.kind.clone(), name: w.name.clone(), container: c.to_string() };
+            let target = Target {
+                namespace: w.namespace.clone(),
+                kind: w.kind.clone(),
+                name: w.name.clone(),
+                container: c.to_string(),
+            };
             plans.push(build(target, applicable, policies, &ids));
         }
     }
     for (i, p) in policies.iter().enumerate() {
         if !used[i] {
-            let target = Target { namespace: p.namespace.clone(), kind: "Policy".into(), name: p.name.clone(), container: "*".into() };
+            let target = Target {
+                namespace: p.namespace.clone(),
+                kind: "Policy".into(),
+                name: p.name.clone(),
+                container: "*".into(),
+            };
             plans.push(build(target, vec![i], policies, &ids));
         }
     }

@@ -15,6 +15,63 @@ pub enum SelectorError {
     /// Exists/DoesNotExist with values.
     #[error("operator `{0}` takes no values")]
     UnexpectedValues(String),
+    /// A label key that is not `[prefix/]name`.
+    #[error("`{0}` is not a valid label key (`[dns-prefix/]name`, name at most 63 characters of [A-Za-z0-9-_.])")]
+    BadKey(String),
+    /// A label value that is not valid.
+    #[error("`{0}` is not a valid label value (at most 63 characters of [A-Za-z0-9-_.], alphanumeric at both ends)")]
+    BadValue(String),
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+}
+
+/// Is `k` a valid label key?
+pub fn valid_key(k: &str) -> bool {
+    match k.split_once('/') {
+        Some((prefix, name)) => {
+            !prefix.is_empty()
+                && prefix.len() <= 253
+                && prefix.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+                && valid_name(name)
+        }
+        None => valid_name(k),
+    }
+}
+
+/// Is `v` a valid label value (empty is valid)?
+pub fn valid_value(v: &str) -> bool {
+    v.is_empty() || valid_name(v)
+}
+
+/// Invalid label keys and values of a selector, as `(JSON pointer below the selector, error)`.
+pub fn validate_labels(sel: &LabelSelector) -> Vec<(String, SelectorError)> {
+    let mut out = Vec::new();
+    for (k, v) in sel.match_labels.iter().flatten() {
+        let ptr = format!("/matchLabels/{}", k.replace('~', "~0").replace('/', "~1"));
+        if !valid_key(k) {
+            out.push((ptr.clone(), SelectorError::BadKey(k.clone())));
+        }
+        if !valid_value(v) {
+            out.push((ptr, SelectorError::BadValue(v.clone())));
+        }
+    }
+    for (i, e) in sel.match_expressions.iter().flatten().enumerate() {
+        if !valid_key(&e.key) {
+            out.push((format!("/matchExpressions/{i}/key"), SelectorError::BadKey(e.key.clone())));
+        }
+        for (j, v) in e.values.iter().flatten().enumerate() {
+            if !valid_value(v) {
+                out.push((format!("/matchExpressions/{i}/values/{j}"), SelectorError::BadValue(v.clone())));
+            }
+        }
+    }
+    out
 }
 
 /// Validate a selector's expressions; returns `(index, error)` for each bad expression.
@@ -87,5 +144,8 @@ mod tests {
             json!({"matchExpressions": [{"key": "a", "operator": "In"}, {"key": "b", "operator": "Exists", "values": ["x"]}, {"key": "c", "operator": "Equals"}]}),
         );
         assert_eq!(validate(&bad).len(), 3);
+        let labels = sel(json!({"matchLabels": {"app": "bad value!", "ok/x": "y", "\u{1F600}": "z"}, "matchExpressions": [{"key": "a", "operator": "In", "values": ["-x"]}]}));
+        assert_eq!(validate_labels(&labels).len(), 3);
+        assert!(valid_key("kubernetes.io/metadata.name") && valid_key("app") && !valid_key("/x") && !valid_key("A.b/c"));
     }
 }

@@ -92,6 +92,7 @@ impl Schemas {
                     opts.iter().map(|o| format!("`{o}`")).collect::<Vec<_>>().join(", ")
                 );
             }
+            let msg = integral_floats(&msg);
             let field = polc_load::FieldPath::from_pointer(&pointer);
             let mut f = ctx.finding_at(Code::SchemaViolation, &pointer, format!("{}: {msg}", display_field(&field)));
             f.help = help;
@@ -100,6 +101,22 @@ impl Schemas {
         unknown_fields(schema, value, &mut String::new(), true, ctx);
         ctx.out.len() == before
     }
+}
+
+/// `65535.0` -> `65535`: the CRD schema stores integer bounds as floats.
+fn integral_floats(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'.' && i > 0 && b[i - 1].is_ascii_digit() && b.get(i + 1) == Some(&b'0') && !b.get(i + 2).is_some_and(u8::is_ascii_digit) {
+            i += 2;
+            continue;
+        }
+        out.push(b[i] as char);
+        i += 1;
+    }
+    if out.is_char_boundary(0) && s.is_ascii() { out } else { s.to_string() }
 }
 
 fn display_field(f: &polc_load::FieldPath) -> String {

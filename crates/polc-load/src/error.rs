@@ -23,7 +23,7 @@ pub enum LoadErrorKind {
         message: String,
     },
     /// The file is larger than the limit.
-    #[error("file is {size} bytes, over the limit of {max} bytes")]
+    #[error("file is over the limit of {max} bytes ({size} bytes read)")]
     TooLarge {
         /// Size of the file.
         size: u64,

@@ -53,6 +53,11 @@ impl SpanTree {
                     m.iter().position(|(key, _)| key == k).and_then(|i| Some((node.children.get(i)?, m.get(k)?)))
                 }
                 (PathSeg::Index(i), Value::Array(a)) => node.children.get(*i).zip(a.get(*i)),
+                // A JSON pointer cannot tell index `80` from key "80": in a mapping it is a key.
+                (PathSeg::Index(i), Value::Object(m)) => {
+                    let k = i.to_string();
+                    m.iter().position(|(key, _)| *key == k).and_then(|p| Some((node.children.get(p)?, m.get(&k)?)))
+                }
                 _ => None,
             };
             match next {

@@ -330,7 +330,13 @@ pub fn parse_documents(text: &str, limits: &Limits) -> (Vec<Document>, Vec<LoadE
             Ok(x) => x,
             Err(e) => {
                 let m = e.marker();
-                let mut err = b.err(span_of(m), LoadErrorKind::Syntax { message: e.info().to_string() });
+                // The scanner has its own nesting limit for flow collections (256).
+                let kind = if e.info().contains("recursion limit exceeded") {
+                    LoadErrorKind::TooDeep { max: limits.max_depth.min(256) }
+                } else {
+                    LoadErrorKind::Syntax { message: e.info().to_string() }
+                };
+                let mut err = b.err(span_of(m), kind);
                 if b.stack.is_empty() {
                     err.field = FieldPath::root();
                 }

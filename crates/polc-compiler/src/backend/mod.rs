@@ -143,11 +143,48 @@ impl Output {
     /// Sort everything, so output does not depend on the order of work.
     pub fn sort(&mut self) {
         self.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
-        self.capabilities.sort_by(|a, b| (a.backend, &a.policy, a.rule_id, &a.matches).cmp(&(b.backend, &b.policy, b.rule_id, &b.matches)));
+        self.capabilities.sort_by(|a, b| {
+            (a.backend, &a.policy, source_key(&a.source), a.rule_id, &a.matches).cmp(&(
+                b.backend,
+                &b.policy,
+                source_key(&b.source),
+                b.rule_id,
+                &b.matches,
+            ))
+        });
         self.errors.sort_by(|a, b| (&a.location, a.backend, &a.rule).cmp(&(&b.location, b.backend, &b.rule)));
         self.capabilities.dedup();
         self.errors.dedup();
     }
+}
+
+/// `file:line:col` as a sort key that orders lines numerically.
+fn source_key(s: &str) -> (&str, u32, u32) {
+    let mut it = s.rsplitn(3, ':');
+    let col = it.next().and_then(|c| c.parse().ok());
+    let line = it.next().and_then(|l| l.parse().ok());
+    match (line, col, it.next()) {
+        (Some(l), Some(c), Some(f)) => (f, l, c),
+        _ => (s, 0, 0),
+    }
+}
+
+/// A valid label value (at most 63 characters, alphanumeric at both ends) for `s`:
+/// `s` itself when it is one, else a prefix and a hash of it.
+pub fn label_value(s: &str) -> String {
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let valid = s.len() <= 63
+        && s.chars().all(ok)
+        && s.chars().next().is_none_or(|c| c.is_ascii_alphanumeric())
+        && s.chars().last().is_none_or(|c| c.is_ascii_alphanumeric());
+    if valid {
+        return s.to_string();
+    }
+    use sha2::Digest;
+    let h: String = sha2::Sha256::digest(s.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let head: String = s.chars().filter(|c| ok(*c)).take(50).collect();
+    let head = head.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if head.is_empty() { h } else { format!("{head}-{h}") }
 }
 
 /// What every backend gets.
@@ -164,19 +201,23 @@ pub struct Input<'a> {
 /// detection can tell what made it and from which content.
 pub fn object_metadata(name: &str, namespace: Option<&str>, sources: &[&Policy]) -> serde_json::Value {
     use sha2::Digest;
+    let mut sources = sources.to_vec();
+    sources.sort_by(|a, b| (a.spec.kind(), &a.namespace, &a.name).cmp(&(b.spec.kind(), &b.namespace, &b.name)));
+    sources.dedup_by(|a, b| a.spec.kind() == b.spec.kind() && a.namespace == b.namespace && a.name == b.name);
     let mut hasher = sha2::Sha256::new();
-    for p in sources {
+    for p in &sources {
         hasher.update(p.content_hash.as_bytes());
         hasher.update([0]);
     }
     let hash: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    let policy_names: Vec<String> = sources.iter().map(|p| format!("{}/{}/{}", p.spec.kind().as_str(), p.namespace, p.name)).collect();
+    let policy_names: Vec<String> =
+        sources.iter().map(|p| format!("{}/{}/{}", p.spec.kind().as_str(), p.namespace, p.name)).collect();
     let source_files: Vec<String> = sources.iter().map(|p| p.source.file.clone()).collect();
     let mut meta = serde_json::json!({
         "name": name,
         "labels": {
             "app.kubernetes.io/managed-by": "polc",
-            "polc.dev/policy": sources.first().map(|p| p.name.as_str()).unwrap_or(""),
+            "polc.dev/policy": label_value(sources.first().map(|p| p.name.as_str()).unwrap_or("")),
         },
         "annotations": {
             "polc.dev/source-policies": policy_names.join(","),

@@ -165,7 +165,18 @@ pub(crate) fn check(
         return None;
     };
     let valid = schemas.check(k, ctx);
+    for key in ["name", "namespace"] {
+        if let Some(v) = ctx.value.pointer(&format!("/metadata/{key}"))
+            && !v.is_string()
+        {
+            let f = ctx
+                .finding_at_value(Code::Metadata, &format!("/metadata/{key}"), format!("`metadata.{key}` is {v}, not a string"))
+                .help("quote it: YAML reads `on`, `yes`, `true` and numbers as other types");
+            ctx.push(f);
+        }
+    }
     match ctx.value.pointer("/metadata/name") {
+        Some(v) if !v.is_string() => {}
         None => {
             let f = ctx.finding_at(Code::Metadata, "/metadata", "`metadata.name` is missing");
             ctx.push(f);
@@ -226,6 +237,10 @@ fn check_selector(ctx: &mut Ctx<'_>, sel: &LabelSelector, pointer: &str) {
     for (i, e) in selector::validate(sel) {
         let f =
             ctx.finding_at(Code::InvalidSelector, &format!("{pointer}/matchExpressions/{i}/operator"), e.to_string());
+        ctx.push(f);
+    }
+    for (sub, e) in selector::validate_labels(sel) {
+        let f = ctx.finding_at_value(Code::InvalidSelector, &format!("{pointer}{sub}"), e.to_string());
         ctx.push(f);
     }
 }

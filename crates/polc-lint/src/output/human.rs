@@ -54,6 +54,17 @@ fn token_len(line: &str, col: usize) -> usize {
     n.max(1)
 }
 
+/// Line `n` (1-based) of `text`, where `\n`, `\r\n` and a lone `\r` end lines, as in YAML.
+pub(crate) fn nth_line(text: &str, n: u32) -> Option<&str> {
+    let mut rest = text;
+    for _ in 1..n {
+        let i = rest.find(['\n', '\r'])?;
+        let skip = if rest[i..].starts_with("\r\n") { 2 } else { 1 };
+        rest = &rest[i + skip..];
+    }
+    Some(&rest[..rest.find(['\n', '\r']).unwrap_or(rest.len())])
+}
+
 /// Render the report for a terminal.
 pub fn human(report: &Report, files: &[SourceFile], color: Color) -> String {
     let p = Paint(color);
@@ -91,7 +102,7 @@ fn render(out: &mut String, f: &Finding, texts: &HashMap<&str, &str>, p: &Paint)
     let pad = " ".repeat(width);
     let _ = writeln!(out, "{pad}{} {loc}", p.blue("-->"));
     if let (Some(s), Some(text)) = (f.span, texts.get(f.file.as_str()))
-        && let Some(line) = text.lines().nth((s.line as usize).saturating_sub(1))
+        && let Some(line) = nth_line(text, s.line)
     {
         let line = line.trim_end_matches('\r');
         let col = s.col as usize;
@@ -123,6 +134,14 @@ fn render(out: &mut String, f: &Finding, texts: &HashMap<&str, &str>, p: &Paint)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_end_like_yaml_lines() {
+        assert_eq!(nth_line("a\rb\r\nc\nd", 2), Some("b"));
+        assert_eq!(nth_line("a\rb\r\nc\nd", 3), Some("c"));
+        assert_eq!(nth_line("a\rb\r\nc\nd", 4), Some("d"));
+        assert_eq!(nth_line("a", 2), None);
+    }
 
     #[test]
     fn token_lengths() {

@@ -28,7 +28,7 @@ struct Lines<'a>(std::collections::HashMap<&'a str, &'a str>);
 
 impl Lines<'_> {
     fn line(&self, file: &str, line: u32) -> &str {
-        self.0.get(file).and_then(|t| t.lines().nth((line as usize).saturating_sub(1))).unwrap_or("")
+        self.0.get(file).and_then(|t| super::human::nth_line(t, line)).unwrap_or("")
     }
 }
 
