@@ -36,7 +36,8 @@ fn walk(s: &Value, path: &str, required: bool, rows: &mut Vec<String>) {
         },
         _ => (s.get("properties"), s.get("required")),
     };
-    let required: Vec<&str> = req.and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let required: Vec<&str> =
+        req.and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
     let suffix = if s.get("type").and_then(Value::as_str) == Some("array") { "[]" } else { "" };
     if let Some(p) = props.and_then(Value::as_object) {
         for (k, v) in p {
@@ -64,7 +65,11 @@ pub(crate) fn markdown() -> String {
             .unwrap_or(Value::Null);
         let Some(spec) = schema.pointer("/properties/spec") else { continue };
         out.push_str(&format!("\n## {}\n\n", kind.as_str()));
-        out.push_str(&format!("Scope: {}. Short name: `{}`.\n\n", crd.spec.scope, crd.spec.names.short_names.clone().unwrap_or_default().join("`, `")));
+        out.push_str(&format!(
+            "Scope: {}. Short name: `{}`.\n\n",
+            crd.spec.scope,
+            crd.spec.names.short_names.clone().unwrap_or_default().join("`, `")
+        ));
         if let Some(d) = spec.get("description").and_then(Value::as_str) {
             out.push_str(d);
             out.push_str("\n\n");

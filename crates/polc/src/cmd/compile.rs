@@ -28,7 +28,11 @@ pub(crate) fn run(args: &CompileArgs) -> anyhow::Result<Status> {
         for e in &out.errors {
             eprintln!("error: {e}");
         }
-        eprintln!("polc: {} rules cannot be compiled for the requested targets; nothing was written to {}", out.errors.len(), args.out.display());
+        eprintln!(
+            "polc: {} rules cannot be compiled for the requested targets; nothing was written to {}",
+            out.errors.len(),
+            args.out.display()
+        );
         return Ok(Status::Findings);
     }
     let dropped: Vec<serde_json::Value> = plans
@@ -86,14 +90,30 @@ fn index(artifacts: &[Artifact]) -> serde_json::Value {
 
 /// The capability table: one line per rule entry and backend.
 fn table(out: &Output) -> String {
-    let mut rows = vec![["BACKEND".to_string(), "SUPPORT".into(), "POLICY".into(), "RULE".into(), "MATCHES".into(), "SOURCE".into(), "NOTE".into()]];
+    let mut rows = vec![[
+        "BACKEND".to_string(),
+        "SUPPORT".into(),
+        "POLICY".into(),
+        "RULE".into(),
+        "MATCHES".into(),
+        "SOURCE".into(),
+        "NOTE".into(),
+    ]];
     for c in &out.capabilities {
         let (s, note) = match &c.support {
             Support::Exact => ("exact", String::new()),
             Support::Approximated { reason } => ("approximated", reason.clone()),
             Support::NotExpressible { reason } => ("not expressible", reason.clone()),
         };
-        rows.push([c.backend.to_string(), s.into(), c.policy.clone(), c.rule.clone(), c.matches.clone(), c.source.clone(), note]);
+        rows.push([
+            c.backend.to_string(),
+            s.into(),
+            c.policy.clone(),
+            c.rule.clone(),
+            c.matches.clone(),
+            c.source.clone(),
+            note,
+        ]);
     }
     let mut widths = [0usize; 7];
     for r in &rows {
@@ -136,7 +156,11 @@ fn write_atomically(dir: &Path, artifacts: &[Artifact]) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&tmp);
     let result = (|| -> anyhow::Result<()> {
         for a in artifacts {
-            anyhow::ensure!(!a.path.split('/').any(|s| s == ".." || s.is_empty()), "internal error: bad artifact path {}", a.path);
+            anyhow::ensure!(
+                !a.path.split('/').any(|s| s == ".." || s.is_empty()),
+                "internal error: bad artifact path {}",
+                a.path
+            );
             let path = tmp.join(&a.path);
             if let Some(p) = path.parent() {
                 std::fs::create_dir_all(p).with_context(|| format!("cannot create {}", p.display()))?;

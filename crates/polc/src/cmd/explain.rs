@@ -27,7 +27,14 @@ pub(crate) fn run(args: &ExplainArgs) -> anyhow::Result<Status> {
     let word = args.target.as_deref().unwrap_or_default();
     if let Some(code) = Code::parse(word) {
         let i = code.info();
-        crate::out::print(&format!("{} {} ({})\n\n{}.\n\n{}\n", i.code, i.name, i.level.as_str(), i.summary, i.explanation))?;
+        crate::out::print(&format!(
+            "{} {} ({})\n\n{}.\n\n{}\n",
+            i.code,
+            i.name,
+            i.level.as_str(),
+            i.summary,
+            i.explanation
+        ))?;
         return Ok(Status::Ok);
     }
     if std::path::Path::new(word).exists() || word == "-" {
@@ -69,7 +76,11 @@ fn explain_policies(file: &str, args: &ExplainArgs) -> anyhow::Result<Status> {
 fn describe(out: &mut String, p: &Plan, policies: &[polc_compiler::model::Policy]) {
     let t = &p.target;
     if t.kind == "Policy" {
-        let _ = writeln!(out, "{}/{} (no linted workload matches its selector; pass them with --with)", t.namespace, t.name);
+        let _ = writeln!(
+            out,
+            "{}/{} (no linted workload matches its selector; pass them with --with)",
+            t.namespace, t.name
+        );
     } else {
         let c = if t.container == "*" { "every container".to_string() } else { format!("container {}", t.container) };
         let _ = writeln!(out, "{} {}/{}, {c}", t.kind, t.namespace, t.name);

@@ -39,7 +39,11 @@ fn load_config(config: Option<&Path>, no_config: bool, limits: &Limits) -> anyho
 }
 
 /// Load the configuration and the inputs, and lint them.
-pub(crate) fn lint_paths(paths: &[String], config: Option<&Path>, no_config: bool) -> anyhow::Result<(Report, Vec<SourceFile>, Option<Level>)> {
+pub(crate) fn lint_paths(
+    paths: &[String],
+    config: Option<&Path>,
+    no_config: bool,
+) -> anyhow::Result<(Report, Vec<SourceFile>, Option<Level>)> {
     let limits = Limits::default();
     let config = load_config(config, no_config, &limits)?;
     let fail_on = config.fail_on;
