@@ -11,7 +11,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Debian packages the tests use. Installed only when missing, so a warm machine
 # skips apt entirely.
-APT_PACKAGES=(pkg-config python3-seccomp)
+APT_PACKAGES=(pkg-config python3-seccomp clang apparmor)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

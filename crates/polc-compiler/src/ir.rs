@@ -461,6 +461,9 @@ pub fn lower_prevention(spec: &PreventionPolicySpec) -> PolicyIr {
         if r.paths.is_empty() && r.dirs.is_empty() {
             l.err(rp.clone(), LowerErrorKind::EmptyRule("`paths` or `dirs`"));
         }
+        if r.access.is_empty() {
+            l.err(format!("{rp}/access"), LowerErrorKind::EmptyRule("at least one `access` kind (Read, Write)"));
+        }
         for (j, p) in r.paths.iter().enumerate() {
             let ptr = format!("{rp}/paths/{j}");
             if let Some(m) = l.path(&ptr, p) {

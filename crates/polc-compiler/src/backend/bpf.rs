@@ -1,8 +1,181 @@
-//! The bpf backend (being written).
+//! The bpf-lsm backend: one bundle per plan target with the exact contents of the
+//! eBPF maps the node agent loads (`bpf-lsm/<stem>.bundle`), and a readable JSON dump
+//! of the same bundle (`bpf-lsm/<stem>.json`).
+//!
+//! The map layouts are defined once in `ebpf-lsm/include/polc_abi.h` and mirrored by
+//! `polc-abi`; the header's comment says how the kernel programs use the maps. The
+//! compiler resolves precedence ahead of time (prefix flattening, infix candidate
+//! lists, parent classes), so the kernel only does hash and LPM lookups and keeps the
+//! best decision of their hits ([`polc_abi::decision_beats`]); [`sim`] is that
+//! procedure in Rust, and the tests check it against [`crate::precedence::decide`].
+//!
+//! Rules the maps cannot express: Allow and Audit rules are widened to a superset and
+//! reported as approximated; Block rules are compile errors (never silently
+//! truncated, widened or dropped); system calls, L7 and label-selected peers are
+//! reported as not expressible and left to seccomp and Cilium.
 
-use super::{Input, Output};
+pub mod bundle;
+pub mod dump;
+mod forms;
+mod lower;
+mod maps;
+pub mod sim;
+mod trie;
+
+#[cfg(test)]
+mod tests;
+
+pub use lower::BpfError;
+
+use super::{Artifact, Capability, CompileError, Input, Output, Target};
+use crate::ir::IrRule;
+use crate::model::{Policy, Spec};
+use crate::plan::{EffRule, Plan};
+use bundle::{Bundle, OpDefault, RuleInfo};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Compile the plans for this backend.
-pub fn compile(_input: &Input<'_>) -> Output {
-    Output::default()
+pub fn compile(input: &Input<'_>) -> Output {
+    let mut out = Output::default();
+    let slots = slots(input.plans);
+    for (plan, slot) in input.plans.iter().zip(slots) {
+        let (bundle, o) = compile_plan(plan, input.policies, slot);
+        out.extend(o);
+        if let Some(b) = bundle {
+            let stem = plan.target.stem();
+            let json = dump::to_text(&b).into_bytes();
+            out.artifacts.push(Artifact { path: format!("bpf-lsm/{stem}.bundle"), bytes: b.encode() });
+            out.artifacts.push(Artifact { path: format!("bpf-lsm/{stem}.json"), bytes: json });
+        }
+    }
+    out
+}
+
+/// Compile one plan into its bundle (`None` when it governs no kernel op), with the
+/// capability verdicts and errors of its rules.
+pub fn compile_plan(plan: &Plan, policies: &[Policy], slot: u16) -> (Option<Bundle>, Output) {
+    let mut out = Output::default();
+    let low = lower::lower(plan, policies);
+    let (maps, map_errors) = maps::build(&low, polc_abi::policy_id(0, slot));
+    for (e, support) in &low.support {
+        out.capabilities.push(Capability {
+            backend: Target::BpfLsm,
+            policy: e.policy_label.clone(),
+            rule: e.rule.name.clone(),
+            rule_id: e.id,
+            matches: matches_text(&e.rule),
+            source: e.source.clone(),
+            support: support.clone(),
+        });
+    }
+    let errors = low.errors.iter().map(|(e, err)| (e, err.clone()));
+    let map_errors = map_errors.into_iter().filter_map(|(id, err)| low.rules.get(&id).map(|e| (e, err)));
+    for (e, err) in errors.chain(map_errors) {
+        out.errors.push(CompileError {
+            backend: Target::BpfLsm,
+            policy: e.policy_label.clone(),
+            rule: e.rule.name.clone(),
+            location: e.source.clone(),
+            message: err.to_string(),
+        });
+    }
+    if low.ops.is_empty() {
+        return (None, out);
+    }
+    let mut texts = Texts::default();
+    let rules = low.rules.values().map(|e| texts.rule_info(e, policies)).collect();
+    let defaults = low
+        .ops
+        .iter()
+        .map(|(op, (action, labels))| OpDefault { op: *op, action: *action, policies: labels.clone() })
+        .collect();
+    let mut labels: Vec<String> = plan.policies.iter().filter_map(|&i| policies.get(i)).map(Policy::label).collect();
+    labels.sort();
+    let bundle = Bundle { target: plan.target.id(), slot, policies: labels, maps, rules, defaults };
+    (Some(bundle), out)
+}
+
+/// What a rule entry matches, with its conditions, in words.
+pub(crate) fn matches_text(r: &IrRule) -> String {
+    let mut s = r.matcher.to_string();
+    if !r.conditions.access.is_empty() {
+        let acc: Vec<String> = r.conditions.access.iter().map(|a| format!("{a:?}").to_lowercase()).collect();
+        s.push_str(&format!(" ({})", acc.join("/")));
+    }
+    if !r.conditions.parents.is_empty() {
+        let p: Vec<String> = r.conditions.parents.iter().map(ToString::to_string).collect();
+        s.push_str(&format!(" from parent {}", p.join(" | ")));
+    }
+    s
+}
+
+/// A slot per target: 16 bits of FNV-1a over the target id (stable when other
+/// targets come and go), non-zero, collisions resolved in plan order.
+fn slots(plans: &[Plan]) -> Vec<u16> {
+    let mut used = BTreeSet::new();
+    plans
+        .iter()
+        .map(|p| {
+            let mut h: u32 = 0x811c_9dc5;
+            for b in p.target.id().bytes() {
+                h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+            }
+            let mut s = ((h >> 16) ^ (h & 0xffff)) as u16;
+            while s == 0 || !used.insert(s) {
+                s = s.wrapping_add(1);
+            }
+            s
+        })
+        .collect()
+}
+
+/// Messages and tags of rules, from the policies' specs (serialized once each).
+#[derive(Default)]
+struct Texts {
+    specs: BTreeMap<usize, serde_json::Value>,
+}
+
+impl Texts {
+    fn rule_info(&mut self, e: &EffRule, policies: &[Policy]) -> RuleInfo {
+        let spec = self.specs.entry(e.policy).or_insert_with(|| {
+            let v = match policies.get(e.policy).map(|p| &p.spec) {
+                Some(Spec::Prevention(s)) => serde_json::to_value(s),
+                Some(Spec::Runtime(s)) => serde_json::to_value(s),
+                Some(Spec::Network(s)) => serde_json::to_value(s),
+                None => Ok(serde_json::Value::Null),
+            };
+            v.unwrap_or_default()
+        });
+        let rule = spec.pointer(e.rule.rule_pointer.strip_prefix("/spec").unwrap_or(""));
+        let text = |v: Option<&serde_json::Value>, k: &str| {
+            v.and_then(|v| v.get(k)).and_then(|m| m.as_str()).map(str::to_string)
+        };
+        let message = text(rule, "message").or_else(|| text(Some(spec), "message")).unwrap_or_default();
+        let mut tags: Vec<String> = Vec::new();
+        for v in [Some(&*spec), rule] {
+            for t in v.and_then(|v| v.get("tags")).and_then(|t| t.as_array()).into_iter().flatten() {
+                if let Some(t) = t.as_str()
+                    && !tags.iter().any(|x| x == t)
+                {
+                    tags.push(t.to_string());
+                }
+            }
+        }
+        RuleInfo {
+            id: e.id,
+            policy: e.policy_label.clone(),
+            rule: e.rule.name.clone(),
+            section: serde_json::to_value(e.rule.section)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            action: e.rule.action,
+            effective: e.rule.effective,
+            severity: e.rule.severity,
+            matches: matches_text(&e.rule),
+            source: e.source.clone(),
+            message,
+            tags,
+        }
+    }
 }

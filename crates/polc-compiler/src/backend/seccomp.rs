@@ -541,9 +541,9 @@ mod tests {
         let out = run(&[runtime("base", "Block", "Enforce", &["read", "mkdir", "write", "brk"])], &web());
         assert_eq!(
             out.artifacts.iter().map(|a| a.path.as_str()).collect::<Vec<_>>(),
-            ["seccomp/shop.web.app.json", "seccomp/spo/shop.web.app.yaml"]
+            ["seccomp/shop.deployment.web.app.json", "seccomp/spo/shop.deployment.web.app.yaml"]
         );
-        let oci = artifact(&out, "seccomp/shop.web.app.json");
+        let oci = artifact(&out, "seccomp/shop.deployment.web.app.json");
         let keys: Vec<&str> = oci.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(keys, ["defaultAction", "defaultErrnoRet", "architectures", "syscalls"]);
         assert_eq!(oci["defaultAction"], "SCMP_ACT_ERRNO");
@@ -564,7 +564,7 @@ mod tests {
     fn audit_and_dry_run_log_instead_of_blocking() {
         for (anomaly, mode) in [("Audit", "Enforce"), ("Block", "DryRun"), ("Audit", "DryRun")] {
             let out = run(&[runtime("base", anomaly, mode, &["read"])], &web());
-            let oci = artifact(&out, "seccomp/shop.web.app.json");
+            let oci = artifact(&out, "seccomp/shop.deployment.web.app.json");
             assert_eq!(oci["defaultAction"], "SCMP_ACT_LOG", "{anomaly} {mode}");
             assert!(oci.get("defaultErrnoRet").is_none());
             let entries = oci["syscalls"].as_array().unwrap();
@@ -577,7 +577,7 @@ mod tests {
     #[test]
     fn clone3_in_the_baseline_is_allowed_not_enosys() {
         let out = run(&[runtime("base", "Block", "Enforce", &["clone3"])], &web());
-        let oci = artifact(&out, "seccomp/shop.web.app.json");
+        let oci = artifact(&out, "seccomp/shop.deployment.web.app.json");
         assert!(names(&oci, "SCMP_ACT_ALLOW").contains(&"clone3".to_string()));
         assert!(names(&oci, "SCMP_ACT_ERRNO").is_empty());
     }
@@ -585,7 +585,7 @@ mod tests {
     #[test]
     fn empty_baseline_still_starts_the_container() {
         let out = run(&[runtime("base", "Block", "Enforce", &[])], &web());
-        let oci = artifact(&out, "seccomp/shop.web.app.json");
+        let oci = artifact(&out, "seccomp/shop.deployment.web.app.json");
         assert_eq!(names(&oci, "SCMP_ACT_ALLOW").len(), RUNTIME_SYSCALLS.len());
     }
 
@@ -606,7 +606,7 @@ mod tests {
         let a = runtime("a", "Audit", "Enforce", &["mkdir"]);
         let b = runtime("b", "Block", "Enforce", &["rmdir"]);
         let out = run(&[a, b], &web());
-        let oci = artifact(&out, "seccomp/shop.web.app.json");
+        let oci = artifact(&out, "seccomp/shop.deployment.web.app.json");
         assert_eq!(oci["defaultAction"], "SCMP_ACT_ERRNO");
         let allowed = names(&oci, "SCMP_ACT_ALLOW");
         assert!(allowed.contains(&"mkdir".into()) && allowed.contains(&"rmdir".into()));
@@ -620,7 +620,7 @@ mod tests {
         let yaml = String::from_utf8(out.artifacts[1].bytes.clone()).unwrap();
         assert!(yaml.starts_with(
             "apiVersion: security-profiles-operator.x-k8s.io/v1beta1\nkind: SeccompProfile\nmetadata:\n  \
-             name: shop.web.app\n  labels:\n    app.kubernetes.io/managed-by: polc\n    polc.dev/policy: base\n"
+             name: shop.deployment.web.app\n  labels:\n    app.kubernetes.io/managed-by: polc\n    polc.dev/policy: base\n"
         ));
         assert!(!yaml.contains("namespace:"), "cluster-scoped");
         assert!(!yaml.contains("defaultErrnoRet"), "not in the SPO CRD");
@@ -695,7 +695,7 @@ mod tests {
         assert_eq!(seen, expect.map(|(a, b, c)| (a.to_string(), b.to_string(), c)));
         assert!(out.capabilities.iter().all(|c| c.backend == Target::Seccomp && c.rule_id != 0));
         // The standalone runtime policy still gets its profile.
-        assert_eq!(out.artifacts[0].path, "seccomp/shop.policy-base.all.json");
+        assert_eq!(out.artifacts[0].path, "seccomp/shop.policy.base.all.json");
     }
 
     #[test]
@@ -710,7 +710,7 @@ mod tests {
         assert_eq!(text(&one), text(&two));
         let again = run(&[runtime("a", "Block", "Enforce", &["write", "read", "mkdir"])], &web());
         let again2 = run(&[runtime("a", "Block", "Enforce", &["mkdir", "write", "read"])], &web());
-        assert_eq!(artifact(&again, "seccomp/shop.web.app.json"), artifact(&again2, "seccomp/shop.web.app.json"));
+        assert_eq!(artifact(&again, "seccomp/shop.deployment.web.app.json"), artifact(&again2, "seccomp/shop.deployment.web.app.json"));
     }
 
     #[test]

@@ -1,0 +1,267 @@
+//! From lowered items to the exact bytes of every map entry: exact hashes, flattened
+//! LPM tries with their infix node ids, infix candidate lists, comm, parent classes,
+//! network tries per (protocol, port), ids, and the policy's config.
+
+use super::bundle::MapSection;
+use super::forms::PathForm;
+use super::lower::{BpfError, ItemKind, Lowered, action_u8};
+use super::trie::{NetRule, TrieRule, better, flatten, flatten_net, none};
+use polc_abi::{
+    ANY, BUNDLE_MAPS, COMM_LEN, CommKey, Decision, INFIX_CANDIDATES, IdKey, InfixCand, InfixKey, InfixValue, LpmValue,
+    MapDef, Net4Key, Net6Key, OP_MAX, Op, PATH_MAX, PathKey, PathLpmKey, PclassLpmValue, PclassValue, PolicyConfig,
+    PolicyKey, decision_beats, lookup, net_prefixlen, path_prefixlen,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+/// An infix rule of one (op, pclass) group.
+struct Infix {
+    prefix: Vec<u8>,
+    suffix_rev: Vec<u8>,
+    cand: InfixCand,
+}
+
+#[derive(Default)]
+struct PathGroup {
+    exact: BTreeMap<Vec<u8>, Decision>,
+    prefix: Vec<TrieRule>,
+    suffix: Vec<TrieRule>,
+    name: Vec<TrieRule>,
+    infix: Vec<Infix>,
+}
+
+/// The map sections of a bundle, in [`BUNDLE_MAPS`] order, for policy id `policy`.
+/// Errors name the rule id they come from.
+pub(crate) fn build(low: &Lowered, policy: u32) -> (Vec<MapSection>, Vec<(u32, BpfError)>) {
+    let mut m: BTreeMap<&'static str, BTreeMap<Vec<u8>, Vec<u8>>> = BTreeMap::new();
+    let mut lookups = [0u16; OP_MAX];
+    let mut errors = Vec::new();
+    let mut put = |def: &MapDef, op: Op, bit: u16, k: Vec<u8>, v: Vec<u8>| {
+        m.entry(def.name).or_default().insert(k, v);
+        lookups[op as usize] |= bit;
+    };
+
+    let mut groups: BTreeMap<(Op, u16), PathGroup> = BTreeMap::new();
+    let mut comm: BTreeMap<(u16, Vec<u8>), Decision> = BTreeMap::new();
+    let mut net: BTreeMap<(Op, bool, u8, u16), Vec<NetRule>> = BTreeMap::new();
+    let mut ids: BTreeMap<(Op, u32), Decision> = BTreeMap::new();
+    for it in &low.items {
+        let d = it.decision;
+        match &it.kind {
+            ItemKind::Path(f) => {
+                let g = groups.entry((it.op, it.pclass)).or_default();
+                match f {
+                    PathForm::Exact(p) => {
+                        let e = g.exact.entry(p.as_bytes().to_vec()).or_insert_with(none);
+                        *e = better(*e, d);
+                    }
+                    PathForm::Prefix { node, mask } => {
+                        g.prefix.push(TrieRule { node: node.as_bytes().to_vec(), mask: *mask, decision: d })
+                    }
+                    PathForm::Suffix(s) => {
+                        g.suffix.push(TrieRule { node: rev(s), mask: super::forms::ALL, decision: d })
+                    }
+                    PathForm::Name { prefix, mask } => {
+                        g.name.push(TrieRule { node: prefix.as_bytes().to_vec(), mask: *mask, decision: d })
+                    }
+                    PathForm::Infix { prefix, suffix, min_len, max_len, slashes } => g.infix.push(Infix {
+                        prefix: prefix.as_bytes().to_vec(),
+                        suffix_rev: rev(suffix),
+                        cand: InfixCand {
+                            decision: d,
+                            min_len: *min_len,
+                            max_len: *max_len,
+                            slashes: *slashes,
+                            pad: 0,
+                        },
+                    }),
+                }
+            }
+            ItemKind::Comm(c) => {
+                let e = comm.entry((it.pclass, c.as_bytes().to_vec())).or_insert_with(none);
+                *e = better(*e, d);
+            }
+            ItemKind::Net { proto, port, cidr, except } => {
+                net.entry((it.op, cidr.is_v4(), *proto, *port)).or_default().push(NetRule {
+                    cidr: *cidr,
+                    except: except.clone(),
+                    decision: d,
+                });
+            }
+            ItemKind::Id(id) => {
+                let e = ids.entry((it.op, *id)).or_insert_with(none);
+                *e = better(*e, d);
+            }
+        }
+    }
+
+    for ((op, pclass), g) in &groups {
+        let key = |p: &[u8]| PathKey { policy, op: *op as u16, pclass: *pclass, path: pad::<PATH_MAX>(p) };
+        let lpm = |p: &[u8]| PathLpmKey { prefixlen: path_prefixlen(p.len()), key: key(p) }.to_bytes().to_vec();
+        for (p, d) in &g.exact {
+            put(&polc_abi::MAP_PATH_EXACT, *op, lookup::EXACT, key(p).to_bytes().to_vec(), d.to_bytes().to_vec());
+        }
+        let has_infix = !g.infix.is_empty();
+        let pre_extra: BTreeSet<Vec<u8>> = g.infix.iter().map(|i| i.prefix.clone()).collect();
+        let suf_extra: BTreeSet<Vec<u8>> = g.infix.iter().map(|i| i.suffix_rev.clone()).collect();
+        let pre = flatten(&g.prefix, &pre_extra);
+        let suf = flatten(&g.suffix, &suf_extra);
+        let node_ids = |t: &BTreeMap<Vec<u8>, [Decision; 3]>| -> BTreeMap<Vec<u8>, u32> {
+            t.keys().cloned().zip(1u32..).map(|(k, i)| (k, if has_infix { i } else { 0 })).collect()
+        };
+        let (pre_ids, suf_ids) = (node_ids(&pre), node_ids(&suf));
+        for (def, bit, trie, ids) in [
+            (&polc_abi::MAP_PATH_PREFIX, lookup::PREFIX, &pre, Some(&pre_ids)),
+            (&polc_abi::MAP_PATH_SUFFIX, lookup::SUFFIX, &suf, Some(&suf_ids)),
+            (&polc_abi::MAP_NAME_PREFIX, lookup::NAME, &flatten(&g.name, &BTreeSet::new()), None),
+        ] {
+            for (node, [equal, direct, deep]) in trie {
+                let id = ids.and_then(|m| m.get(node)).copied().unwrap_or(0);
+                let v = LpmValue { equal: *equal, direct: *direct, deep: *deep, node: id };
+                put(def, *op, bit, lpm(node), v.to_bytes().to_vec());
+            }
+        }
+        for (e, eid) in &pre_ids {
+            for (f, fid) in &suf_ids {
+                let mut cands: Vec<&Infix> =
+                    g.infix.iter().filter(|i| e.starts_with(&i.prefix) && f.starts_with(&i.suffix_rev)).collect();
+                if cands.is_empty() {
+                    continue;
+                }
+                cands.sort_by(|a, b| order(&a.cand.decision, &b.cand.decision));
+                let mut kept: Vec<&Infix> = Vec::new();
+                for c in cands {
+                    if !kept.iter().any(|k| dominates(&k.cand, &c.cand)) {
+                        kept.push(c);
+                    }
+                }
+                if kept.len() > INFIX_CANDIDATES {
+                    let worst = kept[INFIX_CANDIDATES].cand.decision.rule_id;
+                    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                    let mut s = f.clone();
+                    s.reverse();
+                    errors.push((
+                        worst,
+                        BpfError::InfixOverflow { prefix: text(e), suffix: text(&s), max: INFIX_CANDIDATES },
+                    ));
+                    kept.truncate(INFIX_CANDIDATES);
+                }
+                let mut v = InfixValue::zeroed();
+                v.count = kept.len() as u32;
+                for (slot, c) in v.cand.iter_mut().zip(&kept) {
+                    *slot = c.cand;
+                }
+                let k = InfixKey { policy, op: *op as u16, pclass: *pclass, prefix_node: *eid, suffix_node: *fid };
+                put(&polc_abi::MAP_PATH_INFIX, *op, lookup::INFIX, k.to_bytes().to_vec(), v.to_bytes().to_vec());
+            }
+        }
+    }
+    for ((pclass, c), d) in &comm {
+        let k = CommKey { policy, pclass: *pclass, pad: 0, comm: pad::<COMM_LEN>(c) };
+        put(&polc_abi::MAP_COMM, Op::Exec, lookup::COMM, k.to_bytes().to_vec(), d.to_bytes().to_vec());
+    }
+    for (path, pclass) in &low.parent_exact {
+        let k = PathKey { policy, op: Op::Exec as u16, pclass: 0, path: pad::<PATH_MAX>(path.as_bytes()) };
+        let v = PclassValue { pclass: u32::from(*pclass) };
+        put(&polc_abi::MAP_PARENT_EXACT, Op::Exec, lookup::PARENT, k.to_bytes().to_vec(), v.to_bytes().to_vec());
+    }
+    for (node, [equal, direct, deep]) in &low.parent_prefix {
+        let b = node.as_bytes();
+        let k = PathLpmKey {
+            prefixlen: path_prefixlen(b.len()),
+            key: PathKey { policy, op: Op::Exec as u16, pclass: 0, path: pad::<PATH_MAX>(b) },
+        };
+        let v = PclassLpmValue { equal: u32::from(*equal), direct: u32::from(*direct), deep: u32::from(*deep) };
+        put(&polc_abi::MAP_PARENT_PREFIX, Op::Exec, lookup::PARENT, k.to_bytes().to_vec(), v.to_bytes().to_vec());
+    }
+    for ((op, _v4, proto, port), rules) in &net {
+        for ((addr, prefix), d) in flatten_net(rules) {
+            let (def, bit, k) = match addr {
+                IpAddr::V4(a) => {
+                    let k = Net4Key {
+                        prefixlen: net_prefixlen(prefix),
+                        policy,
+                        op: *op as u8,
+                        proto: *proto,
+                        port: port.to_be_bytes(),
+                        addr: a.octets(),
+                    };
+                    (&polc_abi::MAP_NET4, lookup::NET4, k.to_bytes().to_vec())
+                }
+                IpAddr::V6(a) => {
+                    let k = Net6Key {
+                        prefixlen: net_prefixlen(prefix),
+                        policy,
+                        op: *op as u8,
+                        proto: *proto,
+                        port: port.to_be_bytes(),
+                        addr: a.octets(),
+                    };
+                    (&polc_abi::MAP_NET6, lookup::NET6, k.to_bytes().to_vec())
+                }
+            };
+            // Entries without a decision stay: they are the holes `except` cuts.
+            put(def, *op, bit, k, d.to_bytes().to_vec());
+        }
+    }
+    for ((op, id), d) in &ids {
+        let k = IdKey { policy, op: *op as u16, pad: 0, id: *id };
+        put(&polc_abi::MAP_ID, *op, lookup::ID, k.to_bytes().to_vec(), d.to_bytes().to_vec());
+    }
+    let mut cfg = PolicyConfig::zeroed();
+    for (op, (a, _)) in &low.ops {
+        cfg.has_op[*op as usize] = 1;
+        cfg.default_action[*op as usize] = action_u8(*a);
+    }
+    cfg.lookups = lookups;
+    cfg.pclass_count = low.pclass_count;
+    m.entry(polc_abi::MAP_CONFIG.name)
+        .or_default()
+        .insert(PolicyKey { policy }.to_bytes().to_vec(), cfg.to_bytes().to_vec());
+
+    let sections = BUNDLE_MAPS
+        .iter()
+        .map(|def| MapSection {
+            name: def.name.to_string(),
+            map_type: def.map_type,
+            key_size: def.key_size as u32,
+            value_size: def.value_size as u32,
+            policy_offset: def.policy_offset.unwrap_or(0) as u32,
+            entries: m.remove(def.name).unwrap_or_default().into_iter().collect(),
+        })
+        .collect();
+    (sections, errors)
+}
+
+fn rev(s: &str) -> Vec<u8> {
+    let mut b = s.as_bytes().to_vec();
+    b.reverse();
+    b
+}
+
+/// Zero-padded copy; the lowering has already refused longer literals.
+fn pad<const N: usize>(b: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    for (o, x) in out.iter_mut().zip(b) {
+        *o = *x;
+    }
+    out
+}
+
+/// Most precedent first.
+fn order(a: &Decision, b: &Decision) -> std::cmp::Ordering {
+    if decision_beats(a, b) {
+        std::cmp::Ordering::Less
+    } else if decision_beats(b, a) {
+        std::cmp::Ordering::Greater
+    } else {
+        std::cmp::Ordering::Equal
+    }
+}
+
+/// Does `k` (more precedent) fit every path `c` fits, so `c` can never decide?
+fn dominates(k: &InfixCand, c: &InfixCand) -> bool {
+    k.min_len <= c.min_len
+        && (k.max_len == ANY || (c.max_len != ANY && k.max_len >= c.max_len))
+        && (k.slashes == ANY || k.slashes == c.slashes)
+}

@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR Apache-2.0 */
+/*
+ * polc_abi.h - the one definition of polc's eBPF maps: every key, value and event
+ * the compiler writes (`polc compile --target bpf-lsm`), the node agent loads and the
+ * LSM programs read. crates/polc-abi mirrors it field by field, and its tests compile
+ * this header with clang (-target bpf and the host target) and check that both sides
+ * agree on every size, offset, constant and name.
+ *
+ * Everything is little-endian except where a field says "network order".
+ *
+ * How the programs use the maps (flat cost: hash and LPM lookups only, no loop over
+ * rules; the compiler has already resolved precedence):
+ *
+ *  0. policy: slot = polc_cgroups[cgroup id] (miss: the task is not contained; allow),
+ *     generation = polc_gen[0], policy = POLC_POLICY_ID(generation, slot);
+ *     cfg = polc_config[policy] (miss: allow). If !cfg.has_op[op]: allow.
+ *     The agent loads a new generation beside the old one and switches with ONE
+ *     update of polc_gen, then deletes the old generation's entries.
+ *  1. path ops (EXEC, READ, WRITE): resolve the full path (bpf_d_path into a per-CPU
+ *     buffer of PATH_MAX); len, slashes = number of '/', last_slash. Keys hold at most
+ *     POLC_PATH_MAX bytes; no map entry is longer, so for longer paths the exact map is
+ *     skipped and the prefix/name keys hold the first, the suffix key the last
+ *     POLC_PATH_MAX bytes (still exact). Then for pclass = 0 and, for EXEC, for the
+ *     parent class of the task (step 2) when it is not 0, take the best
+ *     (polc_decision_beats) of:
+ *       polc_path_exact  {policy, op, pclass, path}            (len <= POLC_PATH_MAX)
+ *       polc_path_pfx    LPM over the path                  -> E, polc_lpm_pick(E)
+ *       polc_path_sfx    LPM over the reversed path         -> F, polc_lpm_pick(F)
+ *       polc_name_pfx    LPM over the last path segment        polc_lpm_pick()
+ *       polc_path_infix  {policy, op, pclass, E.node, F.node} when both nodes != 0:
+ *                        the first candidate that polc_infix_fits(len, slashes)
+ *       polc_comm        {policy, pclass, comm} (EXEC: comm the new image gets)
+ *     where polc_lpm_pick() takes equal/direct/deep by polc_rest() of the remainder
+ *     after the matched prefix. cfg.lookups[op] says which maps have entries.
+ *  2. parent class (EXEC only, when cfg.pclass_count != 0): the path the task ran
+ *     before this exec (polc_tasks, inherited at fork) is looked up in
+ *     polc_par_exact, else polc_par_pfx (polc_pclass_pick); miss: 0.
+ *  3. CONNECT/ACCEPT (and NAP_*): LPM polc_net4/polc_net6 with (proto, port),
+ *     (proto, 0), (0, port), (0, 0); best of the hits. IPv4-mapped IPv6 addresses
+ *     are looked up as IPv4. CONNECT and NAP_CONNECT (ACCEPT and NAP_ACCEPT) are
+ *     decided separately and the stronger action applies.
+ *  4. CAPABILITY: polc_id {policy, op, cap}; RAW_SOCKET: polc_id {policy, op, 0}.
+ *  5. no hit: cfg.default_action[op], rule 0. BLOCK: -EPERM and an event; AUDIT: an
+ *     event; ALLOW: nothing.
+ */
+#ifndef POLC_ABI_H
+#define POLC_ABI_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define POLC_ABI_VERSION 1
+
+/* Bytes of a path (or of a last path segment) kept in map keys; no NUL needed.
+ * 248 = 256 (the kernel's LPM_DATA_SIZE_MAX) - 8 (policy, op, pclass). */
+#define POLC_PATH_MAX 248
+/* TASK_COMM_LEN: at most 15 bytes and a NUL. */
+#define POLC_COMM_LEN 16
+/* Bytes of the path an event carries (NUL-terminated; longer paths are cut and flagged). */
+#define POLC_EVENT_PATH_MAX 256
+/* Size of the per-op arrays of polc_policy_config. */
+#define POLC_OP_MAX 16
+/* Candidates per polc_path_infix entry. */
+#define POLC_INFIX_CANDIDATES 4
+/* Port ranges up to this many ports are expanded into one entry per port. */
+#define POLC_PORT_RANGE_MAX 1024
+/* Bits of the fixed part of an LPM key before the path or address. */
+#define POLC_KEY_HEADER_BITS 64
+/* Infix candidate: any length / any number of '/'. */
+#define POLC_ANY 0xffff
+
+#define POLC_POLICY_ID(generation, slot) ((((__u32)(generation)) << 16) | (((__u32)(slot)) & 0xffff))
+#define POLC_PATH_PREFIXLEN(bytes) (POLC_KEY_HEADER_BITS + 8 * (bytes))
+#define POLC_NET_PREFIXLEN(bits) (POLC_KEY_HEADER_BITS + (bits))
+
+enum polc_action {
+	POLC_ALLOW = 0,
+	POLC_AUDIT = 1,
+	POLC_BLOCK = 2,
+};
+
+enum polc_op {
+	POLC_OP_EXEC = 0,	 /* bprm_check_security: the resolved executable */
+	POLC_OP_READ = 1,	 /* file_open with FMODE_READ */
+	POLC_OP_WRITE = 2,	 /* file_open with FMODE_WRITE (also truncate, create) */
+	POLC_OP_CONNECT = 3,	 /* socket_connect: PreventionPolicy/RuntimePolicy egress */
+	POLC_OP_ACCEPT = 4,	 /* inet_conn_request: PreventionPolicy ingress */
+	POLC_OP_RAW_SOCKET = 5,	 /* socket_create with SOCK_RAW or AF_PACKET */
+	POLC_OP_CAPABILITY = 6,	 /* capable */
+	POLC_OP_NAP_CONNECT = 7, /* socket_connect: NetworkAccessPolicy egress */
+	POLC_OP_NAP_ACCEPT = 8,	 /* inet_conn_request: NetworkAccessPolicy ingress */
+	POLC_OP_COUNT = 9,
+};
+
+/* What follows the matched prefix of an LPM key. */
+enum polc_rest {
+	POLC_REST_EQUAL = 0,  /* nothing: the key equals the prefix */
+	POLC_REST_DIRECT = 1, /* bytes without '/' */
+	POLC_REST_DEEP = 2,   /* bytes with a '/' */
+};
+
+/* IPPROTO_* numbers; 0 = any protocol. */
+enum polc_proto {
+	POLC_PROTO_ANY = 0,
+	POLC_PROTO_TCP = 6,
+	POLC_PROTO_UDP = 17,
+	POLC_PROTO_SCTP = 132,
+};
+
+/* polc_policy_config.lookups[op]: which maps hold entries for (policy, op). */
+#define POLC_LOOKUP_EXACT (1u << 0)
+#define POLC_LOOKUP_PREFIX (1u << 1)
+#define POLC_LOOKUP_SUFFIX (1u << 2)
+#define POLC_LOOKUP_NAME (1u << 3)
+#define POLC_LOOKUP_INFIX (1u << 4)
+#define POLC_LOOKUP_COMM (1u << 5)
+#define POLC_LOOKUP_NET4 (1u << 6)
+#define POLC_LOOKUP_NET6 (1u << 7)
+#define POLC_LOOKUP_ID (1u << 8)
+#define POLC_LOOKUP_PARENT (1u << 9)
+
+/* polc_event.flags */
+#define POLC_EVENT_DEFAULT (1u << 0)	      /* no rule matched: the op's default decided */
+#define POLC_EVENT_PATH_TRUNCATED (1u << 1)   /* path longer than POLC_EVENT_PATH_MAX - 1 */
+#define POLC_EVENT_PATH_UNRESOLVED (1u << 2)  /* the path could not be resolved */
+#define POLC_EVENT_PARENT_UNKNOWN (1u << 3)   /* the task started before the agent */
+
+/* Map names (at most 15 bytes: BPF_OBJ_NAME_LEN). */
+#define POLC_MAP_PATH_EXACT "polc_path_exact"
+#define POLC_MAP_PATH_PREFIX "polc_path_pfx"
+#define POLC_MAP_PATH_SUFFIX "polc_path_sfx"
+#define POLC_MAP_NAME_PREFIX "polc_name_pfx"
+#define POLC_MAP_PATH_INFIX "polc_path_infix"
+#define POLC_MAP_COMM "polc_comm"
+#define POLC_MAP_PARENT_EXACT "polc_par_exact"
+#define POLC_MAP_PARENT_PREFIX "polc_par_pfx"
+#define POLC_MAP_NET4 "polc_net4"
+#define POLC_MAP_NET6 "polc_net6"
+#define POLC_MAP_ID "polc_id"
+#define POLC_MAP_CONFIG "polc_config"
+#define POLC_MAP_GENERATION "polc_gen"
+#define POLC_MAP_CGROUPS "polc_cgroups"
+#define POLC_MAP_TASKS "polc_tasks"
+#define POLC_MAP_EVENTS "polc_events"
+
+/* Program names (at most 15 bytes) and their attach points. */
+#define POLC_PROG_BPRM_CHECK "polc_bprm_check"
+#define POLC_SEC_BPRM_CHECK "lsm/bprm_check_security"
+#define POLC_PROG_BPRM_DONE "polc_bprm_done"
+#define POLC_SEC_BPRM_DONE "lsm/bprm_committed_creds"
+#define POLC_PROG_TASK_ALLOC "polc_task_alloc"
+#define POLC_SEC_TASK_ALLOC "lsm/task_alloc"
+#define POLC_PROG_FILE_OPEN "polc_file_open"
+#define POLC_SEC_FILE_OPEN "lsm/file_open"
+#define POLC_PROG_CONNECT "polc_connect"
+#define POLC_SEC_CONNECT "lsm/socket_connect"
+#define POLC_PROG_CONN_REQUEST "polc_conn_req"
+#define POLC_SEC_CONN_REQUEST "lsm/inet_conn_request"
+#define POLC_PROG_SOCKET_CREATE "polc_sock_new"
+#define POLC_SEC_SOCKET_CREATE "lsm/socket_create"
+#define POLC_PROG_CAPABLE "polc_capable"
+#define POLC_SEC_CAPABLE "lsm/capable"
+
+/* One rule's verdict. rule_id 0: no rule (the entry has nothing for this case). */
+struct polc_decision {
+	__u32 rule_id;
+	__u32 rank;    /* precedence: literal prefix << 16 | class << 8 | extra */
+	__u8 action;   /* enum polc_action, mode: DryRun folded in */
+	__u8 written;  /* the action as written: Block > Audit > Allow on equal rank */
+	__u8 pad[2];
+};
+
+/* polc_path_exact key; also the data part of the path LPM keys. */
+struct polc_path_key {
+	__u32 policy;  /* POLC_POLICY_ID */
+	__u16 op;      /* enum polc_op */
+	__u16 pclass;  /* parent class; 0 = rules without a parent condition */
+	char path[POLC_PATH_MAX]; /* zero-padded; reversed for polc_path_sfx, last segment for polc_name_pfx */
+};
+
+/* polc_path_pfx, polc_path_sfx, polc_name_pfx, polc_par_pfx key. */
+struct polc_path_lpm_key {
+	__u32 prefixlen; /* POLC_PATH_PREFIXLEN(bytes) */
+	struct polc_path_key key;
+};
+
+/* polc_path_pfx, polc_path_sfx, polc_name_pfx value: the decision of the longest
+ * prefix with everything shorter folded in, by what follows the prefix. */
+struct polc_lpm_value {
+	struct polc_decision equal;
+	struct polc_decision direct;
+	struct polc_decision deep;
+	__u32 node; /* id of this prefix for polc_path_infix; 0 = none */
+};
+
+/* polc_path_infix: globs with a literal prefix and suffix (`/proc/STAR/environ`). */
+struct polc_infix_key {
+	__u32 policy;
+	__u16 op;
+	__u16 pclass;
+	__u32 prefix_node; /* polc_path_pfx node of the longest prefix */
+	__u32 suffix_node; /* polc_path_sfx node of the longest suffix */
+};
+
+struct polc_infix_cand {
+	struct polc_decision decision;
+	__u16 min_len;	/* path length bounds, POLC_ANY = no upper bound */
+	__u16 max_len;
+	__u16 slashes;	/* exact number of '/' in the path, POLC_ANY = any */
+	__u16 pad;
+};
+
+/* Candidates, most precedent first: the first that fits decides. */
+struct polc_infix_value {
+	__u32 count;
+	struct polc_infix_cand cand[POLC_INFIX_CANDIDATES];
+};
+
+/* polc_comm key: the process name the new image gets. */
+struct polc_comm_key {
+	__u32 policy;
+	__u16 pclass;
+	__u16 pad;
+	char comm[POLC_COMM_LEN]; /* zero-padded */
+};
+
+/* polc_par_exact value (key: polc_path_key with op EXEC, pclass 0). */
+struct polc_pclass_value {
+	__u32 pclass;
+};
+
+/* polc_par_pfx value (key: polc_path_lpm_key with op EXEC, pclass 0). */
+struct polc_pclass_lpm_value {
+	__u32 equal;
+	__u32 direct;
+	__u32 deep;
+};
+
+/* polc_net4 key (value: polc_decision). */
+struct polc_net4_key {
+	__u32 prefixlen; /* POLC_NET_PREFIXLEN(cidr prefix) */
+	__u32 policy;
+	__u8 op;
+	__u8 proto;  /* enum polc_proto */
+	__be16 port; /* network order; 0 = any port */
+	__u8 addr[4];
+};
+
+/* polc_net6 key (value: polc_decision). */
+struct polc_net6_key {
+	__u32 prefixlen;
+	__u32 policy;
+	__u8 op;
+	__u8 proto;
+	__be16 port;
+	__u8 addr[16];
+};
+
+/* polc_id key (value: polc_decision): capabilities (id = CAP_*), raw sockets (id 0). */
+struct polc_id_key {
+	__u32 policy;
+	__u16 op;
+	__u16 pad;
+	__u32 id;
+};
+
+/* polc_config key. */
+struct polc_policy_key {
+	__u32 policy;
+};
+
+/* polc_config value. */
+struct polc_policy_config {
+	__u8 has_op[POLC_OP_MAX];	  /* 1: the op is governed (a section with rules) */
+	__u8 default_action[POLC_OP_MAX]; /* enum polc_action when no rule matches */
+	__u16 lookups[POLC_OP_MAX];	  /* POLC_LOOKUP_* bits */
+	__u16 pclass_count;		  /* parent classes in use (0: skip step 2) */
+	__u16 pad;
+	__u32 flags;
+};
+
+/* polc_gen value (an ARRAY with one entry): the generation hooks use. */
+struct polc_generation {
+	__u32 generation;
+	__u32 pad;
+};
+
+/* polc_cgroups value (key: __u64 cgroup id), written by the agent. */
+struct polc_binding {
+	__u32 slot;
+	__u32 flags;
+};
+
+/* polc_tasks value (task storage): the executable a task runs, for parent classes. */
+struct polc_task {
+	__u16 len;	  /* full path length */
+	__u16 last_slash; /* index of the last '/' */
+	__u16 flags;
+	__u16 pad;
+	char path[POLC_PATH_MAX]; /* first POLC_PATH_MAX bytes */
+};
+
+/* polc_events record (ring buffer). */
+struct polc_event {
+	__u64 ts_ns;
+	__u64 cgroup_id;
+	__u32 pid;
+	__u32 tid;
+	__u32 ppid;
+	__u32 rule_id; /* 0: the op's default decided (POLC_EVENT_DEFAULT) */
+	__u32 policy;
+	__u32 aux;     /* CAPABILITY: cap; network: port (host order) | proto << 16 */
+	__u16 path_len;
+	__u8 op;
+	__u8 action;
+	__u8 flags;    /* POLC_EVENT_* */
+	__u8 family;   /* AF_INET, AF_INET6 for network events */
+	__u8 pad[2];
+	__u8 addr[16];
+	char comm[POLC_COMM_LEN];
+	char path[POLC_EVENT_PATH_MAX];
+};
+
+/* Does a beat b? A missing decision (rule 0) never beats; then the higher rank,
+ * the stronger written action, the lower rule id. */
+static inline __attribute__((always_inline)) int polc_decision_beats(const struct polc_decision *a,
+								      const struct polc_decision *b)
+{
+	if (a->rule_id == 0)
+		return 0;
+	if (b->rule_id == 0)
+		return 1;
+	if (a->rank != b->rank)
+		return a->rank > b->rank;
+	if (a->written != b->written)
+		return a->written > b->written;
+	return a->rule_id < b->rule_id;
+}
+
+/* Class of what follows `matched` bytes of a key of `len` bytes whose last '/' is at
+ * `last_slash` (-1: none). */
+static inline __attribute__((always_inline)) int polc_rest(__u32 matched, __u32 len, __s32 last_slash)
+{
+	if (matched >= len)
+		return POLC_REST_EQUAL;
+	if (last_slash >= 0 && (__u32)last_slash >= matched)
+		return POLC_REST_DEEP;
+	return POLC_REST_DIRECT;
+}
+
+/* Does an infix candidate fit a path of `len` bytes with `slashes` '/'? */
+static inline __attribute__((always_inline)) int polc_infix_fits(const struct polc_infix_cand *c, __u32 len,
+								  __u32 slashes)
+{
+	if (len < c->min_len)
+		return 0;
+	if (c->max_len != POLC_ANY && len > c->max_len)
+		return 0;
+	return c->slashes == POLC_ANY || c->slashes == slashes;
+}
+
+#endif /* POLC_ABI_H */
