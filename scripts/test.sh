@@ -41,6 +41,12 @@ cargo run -q --locked -p polc -- crds --check --out crds
 step "examples and the policy library lint clean (warnings fail)"
 cargo run -q --locked -p polc -- lint --fail-on warning examples/ policies/
 
+step "the README's main command: compile the example, and the policy library"
+tmp=$(mktemp -d)
+cargo run -q --locked --release -p polc -- compile examples/sock-shop --out "$tmp/sock-shop" >/dev/null
+cargo run -q --locked --release -p polc -- compile policies/ --out "$tmp/policies" >/dev/null
+rm -rf "$tmp"
+
 step "docs build without warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked -q
 
