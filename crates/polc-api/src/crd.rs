@@ -48,6 +48,17 @@ pub fn crd_for(kind: PolcKind) -> CustomResourceDefinition {
     }
 }
 
+/// The `openAPIV3Schema` of a CRD's first version, as JSON (`null` when absent).
+pub fn openapi_schema(crd: &CustomResourceDefinition) -> serde_json::Value {
+    crd.spec
+        .versions
+        .first()
+        .and_then(|v| v.schema.as_ref())
+        .and_then(|s| s.open_api_v3_schema.as_ref())
+        .and_then(|s| serde_json::to_value(s).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
 /// Every CRD, in the order of [`PolcKind::ALL`].
 pub fn crds() -> Vec<(PolcKind, CustomResourceDefinition)> {
     PolcKind::ALL.into_iter().map(|k| (k, crd_for(k))).collect()

@@ -11,7 +11,7 @@ mod prevention;
 mod runtime;
 
 pub use common::*;
-pub use crd::{PolcKind, crd_for, crds};
+pub use crd::{PolcKind, crd_for, crds, openapi_schema};
 pub use network::*;
 pub use prevention::*;
 pub use runtime::*;

@@ -55,14 +55,7 @@ pub(crate) fn markdown() -> String {
          for `kubectl explain`. `[]` marks list items. Semantics of matching and precedence: [concepts](concepts.md).\n",
     );
     for (kind, crd) in polc_api::crds() {
-        let schema = crd
-            .spec
-            .versions
-            .first()
-            .and_then(|v| v.schema.as_ref())
-            .and_then(|s| s.open_api_v3_schema.as_ref())
-            .and_then(|s| serde_json::to_value(s).ok())
-            .unwrap_or(Value::Null);
+        let schema = polc_api::openapi_schema(&crd);
         let Some(spec) = schema.pointer("/properties/spec") else { continue };
         out.push_str(&format!("\n## {}\n\n", kind.as_str()));
         out.push_str(&format!(
