@@ -93,11 +93,42 @@ impl fmt::Display for PeerKey {
                 let ex: Vec<String> = ex.iter().map(Cidr::to_string).collect();
                 write!(f, "{c} except {}", ex.join(", "))
             }
-            PeerKey::Selector(s) => write!(f, "pods {s}"),
+            PeerKey::Selector(s) => {
+                let v: serde_json::Value = serde_json::from_str(s).unwrap_or_default();
+                let sel = |k: &str| v.get(k).filter(|x| !x.is_null()).map(selector_words);
+                match (sel("pods"), sel("namespaces")) {
+                    (Some(p), Some(n)) => write!(f, "pods {p} in namespaces {n}"),
+                    (Some(p), None) => write!(f, "pods {p}"),
+                    (None, Some(n)) => write!(f, "namespaces {n}"),
+                    (None, None) => f.write_str("pods in the namespace"),
+                }
+            }
             PeerKey::Fqdn(n) => write!(f, "fqdn {n}"),
             PeerKey::Entity(e) => write!(f, "entity {e}"),
         }
     }
+}
+
+/// A label selector in words: `app=web,tier in (a, b)`; `*` for an empty selector.
+fn selector_words(v: &serde_json::Value) -> String {
+    let mut parts = Vec::new();
+    if let Some(m) = v.get("matchLabels").and_then(serde_json::Value::as_object) {
+        for (k, val) in m {
+            parts.push(format!("{k}={}", val.as_str().unwrap_or_default()));
+        }
+    }
+    for e in v.get("matchExpressions").and_then(serde_json::Value::as_array).into_iter().flatten() {
+        let key = e.get("key").and_then(serde_json::Value::as_str).unwrap_or_default();
+        let op = e.get("operator").and_then(serde_json::Value::as_str).unwrap_or_default();
+        let vals: Vec<&str> =
+            e.get("values").and_then(serde_json::Value::as_array).into_iter().flatten().filter_map(serde_json::Value::as_str).collect();
+        parts.push(match op {
+            "Exists" => key.to_string(),
+            "DoesNotExist" => format!("!{key}"),
+            _ => format!("{key} {} ({})", op.to_ascii_lowercase().replace("notin", "notin"), vals.join(", ")),
+        });
+    }
+    if parts.is_empty() { "*".into() } else { parts.join(",") }
 }
 
 /// What one IR rule matches.
@@ -301,6 +332,14 @@ pub enum LowerErrorKind {
     /// L7 rules on a rule that is not Allow, or without ports.
     #[error("`http` rules need `ports` and action Allow (L7 rules cannot deny)")]
     HttpNeedsAllowAndPorts,
+    /// L7 HTTP rules on a port that is not TCP.
+    #[error("`http` rules need TCP ports; port {port} is {protocol}")]
+    HttpNeedsTcp {
+        /// The port.
+        port: u16,
+        /// Its protocol.
+        protocol: String,
+    },
 }
 
 /// A policy in intermediate form.
@@ -701,6 +740,14 @@ pub fn lower_network(spec: &NetworkAccessPolicySpec) -> PolicyIr {
             let rp = format!("/spec/{key}/{i}");
             if !r.http.is_empty() && (r.action != Action::Allow || r.ports.is_empty()) {
                 l.err(format!("{rp}/http"), LowerErrorKind::HttpNeedsAllowAndPorts);
+            }
+            if !r.http.is_empty() {
+                for (j, p) in r.ports.iter().enumerate() {
+                    if p.protocol != polc_api::Protocol::TCP {
+                        let protocol = format!("{:?}", p.protocol);
+                        l.err(format!("{rp}/ports/{j}/protocol"), LowerErrorKind::HttpNeedsTcp { port: p.port, protocol });
+                    }
+                }
             }
             let ports = l.ports(&format!("{rp}/ports"), &r.ports);
             let mut peers = Vec::new();

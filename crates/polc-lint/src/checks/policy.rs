@@ -320,7 +320,7 @@ fn lower_findings(ctx: &mut Ctx<'_>, ir: &PolicyIr) {
                     .map(|b| format!("did you mean `{b}`?")),
             ),
             LowerErrorKind::EmptyRule(_) => (Code::EmptyRule, None),
-            LowerErrorKind::HttpNeedsAllowAndPorts => (Code::HttpRule, None),
+            LowerErrorKind::HttpNeedsAllowAndPorts | LowerErrorKind::HttpNeedsTcp { .. } => (Code::HttpRule, None),
             LowerErrorKind::EmptyPortRange { .. }
             | LowerErrorKind::CommTooLong(_)
             | LowerErrorKind::ExceptOutside { .. }
