@@ -125,7 +125,7 @@ fn selector_words(v: &serde_json::Value) -> String {
         parts.push(match op {
             "Exists" => key.to_string(),
             "DoesNotExist" => format!("!{key}"),
-            _ => format!("{key} {} ({})", op.to_ascii_lowercase().replace("notin", "notin"), vals.join(", ")),
+            _ => format!("{key} {} ({})", op.to_ascii_lowercase(), vals.join(", ")),
         });
     }
     if parts.is_empty() { "*".into() } else { parts.join(",") }

@@ -6,13 +6,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
+use common::Scratch;
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// A run that takes longer than this is killed and fails the test.
@@ -48,30 +50,14 @@ fn policy(section: &str, rule: &str) -> String {
     )
 }
 
-/// A scratch directory, removed (after restoring permissions) when dropped.
-struct Scratch {
-    dir: PathBuf,
-}
-
+/// What these tests add to the shared scratch directory: the companion policy in
+/// every one, and linting in it.
 impl Scratch {
-    fn new(test: &str) -> Scratch {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("polc-bad-input-{}-{test}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let s = Scratch { dir };
+    /// A scratch directory holding [`COMPANION_FILE`].
+    fn with_companion(test: &str) -> Scratch {
+        let s = Scratch::new(test);
         s.write(COMPANION_FILE, COMPANION);
         s
-    }
-
-    fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
-        let p = self.dir.join(name);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).unwrap();
-        }
-        std::fs::write(&p, bytes).unwrap();
-        p
     }
 
     /// `polc lint --format json ARGS... companion.yaml` in the scratch directory.
@@ -87,27 +73,6 @@ impl Scratch {
         run.json =
             serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", run.stdout));
         run
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        restore_permissions(&self.dir);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn restore_permissions(dir: &Path) {
-    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                restore_permissions(&p);
-            } else {
-                let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644));
-            }
-        }
     }
 }
 
@@ -250,7 +215,7 @@ fn permissions_enforced(probe: &Path) -> bool {
 
 #[test]
 fn malformed_yaml_unclosed_bracket() {
-    let s = Scratch::new("unclosed");
+    let s = Scratch::with_companion("unclosed");
     s.write("unclosed.yaml", policy("process", "      action: Block\n      paths: [/bin/sh\n"));
     let r = s.lint_json(&["unclosed.yaml"]);
     r.assert_code(1);
@@ -266,7 +231,7 @@ fn malformed_yaml_unclosed_bracket() {
 
 #[test]
 fn malformed_yaml_bad_indentation() {
-    let s = Scratch::new("indent");
+    let s = Scratch::with_companion("indent");
     s.write("indent.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n    labels: x\ndata:\n  k: v\n");
     let r = s.lint_json(&["indent.yaml"]);
     r.assert_code(1);
@@ -278,7 +243,7 @@ fn malformed_yaml_bad_indentation() {
 
 #[test]
 fn malformed_yaml_tab_indentation() {
-    let s = Scratch::new("tab");
+    let s = Scratch::with_companion("tab");
     s.write("tab.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n\tname: a\n");
     let r = s.lint_json(&["tab.yaml"]);
     r.assert_code(1);
@@ -290,7 +255,7 @@ fn malformed_yaml_tab_indentation() {
 
 #[test]
 fn syntax_error_keeps_earlier_documents_of_the_same_file() {
-    let s = Scratch::new("later-doc");
+    let s = Scratch::with_companion("later-doc");
     s.write("two.yaml", "apiVersion: v1\nkind: Foo\n---\na: [\n");
     let r = s.lint_json(&["two.yaml"]);
     r.assert_code(1);
@@ -304,7 +269,7 @@ fn syntax_error_keeps_earlier_documents_of_the_same_file() {
 
 #[test]
 fn wrong_type_action_is_a_number() {
-    let s = Scratch::new("action");
+    let s = Scratch::with_companion("action");
     s.write("action.yaml", policy("process", "      action: 3\n      paths: [/bin/sh]\n"));
     let r = s.lint_json(&["action.yaml"]);
     r.assert_code(1);
@@ -320,7 +285,7 @@ fn wrong_type_action_is_a_number() {
 
 #[test]
 fn wrong_type_paths_is_a_string() {
-    let s = Scratch::new("paths");
+    let s = Scratch::with_companion("paths");
     s.write("paths.yaml", policy("process", "      action: Block\n      paths: /bin/sh\n"));
     let r = s.lint_json(&["paths.yaml"]);
     r.assert_code(1);
@@ -341,7 +306,7 @@ fn network_rule(port: &str) -> String {
 
 #[test]
 fn wrong_type_port_is_a_word() {
-    let s = Scratch::new("port-word");
+    let s = Scratch::with_companion("port-word");
     s.write("port.yaml", network_rule("\"eighty\""));
     let r = s.lint_json(&["port.yaml"]);
     r.assert_code(1);
@@ -353,7 +318,7 @@ fn wrong_type_port_is_a_word() {
 
 #[test]
 fn port_out_of_range() {
-    let s = Scratch::new("port-range");
+    let s = Scratch::with_companion("port-range");
     s.write("port.yaml", network_rule("70000"));
     let r = s.lint_json(&["port.yaml"]);
     r.assert_code(1);
@@ -374,7 +339,7 @@ fn alias_bomb_is_refused_quickly() {
         let refs = vec![format!("*lol{}", i - 1); 10].join(", ");
         bomb.push_str(&format!("lol{i}: &lol{i} [{refs}]\n"));
     }
-    let s = Scratch::new("bomb");
+    let s = Scratch::with_companion("bomb");
     s.write("bomb.yaml", &bomb);
     let r = s.lint_json(&["bomb.yaml"]);
     r.assert_code(1);
@@ -390,7 +355,7 @@ fn alias_bomb_is_refused_quickly() {
 
 #[test]
 fn deep_flow_nesting_is_refused() {
-    let s = Scratch::new("deep-flow");
+    let s = Scratch::with_companion("deep-flow");
     s.write("deep.yaml", "[".repeat(100_000));
     let r = s.lint_json(&["deep.yaml"]);
     r.assert_code(1);
@@ -410,7 +375,7 @@ fn deep_flow_nesting_is_refused() {
 #[test]
 fn deep_block_nesting_is_refused() {
     let deep: String = (0..200).map(|i| format!("{}k:\n", "  ".repeat(i))).collect();
-    let s = Scratch::new("deep-block");
+    let s = Scratch::with_companion("deep-block");
     s.write("deep.yaml", &deep);
     let r = s.lint_json(&["deep.yaml"]);
     r.assert_code(1);
@@ -429,7 +394,7 @@ fn huge_file_is_refused_unread() {
     let line = format!("#{}\n", " ".repeat(1022));
     let huge = line.repeat(17 * 1024);
     assert_eq!(huge.len(), 17 << 20);
-    let s = Scratch::new("huge");
+    let s = Scratch::with_companion("huge");
     s.write("huge.yaml", &huge);
     let r = s.lint_json(&["huge.yaml"]);
     r.assert_code(1);
@@ -443,7 +408,7 @@ fn huge_file_is_refused_unread() {
 #[test]
 fn huge_stdin_is_refused() {
     let huge = format!("#{}\n", " ".repeat(1022)).repeat(17 * 1024);
-    let s = Scratch::new("huge-stdin");
+    let s = Scratch::with_companion("huge-stdin");
     let r = s.lint_json_stdin(&["-"], Some(huge.as_bytes()));
     r.assert_code(1);
     r.assert_fast();
@@ -456,7 +421,7 @@ fn huge_stdin_is_refused() {
 
 #[test]
 fn non_utf8_is_located() {
-    let s = Scratch::new("utf8");
+    let s = Scratch::with_companion("utf8");
     s.write("latin1.yaml", b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: caf\xe9\n");
     let r = s.lint_json(&["latin1.yaml"]);
     // The file was read; its bytes are wrong. That is a finding, not an I/O error.
@@ -470,7 +435,7 @@ fn non_utf8_is_located() {
 
 #[test]
 fn empty_file_is_a_warning() {
-    let s = Scratch::new("empty");
+    let s = Scratch::with_companion("empty");
     s.write("empty.yaml", "");
     let r = s.lint_json(&["empty.yaml"]);
     r.assert_code(0);
@@ -483,7 +448,7 @@ fn empty_file_is_a_warning() {
 
 #[test]
 fn comment_only_file_is_a_warning() {
-    let s = Scratch::new("comments");
+    let s = Scratch::with_companion("comments");
     s.write("comments.yaml", "# nothing here yet\n---\n# nor here\n...\n");
     let r = s.lint_json(&["comments.yaml"]);
     r.assert_code(0);
@@ -497,7 +462,7 @@ fn comment_only_file_is_a_warning() {
 
 #[test]
 fn duplicate_key_names_the_first_line() {
-    let s = Scratch::new("dup");
+    let s = Scratch::with_companion("dup");
     s.write(
         "dup.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: \"1\"\n  j: \"2\"\n  k: \"3\"\n---\napiVersion: v1\nkind: Service\n",
@@ -519,7 +484,7 @@ fn duplicate_key_names_the_first_line() {
 
 #[test]
 fn nonexistent_path_exits_2_and_lints_the_rest() {
-    let s = Scratch::new("missing");
+    let s = Scratch::with_companion("missing");
     let r = s.lint_json(&["no-such-file.yaml"]);
     r.assert_code(2);
     let f = r.finding("P004", "no-such-file.yaml");
@@ -530,7 +495,7 @@ fn nonexistent_path_exits_2_and_lints_the_rest() {
 
 #[test]
 fn mode_000_file_and_directory() {
-    let s = Scratch::new("mode000");
+    let s = Scratch::with_companion("mode000");
     let file = s.write("locked.yaml", COMPANION.replace("companion", "locked-file"));
     let dir = s.dir.join("locked-dir");
     s.write("locked-dir/inner.yaml", COMPANION.replace("companion", "locked-dir"));
@@ -557,7 +522,7 @@ fn mode_000_file_and_directory() {
 
 #[test]
 fn stdin_is_linted_as_stdin() {
-    let s = Scratch::new("stdin");
+    let s = Scratch::with_companion("stdin");
     let text = policy("process", "      action: Block\n      paths: [/bin/sh\n");
     let r = s.lint_json_stdin(&["-"], Some(text.as_bytes()));
     r.assert_code(1);
@@ -568,7 +533,7 @@ fn stdin_is_linted_as_stdin() {
 
 #[test]
 fn scalar_and_list_documents_are_not_objects() {
-    let s = Scratch::new("scalar");
+    let s = Scratch::with_companion("scalar");
     s.write("docs.yaml", "- a\n- b\n---\n42\n---\n\"just a string\"\n");
     let r = s.lint_json(&["docs.yaml"]);
     r.assert_code(1);
@@ -583,7 +548,7 @@ fn scalar_and_list_documents_are_not_objects() {
 
 #[test]
 fn unknown_field_suggests_the_known_one() {
-    let s = Scratch::new("unknown-field");
+    let s = Scratch::with_companion("unknown-field");
     s.write("typo.yaml", policy("process", "      action: Block\n      pahts: [/bin/sh]\n"));
     let r = s.lint_json(&["typo.yaml"]);
     r.assert_code(1);
@@ -596,7 +561,7 @@ fn unknown_field_suggests_the_known_one() {
 
 #[test]
 fn unknown_kind_suggests_the_known_one() {
-    let s = Scratch::new("unknown-kind");
+    let s = Scratch::with_companion("unknown-kind");
     s.write("kind.yaml", "apiVersion: polc.dev/v1alpha1\nkind: PreventionPolicyy\nmetadata:\n  name: a\nspec: {}\n");
     let r = s.lint_json(&["kind.yaml"]);
     r.assert_code(1);
@@ -610,7 +575,7 @@ fn unknown_kind_suggests_the_known_one() {
 
 #[test]
 fn human_output_names_file_line_and_column() {
-    let s = Scratch::new("human");
+    let s = Scratch::with_companion("human");
     s.write("typo.yaml", policy("process", "      action: Block\n      pahts: [/bin/sh]\n"));
     s.write("unclosed.yaml", "a: [\n");
     let r = polc(

@@ -16,18 +16,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
+use common::{Scratch, capability_line, root};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 const INSTALL: &str = "apt-get install apparmor (Debian package `apparmor` ships /usr/sbin/apparmor_parser)";
 /// The AppArmor 3.0 feature ABI, shipped with the parser.
 const ABI: &str = "/etc/apparmor.d/abi/3.0";
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
 
 fn parser() -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -37,28 +35,6 @@ fn parser() -> PathBuf {
         .map(|d| d.join("apparmor_parser"))
         .find(|p| p.is_file())
         .unwrap_or_else(|| panic!("apparmor_parser is not installed: {INSTALL}"))
-}
-
-/// A scratch directory, removed when dropped.
-struct Scratch {
-    dir: PathBuf,
-}
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("polc-apparmor-{}-{test}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch { dir }
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 struct Compiled {
@@ -125,20 +101,8 @@ fn artifacts(c: &Compiled) -> String {
 
 /// One line per rule: support, policy, rule, what it matches, source, reason.
 fn capabilities(c: &Compiled) -> String {
-    let mut lines: Vec<String> = c
-        .capabilities
-        .iter()
-        .filter(|e| e["backend"] == "apparmor")
-        .map(|e| {
-            let s = |k: &str| e[k].as_str().unwrap_or("").to_string();
-            let mut line =
-                format!("{} | {} | {} | {} | {}", s("support"), s("policy"), s("rule"), s("matches"), s("source"));
-            if let Some(r) = e["reason"].as_str() {
-                line.push_str(&format!(" | {r}"));
-            }
-            line
-        })
-        .collect();
+    let mut lines: Vec<String> =
+        c.capabilities.iter().filter(|e| e["backend"] == "apparmor").map(capability_line).collect();
     lines.sort();
     lines.join("\n")
 }

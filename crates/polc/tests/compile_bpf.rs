@@ -5,37 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
+use common::{Scratch, capability_line, root};
 use polc_compiler::backend::bpf::{bundle::Bundle, dump};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-/// A scratch directory, removed when dropped.
-struct Scratch {
-    dir: PathBuf,
-}
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("polc-bpf-{}-{test}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch { dir }
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// `polc compile INPUT --out OUT --target bpf-lsm --format json`, run at the
 /// repository root so that source paths are relative and stable.
@@ -96,15 +72,7 @@ fn examples() {
         .unwrap()
         .iter()
         .filter(|e| e["backend"] == "bpf-lsm")
-        .map(|e| {
-            let s = |k: &str| e[k].as_str().unwrap_or("").to_string();
-            let mut line =
-                format!("{} | {} | {} | {} | {}", s("support"), s("policy"), s("rule"), s("matches"), s("source"));
-            if let Some(r) = e["reason"].as_str() {
-                line.push_str(&format!(" | {r}"));
-            }
-            line
-        })
+        .map(capability_line)
         .collect();
     lines.sort();
     lines.dedup();

@@ -21,12 +21,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
+use common::{Scratch, conformance, openapi_to_json_schema, read_yaml, root};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 const CRD_CURRENT: &str =
     "metio/kube-custom-resources-rs/crd-catalog/cilium/cilium/cilium.io/v2/ciliumnetworkpolicies.yaml";
@@ -63,21 +65,6 @@ const K8S_FORMATS: &[&str] = &[
 
 /// ObjectMeta fields a manifest may set.
 const OBJECT_META: &[&str] = &["name", "namespace", "labels", "annotations", "finalizers", "ownerReferences"];
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-/// A file of `shared/conformance`; fails the test when it is missing.
-fn conformance(rel: &str) -> PathBuf {
-    let p = root().join("../shared/conformance").join(rel);
-    assert!(p.is_file(), "conformance data must be present: {} is missing", p.display());
-    p
-}
-
-fn read_yaml(p: &Path) -> Value {
-    serde_yaml_ng::from_str(&std::fs::read_to_string(p).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 // ---------------------------------------------------------------------------------
 // The CRD schemas.
@@ -120,34 +107,26 @@ fn load_crd(label: &'static str, rel: &str) -> Crd {
     Crd { label, schema, validator }
 }
 
-/// OpenAPI as the API server reads it, in JSON Schema.
+/// OpenAPI as the API server reads it, in JSON Schema: beyond the shared `nullable`
+/// translation, a nullable enum admits `null`, `set` lists have unique items, patterns
+/// are RE2 and formats the API server does not know are dropped.
 fn to_json_schema(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            if m.remove("nullable") == Some(Value::Bool(true))
-                && let Some(Value::String(t)) = m.get("type").cloned()
-            {
-                m.insert("type".into(), json!([t, "null"]));
-                if let Some(Value::Array(e)) = m.get_mut("enum") {
-                    e.push(Value::Null);
-                }
-            }
-            if m.get("x-kubernetes-list-type") == Some(&json!("set")) {
-                m.insert("uniqueItems".into(), Value::Bool(true));
-            }
-            if let Some(Value::String(re)) = m.get_mut("pattern") {
-                *re = re2_to_ecma(re);
-            }
-            if let Some(Value::String(f)) = m.get("format")
-                && !K8S_FORMATS.contains(&f.as_str())
-            {
-                m.remove("format");
-            }
-            m.values_mut().for_each(to_json_schema);
+    openapi_to_json_schema(v, &mut |m, nullable| {
+        if nullable && let Some(Value::Array(e)) = m.get_mut("enum") {
+            e.push(Value::Null);
         }
-        Value::Array(a) => a.iter_mut().for_each(to_json_schema),
-        _ => {}
-    }
+        if m.get("x-kubernetes-list-type") == Some(&json!("set")) {
+            m.insert("uniqueItems".into(), Value::Bool(true));
+        }
+        if let Some(Value::String(re)) = m.get_mut("pattern") {
+            *re = re2_to_ecma(re);
+        }
+        if let Some(Value::String(f)) = m.get("format")
+            && !K8S_FORMATS.contains(&f.as_str())
+        {
+            m.remove("format");
+        }
+    });
 }
 
 /// The API server compiles `pattern` with Go's RE2, which allows the one-letter class
@@ -389,35 +368,6 @@ fn cilium_problems(spec: &Value) -> Vec<String> {
 // ---------------------------------------------------------------------------------
 // Running polc.
 // ---------------------------------------------------------------------------------
-
-/// A scratch directory, removed when dropped.
-struct Scratch {
-    dir: PathBuf,
-}
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("polc-cilium-{}-{test}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch { dir }
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.dir.join(name);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 struct Compiled {
     /// `(path, text, object)` of every file under `cilium/`, sorted by path.
@@ -918,8 +868,8 @@ fn rules_cilium_would_reject_fail_the_compile() {
     ]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("cilium: NetworkAccessPolicy shop/dns-l7 rule `dns-over-http`"), "{stderr}");
-    assert!(stderr.contains("apply to TCP only"), "{stderr}");
+    // Lint catches it before the backend runs: L7 rules need TCP ports.
+    assert!(stderr.contains("error[P034]") && stderr.contains("need TCP ports; port 53 is UDP"), "{stderr}");
     assert!(stderr.contains("bad.yaml:"), "the error names the file: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!out.exists(), "nothing is written");

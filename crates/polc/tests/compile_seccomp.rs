@@ -10,63 +10,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
+use common::{Scratch, conformance, openapi_to_json_schema, read_yaml, root};
 use polc_compiler::backend::seccomp::{IMPLICIT_ANNOTATION, RUNTIME_SYSCALLS, SPO_API_VERSION};
 use polc_compiler::tables::SYSCALLS_X86_64;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The interpreter python3-seccomp installs into (not a pyenv or venv python).
 const PYTHON: &str = "/usr/bin/python3";
 const INSTALL: &str = "apt-get install python3-seccomp (libseccomp's Python bindings; pulls in /usr/bin/python3)";
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-/// A file of `shared/conformance`; panics (fails the test) when it is missing.
-fn conformance(rel: &str) -> PathBuf {
-    let p = root().join("../shared/conformance").join(rel);
-    assert!(p.is_file(), "conformance data must be present: {} is missing", p.display());
-    p
-}
-
 fn read_json(p: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn read_yaml(p: &Path) -> Value {
-    serde_yaml_ng::from_str(&std::fs::read_to_string(p).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-/// A scratch directory, removed when dropped.
-struct Scratch {
-    dir: PathBuf,
-}
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("polc-seccomp-{}-{test}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch { dir }
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.dir.join(name);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// `polc compile INPUTS --out OUT --target seccomp` in the repository root; returns stdout.
@@ -176,8 +134,8 @@ fn runtime_policy(name: &str, mode: &str, on_anomaly: &str, syscalls: &[&str]) -
 /// Compile the probe policies (Block, and Block in DryRun) into `s/out`.
 fn probe_profiles(s: &Scratch) -> PathBuf {
     let base = probe_baseline();
-    s.write("policies/enforce.yaml", &runtime_policy("enforce", "Enforce", "Block", &base));
-    s.write("policies/dryrun.yaml", &runtime_policy("dryrun", "DryRun", "Block", &base));
+    s.write("policies/enforce.yaml", runtime_policy("enforce", "Enforce", "Block", &base));
+    s.write("policies/dryrun.yaml", runtime_policy("dryrun", "DryRun", "Block", &base));
     let out = s.dir.join("out");
     compile(&[&s.dir.join("policies")], &out);
     out
@@ -323,23 +281,6 @@ fn profiles_validate_against_the_runtime_spec_schema() {
 // ---------------------------------------------------------------------------------
 // Conformance: SPO SeccompProfile CRD
 
-/// OpenAPI's `nullable: true` is not JSON Schema: turn it into a `null` type (as
-/// polc-lint does for polc's own CRDs).
-fn to_json_schema(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            if m.remove("nullable") == Some(Value::Bool(true))
-                && let Some(Value::String(t)) = m.get("type").cloned()
-            {
-                m.insert("type".into(), json!([t, "null"]));
-            }
-            m.values_mut().for_each(to_json_schema);
-        }
-        Value::Array(a) => a.iter_mut().for_each(to_json_schema),
-        _ => {}
-    }
-}
-
 /// Fields the API server would prune: keys a structural schema does not declare.
 fn pruned(schema: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
     if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
@@ -393,8 +334,9 @@ fn spo_crd(file: &'static str) -> Crd {
         .unwrap_or_else(|| panic!("{file} has no {version}"));
     assert_eq!(v["served"], true, "{file} does not serve {version}");
     let schema = v["schema"]["openAPIV3Schema"].clone();
+    // OpenAPI's `nullable: true` is not JSON Schema: it becomes a `null` type.
     let mut js = schema.clone();
-    to_json_schema(&mut js);
+    openapi_to_json_schema(&mut js, &mut |_, _| {});
     let validator = jsonschema::options().with_draft(jsonschema::Draft::Draft4).build(&js).unwrap();
     Crd { file, schema, validator }
 }

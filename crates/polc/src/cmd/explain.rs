@@ -181,3 +181,18 @@ fn rule_words(r: &EffRule) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn docs_lint_codes_md_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/lint-codes.md");
+        let want = polc_lint::codes::markdown();
+        if std::env::var_os("POLC_BLESS").is_some() {
+            std::fs::write(path, &want).unwrap_or_else(|e| panic!("{path}: {e}"));
+            return;
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(have == want, "docs/lint-codes.md is stale: run `POLC_BLESS=1 cargo test -p polc docs_`");
+    }
+}
