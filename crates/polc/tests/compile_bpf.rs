@@ -111,5 +111,23 @@ fn the_policy_library_compiles_for_the_kernel() {
     let out = scratch.dir.join("out");
     let o = run("policies/", &out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(!files(&out).is_empty());
+    let mut dumps = Vec::new();
+    for (name, bytes) in files(&out) {
+        if name.ends_with(".json") {
+            dumps.push(format!("==> bpf-lsm/{name} <==\n{}", String::from_utf8(bytes).unwrap()));
+        }
+    }
+    assert!(!dumps.is_empty());
+    insta::assert_snapshot!("policies_dumps", dumps.join("\n"));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut lines: Vec<String> = report["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["backend"] == "bpf-lsm")
+        .map(capability_line)
+        .collect();
+    lines.sort();
+    lines.dedup();
+    insta::assert_snapshot!("policies_capabilities", lines.join("\n"));
 }

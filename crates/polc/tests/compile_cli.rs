@@ -1,0 +1,101 @@
+//! `polc compile` as a whole: lint errors stop it and nothing is written, every
+//! backend's output is byte-for-byte deterministic, and a directory polc did not
+//! write is never replaced.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use common::{Scratch, root};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn compile(input: &Path, out: &Path) -> Output {
+    let o = Command::new(env!("CARGO_BIN_EXE_polc"))
+        .current_dir(root())
+        .args(["compile", "--no-config"])
+        .arg(input)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
+    o
+}
+
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.insert(p.strip_prefix(base).unwrap().display().to_string(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut m = BTreeMap::new();
+    walk(dir, dir, &mut m);
+    m
+}
+
+#[test]
+fn contradicting_policies_stop_the_compile_and_nothing_is_written() {
+    let s = Scratch::new("contradiction");
+    s.write(
+        "p.yaml",
+        "apiVersion: polc.dev/v1alpha1\nkind: PreventionPolicy\nmetadata: {name: p, namespace: shop}\nspec:\n  \
+         selector: {matchLabels: {app: web}}\n  process:\n    - {name: a, action: Allow, paths: [/bin/sh]}\n    \
+         - {name: b, action: Block, paths: [/bin/sh]}\n",
+    );
+    let out = s.dir.join("out");
+    let o = compile(&s.dir.join("p.yaml"), &out);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error[P026]"), "{stderr}");
+    assert!(stderr.contains("p.yaml:7:"), "the finding names file and line: {stderr}");
+    assert!(!out.exists(), "a failed compile writes nothing");
+}
+
+#[test]
+fn a_failed_compile_leaves_the_previous_output_untouched() {
+    let s = Scratch::new("keep");
+    let out = s.dir.join("out");
+    assert!(compile(&root().join("examples/sock-shop"), &out).status.success());
+    let before = tree(&out);
+    s.write("bad.yaml", "apiVersion: polc.dev/v1alpha1\nkind: PreventionPolicy\nmetadata: {name: x}\nspec: {selector: {}, mode: Sometimes}\n");
+    let o = compile(&s.dir.join("bad.yaml"), &out);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(tree(&out) == before, "the previous output must be left as it was");
+}
+
+#[test]
+fn every_backend_is_deterministic() {
+    let s = Scratch::new("determinism");
+    let (a, b) = (s.dir.join("a"), s.dir.join("b"));
+    for out in [&a, &b] {
+        let o = compile(&root().join("examples"), out);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let (ta, tb) = (tree(&a), tree(&b));
+    for dir in ["bpf-lsm/", "apparmor/", "seccomp/", "cilium/"] {
+        assert!(ta.keys().any(|k| k.starts_with(dir)), "no {dir} output");
+    }
+    assert_eq!(ta.keys().collect::<Vec<_>>(), tb.keys().collect::<Vec<_>>());
+    for (k, v) in &ta {
+        assert!(tb[k] == *v, "{k} differs between two compiles of the same input");
+    }
+    let index: serde_json::Value = serde_json::from_slice(&ta["index.json"]).unwrap();
+    assert_eq!(index["files"].as_array().unwrap().len(), ta.len() - 1, "index.json lists every other file");
+}
+
+#[test]
+fn a_directory_polc_did_not_write_is_not_replaced() {
+    let s = Scratch::new("foreign");
+    s.write("mine/notes.txt", "keep me");
+    let o = compile(&root().join("examples/sock-shop"), &s.dir.join("mine"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("was not written by polc"));
+    assert_eq!(std::fs::read_to_string(s.dir.join("mine/notes.txt")).unwrap(), "keep me");
+}
