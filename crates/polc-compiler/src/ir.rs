@@ -120,8 +120,13 @@ fn selector_words(v: &serde_json::Value) -> String {
     for e in v.get("matchExpressions").and_then(serde_json::Value::as_array).into_iter().flatten() {
         let key = e.get("key").and_then(serde_json::Value::as_str).unwrap_or_default();
         let op = e.get("operator").and_then(serde_json::Value::as_str).unwrap_or_default();
-        let vals: Vec<&str> =
-            e.get("values").and_then(serde_json::Value::as_array).into_iter().flatten().filter_map(serde_json::Value::as_str).collect();
+        let vals: Vec<&str> = e
+            .get("values")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(serde_json::Value::as_str)
+            .collect();
         parts.push(match op {
             "Exists" => key.to_string(),
             "DoesNotExist" => format!("!{key}"),
@@ -745,7 +750,10 @@ pub fn lower_network(spec: &NetworkAccessPolicySpec) -> PolicyIr {
                 for (j, p) in r.ports.iter().enumerate() {
                     if p.protocol != polc_api::Protocol::TCP {
                         let protocol = format!("{:?}", p.protocol);
-                        l.err(format!("{rp}/ports/{j}/protocol"), LowerErrorKind::HttpNeedsTcp { port: p.port, protocol });
+                        l.err(
+                            format!("{rp}/ports/{j}/protocol"),
+                            LowerErrorKind::HttpNeedsTcp { port: p.port, protocol },
+                        );
                     }
                 }
             }

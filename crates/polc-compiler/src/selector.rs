@@ -37,7 +37,9 @@ pub fn valid_key(k: &str) -> bool {
         Some((prefix, name)) => {
             !prefix.is_empty()
                 && prefix.len() <= 253
-                && prefix.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+                && prefix.split('.').all(|l| {
+                    !l.is_empty() && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                })
                 && valid_name(name)
         }
         None => valid_name(k),
@@ -144,8 +146,12 @@ mod tests {
             json!({"matchExpressions": [{"key": "a", "operator": "In"}, {"key": "b", "operator": "Exists", "values": ["x"]}, {"key": "c", "operator": "Equals"}]}),
         );
         assert_eq!(validate(&bad).len(), 3);
-        let labels = sel(json!({"matchLabels": {"app": "bad value!", "ok/x": "y", "\u{1F600}": "z"}, "matchExpressions": [{"key": "a", "operator": "In", "values": ["-x"]}]}));
+        let labels = sel(
+            json!({"matchLabels": {"app": "bad value!", "ok/x": "y", "\u{1F600}": "z"}, "matchExpressions": [{"key": "a", "operator": "In", "values": ["-x"]}]}),
+        );
         assert_eq!(validate_labels(&labels).len(), 3);
-        assert!(valid_key("kubernetes.io/metadata.name") && valid_key("app") && !valid_key("/x") && !valid_key("A.b/c"));
+        assert!(
+            valid_key("kubernetes.io/metadata.name") && valid_key("app") && !valid_key("/x") && !valid_key("A.b/c")
+        );
     }
 }

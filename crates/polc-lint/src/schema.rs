@@ -109,7 +109,12 @@ fn integral_floats(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'.' && i > 0 && b[i - 1].is_ascii_digit() && b.get(i + 1) == Some(&b'0') && !b.get(i + 2).is_some_and(u8::is_ascii_digit) {
+        if b[i] == b'.'
+            && i > 0
+            && b[i - 1].is_ascii_digit()
+            && b.get(i + 1) == Some(&b'0')
+            && !b.get(i + 2).is_some_and(u8::is_ascii_digit)
+        {
             i += 2;
             continue;
         }

@@ -710,7 +710,10 @@ mod tests {
         assert_eq!(text(&one), text(&two));
         let again = run(&[runtime("a", "Block", "Enforce", &["write", "read", "mkdir"])], &web());
         let again2 = run(&[runtime("a", "Block", "Enforce", &["mkdir", "write", "read"])], &web());
-        assert_eq!(artifact(&again, "seccomp/shop.deployment.web.app.json"), artifact(&again2, "seccomp/shop.deployment.web.app.json"));
+        assert_eq!(
+            artifact(&again, "seccomp/shop.deployment.web.app.json"),
+            artifact(&again2, "seccomp/shop.deployment.web.app.json")
+        );
     }
 
     #[test]

@@ -170,7 +170,11 @@ pub(crate) fn check(
             && !v.is_string()
         {
             let f = ctx
-                .finding_at_value(Code::Metadata, &format!("/metadata/{key}"), format!("`metadata.{key}` is {v}, not a string"))
+                .finding_at_value(
+                    Code::Metadata,
+                    &format!("/metadata/{key}"),
+                    format!("`metadata.{key}` is {v}, not a string"),
+                )
                 .help("quote it: YAML reads `on`, `yes`, `true` and numbers as other types");
             ctx.push(f);
         }
