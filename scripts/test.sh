@@ -50,10 +50,8 @@ rm -rf "$tmp"
 step "docs build without warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked -q
 
-if [ -x scripts/bench.sh ]; then
-  step "benchmark (quick, enforces targets)"
-  scripts/bench.sh --quick --check
-fi
+step "lint benchmark (quick; figures and targets in docs/performance.md)"
+cargo bench -q --locked -p polc-lint --bench lint -- --quick
 
 if [ -x scripts/fuzz.sh ]; then
   step "fuzz the loader briefly"

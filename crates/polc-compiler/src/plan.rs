@@ -5,11 +5,12 @@
 
 use crate::ir::{IrRule, Section};
 use crate::model::{Policy, Workload};
-use crate::precedence::{Relation, compare, overlaps};
+use crate::precedence::{Relation, overlaps};
 use crate::selector;
 use polc_api::{Action, PolcKind};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashSet};
 
 /// What a plan is for: one container of one workload, or a policy compiled on its
 /// own when no linted workload matches it.
@@ -116,7 +117,7 @@ pub fn rule_id(p: &Policy, r: &IrRule, salt: u32) -> u32 {
 /// Assign ids to every rule of every policy, unique across the input (a collision
 /// is resolved by rehashing the later rule, in input order, so ids stay stable).
 pub fn assign_ids(policies: &[Policy]) -> Vec<Vec<u32>> {
-    let mut used = BTreeSet::new();
+    let mut used = HashSet::with_capacity(policies.iter().map(|p| p.ir.rules.len()).sum());
     policies
         .iter()
         .map(|p| {
@@ -148,6 +149,12 @@ fn selects(p: &Policy, w: &Workload, container: &str) -> bool {
 /// Plans, sections and rules are sorted, so the result does not depend on input order.
 pub fn plan(policies: &[Policy], workloads: &[Workload]) -> Vec<Plan> {
     let ids = assign_ids(policies);
+    // What every plan of a policy repeats, made once per policy instead of once per plan.
+    let texts: Vec<Texts> = policies
+        .iter()
+        .map(|p| Texts { label: p.label(), sources: p.ir.rules.iter().map(|r| p.source.locate(&r.pointer)).collect() })
+        .collect();
+    let ctx = Ctx { policies, ids: &ids, texts: &texts };
     let mut by_ns: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, p) in policies.iter().enumerate() {
         by_ns.entry(&p.namespace).or_default().push(i);
@@ -177,7 +184,7 @@ pub fn plan(policies: &[Policy], workloads: &[Workload]) -> Vec<Plan> {
                 name: w.name.clone(),
                 container: c.to_string(),
             };
-            plans.push(build(target, applicable, policies, &ids));
+            plans.push(build(target, applicable, &ctx));
         }
     }
     for (i, p) in policies.iter().enumerate() {
@@ -188,7 +195,7 @@ pub fn plan(policies: &[Policy], workloads: &[Workload]) -> Vec<Plan> {
                 name: p.name.clone(),
                 container: "*".into(),
             };
-            plans.push(build(target, vec![i], policies, &ids));
+            plans.push(build(target, vec![i], &ctx));
         }
     }
     plans.sort_by(|a, b| a.target.cmp(&b.target));
@@ -196,8 +203,22 @@ pub fn plan(policies: &[Policy], workloads: &[Workload]) -> Vec<Plan> {
     plans
 }
 
-fn build(target: Target, applicable: Vec<usize>, policies: &[Policy], ids: &[Vec<u32>]) -> Plan {
-    let mut all: Vec<EffRule> = Vec::new();
+/// The label and the `file:line:col` of every rule of one policy.
+struct Texts {
+    label: String,
+    sources: Vec<String>,
+}
+
+/// What [`build`] reads: the policies, their rule ids and texts.
+struct Ctx<'a> {
+    policies: &'a [Policy],
+    ids: &'a [Vec<u32>],
+    texts: &'a [Texts],
+}
+
+fn build(target: Target, applicable: Vec<usize>, ctx: &Ctx<'_>) -> Plan {
+    let (policies, ids) = (ctx.policies, ctx.ids);
+    let mut all: Vec<EffRule> = Vec::with_capacity(applicable.iter().map(|&pi| policies[pi].ir.rules.len()).sum());
     let mut defaults: BTreeMap<Section, Action> = BTreeMap::new();
     for &pi in &applicable {
         let p = &policies[pi];
@@ -206,28 +227,29 @@ fn build(target: Target, applicable: Vec<usize>, policies: &[Policy], ids: &[Vec
             let e = defaults.entry(s).or_insert(d);
             *e = (*e).max(d);
         }
+        let texts = &ctx.texts[pi];
         for (ri, r) in p.ir.rules.iter().enumerate() {
             all.push(EffRule {
                 id: ids[pi][ri],
                 policy: pi,
-                policy_label: p.label(),
+                policy_label: texts.label.clone(),
                 rule: r.clone(),
-                source: p.source.locate(&r.pointer),
+                source: texts.sources[ri].clone(),
             });
         }
     }
     // Network access policies are compiled per policy by the Cilium backend; their
     // egress rules also join the agent's network section.
     let refs: Vec<&IrRule> = all.iter().map(|e| &e.rule).collect();
-    let mut dead = BTreeMap::new();
+    let mut dead = vec![None; all.len()];
     for o in overlaps(&refs) {
-        dead.insert(o.loser, (o.relation, all[o.winner].id));
+        dead[o.loser] = Some((o.relation, all[o.winner].id));
     }
     let mut sections: BTreeMap<Section, Vec<EffRule>> = BTreeMap::new();
     let mut dropped = Vec::new();
-    for (i, e) in all.into_iter().enumerate() {
-        match dead.get(&i) {
-            Some(&(relation, winner)) => dropped.push(Dropped { rule: e, relation, winner }),
+    for (e, dead) in all.into_iter().zip(dead) {
+        match dead {
+            Some((relation, winner)) => dropped.push(Dropped { rule: e, relation, winner }),
             None => sections.entry(e.rule.section).or_default().push(e),
         }
     }
@@ -238,7 +260,8 @@ fn build(target: Target, applicable: Vec<usize>, policies: &[Policy], ids: &[Vec
         .into_iter()
         .map(|(section, default)| {
             let mut rules = sections.remove(&section).unwrap_or_default();
-            rules.sort_by(|a, b| compare(&b.rule, &a.rule));
+            // Most precedent first; stable, as `sort_by(|a, b| compare(&b.rule, &a.rule))`.
+            rules.sort_by_cached_key(|e| Reverse(e.rule.precedence()));
             SectionPlan { section, default, rules }
         })
         .collect();

@@ -11,9 +11,10 @@
 //! The same rule is used by the compiler, by `polc lint`'s conflict checks and by
 //! `polc explain`.
 
-use crate::ir::{IrRule, Section};
+use crate::ir::{IrRule, Matcher, Section};
 use polc_api::Action;
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 /// Compare two rules by precedence: `Greater` means `a` wins where both match.
 pub fn compare(a: &IrRule, b: &IrRule) -> Ordering {
@@ -56,13 +57,48 @@ pub struct Overlap {
     pub relation: Relation,
 }
 
+/// Which rules can relate at all: only rules of one section, and of one kind of
+/// matcher. A path matcher covers only path matchers and a network matcher only
+/// network matchers; every other matcher covers (and duplicates) only an equal one.
+#[derive(PartialEq, Eq, Hash)]
+enum Bucket<'a> {
+    Path(Section),
+    Net(Section),
+    Equal(Section, &'a Matcher),
+}
+
+fn bucket(r: &IrRule) -> Bucket<'_> {
+    match &r.matcher {
+        Matcher::Path(_) => Bucket::Path(r.section),
+        Matcher::Net { .. } => Bucket::Net(r.section),
+        m => Bucket::Equal(r.section, m),
+    }
+}
+
 /// Find every rule in `rules` that never decides because another rule of the same
 /// section covers it and wins over it. Each loser is reported once, against the
 /// first rule that beats it.
+///
+/// Only rules that can relate (same section, same kind of matcher, and for matchers
+/// other than paths and networks the same matcher) are compared, in input order, so
+/// the result is that of comparing every pair, without the quadratic cost over a
+/// whole plan (a syscall baseline alone has a hundred rules).
 pub fn overlaps(rules: &[&IrRule]) -> Vec<Overlap> {
+    let mut index: HashMap<Bucket<'_>, usize> = HashMap::new();
+    let mut buckets: Vec<Vec<usize>> = Vec::new();
+    let mut of_rule = Vec::with_capacity(rules.len());
+    for (i, r) in rules.iter().enumerate() {
+        let b = *index.entry(bucket(r)).or_insert_with(|| {
+            buckets.push(Vec::new());
+            buckets.len() - 1
+        });
+        buckets[b].push(i);
+        of_rule.push(b);
+    }
     let mut out = Vec::new();
     for (bi, b) in rules.iter().enumerate() {
-        for (ai, a) in rules.iter().enumerate() {
+        for &ai in &buckets[of_rule[bi]] {
+            let a = rules[ai];
             if ai == bi || a.section != b.section {
                 continue;
             }

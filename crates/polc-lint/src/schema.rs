@@ -7,6 +7,7 @@ use crate::{Ctx, Finding};
 use polc_api::PolcKind;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 /// A compiled schema per polc kind.
 pub struct Schemas {
@@ -74,7 +75,9 @@ impl Schemas {
         };
         let value = ctx.value;
         let before = ctx.out.len();
-        for e in validator.iter_errors(value) {
+        // `is_valid` stops at the first error and builds none: most documents are valid.
+        let errors = if validator.is_valid(value) { None } else { Some(validator.iter_errors(value)) };
+        for e in errors.into_iter().flatten() {
             let pointer = e.instance_path().to_string();
             let mut msg = e.to_string();
             let mut help = None;
@@ -128,6 +131,15 @@ fn display_field(f: &polc_load::FieldPath) -> String {
     if f.0.is_empty() { "object".into() } else { format!("`{f}`") }
 }
 
+/// Append `key` to a JSON pointer, escaping `~` and `/` (RFC 6901) only when present.
+fn push_escaped(pointer: &mut String, key: &str) {
+    if key.contains(['~', '/']) {
+        pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+    } else {
+        pointer.push_str(key);
+    }
+}
+
 fn unknown_fields(schema: &Value, value: &Value, pointer: &mut String, root: bool, ctx: &mut Ctx<'_>) {
     match value {
         Value::Object(map) => {
@@ -139,7 +151,7 @@ fn unknown_fields(schema: &Value, value: &Value, pointer: &mut String, root: boo
             for (k, v) in map {
                 let len = pointer.len();
                 pointer.push('/');
-                pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                push_escaped(pointer, k);
                 if let Some(sub) = props.and_then(|p| p.get(k)) {
                     unknown_fields(sub, v, pointer, false, ctx);
                 } else if let Some(sub) = additional.filter(|a| a.is_object()) {
@@ -169,7 +181,7 @@ fn unknown_fields(schema: &Value, value: &Value, pointer: &mut String, root: boo
                 for (i, v) in items.iter().enumerate() {
                     let len = pointer.len();
                     pointer.push('/');
-                    pointer.push_str(&i.to_string());
+                    let _ = write!(pointer, "{i}");
                     unknown_fields(sub, v, pointer, false, ctx);
                     pointer.truncate(len);
                 }

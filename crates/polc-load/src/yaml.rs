@@ -44,7 +44,6 @@ enum Frame {
         at: Span,
         anchor: usize,
         pending: Option<(String, Span, bool)>,
-        key_lines: HashMap<String, u32>,
         merges: Vec<(Value, SpanTree)>,
     },
     Seq {
@@ -136,14 +135,21 @@ impl<'l> Builder<'l> {
         if self.expecting_key() {
             self.count(1, at)?;
             let plain = style == TScalarStyle::Plain;
-            if let Some(Frame::Map { pending, key_lines, at: map_at, map, .. }) = self.stack.last_mut() {
+            if let Some(Frame::Map { pending, at: map_at, map, spans, .. }) = self.stack.last_mut() {
                 // A block mapping's start event is reported at its first key's `:`; the
-                // mapping starts at the key.
-                if map.is_empty() && key_lines.is_empty() && at < *map_at {
+                // mapping starts at the key. (Keys come in source order, so only the
+                // first can be before it.)
+                if map.is_empty() && at < *map_at {
                     *map_at = at;
                 }
+                // Every earlier key of this mapping is in `map` by now (a key's value is
+                // finished before the next key starts), and `spans` is in `map`'s order.
                 if !(plain && text == "<<")
-                    && let Some(first_line) = key_lines.insert(text.clone(), at.line)
+                    && map.contains_key(&text)
+                    && let Some(first_line) = map
+                        .keys()
+                        .position(|k| *k == text)
+                        .map(|i| spans.get(i).and_then(|t| t.key).map_or(0, |k| k.line))
                 {
                     let kind = LoadErrorKind::DuplicateKey { key: text.clone(), first_line };
                     let mut e = self.err(at, kind);
@@ -208,15 +214,7 @@ impl<'l> Builder<'l> {
     fn start_map(&mut self, anchor: usize, tag: Option<Tag>, at: Span) -> Result<(), LoadError> {
         self.check_key_position(at, "mapping")?;
         self.check_tag(tag.as_ref(), &["!!map", "tag:yaml.org,2002:map"], at)?;
-        let frame = Frame::Map {
-            map: Map::new(),
-            spans: Vec::new(),
-            at,
-            anchor,
-            pending: None,
-            key_lines: HashMap::new(),
-            merges: Vec::new(),
-        };
+        let frame = Frame::Map { map: Map::new(), spans: Vec::new(), at, anchor, pending: None, merges: Vec::new() };
         self.push(frame, at)
     }
 
