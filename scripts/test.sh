@@ -53,6 +53,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked -q
 step "lint benchmark (quick; figures and targets in docs/performance.md)"
 cargo bench -q --locked -p polc-lint --bench lint -- --quick
 
+step "compile benchmark (quick; figures and targets in docs/performance.md)"
+cargo bench -q --locked -p polc --bench compile -- --quick
+
 if [ -x scripts/fuzz.sh ]; then
   step "fuzz the loader briefly"
   scripts/fuzz.sh "${POLC_FUZZ_SECONDS:-30}"
