@@ -11,7 +11,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Debian packages the tests use. Installed only when missing, so a warm machine
 # skips apt entirely.
-APT_PACKAGES=(pkg-config python3-seccomp clang apparmor)
+APT_PACKAGES=(pkg-config python3-seccomp clang apparmor qemu-system-x86 linux-image-amd64 libbpf-dev bpftool busybox-static clang-format)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -22,6 +22,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
+# virtme-ng boots the kernel enforcement suite (scripts/vm-test.sh).
+command -v vng >/dev/null || { step "installing virtme-ng"; python3 -m pip install -q virtme-ng; }
+
 command -v cargo >/dev/null || { echo "scripts/test.sh: cargo is required (rustup stable)" >&2; exit 1; }
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
@@ -31,6 +34,9 @@ cargo fmt --all -- --check
 
 step "clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "eBPF programs: clang-format, -Werror build, every map and program of polc_abi.h present"
+ebpf-lsm/check.sh
 
 step "unit, snapshot, conformance and CLI tests"
 cargo test --workspace --locked
@@ -55,6 +61,9 @@ cargo bench -q --locked -p polc-lint --bench lint -- --quick
 
 step "compile benchmark (quick; figures and targets in docs/performance.md)"
 cargo bench -q --locked -p polc --bench compile -- --quick
+
+step "kernel enforcement suite in a VM (one boot; cases and hook figures in docs/enforcement.md, docs/performance.md)"
+scripts/vm-test.sh
 
 if [ -x scripts/fuzz.sh ]; then
   step "fuzz the loader briefly"

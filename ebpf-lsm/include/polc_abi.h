@@ -31,7 +31,9 @@
  *                        the first candidate that polc_infix_fits(len, slashes)
  *       polc_comm        {policy, pclass, comm} (EXEC: comm the new image gets)
  *     where polc_lpm_pick() takes equal/direct/deep by polc_rest() of the remainder
- *     after the matched prefix. cfg.lookups[op] says which maps have entries.
+ *     after the matched prefix (a lookup returns no length: the programs find the
+ *     class by repeating it limited to len - 1 and last_slash bytes, see
+ *     ebpf-lsm/README.md). cfg.lookups[op] says which maps have entries.
  *  2. parent class (EXEC only, when cfg.pclass_count != 0): the path the task ran
  *     before this exec (polc_tasks, inherited at fork) is looked up in
  *     polc_par_exact, else polc_par_pfx (polc_pclass_pick); miss: 0.
@@ -126,6 +128,9 @@ enum polc_proto {
 #define POLC_EVENT_PATH_UNRESOLVED (1u << 2)  /* the path could not be resolved */
 #define POLC_EVENT_PARENT_UNKNOWN (1u << 3)   /* the task started before the agent */
 
+/* polc_policy_config.flags */
+#define POLC_CONFIG_EVENT_ALLOW (1u << 0) /* also report ALLOW decisions of governed ops */
+
 /* Map names (at most 15 bytes: BPF_OBJ_NAME_LEN). */
 #define POLC_MAP_PATH_EXACT "polc_path_exact"
 #define POLC_MAP_PATH_PREFIX "polc_path_pfx"
@@ -143,6 +148,8 @@ enum polc_proto {
 #define POLC_MAP_CGROUPS "polc_cgroups"
 #define POLC_MAP_TASKS "polc_tasks"
 #define POLC_MAP_EVENTS "polc_events"
+/* Per-CPU ARRAY, one __u64 entry: events lost because the ring buffer was full. */
+#define POLC_MAP_DROPS "polc_drops"
 
 /* Program names (at most 15 bytes) and their attach points. */
 #define POLC_PROG_BPRM_CHECK "polc_bprm_check"
@@ -295,7 +302,7 @@ struct polc_binding {
 /* polc_tasks value (task storage): the executable a task runs, for parent classes. */
 struct polc_task {
 	__u16 len;	  /* full path length */
-	__u16 last_slash; /* index of the last '/' */
+	__u16 last_slash; /* index of the last '/'; POLC_ANY: none */
 	__u16 flags;
 	__u16 pad;
 	char path[POLC_PATH_MAX]; /* first POLC_PATH_MAX bytes */

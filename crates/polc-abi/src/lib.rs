@@ -38,6 +38,8 @@ pub const ANY: u16 = 0xffff;
 pub const MAP_TYPE_HASH: u32 = 1;
 /// `BPF_MAP_TYPE_ARRAY`.
 pub const MAP_TYPE_ARRAY: u32 = 2;
+/// `BPF_MAP_TYPE_PERCPU_ARRAY`.
+pub const MAP_TYPE_PERCPU_ARRAY: u32 = 6;
 /// `BPF_MAP_TYPE_LPM_TRIE`.
 pub const MAP_TYPE_LPM_TRIE: u32 = 11;
 /// `BPF_MAP_TYPE_RINGBUF`.
@@ -170,6 +172,12 @@ pub mod event_flags {
     pub const PATH_UNRESOLVED: u8 = 1 << 2;
     /// The task started before the agent: its parent class is unknown.
     pub const PARENT_UNKNOWN: u8 = 1 << 3;
+}
+
+/// `POLC_CONFIG_*` bits of [`PolicyConfig::flags`].
+pub mod config_flags {
+    /// Also report ALLOW decisions of governed ops (normally only AUDIT and BLOCK).
+    pub const EVENT_ALLOW: u32 = 1 << 0;
 }
 
 /// `POLC_POLICY_ID`: the policy field of every key.
@@ -499,7 +507,7 @@ abi_struct! {
         pub pclass_count: u16 = 64,
         /// Zero.
         pub pad: u16 = 66,
-        /// Zero.
+        /// [`config_flags`] bits.
         pub flags: u32 = 68,
     }
 }
@@ -529,7 +537,7 @@ abi_struct! {
     pub struct TaskInfo("polc_task", size 256, align 2) {
         /// Full path length.
         pub len: u16 = 0,
-        /// Index of the last `/`.
+        /// Index of the last `/`; [`ANY`]: none.
         pub last_slash: u16 = 2,
         /// Flags.
         pub flags: u16 = 4,
@@ -648,6 +656,7 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("POLC_EVENT_PATH_TRUNCATED", event_flags::PATH_TRUNCATED as u64),
     ("POLC_EVENT_PATH_UNRESOLVED", event_flags::PATH_UNRESOLVED as u64),
     ("POLC_EVENT_PARENT_UNKNOWN", event_flags::PARENT_UNKNOWN as u64),
+    ("POLC_CONFIG_EVENT_ALLOW", config_flags::EVENT_ALLOW as u64),
     ("POLC_POLICY_ID(3, 7)", policy_id(3, 7) as u64),
     ("POLC_PATH_PREFIXLEN(5)", path_prefixlen(5) as u64),
     ("POLC_NET_PREFIXLEN(24)", net_prefixlen(24) as u64),
@@ -806,6 +815,17 @@ pub const MAP_EVENTS: MapDef = MapDef {
     policy_offset: None,
 };
 
+/// `polc_drops`: events lost because the ring buffer was full (per-CPU, one `u64`;
+/// the total is the sum over CPUs).
+pub const MAP_DROPS: MapDef = MapDef {
+    name: "polc_drops",
+    c_define: "POLC_MAP_DROPS",
+    map_type: MAP_TYPE_PERCPU_ARRAY,
+    key_size: 4,
+    value_size: 8,
+    policy_offset: None,
+};
+
 /// The maps a bundle fills, in bundle order.
 pub const BUNDLE_MAPS: &[MapDef] = &[
     MAP_CONFIG,
@@ -840,6 +860,7 @@ pub const MAPS: &[MapDef] = &[
     MAP_CGROUPS,
     MAP_TASKS,
     MAP_EVENTS,
+    MAP_DROPS,
 ];
 
 /// The map called `name`.

@@ -10,7 +10,7 @@ use crate::selector;
 use polc_api::{Action, PolcKind};
 use serde::Serialize;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// What a plan is for: one container of one workload, or a policy compiled on its
 /// own when no linted workload matches it.
@@ -160,7 +160,10 @@ pub fn plan(policies: &[Policy], workloads: &[Workload]) -> Vec<Plan> {
         by_ns.entry(&p.namespace).or_default().push(i);
     }
     let mut used = vec![false; policies.len()];
-    let mut plans = Vec::new();
+    let mut plans: Vec<Plan> = Vec::new();
+    // A plan's content is a function of the policies that apply: targets selected by
+    // the same policies share it (built once, cloned).
+    let mut built: HashMap<Vec<usize>, usize> = HashMap::new();
     for w in workloads {
         let containers: Vec<&str> =
             if w.containers.is_empty() { vec!["*"] } else { w.containers.iter().map(String::as_str).collect() };
@@ -184,7 +187,22 @@ pub fn plan(policies: &[Policy], workloads: &[Workload]) -> Vec<Plan> {
                 name: w.name.clone(),
                 container: c.to_string(),
             };
-            plans.push(build(target, applicable, &ctx));
+            match built.get(&applicable) {
+                Some(&i) => {
+                    let same = &plans[i];
+                    let p = Plan {
+                        target,
+                        policies: same.policies.clone(),
+                        sections: same.sections.clone(),
+                        dropped: same.dropped.clone(),
+                    };
+                    plans.push(p);
+                }
+                None => {
+                    built.insert(applicable.clone(), plans.len());
+                    plans.push(build(target, applicable, &ctx));
+                }
+            }
         }
     }
     for (i, p) in policies.iter().enumerate() {

@@ -71,9 +71,11 @@ pub struct Report {
     pub policies: usize,
     /// Paths that could not be read at all.
     pub io_errors: usize,
-    /// The policies that decoded, as the compiler takes them (in input order).
+    /// The policies that decoded, as the compiler takes them (in input order); empty
+    /// when [`Linter::with_model`] turned the model off.
     pub model_policies: Vec<polc_compiler::model::Policy>,
-    /// The workloads seen, as the compiler takes them (in input order).
+    /// The workloads seen, as the compiler takes them (in input order); empty when
+    /// [`Linter::with_model`] turned the model off.
     pub model_workloads: Vec<polc_compiler::model::Workload>,
 }
 
@@ -93,6 +95,40 @@ impl Report {
 pub struct Linter {
     schemas: Schemas,
     config: Config,
+    /// Whether [`Report::model_policies`] and [`Report::model_workloads`] are built.
+    model: bool,
+    /// Threads for the per-file checks (0: one per available CPU).
+    threads: usize,
+}
+
+/// What the per-file checks of a run of consecutive files found.
+#[derive(Default)]
+struct Part {
+    out: Vec<Finding>,
+    policies: Vec<checks::policy::PolicyEntry>,
+    workloads: Vec<checks::workload::Workload>,
+    objects: usize,
+    policy_count: usize,
+    io_errors: usize,
+}
+
+/// Split `files` into at most `n` runs of consecutive files of about equal size.
+fn chunks(files: &[SourceFile], n: usize) -> Vec<(usize, &[SourceFile])> {
+    let weight = |f: &SourceFile| f.text.len() + 64;
+    let total: usize = files.iter().map(weight).sum();
+    let mut out = Vec::with_capacity(n);
+    let (mut start, mut acc) = (0, 0);
+    for (i, f) in files.iter().enumerate() {
+        acc += weight(f);
+        if out.len() + 1 < n && acc * n >= total * (out.len() + 1) {
+            out.push((start, &files[start..=i]));
+            start = i + 1;
+        }
+    }
+    if start < files.len() || out.is_empty() {
+        out.push((start, &files[start..]));
+    }
+    out
 }
 
 fn load_code(kind: &LoadErrorKind) -> Code {
@@ -118,19 +154,48 @@ impl Linter {
     /// # Errors
     /// When a CRD schema does not compile (a bug in polc).
     pub fn new(config: Config) -> Result<Linter, SchemaError> {
-        Ok(Linter { schemas: Schemas::new()?, config })
+        Ok(Linter { schemas: Schemas::new()?, config, model: true, threads: 0 })
     }
 
-    /// Lint loaded files. Files with errors still contribute their good documents.
-    pub fn lint(&self, files: &[SourceFile]) -> Report {
-        let mut report = Report { files: files.len(), ..Report::default() };
-        let mut out = Vec::new();
-        let mut policies = Vec::new();
-        let mut workloads = Vec::new();
-        for (fi, file) in files.iter().enumerate() {
+    /// Whether to build [`Report::model_policies`] and [`Report::model_workloads`],
+    /// with the rule positions and content hashes the compiler needs (`polc compile`
+    /// and `polc explain`). On by default; `polc lint` turns it off, since building
+    /// them is a large part of the time of a lint.
+    #[must_use]
+    pub fn with_model(mut self, model: bool) -> Linter {
+        self.model = model;
+        self
+    }
+
+    /// Run the per-file checks on `threads` threads (0, the default: one per
+    /// available CPU; 1: on the calling thread). Findings and their order do not
+    /// depend on it.
+    #[must_use]
+    pub fn with_threads(mut self, threads: usize) -> Linter {
+        self.threads = threads;
+        self
+    }
+
+    fn thread_count(&self, files: usize) -> usize {
+        let n = if self.threads == 0 {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        } else {
+            self.threads
+        };
+        // A thread is only worth starting for a few files.
+        n.min(files / 8).max(1)
+    }
+
+    /// The checks that look at one document at a time, over `files` (the first of
+    /// which has index `first`).
+    fn lint_part(&self, first: usize, files: &[SourceFile]) -> Part {
+        let mut part = Part::default();
+        let out = &mut part.out;
+        for (i, file) in files.iter().enumerate() {
+            let fi = first + i;
             for e in &file.errors {
                 if matches!(e.kind, LoadErrorKind::Io { .. }) {
-                    report.io_errors += 1;
+                    part.io_errors += 1;
                 }
                 let mut f = Finding::new(load_code(&e.kind), &file.name, e.span, e.kind.to_string());
                 f.field = e.field.to_string();
@@ -147,7 +212,7 @@ impl Linter {
             }
             for (di, doc) in file.documents.iter().enumerate() {
                 let obj = classify(&doc.value);
-                let mut ctx = Ctx { file, doc, value: &doc.value, object: None, out: &mut out };
+                let mut ctx = Ctx { file, doc, value: &doc.value, object: None, out: &mut *out };
                 match &obj.class {
                     ObjectClass::NotAnObject => {
                         let what = if doc.value.is_object() {
@@ -159,28 +224,67 @@ impl Linter {
                         ctx.push(f);
                     }
                     ObjectClass::Polc { version, kind } => {
-                        report.objects += 1;
-                        report.policies += 1;
+                        part.objects += 1;
+                        part.policy_count += 1;
                         let ns = obj.namespace.as_deref().unwrap_or("default");
                         ctx.object = Some(format!("{kind} {ns}/{}", obj.name));
-                        if let Some(p) = checks::policy::check(&self.schemas, &mut ctx, version, kind, &obj, (fi, di)) {
+                        if let Some(p) =
+                            checks::policy::check(&self.schemas, &mut ctx, version, kind, &obj, (fi, di), self.model)
+                        {
                             self.config.check_org_rules(&mut ctx, kind);
-                            policies.push(p);
+                            part.policies.push(p);
                         } else if polc_api::PolcKind::from_kind(kind).is_some() && version == polc_api::VERSION {
                             self.config.check_org_rules(&mut ctx, kind);
                         }
                     }
                     ObjectClass::Workload(kind) => {
-                        report.objects += 1;
-                        workloads.push(checks::workload::Workload::read(*kind, &obj, doc, (fi, di)));
+                        part.objects += 1;
+                        part.workloads.push(checks::workload::Workload::read(*kind, &obj, doc, (fi, di)));
                     }
-                    ObjectClass::Other => report.objects += 1,
+                    ObjectClass::Other => part.objects += 1,
                 }
             }
+        }
+        part
+    }
+
+    /// Lint loaded files. Files with errors still contribute their good documents.
+    ///
+    /// The per-file checks run on several threads (see [`Linter::with_threads`]);
+    /// their results are merged in file order, so the report is the same as on one.
+    pub fn lint(&self, files: &[SourceFile]) -> Report {
+        let mut report = Report { files: files.len(), ..Report::default() };
+        let parts: Vec<Part> = match chunks(files, self.thread_count(files.len())).as_slice() {
+            [(first, only)] => vec![self.lint_part(*first, only)],
+            many => std::thread::scope(|s| {
+                let handles: Vec<_> =
+                    many[1..].iter().map(|&(first, run)| s.spawn(move || self.lint_part(first, run))).collect();
+                let mut parts = vec![self.lint_part(many[0].0, many[0].1)];
+                for h in handles {
+                    // A panic in a check is a bug: pass it on as it is.
+                    parts.push(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+                }
+                parts
+            }),
+        };
+        let mut out = Vec::new();
+        let mut policies = Vec::new();
+        let mut workloads = Vec::new();
+        for p in parts {
+            out.extend(p.out);
+            policies.extend(p.policies);
+            workloads.extend(p.workloads);
+            report.objects += p.objects;
+            report.policies += p.policy_count;
+            report.io_errors += p.io_errors;
         }
         checks::workload::coverage(files, &policies, &workloads, &mut out);
         checks::policy::cross_policy(files, &policies, &workloads, &mut out);
         report.findings = self.config.apply(out);
+        if !self.model {
+            report.findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+            return report;
+        }
         report.model_workloads = workloads
             .iter()
             .map(|w| polc_compiler::model::Workload {

@@ -2119,3 +2119,48 @@ fn every_code_is_reported_by_some_snippet() {
     assert_eq!(Code::parse("P051"), Some(Code::Config));
     assert!(config("bogus: 1").is_err());
 }
+
+/// The sock-shop example, copied into `copies` namespaces, with a broken policy in
+/// each copy so that every kind of finding, including errors, is present.
+fn sock_shop_files(copies: usize) -> Vec<SourceFile> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/sock-shop");
+    let mut texts: Vec<(String, String)> = Vec::new();
+    let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(format!("{dir}/policies"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .chain([std::path::PathBuf::from(format!("{dir}/manifests/complete-demo.yaml"))])
+        .collect();
+    paths.sort();
+    for p in &paths {
+        texts.push((p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(p).unwrap()));
+    }
+    let broken = "apiVersion: polc.dev/v1alpha1\nkind: PreventionPolicy\nmetadata: {name: Bad, namespace: sock-shop}\n\
+                  spec:\n  selector: {}\n  process:\n    - {action: Block, paths: [bin/sh, /bin/sh, /bin/sh]}\n";
+    texts.push(("broken.yaml".into(), broken.into()));
+    let mut files = Vec::new();
+    for i in 0..copies {
+        for (name, text) in &texts {
+            files.push(load(&format!("ns-{i}/{name}"), &text.replace("sock-shop", &format!("ns-{i}"))));
+        }
+    }
+    files
+}
+
+#[test]
+fn findings_do_not_depend_on_threads_or_the_model() {
+    let files = sock_shop_files(6);
+    let one = Linter::new(Config::default()).unwrap().with_threads(1).lint(&files);
+    assert!(one.count(Level::Error) > 0 && one.count(Level::Warning) > 0, "{:?}", one.findings.len());
+    assert!(!one.model_policies.is_empty() && !one.model_workloads.is_empty());
+    for threads in [2, 3, 7] {
+        let many = Linter::new(Config::default()).unwrap().with_threads(threads).lint(&files);
+        assert_eq!(many.findings, one.findings, "{threads} threads");
+        assert_eq!((many.objects, many.policies, many.files), (one.objects, one.policies, one.files));
+        assert_eq!(many.model_policies, one.model_policies, "{threads} threads");
+    }
+    let plain = Linter::new(Config::default()).unwrap().with_threads(2).with_model(false).lint(&files);
+    assert_eq!(plain.findings, one.findings);
+    assert!(plain.model_policies.is_empty() && plain.model_workloads.is_empty());
+    // With the model, every policy has rule positions and a content hash.
+    assert!(one.model_policies.iter().all(|p| !p.content_hash.is_empty() && !p.source.positions.is_empty()));
+}

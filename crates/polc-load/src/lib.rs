@@ -16,6 +16,6 @@ mod yaml;
 
 pub use error::{LoadError, LoadErrorKind};
 pub use object::{Object, ObjectClass, WorkloadKind, classify};
-pub use source::{Input, SourceFile, load_input, read_inputs};
+pub use source::{Input, SourceFile, load_input, load_many, read_inputs};
 pub use span::{FieldPath, PathSeg, Span, SpanTree};
 pub use yaml::{Document, Limits, parse_documents};

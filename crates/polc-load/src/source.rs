@@ -75,12 +75,53 @@ pub fn load_input(name: String, bytes: &[u8], limits: &Limits) -> SourceFile {
     SourceFile { name, text, documents, errors }
 }
 
+/// [`load_input`] over many files (name and bytes), on up to `threads` threads (0:
+/// one per available CPU), in runs of consecutive files of about equal size. The
+/// files come back in the order given, whatever the number of threads.
+pub fn load_many<B: AsRef<[u8]> + Sync>(files: &[(String, B)], limits: &Limits, threads: usize) -> Vec<SourceFile> {
+    let load = |run: &[(String, B)]| -> Vec<SourceFile> {
+        run.iter().map(|(name, bytes)| load_input(name.clone(), bytes.as_ref(), limits)).collect()
+    };
+    let n = match threads {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        n => n,
+    };
+    // A thread is only worth starting for a few files.
+    let n = n.min(files.len() / 8).max(1);
+    if n == 1 {
+        return load(files);
+    }
+    let weight = |f: &(String, B)| f.1.as_ref().len() + 64;
+    let total: usize = files.iter().map(weight).sum();
+    let mut runs = Vec::with_capacity(n);
+    let (mut start, mut acc) = (0, 0);
+    for (i, f) in files.iter().enumerate() {
+        acc += weight(f);
+        if runs.len() + 1 < n && acc * n >= total * (runs.len() + 1) {
+            runs.push(&files[start..=i]);
+            start = i + 1;
+        }
+    }
+    runs.push(&files[start..]);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = runs[1..].iter().map(|&r| s.spawn(move || load(r))).collect();
+        let mut out = load(runs[0]);
+        for h in handles {
+            // A panic while loading is a bug: pass it on as it is.
+            out.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
+        out
+    })
+}
+
 /// Read every input. Directories are walked in sorted order, skipping hidden entries
 /// and symlinked directories; files named explicitly are read whatever their
 /// extension. Unreadable paths become files with an error, so one bad path never
 /// hides the others.
+///
+/// Files are read in order, then parsed on one thread per available CPU.
 pub fn read_inputs(inputs: &[Input], limits: &Limits) -> Vec<SourceFile> {
-    let mut out = Vec::new();
+    let mut read = Vec::new();
     for input in inputs {
         match input {
             Input::Stdin => {
@@ -88,26 +129,54 @@ pub fn read_inputs(inputs: &[Input], limits: &Limits) -> Vec<SourceFile> {
                 let name = "<stdin>".to_string();
                 let res = std::io::stdin().lock().take(limits.max_file_bytes + 1).read_to_end(&mut buf);
                 match res {
-                    Ok(_) => out.push(load_input(name, &buf, limits)),
-                    Err(e) => out.push(SourceFile::failed(name, LoadErrorKind::Io { message: e.to_string() })),
+                    Ok(_) => read.push(Raw::Bytes(name, buf)),
+                    Err(e) => {
+                        read.push(Raw::Failed(SourceFile::failed(name, LoadErrorKind::Io { message: e.to_string() })))
+                    }
                 }
             }
-            Input::Path(p) => walk(p, true, limits, &mut out),
+            Input::Path(p) => walk(p, true, limits, &mut read),
+        }
+    }
+    let mut bytes = Vec::new();
+    let mut failed = Vec::new();
+    for (i, r) in read.into_iter().enumerate() {
+        match r {
+            Raw::Bytes(name, b) => bytes.push((name, b)),
+            Raw::Failed(f) => failed.push((i, f)),
+        }
+    }
+    let mut loaded = load_many(&bytes, limits, 0).into_iter();
+    let mut out = Vec::with_capacity(loaded.len() + failed.len());
+    let mut failed = failed.into_iter().peekable();
+    while out.len() < out.capacity() {
+        if failed.peek().is_some_and(|(i, _)| *i == out.len()) {
+            out.extend(failed.next().map(|(_, f)| f));
+        } else if let Some(f) = loaded.next() {
+            out.push(f);
+        } else {
+            out.extend(failed.by_ref().map(|(_, f)| f));
         }
     }
     out
+}
+
+/// A file read (not yet parsed), or one that could not be read.
+enum Raw {
+    Bytes(String, Vec<u8>),
+    Failed(SourceFile),
 }
 
 fn is_manifest(p: &Path) -> bool {
     matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
 }
 
-fn walk(path: &Path, explicit: bool, limits: &Limits, out: &mut Vec<SourceFile>) {
+fn walk(path: &Path, explicit: bool, limits: &Limits, out: &mut Vec<Raw>) {
     let name = path.display().to_string();
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => {
-            return out.push(SourceFile::failed(name, LoadErrorKind::Io { message: e.to_string() }));
+            return out.push(Raw::Failed(SourceFile::failed(name, LoadErrorKind::Io { message: e.to_string() })));
         }
     };
     if meta.is_dir() {
@@ -117,7 +186,7 @@ fn walk(path: &Path, explicit: bool, limits: &Limits, out: &mut Vec<SourceFile>)
         let entries = match std::fs::read_dir(path) {
             Ok(rd) => rd.filter_map(Result::ok).map(|e| e.path()).collect::<Vec<_>>(),
             Err(e) => {
-                return out.push(SourceFile::failed(name, LoadErrorKind::Io { message: e.to_string() }));
+                return out.push(Raw::Failed(SourceFile::failed(name, LoadErrorKind::Io { message: e.to_string() })));
             }
         };
         let mut entries: Vec<PathBuf> = entries
@@ -133,15 +202,15 @@ fn walk(path: &Path, explicit: bool, limits: &Limits, out: &mut Vec<SourceFile>)
         return;
     }
     if meta.len() > limits.max_file_bytes {
-        return out
-            .push(SourceFile::failed(name, LoadErrorKind::TooLarge { size: meta.len(), max: limits.max_file_bytes }));
+        let kind = LoadErrorKind::TooLarge { size: meta.len(), max: limits.max_file_bytes };
+        return out.push(Raw::Failed(SourceFile::failed(name, kind)));
     }
     match std::fs::File::open(path).and_then(|f| {
         let mut buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
         f.take(limits.max_file_bytes + 1).read_to_end(&mut buf).map(|_| buf)
     }) {
-        Ok(buf) => out.push(load_input(name, &buf, limits)),
-        Err(e) => out.push(SourceFile::failed(name, LoadErrorKind::Io { message: e.to_string() })),
+        Ok(buf) => out.push(Raw::Bytes(name, buf)),
+        Err(e) => out.push(Raw::Failed(SourceFile::failed(name, LoadErrorKind::Io { message: e.to_string() }))),
     }
 }
 
@@ -162,6 +231,45 @@ mod tests {
         let limits = Limits { max_file_bytes: 4, ..Limits::default() };
         let f = load_input("x.yaml".into(), b"a: 12345", &limits);
         assert!(matches!(f.errors[0].kind, LoadErrorKind::TooLarge { size: 8, max: 4 }));
+    }
+
+    #[test]
+    fn load_many_keeps_the_order_whatever_the_threads() {
+        let files: Vec<(String, Vec<u8>)> = (0..50)
+            .map(|i| {
+                let text = if i == 7 { b"a: [1\n".to_vec() } else { format!("n: {i}\n---\nm: {i}\n").into_bytes() };
+                (format!("f{i}.yaml"), text)
+            })
+            .collect();
+        let one = load_many(&files, &Limits::default(), 1);
+        for threads in [0, 2, 3, 16] {
+            let many = load_many(&files, &Limits::default(), threads);
+            let names: Vec<&str> = many.iter().map(|f| f.name.as_str()).collect();
+            assert_eq!(names, one.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), "{threads} threads");
+            for (a, b) in many.iter().zip(&one) {
+                assert_eq!((&a.documents, &a.errors), (&b.documents, &b.errors));
+            }
+        }
+        assert_eq!(one.len(), 50);
+        assert_eq!(one[7].errors.len(), 1);
+        assert_eq!(one[8].documents[1].value, serde_json::json!({"m": 8}));
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn read_inputs_keeps_unreadable_paths_in_place() {
+        let dir = std::env::temp_dir().join(format!("polc-load-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..20 {
+            std::fs::write(dir.join(format!("{i:02}.yaml")), format!("i: {i}\n")).unwrap();
+        }
+        let inputs = [Input::Path(dir.clone()), Input::parse("/nonexistent/polc"), Input::Path(dir.join("03.yaml"))];
+        let files = read_inputs(&inputs, &Limits::default());
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(files.len(), 22);
+        assert!(files[..20].iter().enumerate().all(|(i, f)| f.documents[0].value == serde_json::json!({"i": i})));
+        assert!(matches!(files[20].errors[0].kind, LoadErrorKind::Io { .. }));
+        assert_eq!(files[21].documents[0].value, serde_json::json!({"i": 3}));
     }
 
     #[test]

@@ -19,10 +19,14 @@
 //! - **lint**: `Linter::lint` (schema, decoding, IR lowering, checks), which is what
 //!   gives the compiler its `model_policies` / `model_workloads`;
 //! - **plan**: `polc_compiler::plan::plan`;
-//! - **backends**: `backend::compile` once per target (timed per target), outputs
-//!   merged and sorted as `backend::compile(.., &Target::ALL)` does;
-//! - **assemble**: `report.json` and `index.json` (SHA-256 of every artifact) as
-//!   `polc compile` builds them, in memory (nothing is written to disk).
+//! - **backends**: `backend::compile_to(.., &Target::ALL, sink)` as `polc compile`
+//!   runs it: the four backends on their own threads, capability entries merged and
+//!   sorted; the sink hashes each artifact (SHA-256, for `index.json`) and drops it,
+//!   where `polc compile` also writes it to its staging directory. Its CPU time is
+//!   that of every thread. Each backend is also run alone, single-threaded, for the
+//!   per-backend columns (not part of COMPILE);
+//! - **assemble**: `report.json` and `index.json` as `polc compile` builds them, in
+//!   memory (nothing is written to disk).
 //!
 //! **compile** = plan + backends (parse and lint excluded): the figure `--check`
 //! gates. **end-to-end** = parse + lint + plan + backends + assemble.
@@ -937,8 +941,41 @@ fn pretty(v: &Value) -> Vec<u8> {
     b
 }
 
-/// `report.json` and `index.json` as `polc compile` builds them (crates/polc/src/cmd/compile.rs).
-fn assemble(out: &mut Output, plans: &[polc_compiler::plan::Plan]) {
+/// What `polc compile` keeps of each artifact for `index.json` (it writes the bytes
+/// to its staging directory as they come; the bench hashes and drops them): path,
+/// SHA-256 (hex) and size.
+#[derive(Default)]
+struct Hashing(std::sync::Mutex<Vec<(String, String, usize)>>);
+
+impl backend::Sink for Hashing {
+    fn put(&self, a: Artifact) {
+        use sha2::Digest;
+        let h = hex(&sha2::Sha256::digest(&a.bytes));
+        let entry = (a.path, h, a.bytes.len());
+        self.0.lock().unwrap().push(entry);
+    }
+}
+
+impl Hashing {
+    fn take(&self) -> Vec<(String, String, usize)> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// `report.json` and `index.json` as `polc compile` builds them (crates/polc/src/cmd/compile.rs),
+/// in memory; the number of files and bytes.
+fn assemble(
+    out: &Output,
+    files: &mut Vec<(String, String, usize)>,
+    plans: &[polc_compiler::plan::Plan],
+) -> (usize, usize) {
     use sha2::Digest;
     let dropped: Vec<Value> = plans
         .iter()
@@ -955,18 +992,27 @@ fn assemble(out: &mut Output, plans: &[polc_compiler::plan::Plan]) {
         "capabilities": out.capabilities,
         "neverDecide": dropped,
     });
-    out.artifacts.push(Artifact { path: "report.json".into(), bytes: pretty(&report) });
-    out.sort();
-    let files: Vec<Value> = out
-        .artifacts
-        .iter()
-        .map(|a| {
-            let h: String = sha2::Sha256::digest(&a.bytes).iter().map(|b| format!("{b:02x}")).collect();
-            json!({"path": a.path, "sha256": h, "bytes": a.bytes.len()})
+    let report = pretty(&report);
+    files.push(("report.json".into(), hex(&sha2::Sha256::digest(&report)), report.len()));
+    files.sort();
+    let entries: Vec<Value> = files.iter().map(|(path, h, n)| json!({"path": path, "sha256": h, "bytes": n})).collect();
+    let index = pretty(&json!({"generator": "polc bench", "files": entries}));
+    (files.len() + 1, files.iter().map(|f| f.2).sum::<usize>() + index.len())
+}
+
+/// CPU time of the whole process, every thread included (`/proc/self/stat` utime +
+/// stime, in clock ticks of 10 ms): the backends run on several threads.
+fn process_cpu() -> Duration {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            // Fields 14 and 15 of the line; `rest` starts at field 3.
+            let t = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+            Some(Duration::from_millis(t * 10))
         })
-        .collect();
-    let index = json!({"generator": "polc bench", "files": files});
-    out.artifacts.push(Artifact { path: "index.json".into(), bytes: pretty(&index) });
+        .unwrap_or(Duration::ZERO)
 }
 
 /// CPU time of this thread (`/proc/thread-self/schedstat`, nanoseconds on a CPU):
@@ -985,15 +1031,21 @@ struct Span {
     cpu: Duration,
 }
 
-struct Clock(Instant, Duration);
+struct Clock(Instant, Duration, bool);
 
 impl Clock {
+    /// For a phase on this thread only: its CPU time, to the nanosecond.
     fn start() -> Clock {
-        Clock(Instant::now(), thread_cpu())
+        Clock(Instant::now(), thread_cpu(), false)
+    }
+    /// For a phase that runs threads: the CPU time of the process, to 10 ms.
+    fn start_threads() -> Clock {
+        Clock(Instant::now(), process_cpu(), true)
     }
     fn stop(&self) -> Span {
         let wall = self.0.elapsed();
-        Span { wall, cpu: thread_cpu().saturating_sub(self.1) }
+        let now = if self.2 { process_cpu() } else { thread_cpu() };
+        Span { wall, cpu: now.saturating_sub(self.1) }
     }
 }
 
@@ -1003,8 +1055,10 @@ struct Times {
     parse: Span,
     lint: Span,
     plan: Span,
+    /// `backend::compile_to` with every backend: what `polc compile` runs.
+    compile: Span,
+    /// Each backend alone, single-threaded (the breakdown).
     backends: [Span; 4],
-    merge: Span,
     assemble: Span,
 }
 
@@ -1027,21 +1081,10 @@ fn finding_codes(report: &polc_lint::Report) -> std::collections::BTreeMap<&'sta
     by
 }
 
-/// One backend, as `backend::compile` runs it (it then merges and sorts the outputs).
-fn run_backend(t: Target, input: &backend::Input<'_>) -> Output {
-    match t {
-        Target::BpfLsm => backend::bpf::compile(input),
-        Target::Apparmor => backend::apparmor::compile(input),
-        Target::Seccomp => backend::seccomp::compile(input),
-        Target::Cilium => backend::cilium::compile(input),
-    }
-}
-
 /// One size, in this process: print the figures as one JSON line on stdout.
 ///
 /// `lean` (for sizes whose full pipeline does not fit in memory): the loaded files
-/// are dropped after lint, and each backend's output after it is counted, so the
-/// merge/sort and the report/index assembly are not run.
+/// are dropped after lint, and the report/index assembly is not run.
 fn child(n: usize, iters: usize, lean: bool) -> ExitCode {
     let t = Instant::now();
     let c = corpus(n);
@@ -1083,18 +1126,18 @@ fn child(n: usize, iters: usize, lean: bool) -> ExitCode {
 
         let rss0 = start(first);
         let t = Clock::start();
-        let mut files: Vec<SourceFile> =
+        let mut loaded: Vec<SourceFile> =
             c.files.iter().map(|(n, t)| load_input(n.clone(), t.as_bytes(), &limits)).collect();
         min_into(&mut best.parse, t.stop(), first);
         phase("parse", rss0);
 
         let rss0 = start(first);
         let t = Clock::start();
-        let report = linter.lint(&files);
+        let report = linter.lint(&loaded);
         min_into(&mut best.lint, t.stop(), first);
         phase("lint", rss0);
         if lean {
-            files = Vec::new();
+            loaded = Vec::new();
         }
 
         let rss0 = start(first);
@@ -1106,36 +1149,33 @@ fn child(n: usize, iters: usize, lean: bool) -> ExitCode {
         let rss0 = start(first);
         let input =
             backend::Input { policies: &report.model_policies, workloads: &report.model_workloads, plans: &plans };
-        let mut outs = Vec::new();
-        let mut per_target = Vec::new();
-        let (mut errors, mut first_errors) = (0, Vec::new());
-        for (i, target) in Target::ALL.into_iter().enumerate() {
-            let t = Clock::start();
-            let o = run_backend(target, &input);
-            min_into(&mut best.backends[i], t.stop(), first);
-            let bytes: usize = o.artifacts.iter().map(|a| a.bytes.len()).sum();
-            per_target.push((o.artifacts.len(), bytes, o.capabilities.len(), o.errors.len()));
-            errors += o.errors.len();
-            first_errors.extend(o.errors.iter().take(5).map(ToString::to_string));
-            if !lean {
-                outs.push(o);
-            }
-        }
-        let mut out = Output::default();
-        if !lean {
-            let t = Clock::start();
-            for o in outs {
-                out.extend(o);
-            }
-            out.sort();
-            min_into(&mut best.merge, t.stop(), first);
-        }
+        // What `polc compile` runs: every backend, on threads, each artifact handed
+        // over as it is made (hashed and dropped here; written to disk by polc).
+        let sink = Hashing::default();
+        let t = Clock::start_threads();
+        let out = backend::compile_to(&input, &Target::ALL, &sink);
+        min_into(&mut best.compile, t.stop(), first);
+        let mut files = sink.take();
+        let errors = out.errors.len();
+        let first_errors: Vec<String> = out.errors.iter().take(5).map(ToString::to_string).collect();
         phase("backends", rss0);
 
-        if !lean {
-            let rss0 = start(first);
+        // The breakdown: each backend alone on this thread.
+        let mut per_target = Vec::new();
+        for (i, target) in Target::ALL.into_iter().enumerate() {
+            let sink = Hashing::default();
             let t = Clock::start();
-            assemble(&mut out, &plans);
+            let o = backend::compile_one_to(&input, target, &sink);
+            min_into(&mut best.backends[i], t.stop(), first);
+            let f = sink.take();
+            per_target.push((f.len(), f.iter().map(|x| x.2).sum::<usize>(), o.capabilities.len(), o.errors.len()));
+        }
+
+        let rss0 = start(first);
+        let t = Clock::start();
+        let (artifacts, artifact_bytes) =
+            if lean { (files.len(), files.iter().map(|f| f.2).sum()) } else { assemble(&out, &mut files, &plans) };
+        if !lean {
             min_into(&mut best.assemble, t.stop(), first);
             phase("assemble", rss0);
         }
@@ -1164,17 +1204,18 @@ fn child(n: usize, iters: usize, lean: bool) -> ExitCode {
                 "never_decide": plans.iter().map(|p| p.dropped.len()).sum::<usize>(),
                 "backend_errors": errors,
                 "first_backend_errors": first_errors,
-                "capabilities": if lean { Value::Null } else { json!(out.capabilities.len()) },
-                "artifacts": per_target.iter().map(|t| t.0).sum::<usize>() + if lean { 0 } else { 2 },
-                "artifact_bytes": if lean { per_target.iter().map(|t| t.1).sum::<usize>() } else { out.artifacts.iter().map(|a| a.bytes.len()).sum::<usize>() },
+                "capabilities": out.capabilities.len(),
+                "artifacts": artifacts,
+                "artifact_bytes": artifact_bytes,
                 "per_target": per_target,
             });
         }
         // Dropped here, outside the clock, in reverse order of creation.
         drop(out);
+        drop(files);
         drop(plans);
         drop(report);
-        drop(files);
+        drop(loaded);
     }
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let mut v = first_run;
@@ -1194,12 +1235,12 @@ fn child(n: usize, iters: usize, lean: bool) -> ExitCode {
         v[format!("{key}_ms")] = json!(ms(span.wall));
         v[format!("{key}_cpu_ms")] = json!(ms(span.cpu));
     }
+    v["compile_backends_ms"] = json!(ms(best.compile.wall));
+    v["compile_backends_cpu_ms"] = json!(ms(best.compile.cpu));
     v["backend_ms"] = json!(best.backends.iter().map(|d| ms(d.wall)).collect::<Vec<_>>());
     v["backend_cpu_ms"] = json!(best.backends.iter().map(|d| ms(d.cpu)).collect::<Vec<_>>());
-    for (key, span) in [("merge", best.merge), ("assemble", best.assemble)] {
-        v[format!("{key}_ms")] = if lean { Value::Null } else { json!(ms(span.wall)) };
-        v[format!("{key}_cpu_ms")] = if lean { Value::Null } else { json!(ms(span.cpu)) };
-    }
+    v["assemble_ms"] = if lean { Value::Null } else { json!(ms(best.assemble.wall)) };
+    v["assemble_cpu_ms"] = if lean { Value::Null } else { json!(ms(best.assemble.cpu)) };
     println!("{v}");
     ExitCode::SUCCESS
 }
@@ -1221,10 +1262,10 @@ impl SizeResult {
     fn size(&self) -> usize {
         self.u("size") as usize
     }
-    /// Sum of the backends and the merge, wall (`"_ms"`) or CPU (`"_cpu_ms"`) time.
+    /// `backend::compile_to` with every backend (threads, merge and sort included),
+    /// wall (`"_ms"`) or CPU (`"_cpu_ms"`, every thread) time.
     fn backends(&self, unit: &str) -> f64 {
-        self.v[format!("backend{unit}")].as_array().into_iter().flatten().filter_map(Value::as_f64).sum::<f64>()
-            + self.v[format!("merge{unit}")].as_f64().unwrap_or(0.0)
+        self.f(&format!("compile_backends{unit}"))
     }
     /// Plan + backends: the gated figure.
     fn compile(&self, unit: &str) -> f64 {
@@ -1276,16 +1317,16 @@ fn cell(ms: Option<f64>) -> String {
 /// The table, as Markdown (it goes straight into docs/performance-compile.md).
 fn print_table(results: &[SizeResult]) {
     println!(
-        "| size | input | parse | lint | plan | bpf-lsm | apparmor | seccomp | cilium | merge+sort | **COMPILE** \
-         | assemble | end-to-end | policies/s | COMPILE/parse | end-to-end/parse | peak RSS | artifacts |"
+        "| size | input | parse | lint | plan | bpf-lsm | apparmor | seccomp | cilium | backends | **COMPILE** \
+         | COMPILE cpu | assemble | end-to-end | policies/s | COMPILE/parse | end-to-end/parse | peak RSS | artifacts |"
     );
-    println!("|{}", "---:|".repeat(18));
+    println!("|{}", "---:|".repeat(19));
     for r in results {
         let be: Vec<f64> = r.v["backend_ms"].as_array().into_iter().flatten().filter_map(Value::as_f64).collect();
         let b = |i: usize| cell(be.get(i).copied());
         let lean = if r.v["lean"].as_bool() == Some(true) { " (lean)" } else { "" };
         println!(
-            "| {}k{lean} | {:.1} MiB | {} | {} | {} | {} | {} | {} | {} | {} | **{}** | {} | {} | {:.0} | {:.1}x | {:.1}x | {:.0} MiB | {} ({:.0} MiB) |",
+            "| {}k{lean} | {:.1} MiB | {} | {} | {} | {} | {} | {} | {} | {} | **{}** | {} | {} | {} | {:.0} | {:.1}x | {:.1}x | {:.0} MiB | {} ({:.0} MiB) |",
             r.size() / 1000,
             r.u("corpus_bytes") as f64 / 1048576.0,
             cell(Some(r.f("parse_ms"))),
@@ -1295,8 +1336,9 @@ fn print_table(results: &[SizeResult]) {
             b(1),
             b(2),
             b(3),
-            cell(r.v["merge_ms"].as_f64()),
+            cell(Some(r.backends("_ms"))),
             cell(Some(r.compile_ms())),
+            cell(Some(r.compile("_cpu_ms"))),
             cell(r.v["assemble_ms"].as_f64()),
             cell(Some(r.end_to_end_ms())),
             r.size() as f64 / (r.compile_ms() / 1e3),
@@ -1314,7 +1356,7 @@ fn print_details(results: &[SizeResult]) {
         let kinds: Vec<u64> = r.v["kinds"].as_array().into_iter().flatten().filter_map(Value::as_u64).collect();
         println!(
             "{}: {} files, {} objects ({} policies: {:?} prevention/runtime/network; {} workloads), {} plans \
-             ({} distinct policy sets), {} effective rules, {} never decide; {} artifacts, {:.1} MiB; {} capability lines after merge+sort",
+             ({} distinct policy sets), {} effective rules, {} never decide; {} artifacts, {:.1} MiB; {} capability lines",
             r.size(),
             r.u("files"),
             r.u("objects"),
@@ -1376,9 +1418,10 @@ fn print_details(results: &[SizeResult]) {
             )
             .collect();
         println!(
-            "    CPU time (ms): {}; merge+sort {}; assemble {}; COMPILE {:.0}; end-to-end {:.0}; COMPILE/parse {:.1}x",
+            "    CPU time (ms): {}; backends together (threads, every thread's CPU) {}; assemble {}; COMPILE {:.0}; \
+             end-to-end {:.0}; COMPILE/parse {:.1}x",
             cpu.join(", "),
-            cell(r.v["merge_cpu_ms"].as_f64()),
+            cell(Some(r.backends("_cpu_ms"))),
             cell(r.v["assemble_cpu_ms"].as_f64()),
             r.compile("_cpu_ms"),
             r.end_to_end("_cpu_ms"),
@@ -1428,7 +1471,7 @@ fn print_growth(results: &[SizeResult]) {
             b.peak_mib() / a.peak_mib(),
         );
         if a.v["lean"] != b.v["lean"] {
-            println!("    (one of the two ran lean: no merge+sort or assembly, loaded files dropped after lint)");
+            println!("    (one of the two ran lean: no report/index assembly, loaded files dropped after lint)");
         }
     }
 }
@@ -1449,7 +1492,7 @@ fn main() -> ExitCode {
     }
     println!("polc compile benchmark");
     println!(
-        "machine: {} cpus, {}, kernel {}; {} build; every phase single-threaded, best of the iterations",
+        "machine: {} cpus, {}, kernel {}; {} build; the backends on threads as in polc compile, every other phase single-threaded; best of the iterations",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         cpu_model(),
         std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or_else(|_| "?".into(), |s| s.trim().to_string()),

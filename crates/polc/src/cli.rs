@@ -76,6 +76,30 @@ pub(crate) enum Command {
     ///   polc explain --all
     #[command(verbatim_doc_comment)]
     Explain(ExplainArgs),
+    /// Run a command under a policy, enforced by the eBPF LSM of this kernel.
+    ///
+    /// Compiles the policies for the bpf-lsm target in-process (lint errors stop it),
+    /// loads polc's eBPF LSM programs (or reuses those pinned under /sys/fs/bpf/polc),
+    /// puts the policy into a free slot, makes a fresh cgroup v2 directory bound to
+    /// that slot, and runs CMD inside it: CMD's own exec is already judged. Violations
+    /// are printed as they happen (stderr, or --audit-log). When CMD ends (or on
+    /// Ctrl-C) the cgroup is unbound and removed (processes left in it are killed) and
+    /// the slot's entries are deleted. Several `polc exec` run side by side, each in
+    /// its own slot; only the first of them prints events (the ring buffer has one
+    /// reader). Needs root, a kernel with the BPF LSM active and bpffs mounted.
+    ///
+    /// Exit status: CMD's (128 + signal number when CMD was killed by a signal); 126
+    /// when CMD cannot be executed (for instance, its exec was blocked), 127 when it
+    /// does not exist; 1 when the policies have findings; 2 on errors.
+    ///
+    /// Examples:
+    ///   polc exec --policy policies/shells-in-containers.yaml -- /bin/sh -c 'bash -c id'
+    ///   polc exec --policy my.yaml --manifests deploy/ --container web --events cef -- ./server
+    #[command(verbatim_doc_comment)]
+    Exec(ExecArgs),
+    /// Internal: move this process into cgroup DIR, then exec CMD (used by `polc exec`).
+    #[command(name = "__enter-cgroup", hide = true)]
+    EnterCgroup(EnterCgroupArgs),
 }
 
 /// Output format of `polc lint`.
@@ -202,6 +226,54 @@ pub(crate) struct ExplainArgs {
     pub markdown: bool,
 }
 
+/// Format of the violation records `polc exec` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum EventFormat {
+    /// JSON lines (fields in docs/agent.md).
+    Json,
+    /// ArcSight Common Event Format.
+    Cef,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ExecArgs {
+    /// Policy files or directories (PreventionPolicy, RuntimePolicy, NetworkAccessPolicy).
+    #[arg(long, value_name = "FILE", required = true, num_args = 1..)]
+    pub policy: Vec<String>,
+    /// Workload manifests, when the policies select workloads; pick one with --container.
+    #[arg(long, value_name = "PATH")]
+    pub manifests: Vec<String>,
+    /// The plan to enforce when the policies apply to several workload containers: a
+    /// container name, a workload name or a plan id (`namespace/Kind/name/container`).
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+    /// Format of the violation records.
+    #[arg(long, value_enum, default_value_t = EventFormat::Json)]
+    pub events: EventFormat,
+    /// Append violation records to FILE instead of printing them to stderr.
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+    /// Configuration file [default: the nearest .polc.yaml].
+    #[arg(long, value_name = "FILE", env = "POLC_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Ignore any .polc.yaml.
+    #[arg(long, conflicts_with = "config")]
+    pub no_config: bool,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub cmd: Vec<std::ffi::OsString>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct EnterCgroupArgs {
+    /// The cgroup directory.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub cmd: Vec<std::ffi::OsString>,
+}
+
 /// `docs/cli.md`: the help of every command, from this definition.
 #[cfg(test)]
 pub(crate) fn markdown() -> String {
@@ -213,7 +285,12 @@ pub(crate) fn markdown() -> String {
     s.push_str("```text\n");
     s.push_str(&cmd.render_long_help().to_string());
     s.push_str("```\n");
-    let names: Vec<String> = cmd.get_subcommands().map(|c| c.get_name().to_string()).filter(|n| n != "help").collect();
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set())
+        .map(|c| c.get_name().to_string())
+        .filter(|n| n != "help")
+        .collect();
     for name in names {
         if let Some(sub) = cmd.find_subcommand_mut(&name) {
             let mut sub = sub.clone().bin_name(format!("polc {name}"));

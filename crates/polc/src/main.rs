@@ -6,6 +6,7 @@ mod cli;
 mod cmd {
     pub(crate) mod compile;
     pub(crate) mod crds;
+    pub(crate) mod exec;
     pub(crate) mod explain;
     pub(crate) mod lint;
 }
@@ -24,6 +25,8 @@ pub(crate) enum Status {
     Findings,
     /// Some input could not be read.
     InputError,
+    /// Exit with this code (`polc exec`: the command's status).
+    Exit(u8),
 }
 
 fn main() -> ExitCode {
@@ -40,11 +43,14 @@ fn main() -> ExitCode {
         cli::Command::Compile(a) => cmd::compile::run(&a),
         cli::Command::Crds(a) => cmd::crds::run(&a),
         cli::Command::Explain(a) => cmd::explain::run(&a),
+        cli::Command::Exec(a) => cmd::exec::run(&a),
+        cli::Command::EnterCgroup(a) => cmd::exec::enter_cgroup(&a),
     };
     match result {
         Ok(Status::Ok) => ExitCode::SUCCESS,
         Ok(Status::Findings) => ExitCode::from(1),
         Ok(Status::InputError) => ExitCode::from(2),
+        Ok(Status::Exit(code)) => ExitCode::from(code),
         Err(e) if out::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("polc: {e:#}");

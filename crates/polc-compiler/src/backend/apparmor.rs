@@ -63,6 +63,8 @@ use serde::Serialize;
 use shape::{Shape, subtract};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The layout [`Profile::render`] writes (the tests check the two agree).
+#[cfg(test)]
 const TEMPLATE: &str = include_str!("../../templates/apparmor/profile.tera");
 
 const SHEBANG: &str = "AppArmor checks exec permission on the file passed to execve: a script whose #! line names this \
@@ -82,41 +84,53 @@ const NAP: &str =
     "NetworkAccessPolicy traffic is not in AppArmor's domain; enforced by cilium (egress also by bpf-lsm)";
 
 /// Compile the plans into AppArmor profiles.
+///
+/// A profile depends on its target only through its name, the `target:` header line
+/// and the base rules that name the profile; the rest is a function of the set of
+/// policies that apply. So each distinct policy set is translated once, and its
+/// verdicts count for every target of the set.
 pub fn compile(input: &Input<'_>) -> Output {
+    super::collect(|sink| compile_to(input, sink))
+}
+
+/// [`compile`], giving the files to `sink`.
+pub fn compile_to(input: &Input<'_>, sink: &dyn super::Sink) -> Output {
     let mut out = Output::default();
-    let mut tera = tera::Tera::default();
-    tera.autoescape_on(Vec::new());
-    if let Err(e) = tera.add_raw_template("profile", TEMPLATE) {
-        out.errors.push(internal("-", &format!("the profile template does not parse: {e}")));
-        return out;
-    }
-    let mut verdicts = Verdicts::default();
+    let mut all = AllVerdicts::default();
     let mut stems: BTreeMap<String, String> = BTreeMap::new();
-    for plan in input.plans {
-        let Some(profile) = profile(input, plan, &mut verdicts) else { continue };
-        let stem = plan.target.stem();
-        if let Some(other) = stems.insert(stem.clone(), plan.target.id()) {
-            out.errors.push(internal(
-                &plan.target.id(),
-                &format!("targets {other} and {} both map to profile {}; rename one", plan.target.id(), profile.name),
-            ));
-            continue;
-        }
-        let ctx = match tera::Context::from_serialize(&profile) {
-            Ok(c) => c,
-            Err(e) => {
-                out.errors.push(internal(&plan.target.id(), &format!("cannot build the template context: {e}")));
+    let mut sets: BTreeMap<&[usize], Vec<usize>> = BTreeMap::new();
+    for (i, plan) in input.plans.iter().enumerate() {
+        sets.entry(plan.policies.as_slice()).or_default().push(i);
+    }
+    for members in sets.into_values() {
+        let Some(&first) = members.first() else { continue };
+        let mut verdicts = Verdicts::default();
+        let profile = profile(input, &input.plans[first], &mut verdicts);
+        all.add(verdicts, &members);
+        let Some(mut profile) = profile else { continue };
+        for i in members {
+            let plan = &input.plans[i];
+            let stem = plan.target.stem();
+            profile.retarget(plan);
+            if let Some(other) = stems.insert(stem.clone(), plan.target.id()) {
+                out.errors.push(internal(
+                    &plan.target.id(),
+                    &format!(
+                        "targets {other} and {} both map to profile {}; rename one",
+                        plan.target.id(),
+                        profile.name
+                    ),
+                ));
                 continue;
             }
-        };
-        match tera.render("profile", &ctx) {
-            Ok(text) => {
-                out.artifacts.push(super::Artifact { path: format!("apparmor/{stem}"), bytes: text.into_bytes() })
-            }
-            Err(e) => out.errors.push(internal(&plan.target.id(), &format!("cannot render the profile: {e}"))),
+            let text = profile.render();
+            #[cfg(test)]
+            assert_eq!(text, tests::render_with_tera(&profile), "the renderer and the template differ");
+            sink.put(super::Artifact { path: format!("apparmor/{stem}"), bytes: text.into_bytes() });
         }
     }
-    out.capabilities = verdicts.finish();
+    let ids: Vec<String> = input.plans.iter().map(|p| p.target.id()).collect();
+    out.capabilities = all.finish(&ids);
     out
 }
 
@@ -137,6 +151,61 @@ struct Profile {
     name: String,
     flags: String,
     blocks: Vec<Block>,
+}
+
+impl Profile {
+    /// Make the profile the one of `plan`'s target: its name, its `target:` header
+    /// line and the base rules that name it. Everything else is the same for every
+    /// target of a policy set.
+    fn retarget(&mut self, plan: &Plan) {
+        self.name = profile_name(plan);
+        if let Some(h) = self.header.get_mut(TARGET_LINE) {
+            *h = target_line(plan);
+        }
+        if let Some(b) = self.blocks.last_mut() {
+            *b = base(&self.name);
+        }
+    }
+
+    /// The profile text, as `templates/apparmor/profile.tera` lays it out.
+    fn render(&self) -> String {
+        let lines: usize = self.blocks.iter().map(|b| b.lines.len()).sum();
+        let mut s = String::with_capacity(128 * (lines + self.header.len()) + 256);
+        for h in &self.header {
+            s.push_str("# ");
+            s.push_str(h);
+            s.push('\n');
+        }
+        s.push_str("\nprofile ");
+        s.push_str(&self.name);
+        s.push_str(" flags=(");
+        s.push_str(&self.flags);
+        s.push_str(") {");
+        for b in &self.blocks {
+            s.push_str("\n\n  # ");
+            s.push_str(&b.title);
+            for l in &b.lines {
+                s.push_str("\n  ");
+                s.push_str(&l.text);
+                if !l.comment.is_empty() {
+                    s.push_str("  # ");
+                    s.push_str(&l.comment);
+                }
+            }
+        }
+        s.push_str(TEMPLATE_END);
+        s
+    }
+}
+
+/// What the template has after the last block.
+const TEMPLATE_END: &str = "\n}\n";
+
+/// Index of the `target:` line in a profile's header.
+const TARGET_LINE: usize = 1;
+
+fn target_line(plan: &Plan) -> String {
+    format!("target: {}", comment(&plan.target.id()))
 }
 
 #[derive(Serialize)]
@@ -239,7 +308,7 @@ fn header(input: &Input<'_>, plan: &Plan, name: &str, dry: bool) -> Vec<String> 
     let hash = meta["annotations"]["polc.dev/content-hash"].as_str().unwrap_or("").to_string();
     let mut h = vec![
         "AppArmor profile generated by polc; do not edit: change the policies and run `polc compile`.".to_string(),
-        format!("target: {}", comment(&plan.target.id())),
+        target_line(plan),
         format!("content-hash: {hash} (of the source policies, as polc.dev/content-hash)"),
         format!("mode: {}", if dry { "complain (every policy is in DryRun)" } else { "enforce" }),
         "policies (mode, file, sha256 of the policy):".to_string(),
@@ -780,8 +849,36 @@ impl Verdicts {
         entry.0.insert(target.to_string());
         entry.1.entry((level, reason.to_string())).or_default().insert(target.to_string());
     }
+}
 
-    fn finish(self) -> Vec<Capability> {
+/// The targets a rule applies to (as indices of the plans), and each non-exact verdict
+/// with the targets it holds for.
+type MergedVerdicts = (BTreeSet<u32>, BTreeMap<(Level, String), BTreeSet<u32>>);
+
+/// The verdicts of every rule over every target, merged into one capability entry
+/// per rule: the worst level, with each reason and (when it does not hold for every
+/// target the rule applies to) the targets it holds for.
+#[derive(Default)]
+struct AllVerdicts {
+    rules: BTreeMap<Key, MergedVerdicts>,
+}
+
+impl AllVerdicts {
+    /// Add the verdicts of one policy set (made for one of its targets) to every
+    /// target of the set: `members` are the indices of their plans.
+    fn add(&mut self, set: Verdicts, members: &[usize]) {
+        let members: Vec<u32> = members.iter().filter_map(|&i| u32::try_from(i).ok()).collect();
+        for (key, (_, notes)) in set.rules {
+            let entry = self.rules.entry(key).or_default();
+            entry.0.extend(members.iter().copied());
+            for (note, _) in notes {
+                entry.1.entry(note).or_default().extend(members.iter().copied());
+            }
+        }
+    }
+
+    /// One capability entry per rule; `ids` are the target ids of the plans.
+    fn finish(self, ids: &[String]) -> Vec<Capability> {
         self.rules
             .into_iter()
             .map(|(key, (targets, notes))| {
@@ -794,7 +891,10 @@ impl Verdicts {
                     if ts.len() == targets.len() {
                         reasons.push(r.clone());
                     } else {
-                        let ts: Vec<&str> = ts.iter().map(String::as_str).collect();
+                        let mut ts: Vec<&str> =
+                            ts.iter().filter_map(|&t| ids.get(t as usize)).map(String::as_str).collect();
+                        ts.sort_unstable();
+                        ts.dedup();
                         reasons.push(format!("{r} (for {})", ts.join(", ")));
                     }
                 }

@@ -27,7 +27,7 @@ mod tests;
 
 pub use lower::BpfError;
 
-use super::{Artifact, Capability, CompileError, Input, Output, Target};
+use super::{Artifact, Capability, CompileError, Input, Output, Sink, Target};
 use crate::ir::IrRule;
 use crate::model::{Policy, Spec};
 use crate::plan::{EffRule, Plan};
@@ -35,19 +35,40 @@ use bundle::{Bundle, OpDefault, RuleInfo};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Compile the plans for this backend.
+///
+/// A plan's bundle depends on its target only through the target id and the slot
+/// (the policy field of every map key); everything else is a function of the set of
+/// policies that apply. So each distinct policy set is lowered once, and its bundle
+/// is re-targeted for every plan of the set (see [`Bundle::retarget`]). The bytes
+/// are those of [`compile_plan`] for each plan.
 pub fn compile(input: &Input<'_>) -> Output {
+    super::collect(|sink| compile_to(input, sink))
+}
+
+/// [`compile`], giving the files to `sink`.
+pub fn compile_to(input: &Input<'_>, sink: &dyn Sink) -> Output {
     let mut out = Output::default();
     let slots = slots(input.plans);
-    for (plan, slot) in input.plans.iter().zip(slots) {
-        let (bundle, o) = compile_plan(plan, input.policies, slot);
+    let mut sets: BTreeMap<&[usize], Vec<usize>> = BTreeMap::new();
+    for (i, plan) in input.plans.iter().enumerate() {
+        sets.entry(plan.policies.as_slice()).or_default().push(i);
+    }
+    for members in sets.into_values() {
+        let Some(&first) = members.first() else { continue };
+        let (bundle, o) = compile_plan(&input.plans[first], input.policies, slots[first]);
         out.extend(o);
-        if let Some(b) = bundle {
+        let Some(mut b) = bundle else { continue };
+        for i in members {
+            let plan = &input.plans[i];
+            b.retarget(plan.target.id(), slots[i]);
             let stem = plan.target.stem();
             let json = dump::to_text(&b).into_bytes();
-            out.artifacts.push(Artifact { path: format!("bpf-lsm/{stem}.bundle"), bytes: b.encode() });
-            out.artifacts.push(Artifact { path: format!("bpf-lsm/{stem}.json"), bytes: json });
+            sink.put(Artifact { path: format!("bpf-lsm/{stem}.bundle"), bytes: b.encode() });
+            sink.put(Artifact { path: format!("bpf-lsm/{stem}.json"), bytes: json });
         }
     }
+    // Plans of different sets share rules: keep one capability line per verdict.
+    out.sort();
     out
 }
 

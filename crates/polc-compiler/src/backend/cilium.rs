@@ -90,6 +90,11 @@ const CLUSTER_RANGES: [&str; 5] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/1
 /// Compile every policy's network rules to CiliumNetworkPolicy objects and report each
 /// rule entry of every policy.
 pub fn compile(input: &Input<'_>) -> Output {
+    super::collect(|sink| compile_to(input, sink))
+}
+
+/// [`compile`], giving the files to `sink`.
+pub fn compile_to(input: &Input<'_>, sink: &dyn super::Sink) -> Output {
     let mut out = Output::default();
     let ids = assign_ids(input.policies);
     let dec = analyse(input);
@@ -118,7 +123,7 @@ pub fn compile(input: &Input<'_>) -> Output {
                 ),
                 None => {
                     paths.insert(a.path.clone(), p.label());
-                    out.artifacts.push(a);
+                    sink.put(a);
                 }
             },
             Err(e) => out.errors.push(e.into_error(p)),

@@ -121,6 +121,39 @@ pub struct Artifact {
     pub bytes: Vec<u8>,
 }
 
+/// Where a backend puts the files it generates, as it generates them, so that they
+/// need not all be held in memory. Backends call it from several threads.
+pub trait Sink: Sync {
+    /// Take a generated file.
+    fn put(&self, artifact: Artifact);
+}
+
+/// A sink that keeps the files, in the order they come.
+#[derive(Default)]
+pub struct Collect(std::sync::Mutex<Vec<Artifact>>);
+
+impl Collect {
+    /// The files.
+    pub fn into_inner(self) -> Vec<Artifact> {
+        self.0.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Sink for Collect {
+    fn put(&self, artifact: Artifact) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(artifact);
+    }
+}
+
+/// Run `f` with a [`Collect`] sink and put what it collected in the output's
+/// artifacts (after any it already has).
+fn collect(f: impl FnOnce(&dyn Sink) -> Output) -> Output {
+    let sink = Collect::default();
+    let mut out = f(&sink);
+    out.artifacts.extend(sink.into_inner());
+    out
+}
+
 /// What a backend produced.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Output {
@@ -231,16 +264,47 @@ pub fn object_metadata(name: &str, namespace: Option<&str>, sources: &[&Policy])
     meta
 }
 
-/// Run the backends in `targets`.
+/// Run one backend; its files are in the output.
+pub fn compile_one(input: &Input<'_>, target: Target) -> Output {
+    collect(|sink| compile_one_to(input, target, sink))
+}
+
+/// Run one backend, giving its files to `sink`.
+pub fn compile_one_to(input: &Input<'_>, target: Target, sink: &dyn Sink) -> Output {
+    match target {
+        Target::BpfLsm => bpf::compile_to(input, sink),
+        Target::Apparmor => apparmor::compile_to(input, sink),
+        Target::Seccomp => seccomp::compile_to(input, sink),
+        Target::Cilium => cilium::compile_to(input, sink),
+    }
+}
+
+/// Run the backends in `targets`; the files are in the output, sorted by path.
 pub fn compile(input: &Input<'_>, targets: &[Target]) -> Output {
+    let mut out = collect(|sink| compile_to(input, targets, sink));
+    out.sort();
+    out
+}
+
+/// Run the backends in `targets`, each on its own thread (they are independent and
+/// pure), giving the files to `sink` as they are made (in no particular order: sort
+/// them by path if the order matters). The capability entries and errors of the
+/// output are sorted, so they do not depend on the threads.
+pub fn compile_to(input: &Input<'_>, targets: &[Target], sink: &dyn Sink) -> Output {
+    let mut targets = targets.to_vec();
+    targets.sort();
+    targets.dedup();
+    let outs: Vec<Output> = if targets.len() < 2 {
+        targets.iter().map(|&t| compile_one_to(input, t, sink)).collect()
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = targets.iter().map(|&t| s.spawn(move || compile_one_to(input, t, sink))).collect();
+            // A backend that panicked is a bug: pass its panic on.
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+        })
+    };
     let mut out = Output::default();
-    for t in targets {
-        let o = match t {
-            Target::BpfLsm => bpf::compile(input),
-            Target::Apparmor => apparmor::compile(input),
-            Target::Seccomp => seccomp::compile(input),
-            Target::Cilium => cilium::compile(input),
-        };
+    for o in outs {
         out.extend(o);
     }
     out.sort();

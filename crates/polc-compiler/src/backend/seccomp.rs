@@ -254,6 +254,13 @@ impl Profile {
 
 /// Compile the plans for this backend.
 pub fn compile(input: &Input<'_>) -> Output {
+    let mut out = super::collect(|sink| compile_to(input, sink));
+    out.sort();
+    out
+}
+
+/// [`compile`], giving the files to `sink`.
+pub fn compile_to(input: &Input<'_>, sink: &dyn super::Sink) -> Output {
     let mut out = Output { capabilities: capabilities(input.policies), ..Output::default() };
     for plan in input.plans {
         let Some(section) = plan.section(Section::Syscall) else {
@@ -261,9 +268,9 @@ pub fn compile(input: &Input<'_>) -> Output {
         };
         let profile = Profile::new(section);
         let stem = plan.target.stem();
-        out.artifacts.push(Artifact { path: format!("seccomp/{stem}.json"), bytes: json_bytes(&profile.oci()) });
+        sink.put(Artifact { path: format!("seccomp/{stem}.json"), bytes: json_bytes(&profile.oci()) });
         let spo = spo_object(plan, &profile, input.policies);
-        out.artifacts.push(Artifact { path: format!("seccomp/spo/{stem}.yaml"), bytes: to_yaml(&spo).into_bytes() });
+        sink.put(Artifact { path: format!("seccomp/spo/{stem}.yaml"), bytes: to_yaml(&spo).into_bytes() });
     }
     out.sort();
     out

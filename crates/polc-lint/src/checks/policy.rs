@@ -73,12 +73,22 @@ fn canonical(v: &Value) -> Value {
 /// again, so that the rest of the policy is still checked. Returns the spec and the
 /// pointers of the neutralised parts, whose IR must be ignored.
 fn decode<T: DeserializeOwned>(ctx: &mut Ctx<'_>, report: bool) -> Option<(T, Vec<String>)> {
-    let mut spec = ctx.value.get("spec")?.clone();
+    let original = ctx.value.get("spec")?;
+    // Most specs decode at once: decode from the loaded value by reference, and copy
+    // it only when a part has to be neutralised.
+    let mut first = match serde_path_to_error::deserialize::<_, T>(original) {
+        Ok(t) => return Some((t, Vec::new())),
+        Err(e) => Some(e),
+    };
+    let mut spec = original.clone();
     let mut neutral = Vec::new();
     for attempt in 0..256 {
-        let e = match serde_path_to_error::deserialize::<_, T>(&spec) {
-            Ok(t) => return Some((t, neutral)),
-            Err(e) => e,
+        let e = match first.take() {
+            Some(e) => e,
+            None => match serde_path_to_error::deserialize::<_, T>(&spec) {
+                Ok(t) => return Some((t, neutral)),
+                Err(e) => e,
+            },
         };
         let ptr = path_to_pointer(e.path());
         if report && attempt == 0 {
@@ -158,6 +168,7 @@ pub(crate) fn check(
     kind: &str,
     obj: &Object,
     loc: (usize, usize),
+    model: bool,
 ) -> Option<PolicyEntry> {
     let Some(k) = PolcKind::from_kind(kind).filter(|_| version == polc_api::VERSION) else {
         let f = schema::unknown_kind(ctx, version, kind);
@@ -224,8 +235,13 @@ pub(crate) fn check(
         .and_then(Value::as_object)
         .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
         .unwrap_or_default();
-    let source = Source { file: ctx.file.name.clone(), positions: positions(ctx, &ir) };
-    let hash = content_hash(&namespace, &obj.name, ctx.value.get("spec").unwrap_or(&Value::Null));
+    // Rule positions and the content hash are for the compiler's output only.
+    let (source, hash) = if model {
+        let source = Source { file: ctx.file.name.clone(), positions: positions(ctx, &ir) };
+        (source, content_hash(&namespace, &obj.name, ctx.value.get("spec").unwrap_or(&Value::Null)))
+    } else {
+        (Source { file: ctx.file.name.clone(), positions: BTreeMap::new() }, String::new())
+    };
     let policy =
         Policy { namespace: namespace.clone(), name: obj.name.clone(), labels, spec, ir, source, content_hash: hash };
     Some(PolicyEntry { kind: k, namespace, selector, containers, policy, loc })

@@ -3,7 +3,7 @@
 use crate::Status;
 use crate::cli::{CompileArgs, ReportFormat};
 use anyhow::Context;
-use polc_compiler::backend::{self, Artifact, Output, Support, Target};
+use polc_compiler::backend::{self, Artifact, Output, Sink, Support, Target};
 use polc_compiler::plan::plan;
 use polc_lint::Level;
 use std::path::{Path, PathBuf};
@@ -23,8 +23,12 @@ pub(crate) fn run(args: &CompileArgs) -> anyhow::Result<Status> {
     }
     let plans = plan(&report.model_policies, &report.model_workloads);
     let input = backend::Input { policies: &report.model_policies, workloads: &report.model_workloads, plans: &plans };
-    let mut out = backend::compile(&input, &targets);
+    // The backends write their files into a fresh sibling directory as they make
+    // them; it is swapped in only when everything succeeded (see `Staging`).
+    let staging = Staging::new(&args.out)?;
+    let out = backend::compile_to(&input, &targets, &staging);
     if !out.errors.is_empty() {
+        staging.discard();
         for e in &out.errors {
             eprintln!("error: {e}");
         }
@@ -50,14 +54,12 @@ pub(crate) fn run(args: &CompileArgs) -> anyhow::Result<Status> {
         "capabilities": out.capabilities,
         "neverDecide": dropped,
     });
-    out.artifacts.push(Artifact { path: "report.json".into(), bytes: pretty(&report_json) });
-    out.sort();
-    let index = index(&out.artifacts);
-    out.artifacts.push(Artifact { path: INDEX.into(), bytes: pretty(&index) });
-    write_atomically(&args.out, &out.artifacts)?;
+    let report_bytes = pretty(&report_json);
+    staging.put(Artifact { path: "report.json".into(), bytes: report_bytes.clone() });
+    let files = staging.finish(&args.out)?;
     let text = match args.format {
         ReportFormat::Table => table(&out),
-        ReportFormat::Json => String::from_utf8_lossy(&pretty(&report_json)).into_owned(),
+        ReportFormat::Json => String::from_utf8_lossy(&report_bytes).into_owned(),
     };
     crate::out::print(&text)?;
     eprintln!(
@@ -65,7 +67,7 @@ pub(crate) fn run(args: &CompileArgs) -> anyhow::Result<Status> {
         report.model_policies.len(),
         plans.len(),
         args.out.display(),
-        out.artifacts.len()
+        files
     );
     Ok(Status::Ok)
 }
@@ -76,16 +78,26 @@ fn pretty(v: &serde_json::Value) -> Vec<u8> {
     b
 }
 
-fn index(artifacts: &[Artifact]) -> serde_json::Value {
-    use sha2::Digest;
-    let files: Vec<serde_json::Value> = artifacts
+/// One file of `index.json`: path, SHA-256 (hex) and size.
+type IndexEntry = (String, String, usize);
+
+fn index(files: &[IndexEntry]) -> serde_json::Value {
+    let files: Vec<serde_json::Value> = files
         .iter()
-        .map(|a| {
-            let h: String = sha2::Sha256::digest(&a.bytes).iter().map(|b| format!("{b:02x}")).collect();
-            serde_json::json!({"path": a.path, "sha256": h, "bytes": a.bytes.len()})
-        })
+        .map(|(path, sha256, bytes)| serde_json::json!({"path": path, "sha256": sha256, "bytes": bytes}))
         .collect();
     serde_json::json!({"generator": format!("polc {}", env!("CARGO_PKG_VERSION")), "files": files})
+}
+
+/// Lowercase hex.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
 }
 
 /// The capability table: one line per rule entry and backend.
@@ -137,46 +149,138 @@ fn table(out: &Output) -> String {
     s
 }
 
-/// Write every artifact into a fresh sibling directory, then swap it in: a failed
-/// or interrupted compile never leaves a half-written `dir`. An existing `dir` is
-/// replaced only when it is empty or was written by polc (it has an index.json).
-fn write_atomically(dir: &Path, artifacts: &[Artifact]) -> anyhow::Result<()> {
-    if dir.exists() {
-        let empty = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?.next().is_none();
-        anyhow::ensure!(
-            empty || dir.join(INDEX).is_file(),
-            "{} exists and was not written by polc (no {INDEX}); choose another --out or remove it",
-            dir.display()
-        );
-    }
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    let base = dir.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let tmp: PathBuf = parent.join(format!(".{base}.polc-tmp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let result = (|| -> anyhow::Result<()> {
-        for a in artifacts {
-            anyhow::ensure!(
-                !a.path.split('/').any(|s| s == ".." || s.is_empty()),
-                "internal error: bad artifact path {}",
-                a.path
-            );
-            let path = tmp.join(&a.path);
-            if let Some(p) = path.parent() {
-                std::fs::create_dir_all(p).with_context(|| format!("cannot create {}", p.display()))?;
-            }
-            std::fs::write(&path, &a.bytes).with_context(|| format!("cannot write {}", path.display()))?;
+/// The output being written: every artifact goes into a fresh sibling directory of
+/// `dir` as soon as a backend makes it (so the artifacts are never all in memory),
+/// and [`Staging::finish`] writes `index.json` and swaps the directory in. A failed
+/// or interrupted compile never leaves a half-written `dir`: [`Staging::discard`]
+/// (or a failed `finish`) removes the temporary directory and any parent directory
+/// it created.
+struct Staging {
+    /// The temporary directory.
+    tmp: PathBuf,
+    /// The directories `new` created to hold `tmp`, outermost first.
+    created: Vec<PathBuf>,
+    state: std::sync::Mutex<StagingState>,
+}
+
+#[derive(Default)]
+struct StagingState {
+    /// Directories made so far under `tmp`.
+    dirs: std::collections::HashSet<PathBuf>,
+    /// What `index.json` lists.
+    files: Vec<IndexEntry>,
+    /// The first write error: later artifacts are dropped.
+    error: Option<anyhow::Error>,
+}
+
+impl Staging {
+    fn new(dir: &Path) -> anyhow::Result<Staging> {
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let mut created: Vec<PathBuf> = parent
+            .ancestors()
+            .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        created.reverse();
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        let base = dir.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+        let tmp: PathBuf = parent.join(format!(".{base}.polc-tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let staging = Staging { tmp, created, state: std::sync::Mutex::default() };
+        if let Err(e) = std::fs::create_dir(&staging.tmp) {
+            staging.discard();
+            return Err(e).with_context(|| format!("cannot create {}", staging.tmp.display()));
         }
+        Ok(staging)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, StagingState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Write one artifact; its index entry.
+    fn write(&self, a: &Artifact) -> anyhow::Result<IndexEntry> {
+        use sha2::Digest;
+        anyhow::ensure!(
+            !a.path.split('/').any(|s| s == ".." || s.is_empty()),
+            "internal error: bad artifact path {}",
+            a.path
+        );
+        let path = self.tmp.join(&a.path);
+        if let Some(p) = path.parent() {
+            // Under the lock, so no thread writes into a directory being made.
+            let mut st = self.lock();
+            if !st.dirs.contains(p) {
+                std::fs::create_dir_all(p).with_context(|| format!("cannot create {}", p.display()))?;
+                st.dirs.insert(p.to_path_buf());
+            }
+        }
+        std::fs::write(&path, &a.bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok((a.path.clone(), hex(&sha2::Sha256::digest(&a.bytes)), a.bytes.len()))
+    }
+
+    /// Remove everything written so far.
+    fn discard(&self) {
+        let _ = std::fs::remove_dir_all(&self.tmp);
+        for d in self.created.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+
+    /// Write `index.json` and swap the directory in as `dir`: replaced only when it is
+    /// empty or was written by polc (it has an index.json). The number of files.
+    fn finish(self, dir: &Path) -> anyhow::Result<usize> {
+        let result = self.swap_in(dir);
+        if result.is_err() {
+            self.discard();
+        }
+        result
+    }
+
+    fn swap_in(&self, dir: &Path) -> anyhow::Result<usize> {
+        let mut files = {
+            let mut st = self.lock();
+            if let Some(e) = st.error.take() {
+                return Err(e);
+            }
+            std::mem::take(&mut st.files)
+        };
+        files.sort();
+        let n = files.len() + 1;
+        self.write(&Artifact { path: INDEX.into(), bytes: pretty(&index(&files)) })?;
+        if dir.exists() {
+            let empty =
+                std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?.next().is_none();
+            anyhow::ensure!(
+                empty || dir.join(INDEX).is_file(),
+                "{} exists and was not written by polc (no {INDEX}); choose another --out or remove it",
+                dir.display()
+            );
+        }
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let base = dir.file_name().and_then(|n| n.to_str()).unwrap_or("out");
         let old = parent.join(format!(".{base}.polc-old-{}", std::process::id()));
         if dir.exists() {
             std::fs::rename(dir, &old).with_context(|| format!("cannot move {} aside", dir.display()))?;
         }
-        std::fs::rename(&tmp, dir).with_context(|| format!("cannot move the new output to {}", dir.display()))?;
+        std::fs::rename(&self.tmp, dir).with_context(|| format!("cannot move the new output to {}", dir.display()))?;
         let _ = std::fs::remove_dir_all(&old);
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
+        Ok(n)
     }
-    result
+}
+
+impl Sink for Staging {
+    fn put(&self, artifact: Artifact) {
+        if self.lock().error.is_some() {
+            return;
+        }
+        let r = self.write(&artifact);
+        let mut st = self.lock();
+        match r {
+            Ok(entry) => st.files.push(entry),
+            Err(e) => {
+                st.error.get_or_insert(e);
+            }
+        }
+    }
 }

@@ -38,16 +38,27 @@ fn load_config(config: Option<&Path>, no_config: bool, limits: &Limits) -> anyho
     Config::from_source(&src).map_err(|e| anyhow::anyhow!("invalid config {e}"))
 }
 
-/// Load the configuration and the inputs, and lint them.
+/// Load the configuration and the inputs, and lint them, building the compiler's
+/// model of the policies and workloads (for `compile` and `explain`).
 pub(crate) fn lint_paths(
     paths: &[String],
     config: Option<&Path>,
     no_config: bool,
 ) -> anyhow::Result<(Report, Vec<SourceFile>, Option<Level>)> {
+    lint_paths_with(paths, config, no_config, true)
+}
+
+/// [`lint_paths`], with the compiler's model built only when `model` is set.
+fn lint_paths_with(
+    paths: &[String],
+    config: Option<&Path>,
+    no_config: bool,
+    model: bool,
+) -> anyhow::Result<(Report, Vec<SourceFile>, Option<Level>)> {
     let limits = Limits::default();
     let config = load_config(config, no_config, &limits)?;
     let fail_on = config.fail_on;
-    let linter = Linter::new(config).context("internal error: CRD schema")?;
+    let linter = Linter::new(config).context("internal error: CRD schema")?.with_model(model);
     let inputs: Vec<Input> = paths.iter().map(|p| Input::parse(p)).collect();
     let files = read_inputs(&inputs, &limits);
     if std::io::stderr().is_terminal() && files.len() > 200 {
@@ -57,7 +68,8 @@ pub(crate) fn lint_paths(
 }
 
 pub(crate) fn run(args: &LintArgs) -> anyhow::Result<Status> {
-    let (mut report, files, config_fail_on) = lint_paths(&args.paths, args.config.as_deref(), args.no_config)?;
+    let (mut report, files, config_fail_on) =
+        lint_paths_with(&args.paths, args.config.as_deref(), args.no_config, false)?;
     let threshold = args.fail_on.map(level).or(config_fail_on).unwrap_or(Level::Error);
     let fails = report.fails(threshold);
     if let Some(min) = args.min_level {

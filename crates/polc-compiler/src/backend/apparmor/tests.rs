@@ -658,3 +658,13 @@ fn split_union_keeps_the_union() {
     assert_eq!(parts[1], format!("/a/{}", "y".repeat(10)));
     assert_eq!(split_union("/a/{b,c}"), vec!["/a/{b,c}".to_string()]);
 }
+
+/// The profile as the template renders it: the oracle of [`Profile::render`], which
+/// [`compile`] checks every profile of every test against.
+pub(super) fn render_with_tera(p: &Profile) -> String {
+    let mut tera = tera::Tera::default();
+    tera.autoescape_on(Vec::new());
+    tera.add_raw_template("profile", TEMPLATE).expect("the template parses");
+    let ctx = tera::Context::from_serialize(p).expect("a template context");
+    tera.render("profile", &ctx).expect("the template renders")
+}

@@ -315,6 +315,26 @@ impl<'a> R<'a> {
 }
 
 impl Bundle {
+    /// Give the bundle another target and slot: the target id, the slot, and the
+    /// policy field (`POLC_POLICY_ID(0, slot)`, at the map's policy offset) of every
+    /// key. Every key of a map carries the same policy id, so the keys stay in
+    /// ascending order. The result is the bundle the compiler builds for that slot.
+    pub fn retarget(&mut self, target: String, slot: u16) {
+        let id = polc_abi::policy_id(0, slot).to_le_bytes();
+        for m in &mut self.maps {
+            let Some(off) = BUNDLE_MAPS.iter().find(|d| d.name == m.name).and_then(|d| d.policy_offset) else {
+                continue;
+            };
+            for (k, _) in &mut m.entries {
+                if let Some(field) = k.get_mut(off..off + id.len()) {
+                    field.copy_from_slice(&id);
+                }
+            }
+        }
+        self.target = target;
+        self.slot = slot;
+    }
+
     fn body(&self) -> (W, u32) {
         let mut body = W::default();
         let mut meta = W::default();

@@ -635,6 +635,37 @@ fn compile_is_deterministic_and_independent_of_input_order() {
 }
 
 #[test]
+fn plans_of_one_policy_set_share_the_lowering_with_the_same_bytes() {
+    let ps = sample();
+    // Three workloads (two containers each): six plans, one policy set.
+    let workloads: Vec<Workload> = ["w1", "w2", "w3"]
+        .iter()
+        .map(|n| Workload { name: (*n).into(), containers: vec!["c".into(), "d".into()], ..workload() })
+        .collect();
+    let plans = plan(&ps, &workloads);
+    assert_eq!(plans.len(), 6);
+    let shared = compile(&Input { policies: &ps, workloads: &workloads, plans: &plans });
+    let mut each = Output::default();
+    for (i, p) in plans.iter().enumerate() {
+        let slot = super::slots(&plans)[i];
+        let (b, o) = compile_plan(p, &ps, slot);
+        each.extend(o);
+        let b = b.expect("a bundle");
+        let stem = p.target.stem();
+        let json = super::dump::to_text(&b).into_bytes();
+        each.artifacts.push(crate::backend::Artifact { path: format!("bpf-lsm/{stem}.bundle"), bytes: b.encode() });
+        each.artifacts.push(crate::backend::Artifact { path: format!("bpf-lsm/{stem}.json"), bytes: json });
+    }
+    each.sort();
+    assert_eq!(shared.artifacts.len(), 12);
+    assert_eq!(shared, each);
+    // The slots differ, so the keys do.
+    let slots: std::collections::BTreeSet<u16> =
+        shared.artifacts.iter().step_by(2).map(|a| Bundle::decode(&a.bytes).unwrap().slot).collect();
+    assert_eq!(slots.len(), 6);
+}
+
+#[test]
 fn decoder_rejects_damage_without_panicking() {
     let ps = sample();
     let (_, b, _) = bundle_of(&ps);

@@ -1,0 +1,401 @@
+//! Violation records as text: JSON lines (field names versioned by `"v"`, documented
+//! in docs/agent.md) and ArcSight CEF. Both append to a caller's `String`, so a reader
+//! reuses one buffer for every event.
+
+use crate::events::{Object, Violation, proto_name};
+use polc_api::Severity;
+use std::fmt::Write as _;
+
+/// Version of the JSON record (the `"v"` field); bumped when a field changes meaning
+/// or disappears (new fields do not bump it).
+pub const JSON_VERSION: u32 = 1;
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per line.
+    Json,
+    /// ArcSight Common Event Format, one line per event.
+    Cef,
+}
+
+/// Turns `bpf_ktime_get_ns` (CLOCK_MONOTONIC) into wall-clock time: the offset
+/// between the two clocks is measured once, from `/proc/uptime` (10 ms resolution;
+/// time the machine spent suspended is not accounted for).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Clock {
+    /// Wall-clock ns since the Unix epoch at monotonic time 0.
+    pub boot_epoch_ns: u64,
+}
+
+impl Clock {
+    /// Measure the offset now (0 when /proc/uptime cannot be read: times are then
+    /// relative to boot).
+    pub fn now() -> Clock {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let up = std::fs::read_to_string("/proc/uptime")
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse::<f64>().ok()))
+            .map(|s| (s * 1e9) as u64);
+        Clock { boot_epoch_ns: up.map_or(0, |u| wall.saturating_sub(u)) }
+    }
+
+    /// Wall-clock ns since the epoch of a monotonic time.
+    pub fn epoch_ns(&self, ktime_ns: u64) -> u64 {
+        self.boot_epoch_ns.saturating_add(ktime_ns)
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` of ns since the epoch.
+pub fn rfc3339(out: &mut String, epoch_ns: u64) {
+    let secs = epoch_ns / 1_000_000_000;
+    let ms = (epoch_ns / 1_000_000) % 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let _ = write!(out, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", rem / 3600, (rem / 60) % 60, rem % 60);
+}
+
+/// Append `s` as a JSON string (quoted, escaped).
+pub fn json_str(out: &mut String, s: &str) {
+    out.push('"');
+    let b = s.as_bytes();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc: &str = match c {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f | 0x7f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if esc.is_empty() {
+            let _ = write!(out, "\\u{c:04x}");
+        } else {
+            out.push_str(esc);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(b)
+}
+
+fn severity_name(s: Severity) -> &'static str {
+    match s {
+        Severity::Info => "info",
+        Severity::Low => "low",
+        Severity::Medium => "medium",
+        Severity::High => "high",
+        Severity::Critical => "critical",
+    }
+}
+
+/// CEF severity (0-10) of a severity.
+pub fn cef_severity(s: Severity) -> u8 {
+    match s {
+        Severity::Info => 1,
+        Severity::Low => 3,
+        Severity::Medium => 5,
+        Severity::High => 8,
+        Severity::Critical => 10,
+    }
+}
+
+/// Append one JSON line (with the newline). The fields are documented in docs/agent.md.
+pub fn json(out: &mut String, v: &Violation<'_>, clock: &Clock) {
+    let _ = write!(out, "{{\"v\":{JSON_VERSION},\"time\":\"");
+    rfc3339(out, clock.epoch_ns(v.ktime_ns));
+    let _ = write!(out, "\",\"ktimeNs\":{},\"action\":\"{}\",\"op\":\"{}\"", v.ktime_ns, v.action_name(), v.op_name());
+    out.push_str(",\"policy\":");
+    match (v.rule, v.default_policies) {
+        (Some(r), _) => json_str(out, &r.policy),
+        (None, Some(p)) if !p.is_empty() => json_str(out, p),
+        _ => out.push_str("null"),
+    }
+    let _ = write!(out, ",\"ruleId\":{},\"default\":{}", v.rule_id, v.is_default());
+    if let Some(r) = v.rule {
+        out.push_str(",\"rule\":");
+        json_str(out, &r.rule);
+        out.push_str(",\"section\":");
+        json_str(out, &r.section);
+        out.push_str(",\"matches\":");
+        json_str(out, &r.matches);
+        out.push_str(",\"source\":");
+        json_str(out, &r.source);
+        out.push_str(",\"message\":");
+        json_str(out, &r.message);
+        out.push_str(",\"tags\":[");
+        for (i, t) in r.tags.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            json_str(out, t);
+        }
+        out.push(']');
+    }
+    let _ = write!(out, ",\"severity\":\"{}\"", severity_name(v.severity()));
+    let _ = write!(out, ",\"process\":{{\"pid\":{},\"tid\":{},\"ppid\":{},\"comm\":", v.pid, v.tid, v.ppid);
+    json_str(out, &lossy(v.comm));
+    out.push('}');
+    match v.object {
+        Object::Path(p) => {
+            out.push_str(",\"path\":");
+            json_str(out, &lossy(p));
+            let cut = v.flags & polc_abi::event_flags::PATH_TRUNCATED != 0;
+            let unresolved = v.flags & polc_abi::event_flags::PATH_UNRESOLVED != 0;
+            let _ = write!(out, ",\"pathLen\":{},\"pathTruncated\":{cut},\"pathUnresolved\":{unresolved}", v.path_len);
+        }
+        Object::Peer { addr, port, proto } => {
+            let _ = write!(
+                out,
+                ",\"peer\":{{\"address\":\"{addr}\",\"port\":{port},\"protocol\":\"{}\"}}",
+                proto_name(proto)
+            );
+        }
+        Object::Capability(c) => {
+            let _ = write!(out, ",\"capability\":{c}");
+        }
+        Object::None => {}
+    }
+    let _ = write!(out, ",\"container\":{{\"cgroupId\":{},\"slot\":{},\"target\":", v.cgroup_id, v.slot());
+    match v.target {
+        Some(t) => json_str(out, t),
+        None => out.push_str("null"),
+    }
+    out.push_str("}}\n");
+}
+
+/// Append `s` as a CEF header field: `\` and `|` escaped; CR and LF (not allowed in
+/// the header) become spaces.
+pub fn cef_header(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '|' => out.push_str("\\|"),
+            '\r' | '\n' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Append `s` as a CEF extension value: `\`, `=` escaped, CR and LF as `\r`, `\n`.
+pub fn cef_value(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '=' => out.push_str("\\="),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn cef_kv(out: &mut String, key: &str, value: &str) {
+    out.push(' ');
+    out.push_str(key);
+    out.push('=');
+    cef_value(out, value);
+}
+
+fn cef_labelled(out: &mut String, key: &str, label: &str, value: &str) {
+    cef_kv(out, key, value);
+    cef_kv(out, &format!("{key}Label"), label);
+}
+
+/// Append one CEF line (with the newline):
+/// `CEF:0|polc|polc|<version>|<signature id>|<name>|<severity>|<extension>`.
+/// The signature id is the rule id, or `default-<op>` for a default decision.
+pub fn cef(out: &mut String, v: &Violation<'_>, clock: &Clock) {
+    out.push_str("CEF:0|polc|polc|");
+    cef_header(out, env!("CARGO_PKG_VERSION"));
+    out.push('|');
+    if v.rule_id == 0 {
+        let _ = write!(out, "default-{}", v.op_name());
+    } else {
+        let _ = write!(out, "{}", v.rule_id);
+    }
+    out.push('|');
+    let name = match v.rule {
+        Some(r) => format!("{} {} by rule {}", v.action_name(), v.op_name(), r.rule),
+        None => format!("{} {} by default", v.action_name(), v.op_name()),
+    };
+    cef_header(out, &name);
+    let _ = write!(out, "|{}|", cef_severity(v.severity()));
+    let _ = write!(out, "rt={}", clock.epoch_ns(v.ktime_ns) / 1_000_000);
+    cef_kv(out, "act", v.action_name());
+    cef_kv(out, "cat", v.op_name());
+    let _ = write!(out, " spid={}", v.pid);
+    cef_kv(out, "sproc", &lossy(v.comm));
+    match v.object {
+        Object::Path(p) => cef_kv(out, "filePath", &lossy(p)),
+        Object::Peer { addr, port, proto } => {
+            match addr {
+                std::net::IpAddr::V4(a) => cef_kv(out, "dst", &a.to_string()),
+                std::net::IpAddr::V6(a) => cef_labelled(out, "c6a3", "destination", &a.to_string()),
+            }
+            let _ = write!(out, " dpt={port}");
+            cef_kv(out, "proto", &proto_name(proto).to_ascii_uppercase());
+        }
+        Object::Capability(c) => {
+            let _ = write!(out, " cn3={c} cn3Label=capability");
+        }
+        Object::None => {}
+    }
+    let policy = v.rule.map(|r| r.policy.as_str()).or(v.default_policies).unwrap_or("");
+    cef_labelled(out, "cs1", "policy", policy);
+    if let Some(r) = v.rule {
+        cef_labelled(out, "cs2", "rule", &r.rule);
+        cef_labelled(out, "cs3", "section", &r.section);
+        cef_labelled(out, "cs4", "source", &r.source);
+        if !r.tags.is_empty() {
+            cef_labelled(out, "cs6", "tags", &r.tags.join(","));
+        }
+        if !r.message.is_empty() {
+            cef_kv(out, "msg", &r.message);
+        }
+    }
+    cef_labelled(out, "cs5", "container", v.target.unwrap_or(""));
+    let _ = write!(out, " cn1={} cn1Label=cgroupId cn2={} cn2Label=ppid", v.cgroup_id, v.ppid);
+    out.push('\n');
+}
+
+/// Append `v` in `format`.
+pub fn write(out: &mut String, format: Format, v: &Violation<'_>, clock: &Clock) {
+    match format {
+        Format::Json => json(out, v, clock),
+        Format::Cef => cef(out, v, clock),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{decode, encode, tests::catalog, tests::exec_event};
+
+    const CLOCK: Clock = Clock { boot_epoch_ns: 1_700_000_000_000_000_000 };
+
+    #[test]
+    fn time_is_rfc3339() {
+        let mut s = String::new();
+        rfc3339(&mut s, 0);
+        assert_eq!(s, "1970-01-01T00:00:00.000Z");
+        s.clear();
+        rfc3339(&mut s, 1_700_000_005_000_000_123);
+        assert_eq!(s, "2023-11-14T22:13:25.000Z");
+        s.clear();
+        rfc3339(&mut s, 951_782_400_123_000_000); // a leap day
+        assert_eq!(s, "2000-02-29T00:00:00.123Z");
+    }
+
+    #[test]
+    fn json_record() {
+        let c = catalog();
+        let bytes = encode(&exec_event());
+        let Ok(v) = decode(&bytes, &c) else { panic!("decode") };
+        let mut s = String::new();
+        json(&mut s, &v, &CLOCK);
+        assert!(s.ends_with("}\n") && s.matches('\n').count() == 1, "{s}");
+        let parsed: serde_json::Value = serde_json::from_str(&s).unwrap_or_default();
+        assert_eq!(parsed["v"], 1);
+        assert_eq!(parsed["time"], "2023-11-14T22:13:25.000Z");
+        assert_eq!(parsed["action"], "block");
+        assert_eq!(parsed["op"], "exec");
+        assert_eq!(parsed["policy"], "PreventionPolicy shop/no-shells");
+        assert_eq!(parsed["rule"], "block-shells");
+        assert_eq!(parsed["ruleId"], 77);
+        assert_eq!(parsed["source"], "policies/no-shells.yaml:12:7");
+        assert_eq!(parsed["message"], "no shells | here = bad\nreally");
+        assert_eq!(parsed["severity"], "critical");
+        assert_eq!(parsed["process"], serde_json::json!({"pid": 100, "tid": 101, "ppid": 1, "comm": "bash"}));
+        assert_eq!(parsed["path"], "/bin/sh");
+        assert_eq!(parsed["pathTruncated"], false);
+        assert_eq!(
+            parsed["container"],
+            serde_json::json!({"cgroupId": 4242, "slot": 3, "target": "shop/Deployment/carts/carts"})
+        );
+    }
+
+    #[test]
+    fn json_escapes_control_bytes_and_invalid_utf8() {
+        let mut s = String::new();
+        json_str(&mut s, "a\"b\\c\u{1}\u{7f}é\t");
+        assert_eq!(s, "\"a\\\"b\\\\c\\u0001\\u007fé\\t\"");
+        let c = catalog();
+        let mut e = exec_event();
+        e.path[..5].copy_from_slice(b"/x\xff\n\"");
+        let bytes = encode(&e);
+        let Ok(v) = decode(&bytes, &c) else { panic!("decode") };
+        let mut s = String::new();
+        json(&mut s, &v, &CLOCK);
+        let parsed: serde_json::Value = serde_json::from_str(&s).unwrap_or_default();
+        assert_eq!(parsed["path"], "/x\u{fffd}\n\"sh");
+    }
+
+    #[test]
+    fn cef_escaping() {
+        let mut s = String::new();
+        cef_header(&mut s, "a|b\\c=d\ne");
+        assert_eq!(s, "a\\|b\\\\c=d e");
+        s.clear();
+        cef_value(&mut s, "a|b\\c=d\ne\rf");
+        assert_eq!(s, "a|b\\\\c\\=d\\ne\\rf");
+    }
+
+    #[test]
+    fn cef_record() {
+        let c = catalog();
+        let bytes = encode(&exec_event());
+        let Ok(v) = decode(&bytes, &c) else { panic!("decode") };
+        let mut s = String::new();
+        cef(&mut s, &v, &CLOCK);
+        let want_head = format!("CEF:0|polc|polc|{}|77|block exec by rule block-shells|10|", env!("CARGO_PKG_VERSION"));
+        assert!(s.starts_with(&want_head), "{s}");
+        assert!(s.ends_with('\n') && s.matches('\n').count() == 1, "{s}");
+        assert!(s.contains("rt=1700000005000 act=block cat=exec spid=100 sproc=bash filePath=/bin/sh"), "{s}");
+        assert!(s.contains(" cs1=PreventionPolicy shop/no-shells cs1Label=policy"), "{s}");
+        assert!(s.contains(" cs4=policies/no-shells.yaml:12:7 cs4Label=source"), "{s}");
+        assert!(s.contains(" msg=no shells | here \\= bad\\nreally"), "{s}");
+        assert!(s.contains(" cs5=shop/Deployment/carts/carts cs5Label=container cn1=4242"), "{s}");
+        // The header has exactly 7 unescaped pipes.
+        let head = &s[..s.find("rt=").unwrap_or(0)];
+        assert_eq!(head.matches('|').count(), 7, "{head}");
+    }
+
+    #[test]
+    fn cef_default_network_event() {
+        let c = catalog();
+        let mut e = exec_event();
+        e.op = polc_abi::Op::Connect as u8;
+        e.rule_id = 0;
+        e.family = crate::events::AF_INET;
+        e.addr[..4].copy_from_slice(&[10, 0, 0, 1]);
+        e.aux = 8080 | (6 << 16);
+        let bytes = encode(&e);
+        let Ok(v) = decode(&bytes, &c) else { panic!("decode") };
+        let mut s = String::new();
+        cef(&mut s, &v, &CLOCK);
+        assert!(s.contains("|default-connect|block connect by default|8|"), "{s}");
+        assert!(s.contains(" dst=10.0.0.1 dpt=8080 proto=TCP"), "{s}");
+        assert!(s.contains(" cs1=RuntimePolicy shop/carts cs1Label=policy"), "{s}");
+    }
+}

@@ -1,0 +1,514 @@
+//! Load the eBPF LSM object and attach its programs, or reuse what an earlier run
+//! pinned.
+//!
+//! Pins live under [`crate::PIN_DIR`] (`/sys/fs/bpf/polc`):
+//!
+//! ```text
+//! /sys/fs/bpf/polc/abi-<N>/          marker: the ABI version of the pinned object
+//! /sys/fs/bpf/polc/maps/<map>        every map of the object
+//! /sys/fs/bpf/polc/links/<program>   the LSM link of every program of ATTACH
+//! /sys/fs/bpf/polc/events-reader/      held (flock) by the process reading polc_events
+//! ```
+//!
+//! A pinned link keeps its program attached after the process that loaded it exits,
+//! and pinned maps keep their entries, so an agent restart (or the end of a
+//! `polc exec`) leaves enforcement in place. On start, when every pin of the current
+//! ABI exists, nothing is loaded: the maps are reopened from their pins. Pins of
+//! another ABI version, or an incomplete set, are an error that says to remove the
+//! directory (`rm -r /sys/fs/bpf/polc` detaches everything polc attached).
+//!
+//! Changes to the maps are serialised between processes by an exclusive `flock` on
+//! the pin directory ([`Loaded::lock`]).
+
+use crate::Error;
+use crate::ring::Ring;
+use crate::store::MapStore;
+use aya::maps::lpm_trie::{Key, LpmTrie};
+use aya::maps::{Array, HashMap, Map, MapData, MapError, PerCpuArray};
+use aya::programs::Lsm;
+use aya::programs::links::FdLink;
+use polc_abi::{
+    Binding, Generation, MAP_TYPE_ARRAY, MAP_TYPE_HASH, MAP_TYPE_LPM_TRIE, MAP_TYPE_RINGBUF, MapDef, PROGRAMS,
+};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// The attach table: every program of the object and its LSM hook, from
+/// `polc_abi::PROGRAMS` (the hook is the section name without `lsm/`).
+pub fn attach_table() -> Vec<(&'static str, &'static str)> {
+    PROGRAMS.iter().map(|p| (p.name, p.section.strip_prefix("lsm/").unwrap_or(p.section))).collect()
+}
+
+/// Name of the optional per-CPU drop counter map (events the ring buffer had no room for).
+pub const MAP_DROPS: &str = "polc_drops";
+
+/// The maps, open.
+#[derive(Debug)]
+pub struct KernelMaps {
+    bundle: Vec<(&'static MapDef, Map)>,
+    generation: Map,
+    cgroups: Map,
+    events: Option<MapData>,
+    drops: Option<Map>,
+}
+
+/// The loaded (or reused) object.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The maps.
+    pub maps: KernelMaps,
+    /// Were the pins of an earlier run reused (nothing loaded)?
+    pub reused: bool,
+    /// The pin directory.
+    pub dir: PathBuf,
+}
+
+/// An exclusive lock on the pin directory; released on drop.
+#[derive(Debug)]
+pub struct Lock(#[allow(dead_code)] File);
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io { path: path.to_path_buf(), source }
+}
+
+fn lock_dir(dir: &Path) -> Result<Lock, Error> {
+    let f = File::open(dir).map_err(io(dir))?;
+    f.lock().map_err(io(dir))?;
+    Ok(Lock(f))
+}
+
+fn abi_marker(dir: &Path) -> PathBuf {
+    dir.join(format!("abi-{}", polc_abi::ABI_VERSION))
+}
+
+impl Loaded {
+    /// Check the kernel, then load and attach the embedded object and pin it under
+    /// `dir`, or reopen what is pinned there.
+    ///
+    /// # Errors
+    /// [`Error::NoObject`] for a build without the object; the failing check
+    /// ([`crate::checks::all`]); a program that does not load or attach, named.
+    pub fn open(dir: &Path) -> Result<Loaded, Error> {
+        if crate::OBJECT.is_empty() {
+            return Err(Error::NoObject);
+        }
+        crate::checks::all(dir)?;
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let _lock = lock_dir(dir)?;
+        let reused = if pins_complete(dir)? {
+            true
+        } else {
+            load_and_pin(dir)?;
+            false
+        };
+        Ok(Loaded { maps: open_pins(dir)?, reused, dir: dir.to_path_buf() })
+    }
+
+    /// Serialise map changes with other polc processes.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the directory cannot be locked.
+    pub fn lock(&self) -> Result<Lock, Error> {
+        lock_dir(&self.dir)
+    }
+
+    /// Take the ring buffer for reading, unless another process reads it: a ring
+    /// buffer has one consumer position, so only one reader may consume.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the reader lock cannot be made; `Ok(None)` when another
+    /// process holds it.
+    pub fn take_events(&mut self) -> Result<Option<(Ring, File)>, Error> {
+        let path = self.dir.join("events-reader");
+        match std::fs::create_dir(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::Io { path, source: e }),
+        }
+        let f = File::open(&path).map_err(io(&path))?;
+        match f.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::Io { path, source: e }),
+        }
+        let Some(md) = self.maps.events.take() else { return Err(Error::MissingMap { map: "polc_events" }) };
+        let rb = Ring::new(md).map_err(|source| Error::Io { path: map_pin(&self.dir, "polc_events"), source })?;
+        Ok(Some((rb, f)))
+    }
+
+    /// Events the kernel dropped because the ring buffer was full (`None` when the
+    /// object has no `polc_drops` counter).
+    pub fn drops(&self) -> Option<u64> {
+        let m = self.maps.drops.as_ref()?;
+        let a: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(m).ok()?;
+        let v = a.get(&0, 0).ok()?;
+        Some(v.iter().sum())
+    }
+}
+
+fn map_pin(dir: &Path, name: &str) -> PathBuf {
+    dir.join("maps").join(name)
+}
+
+fn link_pin(dir: &Path, program: &str) -> PathBuf {
+    dir.join("links").join(program)
+}
+
+/// Are the pins of this ABI all there? Some of them, or pins of another ABI: error.
+fn pins_complete(dir: &Path) -> Result<bool, Error> {
+    let mut have = Vec::new();
+    let mut missing = Vec::new();
+    let maps = polc_abi::MAPS.iter().map(|m| map_pin(dir, m.name));
+    let links = attach_table().into_iter().map(|(p, _)| link_pin(dir, p));
+    for p in maps.chain(links).chain([abi_marker(dir)]) {
+        if p.exists() { have.push(p) } else { missing.push(p) }
+    }
+    if missing.is_empty() {
+        return Ok(true);
+    }
+    let other = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("abi-"));
+    if have.is_empty() && other.is_none() {
+        return Ok(false);
+    }
+    let (what, reason) = match &other {
+        Some(o) if *o != format!("abi-{}", polc_abi::ABI_VERSION) => {
+            ("object".to_string(), format!("it was pinned by a polc with another ABI ({o})"))
+        }
+        _ => {
+            let p = missing.first().map(|p| p.display().to_string()).unwrap_or_default();
+            ("object".to_string(), format!("the pins are incomplete ({p} is missing)"))
+        }
+    };
+    Err(Error::Pinned { what, path: dir.to_path_buf(), reason, dir: dir.to_path_buf() })
+}
+
+fn load_and_pin(dir: &Path) -> Result<(), Error> {
+    let result = load_and_pin_inner(dir);
+    if result.is_err() {
+        // Leave no half-made pin set behind: the next start loads afresh.
+        let _ = std::fs::remove_dir_all(dir.join("links"));
+        let _ = std::fs::remove_dir_all(dir.join("maps"));
+        let _ = std::fs::remove_dir(abi_marker(dir));
+    }
+    result
+}
+
+fn load_and_pin_inner(dir: &Path) -> Result<(), Error> {
+    let btf = aya::Btf::from_sys_fs().map_err(|e| Error::Btf(Box::new(e)))?;
+    let mut ebpf = aya::EbpfLoader::new()
+        .btf(Some(&btf))
+        .allow_unsupported_maps()
+        .load(crate::OBJECT)
+        .map_err(|e| Error::Load(Box::new(e)))?;
+    for sub in ["maps", "links"] {
+        let d = dir.join(sub);
+        std::fs::create_dir_all(&d).map_err(io(&d))?;
+    }
+    for (program, hook) in attach_table() {
+        let prog: &mut Lsm =
+            ebpf.program_mut(program).and_then(|p| p.try_into().ok()).ok_or(Error::MissingProgram { program, hook })?;
+        let err = |step| move |source| Error::Program { step, program, hook, source: Box::new(source) };
+        prog.load(hook, &btf).map_err(err("load"))?;
+        let id = prog.attach().map_err(err("attach"))?;
+        let link = prog.take_link(id).map_err(err("attach"))?;
+        let path = link_pin(dir, program);
+        FdLink::from(link).pin(&path).map_err(|source| Error::Pin {
+            what: format!("program `{program}`"),
+            path,
+            source: Box::new(source),
+        })?;
+    }
+    for (name, map) in ebpf.maps() {
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = map_pin(dir, name);
+        map.pin(&path).map_err(|source| Error::Pin {
+            what: format!("map `{name}`"),
+            path,
+            source: Box::new(source),
+        })?;
+    }
+    let m = abi_marker(dir);
+    std::fs::create_dir_all(&m).map_err(io(&m))?;
+    Ok(())
+}
+
+fn open_pin(dir: &Path, def: &'static MapDef) -> Result<Map, Error> {
+    let path = map_pin(dir, def.name);
+    let md = MapData::from_pin(&path).map_err(|e| Error::Pinned {
+        what: format!("map `{}`", def.name),
+        path: path.clone(),
+        reason: e.to_string(),
+        dir: dir.to_path_buf(),
+    })?;
+    Ok(match def.map_type {
+        MAP_TYPE_HASH => Map::HashMap(md),
+        MAP_TYPE_LPM_TRIE => Map::LpmTrie(md),
+        MAP_TYPE_ARRAY => Map::Array(md),
+        MAP_TYPE_RINGBUF => Map::RingBuf(md),
+        _ => Map::Unsupported(md),
+    })
+}
+
+fn open_pins(dir: &Path) -> Result<KernelMaps, Error> {
+    let mut bundle = Vec::new();
+    for def in polc_abi::BUNDLE_MAPS {
+        bundle.push((def, open_pin(dir, def)?));
+    }
+    let events = match open_pin(dir, &polc_abi::MAP_EVENTS)? {
+        Map::RingBuf(md) => Some(md),
+        _ => None,
+    };
+    let drops_path = map_pin(dir, MAP_DROPS);
+    let drops = if drops_path.exists() { MapData::from_pin(&drops_path).ok().map(Map::PerCpuArray) } else { None };
+    Ok(KernelMaps {
+        bundle,
+        generation: open_pin(dir, &polc_abi::MAP_GENERATION)?,
+        cgroups: open_pin(dir, &polc_abi::MAP_CGROUPS)?,
+        events,
+        drops,
+    })
+}
+
+/// A byte-level change of one map.
+enum Req<'a> {
+    Insert(&'a [u8], &'a [u8]),
+    Remove(&'a [u8]),
+}
+
+fn arr<const N: usize>(b: &[u8]) -> Result<[u8; N], MapError> {
+    b.try_into().map_err(|_| MapError::InvalidKeySize { size: b.len(), expected: N })
+}
+
+fn not_found(e: &MapError) -> bool {
+    match e {
+        MapError::KeyNotFound | MapError::ElementNotFound => true,
+        MapError::SyscallError(s) => s.io_error.raw_os_error() == Some(2),
+        _ => false,
+    }
+}
+
+fn hash<const K: usize, const V: usize>(map: &mut Map, req: Req<'_>) -> Result<(), MapError> {
+    let mut m: HashMap<&mut MapData, [u8; K], [u8; V]> = HashMap::try_from(map)?;
+    match req {
+        Req::Insert(k, v) => m.insert(arr::<K>(k)?, arr::<V>(v)?, 0),
+        Req::Remove(k) => match m.remove(&arr::<K>(k)?) {
+            Err(e) if not_found(&e) => Ok(()),
+            r => r,
+        },
+    }
+}
+
+/// An LPM key is `u32 prefixlen` and `D` bytes of data.
+fn lpm_key<const D: usize>(k: &[u8]) -> Result<Key<[u8; D]>, MapError> {
+    let (p, d) = k.split_at_checked(4).ok_or(MapError::InvalidKeySize { size: k.len(), expected: D + 4 })?;
+    Ok(Key::new(u32::from_le_bytes(arr::<4>(p)?), arr::<D>(d)?))
+}
+
+fn lpm<const D: usize, const V: usize>(map: &mut Map, req: Req<'_>) -> Result<(), MapError> {
+    let mut m: LpmTrie<&mut MapData, [u8; D], [u8; V]> = LpmTrie::try_from(map)?;
+    match req {
+        Req::Insert(k, v) => m.insert(&lpm_key::<D>(k)?, arr::<V>(v)?, 0),
+        Req::Remove(k) => match m.remove(&lpm_key::<D>(k)?) {
+            Err(e) if not_found(&e) => Ok(()),
+            r => r,
+        },
+    }
+}
+
+fn dispatch(def: &MapDef, map: &mut Map, req: Req<'_>) -> Result<(), MapError> {
+    match (def.map_type, def.key_size, def.value_size) {
+        (MAP_TYPE_HASH, 4, 72) => hash::<4, 72>(map, req),
+        (MAP_TYPE_HASH, 256, 12) => hash::<256, 12>(map, req),
+        (MAP_TYPE_HASH, 16, 84) => hash::<16, 84>(map, req),
+        (MAP_TYPE_HASH, 24, 12) => hash::<24, 12>(map, req),
+        (MAP_TYPE_HASH, 256, 4) => hash::<256, 4>(map, req),
+        (MAP_TYPE_HASH, 12, 12) => hash::<12, 12>(map, req),
+        (MAP_TYPE_LPM_TRIE, 260, 40) => lpm::<256, 40>(map, req),
+        (MAP_TYPE_LPM_TRIE, 260, 12) => lpm::<256, 12>(map, req),
+        (MAP_TYPE_LPM_TRIE, 16, 12) => lpm::<12, 12>(map, req),
+        (MAP_TYPE_LPM_TRIE, 28, 12) => lpm::<24, 12>(map, req),
+        (t, k, _) => Err(MapError::InvalidKeySize { size: k, expected: t as usize }),
+    }
+}
+
+impl KernelMaps {
+    fn call(&mut self, def: &'static MapDef, op: &'static str, req: Req<'_>) -> Result<(), Error> {
+        let Some((_, map)) = self.bundle.iter_mut().find(|(d, _)| d.name == def.name) else {
+            return Err(Error::MissingMap { map: def.name });
+        };
+        dispatch(def, map, req).map_err(|source| Error::Map { map: def.name, op, source: Box::new(source) })
+    }
+}
+
+const GEN: &str = "polc_gen";
+const CGROUPS: &str = "polc_cgroups";
+
+impl MapStore for KernelMaps {
+    fn insert(&mut self, map: &'static MapDef, key: &[u8], value: &[u8]) -> Result<(), Error> {
+        self.call(map, "insert", Req::Insert(key, value))
+    }
+
+    fn remove(&mut self, map: &'static MapDef, key: &[u8]) -> Result<(), Error> {
+        self.call(map, "delete", Req::Remove(key))
+    }
+
+    fn keys(&self, map: &'static MapDef) -> Result<Vec<Vec<u8>>, Error> {
+        let Some((_, m)) = self.bundle.iter().find(|(d, _)| d.name == map.name) else {
+            return Err(Error::MissingMap { map: map.name });
+        };
+        let err = |source| Error::Map { map: map.name, op: "iterate", source: Box::new(source) };
+        keys_shared(map, m).map_err(err)
+    }
+
+    fn get(&self, map: &'static MapDef, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        let Some((_, m)) = self.bundle.iter().find(|(d, _)| d.name == map.name) else {
+            return Err(Error::MissingMap { map: map.name });
+        };
+        get_shared(map, m, key).map_err(|source| Error::Map { map: map.name, op: "look up", source: Box::new(source) })
+    }
+
+    fn generation(&self) -> Result<Generation, Error> {
+        let err = |source| Error::Map { map: GEN, op: "read", source: Box::new(source) };
+        let a: Array<&MapData, [u8; 8]> = Array::try_from(&self.generation).map_err(err)?;
+        let v = a.get(&0, 0).map_err(err)?;
+        Generation::from_bytes(&v).ok_or(Error::MapLayout { map: GEN })
+    }
+
+    fn set_generation(&mut self, g: Generation) -> Result<(), Error> {
+        let err = |source| Error::Map { map: GEN, op: "update", source: Box::new(source) };
+        let mut a: Array<&mut MapData, [u8; 8]> = Array::try_from(&mut self.generation).map_err(err)?;
+        a.set(0, g.to_bytes(), 0).map_err(err)
+    }
+
+    fn bindings(&self) -> Result<Vec<(u64, Binding)>, Error> {
+        let err = |source| Error::Map { map: CGROUPS, op: "iterate", source: Box::new(source) };
+        let m: HashMap<&MapData, u64, [u8; 8]> = HashMap::try_from(&self.cgroups).map_err(err)?;
+        let mut out = Vec::new();
+        for item in m.iter() {
+            let (k, v) = item.map_err(err)?;
+            if let Some(b) = Binding::from_bytes(&v) {
+                out.push((k, b));
+            }
+        }
+        Ok(out)
+    }
+
+    fn bind(&mut self, cgroup_id: u64, binding: Binding) -> Result<(), Error> {
+        let err = |source| Error::Map { map: CGROUPS, op: "insert", source: Box::new(source) };
+        let mut m: HashMap<&mut MapData, u64, [u8; 8]> = HashMap::try_from(&mut self.cgroups).map_err(err)?;
+        m.insert(cgroup_id, binding.to_bytes(), 0).map_err(err)
+    }
+
+    fn unbind(&mut self, cgroup_id: u64) -> Result<(), Error> {
+        let err = |source| Error::Map { map: CGROUPS, op: "delete", source: Box::new(source) };
+        let mut m: HashMap<&mut MapData, u64, [u8; 8]> = HashMap::try_from(&mut self.cgroups).map_err(err)?;
+        match m.remove(&cgroup_id) {
+            Err(e) if not_found(&e) => Ok(()),
+            r => r.map_err(err),
+        }
+    }
+}
+
+macro_rules! shared {
+    ($name:ident, $ret:ty, |$m:ident, $key:ident| hash $hash:block lpm $lpm:block) => {
+        fn $name(def: &MapDef, map: &Map, $key: &[u8]) -> Result<$ret, MapError> {
+            fn h<const K: usize, const V: usize>(map: &Map, $key: &[u8]) -> Result<$ret, MapError> {
+                let $m: HashMap<&MapData, [u8; K], [u8; V]> = HashMap::try_from(map)?;
+                $hash
+            }
+            fn l<const D: usize, const V: usize>(map: &Map, $key: &[u8]) -> Result<$ret, MapError> {
+                let $m: LpmTrie<&MapData, [u8; D], [u8; V]> = LpmTrie::try_from(map)?;
+                $lpm
+            }
+            match (def.map_type, def.key_size, def.value_size) {
+                (MAP_TYPE_HASH, 4, 72) => h::<4, 72>(map, $key),
+                (MAP_TYPE_HASH, 256, 12) => h::<256, 12>(map, $key),
+                (MAP_TYPE_HASH, 16, 84) => h::<16, 84>(map, $key),
+                (MAP_TYPE_HASH, 24, 12) => h::<24, 12>(map, $key),
+                (MAP_TYPE_HASH, 256, 4) => h::<256, 4>(map, $key),
+                (MAP_TYPE_HASH, 12, 12) => h::<12, 12>(map, $key),
+                (MAP_TYPE_LPM_TRIE, 260, 40) => l::<256, 40>(map, $key),
+                (MAP_TYPE_LPM_TRIE, 260, 12) => l::<256, 12>(map, $key),
+                (MAP_TYPE_LPM_TRIE, 16, 12) => l::<12, 12>(map, $key),
+                (MAP_TYPE_LPM_TRIE, 28, 12) => l::<24, 12>(map, $key),
+                (t, k, _) => Err(MapError::InvalidKeySize { size: k, expected: t as usize }),
+            }
+        }
+    };
+}
+
+shared!(keys_inner, Vec<Vec<u8>>, |m, _key| hash {
+    m.keys().map(|k| k.map(|k| k.to_vec())).collect()
+} lpm {
+    m.keys()
+        .map(|k| {
+            k.map(|k| {
+                let mut b = k.prefix_len().to_le_bytes().to_vec();
+                b.extend_from_slice(&k.data());
+                b
+            })
+        })
+        .collect()
+});
+
+shared!(get_shared, Option<Vec<u8>>, |m, key| hash {
+    match m.get(&arr::<K>(key)?, 0) {
+        Ok(v) => Ok(Some(v.to_vec())),
+        Err(e) if not_found(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+} lpm {
+    let want = lpm_key::<D>(key)?;
+    for item in m.iter() {
+        let (k, v) = item?;
+        if k.prefix_len() == want.prefix_len() && k.data() == want.data() {
+            return Ok(Some(v.to_vec()));
+        }
+    }
+    Ok(None)
+});
+
+fn keys_shared(def: &MapDef, map: &Map) -> Result<Vec<Vec<u8>>, MapError> {
+    keys_inner(def, map, &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attach_table_covers_every_program_once() {
+        let t = attach_table();
+        assert_eq!(t.len(), PROGRAMS.len());
+        assert!(t.contains(&("polc_bprm_check", "bprm_check_security")));
+        assert!(t.contains(&("polc_connect", "socket_connect")));
+        assert!(t.iter().all(|(_, h)| !h.contains('/')));
+    }
+
+    #[test]
+    fn every_bundle_map_has_a_dispatch_arm() {
+        // An empty Map of the wrong kind fails in try_from, never in the size match.
+        for def in polc_abi::BUNDLE_MAPS {
+            let known = matches!(
+                (def.map_type, def.key_size, def.value_size),
+                (MAP_TYPE_HASH, 4, 72)
+                    | (MAP_TYPE_HASH, 256, 12)
+                    | (MAP_TYPE_HASH, 16, 84)
+                    | (MAP_TYPE_HASH, 24, 12)
+                    | (MAP_TYPE_HASH, 256, 4)
+                    | (MAP_TYPE_HASH, 12, 12)
+                    | (MAP_TYPE_LPM_TRIE, 260, 40)
+                    | (MAP_TYPE_LPM_TRIE, 260, 12)
+                    | (MAP_TYPE_LPM_TRIE, 16, 12)
+                    | (MAP_TYPE_LPM_TRIE, 28, 12)
+            );
+            assert!(known, "{}", def.name);
+        }
+    }
+}

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * polc_vmlinux.h - the few kernel types polc's LSM programs read, written by hand
+ * instead of a vmlinux.h dumped from some machine's BTF. Every kernel struct is
+ * marked preserve_access_index, so field offsets are CO-RE relocations that libbpf
+ * resolves against the running kernel's BTF at load time; only the fields listed
+ * here exist for the programs, and their names must match the kernel's (fields the
+ * kernel keeps in anonymous unions or structs match by name as well).
+ *
+ * Also the UAPI integer types and the few BPF and kernel constants the programs use
+ * (ABI values that never change), so no kernel or libc header is needed.
+ */
+#ifndef POLC_VMLINUX_H
+#define POLC_VMLINUX_H
+
+/* polc_abi.h and the libbpf headers take the types from here. */
+#define __VMLINUX_H__
+
+typedef unsigned char __u8;
+typedef unsigned short __u16;
+typedef unsigned int __u32;
+typedef unsigned long long __u64;
+typedef signed char __s8;
+typedef signed short __s16;
+typedef signed int __s32;
+typedef signed long long __s64;
+typedef __u16 __be16;
+typedef __u32 __be32;
+typedef __u64 __be64;
+typedef __u32 __wsum;
+typedef _Bool bool;
+#define true 1
+#define false 0
+
+/* enum bpf_map_type (UAPI). */
+enum {
+	BPF_MAP_TYPE_HASH = 1,
+	BPF_MAP_TYPE_ARRAY = 2,
+	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
+	BPF_MAP_TYPE_LPM_TRIE = 11,
+	BPF_MAP_TYPE_TASK_STORAGE = 29,
+	BPF_MAP_TYPE_RINGBUF = 27,
+};
+
+/* Map flags and helper flags (UAPI). */
+#define BPF_F_NO_PREALLOC (1U << 0)
+#define BPF_LOCAL_STORAGE_GET_F_CREATE (1ULL << 0)
+#define BPF_ANY 0
+
+/* Kernel constants. */
+#define EPERM 1
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+#define AF_PACKET 17
+#define SOCK_RAW 3
+#define SOCK_TYPE_MASK 0xf
+#define IPPROTO_TCP 6
+#define IPPROTO_MPTCP 262
+#define FMODE_READ 0x1U
+#define FMODE_WRITE 0x2U
+#define FMODE_EXEC 0x20U
+#define FMODE_CREATED 0x100000U
+#define __FMODE_EXEC 0x20U /* in f_flags: the open is exec's own (open_exec) */
+#define O_TRUNC 01000U
+#define CAP_OPT_NOAUDIT (1U << 1)
+#define TASK_COMM_LEN 16
+#define PATH_MAX 4096
+
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+
+struct vfsmount;
+struct dentry;
+struct sk_buff;
+struct user_namespace;
+struct sockaddr;
+struct cred; /* only compared by address */
+
+struct path {
+	struct vfsmount *mnt;
+	struct dentry *dentry;
+};
+
+struct file {
+	struct path f_path;
+	unsigned int f_flags;
+	unsigned int f_mode; /* fmode_t */
+};
+
+struct linux_binprm {
+	struct file *file;
+	const char *filename;
+};
+
+struct task_struct {
+	int pid;
+	int tgid;
+	struct task_struct *real_parent;
+	const struct cred *real_cred;
+	const struct cred *cred;
+	char comm[TASK_COMM_LEN];
+};
+
+struct kernfs_node {
+	__u64 id;
+};
+
+struct cgroup {
+	struct kernfs_node *kn;
+};
+
+struct sock_cgroup_data {
+	struct cgroup *cgroup;
+};
+
+struct in6_addr {
+	union {
+		__u8 u6_addr8[16];
+		__be32 u6_addr32[4];
+	} in6_u;
+};
+
+struct sock_common {
+	__be32 skc_daddr;
+	__be32 skc_rcv_saddr;
+	__be16 skc_dport;
+	__u16 skc_num;
+	unsigned short skc_family;
+	struct in6_addr skc_v6_daddr;
+};
+
+struct sock {
+	struct sock_common __sk_common;
+	__u16 sk_protocol;
+	struct sock_cgroup_data sk_cgrp_data;
+};
+
+struct socket {
+	short type;
+	struct sock *sk;
+};
+
+struct request_sock {
+	struct sock_common __req_common;
+};
+
+#pragma clang attribute pop
+
+#endif /* POLC_VMLINUX_H */

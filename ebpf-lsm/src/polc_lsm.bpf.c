@@ -1,0 +1,1078 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * polc_lsm.bpf.c - polc's eBPF LSM programs: the lookup procedure documented at the
+ * top of polc_abi.h, hook by hook. Flat cost: hash and LPM lookups only; the
+ * compiler has resolved precedence. Tasks whose cgroup is not in polc_cgroups leave
+ * after one hash lookup, without an event.
+ *
+ * See ebpf-lsm/README.md for the build flags and what each program decides.
+ */
+#include "polc_vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "polc_abi.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Bytes of the per-CPU buffer bpf_d_path writes into (the kernel's PATH_MAX). */
+#define PATH_BUF PATH_MAX
+#define PATH_MASK (PATH_BUF - 1)
+/* No last '/' (polc_task.last_slash). */
+#define NO_SLASH POLC_ANY
+
+/* Rule maps: generous but bounded; LPM tries allocate per entry. */
+#define RULE_ENTRIES 65536
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RULE_ENTRIES);
+	__type(key, struct polc_path_key);
+	__type(value, struct polc_decision);
+} polc_path_exact SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, RULE_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct polc_path_lpm_key);
+	__type(value, struct polc_lpm_value);
+} polc_path_pfx SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, RULE_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct polc_path_lpm_key);
+	__type(value, struct polc_lpm_value);
+} polc_path_sfx SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, RULE_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct polc_path_lpm_key);
+	__type(value, struct polc_lpm_value);
+} polc_name_pfx SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RULE_ENTRIES);
+	__type(key, struct polc_infix_key);
+	__type(value, struct polc_infix_value);
+} polc_path_infix SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RULE_ENTRIES);
+	__type(key, struct polc_comm_key);
+	__type(value, struct polc_decision);
+} polc_comm SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RULE_ENTRIES);
+	__type(key, struct polc_path_key);
+	__type(value, struct polc_pclass_value);
+} polc_par_exact SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, RULE_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct polc_path_lpm_key);
+	__type(value, struct polc_pclass_lpm_value);
+} polc_par_pfx SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, RULE_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct polc_net4_key);
+	__type(value, struct polc_decision);
+} polc_net4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, RULE_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct polc_net6_key);
+	__type(value, struct polc_decision);
+} polc_net6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RULE_ENTRIES);
+	__type(key, struct polc_id_key);
+	__type(value, struct polc_decision);
+} polc_id SEC(".maps");
+
+/* Two generations of every policy slot may be loaded at once. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct polc_policy_key);
+	__type(value, struct polc_policy_config);
+} polc_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct polc_generation);
+} polc_gen SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct polc_binding);
+} polc_cgroups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct polc_task);
+} polc_tasks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} polc_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} polc_drops SEC(".maps");
+
+/*
+ * Per-CPU scratch of the path hooks (too big for the 512-byte stack): the resolved
+ * path and the keys built from it. Only process-context hooks use it, and a BPF
+ * program runs with migration disabled and does not sleep.
+ */
+struct polc_scratch {
+	char buf[PATH_BUF];	       /* bpf_d_path output, or bprm->filename */
+	struct polc_path_lpm_key fwd;  /* path, zero-padded: exact (.key) and prefix */
+	struct polc_path_lpm_key rev;  /* reversed path: suffix */
+	struct polc_path_lpm_key name; /* last segment: name prefix */
+	struct polc_path_lpm_key par;  /* the task's executable: parent class */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct polc_scratch);
+} polc_scratch SEC(".maps");
+
+/* What the path hooks know about the resolved path. */
+struct path_info {
+	__u32 len;	  /* full length (without the NUL) */
+	__s32 last_slash; /* index of the last '/', -1: none */
+	__s32 rev_last;	  /* index of the last '/' in the reversed path, -1: none */
+	__u32 slashes;	  /* number of '/', counted only when an infix lookup needs it */
+	__u32 name_len;	  /* bytes after the last '/' */
+};
+
+static __always_inline struct polc_scratch *scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&polc_scratch, &zero);
+}
+
+/*
+ * n = min(n, max) on a 64-bit register the verifier tracks: written in C, clang may
+ * test a copy of the value and pass on the untested one, which the verifier refuses
+ * as a helper's size.
+ */
+#define BOUND(n, max) asm volatile("if %[v] <= %[m] goto +1; %[v] = %[m]" : [v] "+r"(n) : [m] "i"(max))
+
+static __always_inline __u32 min_u32(__u32 a, __u32 b)
+{
+	return a < b ? a : b;
+}
+
+/* ---- Step 0: the policy of the current task ---- */
+
+/* The config of the policy bound to cgroup `cgid`; NULL: not contained (allow). */
+static __always_inline struct polc_policy_config *policy_of(__u64 cgid, __u32 *policy)
+{
+	struct polc_binding *b = bpf_map_lookup_elem(&polc_cgroups, &cgid);
+	struct polc_policy_key k;
+	struct polc_generation *g;
+	__u32 zero = 0;
+
+	if (!b)
+		return NULL;
+	g = bpf_map_lookup_elem(&polc_gen, &zero);
+	if (!g)
+		return NULL;
+	k.policy = POLC_POLICY_ID(g->generation, b->slot);
+	*policy = k.policy;
+	return bpf_map_lookup_elem(&polc_config, &k);
+}
+
+static __always_inline void take(struct polc_decision *best, const struct polc_decision *d)
+{
+	if (polc_decision_beats(d, best))
+		*best = *d;
+}
+
+/* Step 5: the action of the best decision, or the op's default. */
+static __always_inline __u8 verdict(const struct polc_policy_config *cfg, __u8 op, const struct polc_decision *best,
+				    __u8 *flags)
+{
+	__u8 a;
+
+	if (best->rule_id != 0) {
+		a = best->action;
+	} else {
+		*flags |= POLC_EVENT_DEFAULT;
+		a = cfg->default_action[op & (POLC_OP_MAX - 1)];
+	}
+	/* Anything but AUDIT and BLOCK allows, as in the compiler's simulation. */
+	return a == POLC_BLOCK || a == POLC_AUDIT ? a : POLC_ALLOW;
+}
+
+static __always_inline int reported(const struct polc_policy_config *cfg, __u8 action)
+{
+	return action != POLC_ALLOW || (cfg->flags & POLC_CONFIG_EVENT_ALLOW);
+}
+
+/* ---- Events ---- */
+
+static __always_inline void count_drop(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&polc_drops, &zero);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+/* A record with everything but the path and address filled; NULL: dropped (counted). */
+static __always_inline struct polc_event *event_new(__u64 cgid, __u32 policy, __u32 rule_id, __u8 op, __u8 action,
+						    __u8 flags, int with_task)
+{
+	struct polc_event *e = bpf_ringbuf_reserve(&polc_events, sizeof(*e), 0);
+	struct task_struct *t;
+
+	if (!e) {
+		count_drop();
+		return NULL;
+	}
+	e->ts_ns = bpf_ktime_get_ns();
+	e->cgroup_id = cgid;
+	e->rule_id = rule_id;
+	e->policy = policy;
+	e->aux = 0;
+	e->path_len = 0;
+	e->op = op;
+	e->action = action;
+	e->flags = flags;
+	e->family = 0;
+	e->pad[0] = 0;
+	e->pad[1] = 0;
+	__builtin_memset(e->addr, 0, sizeof(e->addr));
+	__builtin_memset(e->comm, 0, sizeof(e->comm));
+	e->path[0] = 0;
+	if (with_task) {
+		t = bpf_get_current_task_btf();
+		e->pid = t->tgid;
+		e->tid = t->pid;
+		e->ppid = BPF_CORE_READ(t, real_parent, tgid);
+		bpf_get_current_comm(e->comm, sizeof(e->comm));
+	} else {
+		e->pid = 0;
+		e->tid = 0;
+		e->ppid = 0;
+	}
+	return e;
+}
+
+/* A path event; `resolved`: s->buf holds the path of `len` bytes. */
+static __always_inline void emit_path(struct polc_scratch *s, __u64 cgid, __u32 policy, __u32 rule_id, __u8 op,
+				      __u8 action, __u8 flags, int resolved, __u32 len)
+{
+	struct polc_event *e;
+
+	if (resolved && len > POLC_EVENT_PATH_MAX - 1)
+		flags |= POLC_EVENT_PATH_TRUNCATED;
+	e = event_new(cgid, policy, rule_id, op, action, flags, 1);
+	if (!e)
+		return;
+	if (resolved) {
+		e->path_len = len;
+		bpf_probe_read_kernel_str(e->path, sizeof(e->path), s->buf);
+	}
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* ---- Scans of the resolved path (bpf_loop: one verification, any length) ---- */
+
+struct scan {
+	struct polc_scratch *s;
+	__u32 len;
+	__s32 found;
+	__u32 count;
+};
+
+/* Backwards from the end: the last '/'. */
+static long scan_last_slash(__u32 i, void *data)
+{
+	struct scan *c = data;
+	struct polc_scratch *s = c->s;
+	__u32 at = c->len - 1 - i;
+
+	if (!s)
+		return 1;
+	if (s->buf[at & PATH_MASK] == '/') {
+		c->found = at;
+		return 1;
+	}
+	return 0;
+}
+
+/* Forwards: the first '/'. */
+static long scan_first_slash(__u32 i, void *data)
+{
+	struct scan *c = data;
+	struct polc_scratch *s = c->s;
+
+	if (!s)
+		return 1;
+	if (s->buf[i & PATH_MASK] == '/') {
+		c->found = i;
+		return 1;
+	}
+	return 0;
+}
+
+/* Every '/'. */
+static long scan_count_slashes(__u32 i, void *data)
+{
+	struct scan *c = data;
+	struct polc_scratch *s = c->s;
+
+	if (!s)
+		return 1;
+	if (s->buf[i & PATH_MASK] == '/')
+		c->count++;
+	return 0;
+}
+
+/* rev.key.path[i] = the i-th byte from the end. */
+static long scan_reverse(__u32 i, void *data)
+{
+	struct scan *c = data;
+	struct polc_scratch *s = c->s;
+	/* i < min(len, POLC_PATH_MAX) (the loop count); the mask tells the verifier. */
+	__u32 j = i & 0xff;
+
+	if (!s || j >= POLC_PATH_MAX)
+		return 1;
+	s->rev.key.path[j] = s->buf[(c->len - 1 - j) & PATH_MASK];
+	return 0;
+}
+
+static __always_inline __s32 last_slash_of(struct polc_scratch *s, __u32 len)
+{
+	struct scan c = {.s = s, .len = len, .found = -1};
+
+	if (len == 0 || len > PATH_BUF)
+		return -1;
+	bpf_loop(len, scan_last_slash, &c, 0);
+	return c.found;
+}
+
+/* Copy `n` (<= POLC_PATH_MAX) bytes of s->buf from `off` into `dst`. */
+static __always_inline void copy_from_buf(char *dst, struct polc_scratch *s, __u32 off, __u32 n)
+{
+	__u64 size = n;
+
+	if (off >= PATH_BUF)
+		return;
+	BOUND(size, POLC_PATH_MAX);
+	bpf_probe_read_kernel(dst, size, s->buf + (off & PATH_MASK));
+}
+
+/*
+ * Resolve `path` into s->buf and fill `pi` and the path keys the config asks for.
+ * `lookups`: the POLC_LOOKUP_* bits of every op this hook decides. Returns 0, or
+ * -1 when bpf_d_path failed (the path is unresolved).
+ */
+static __always_inline int resolve(struct polc_scratch *s, struct path *path, __u16 lookups, struct path_info *pi)
+{
+	long r = bpf_d_path(path, s->buf, PATH_BUF);
+	__u32 len, n;
+
+	if (r <= 0 || r > PATH_BUF)
+		return -1;
+	len = (__u32)r - 1;
+	pi->len = len;
+	pi->last_slash = last_slash_of(s, len);
+	pi->name_len = len - (__u32)(pi->last_slash + 1);
+	pi->slashes = 0;
+	pi->rev_last = -1;
+
+	n = min_u32(len, POLC_PATH_MAX);
+	if (lookups & (POLC_LOOKUP_EXACT | POLC_LOOKUP_PREFIX)) {
+		/* Zero-padded: the exact map hashes the whole key. */
+		__builtin_memset(s->fwd.key.path, 0, POLC_PATH_MAX);
+		copy_from_buf(s->fwd.key.path, s, 0, n);
+	}
+	if (lookups & POLC_LOOKUP_SUFFIX) {
+		struct scan c = {.s = s, .len = len, .found = -1};
+
+		bpf_loop(n, scan_reverse, &c, 0);
+		/* The last '/' of the reversed path is the first '/' of the path. */
+		if (len > 0 && s->buf[0] == '/') {
+			pi->rev_last = len - 1;
+		} else {
+			c.found = -1;
+			bpf_loop(len, scan_first_slash, &c, 0);
+			pi->rev_last = c.found < 0 ? -1 : (__s32)(len - 1) - c.found;
+		}
+	}
+	if (lookups & POLC_LOOKUP_NAME)
+		copy_from_buf(s->name.key.path, s, (__u32)(pi->last_slash + 1), min_u32(pi->name_len, POLC_PATH_MAX));
+	if (lookups & POLC_LOOKUP_INFIX) {
+		struct scan c = {.s = s, .len = len};
+
+		bpf_loop(len, scan_count_slashes, &c, 0);
+		pi->slashes = c.count;
+	}
+	return 0;
+}
+
+/*
+ * polc_lpm_pick: the LPM value of the longest prefix of key `k` (holding
+ * min(len, POLC_PATH_MAX) bytes) and the rest class of what follows it in the full
+ * key of `len` bytes whose last '/' is at `last_slash`.
+ *
+ * A lookup returns the value, not the length it matched, so the class comes from
+ * where that length lies: lookups limited to fewer bytes return the same entry (the
+ * same value address) exactly when the matched prefix fits in those bytes.
+ * EQUAL: the prefix is the whole key (a lookup limited to len - 1 bytes finds
+ * another entry or none). DEEP: the prefix ends at or before the last '/' (a lookup
+ * limited to last_slash bytes finds the same entry). Otherwise DIRECT.
+ */
+static __always_inline void *lpm_pick(void *map, struct polc_path_lpm_key *k, __u32 len, __s32 last_slash, int *rest)
+{
+	__u32 n = min_u32(len, POLC_PATH_MAX);
+	void *v, *w;
+
+	k->prefixlen = POLC_PATH_PREFIXLEN(n);
+	v = bpf_map_lookup_elem(map, k);
+	if (!v)
+		return NULL;
+	if (len <= POLC_PATH_MAX) {
+		if (len == 0) {
+			*rest = POLC_REST_EQUAL;
+			return v;
+		}
+		k->prefixlen = POLC_PATH_PREFIXLEN(len - 1);
+		w = bpf_map_lookup_elem(map, k);
+		if ((unsigned long)w != (unsigned long)v) {
+			*rest = POLC_REST_EQUAL;
+			return v;
+		}
+	}
+	/* The prefix is shorter than the key. */
+	if (last_slash < 0) {
+		*rest = POLC_REST_DIRECT;
+		return v;
+	}
+	if ((__u32)last_slash >= n || (__u32)last_slash + 1 == len) {
+		/* The prefix (at most n, or at most len - 1 bytes) ends before the '/'. */
+		*rest = POLC_REST_DEEP;
+		return v;
+	}
+	k->prefixlen = POLC_PATH_PREFIXLEN((__u32)last_slash);
+	w = bpf_map_lookup_elem(map, k);
+	*rest = (unsigned long)w == (unsigned long)v ? POLC_REST_DEEP : POLC_REST_DIRECT;
+	return v;
+}
+
+static __always_inline const struct polc_decision *lpm_decision(const struct polc_lpm_value *v, int rest)
+{
+	if (rest == POLC_REST_EQUAL)
+		return &v->equal;
+	if (rest == POLC_REST_DIRECT)
+		return &v->direct;
+	return &v->deep;
+}
+
+/* ---- Step 2: the parent class ---- */
+
+/* The parent class of the executable in `t` (the task's image before this exec). */
+static __always_inline __u16 parent_class(struct polc_scratch *s, __u32 policy, const struct polc_task *t)
+{
+	struct polc_pclass_lpm_value *lv;
+	struct polc_pclass_value *pv;
+	__u32 len = t->len, c;
+	__s32 last = t->last_slash == NO_SLASH ? -1 : (__s32)t->last_slash;
+	int rest = POLC_REST_EQUAL;
+
+	s->par.key.policy = policy;
+	s->par.key.op = POLC_OP_EXEC;
+	s->par.key.pclass = 0;
+	__builtin_memcpy(s->par.key.path, t->path, POLC_PATH_MAX);
+	if (len <= POLC_PATH_MAX) {
+		pv = bpf_map_lookup_elem(&polc_par_exact, &s->par.key);
+		if (pv)
+			return (__u16)pv->pclass;
+	}
+	lv = lpm_pick(&polc_par_pfx, &s->par, len, last, &rest);
+	if (!lv)
+		return 0;
+	c = rest == POLC_REST_EQUAL ? lv->equal : rest == POLC_REST_DIRECT ? lv->direct : lv->deep;
+	return c > 0xffff ? 0 : (__u16)c;
+}
+
+/* ---- Step 1: one pass of the path lookups for (op, pclass) ---- */
+
+static __always_inline void path_pass(struct polc_scratch *s, const struct path_info *pi, __u32 policy, __u16 op,
+				      __u16 lookups, __u16 pclass, struct polc_comm_key *comm,
+				      struct polc_decision *best)
+{
+	struct polc_lpm_value *v;
+	struct polc_decision *d;
+	__u32 e_node = 0, f_node = 0;
+	int rest = POLC_REST_EQUAL;
+
+	s->fwd.key.policy = policy;
+	s->fwd.key.op = op;
+	s->fwd.key.pclass = pclass;
+	if ((lookups & POLC_LOOKUP_EXACT) && pi->len <= POLC_PATH_MAX) {
+		d = bpf_map_lookup_elem(&polc_path_exact, &s->fwd.key);
+		if (d)
+			take(best, d);
+	}
+	if (lookups & POLC_LOOKUP_PREFIX) {
+		v = lpm_pick(&polc_path_pfx, &s->fwd, pi->len, pi->last_slash, &rest);
+		if (v) {
+			take(best, lpm_decision(v, rest));
+			e_node = v->node;
+		}
+	}
+	if (lookups & POLC_LOOKUP_SUFFIX) {
+		s->rev.key.policy = policy;
+		s->rev.key.op = op;
+		s->rev.key.pclass = pclass;
+		v = lpm_pick(&polc_path_sfx, &s->rev, pi->len, pi->rev_last, &rest);
+		if (v) {
+			take(best, lpm_decision(v, rest));
+			f_node = v->node;
+		}
+	}
+	if (lookups & POLC_LOOKUP_NAME) {
+		s->name.key.policy = policy;
+		s->name.key.op = op;
+		s->name.key.pclass = pclass;
+		v = lpm_pick(&polc_name_pfx, &s->name, pi->name_len, -1, &rest);
+		if (v)
+			take(best, lpm_decision(v, rest));
+	}
+	if ((lookups & POLC_LOOKUP_INFIX) && e_node != 0 && f_node != 0) {
+		struct polc_infix_key ik = {
+			.policy = policy,
+			.op = op,
+			.pclass = pclass,
+			.prefix_node = e_node,
+			.suffix_node = f_node,
+		};
+		struct polc_infix_value *iv = bpf_map_lookup_elem(&polc_path_infix, &ik);
+
+		if (iv) {
+			__u32 count = iv->count;
+
+#pragma unroll
+			for (int i = 0; i < POLC_INFIX_CANDIDATES; i++) {
+				if ((__u32)i < count && polc_infix_fits(&iv->cand[i], pi->len, pi->slashes)) {
+					take(best, &iv->cand[i].decision);
+					break;
+				}
+			}
+		}
+	}
+	if (comm && (lookups & POLC_LOOKUP_COMM)) {
+		comm->policy = policy;
+		comm->pclass = pclass;
+		d = bpf_map_lookup_elem(&polc_comm, comm);
+		if (d)
+			take(best, d);
+	}
+}
+
+/* ---- EXEC ---- */
+
+/* The comm the new image gets: the kernel's kbasename(bprm->filename), 15 bytes. */
+static __always_inline void new_comm(struct polc_scratch *s, const char *filename, struct polc_comm_key *k)
+{
+	long r = bpf_probe_read_kernel_str(s->buf, PATH_BUF, filename);
+	__u32 len, start;
+	__u64 n;
+	__s32 last;
+
+	if (r <= 1 || r > PATH_BUF)
+		return;
+	len = (__u32)r - 1;
+	last = last_slash_of(s, len);
+	start = (__u32)(last + 1);
+	if (start >= len || start >= PATH_BUF)
+		return;
+	n = len - start;
+	BOUND(n, POLC_COMM_LEN - 1);
+	bpf_probe_read_kernel(k->comm, n, s->buf + (start & PATH_MASK));
+}
+
+SEC("lsm/bprm_check_security")
+int BPF_PROG(polc_bprm_check, struct linux_binprm *bprm, int ret)
+{
+	struct polc_comm_key comm = {};
+	struct polc_decision best = {};
+	struct path_info pi = {};
+	struct polc_policy_config *cfg;
+	struct polc_scratch *s;
+	struct polc_task *t;
+	__u64 cgid;
+	__u32 policy = 0;
+	__u16 lookups, pclass = 0;
+	__u8 flags = 0, action;
+	int resolved;
+
+	if (ret != 0)
+		return ret;
+	cgid = bpf_get_current_cgroup_id();
+	cfg = policy_of(cgid, &policy);
+	if (!cfg || !cfg->has_op[POLC_OP_EXEC])
+		return 0;
+	s = scratch();
+	if (!s)
+		return 0;
+	lookups = cfg->lookups[POLC_OP_EXEC];
+
+	if (lookups & POLC_LOOKUP_COMM)
+		new_comm(s, BPF_CORE_READ(bprm, filename), &comm);
+	resolved = resolve(s, &bprm->file->f_path, lookups, &pi) == 0;
+	if (resolved) {
+		if (cfg->pclass_count != 0 && (lookups & POLC_LOOKUP_PARENT)) {
+			t = bpf_task_storage_get(&polc_tasks, bpf_get_current_task_btf(), 0, 0);
+			if (t)
+				pclass = parent_class(s, policy, t);
+			else
+				flags |= POLC_EVENT_PARENT_UNKNOWN;
+		}
+		path_pass(s, &pi, policy, POLC_OP_EXEC, lookups, 0, &comm, &best);
+		if (pclass != 0)
+			path_pass(s, &pi, policy, POLC_OP_EXEC, lookups, pclass, &comm, &best);
+	} else {
+		flags |= POLC_EVENT_PATH_UNRESOLVED;
+	}
+	action = verdict(cfg, POLC_OP_EXEC, &best, &flags);
+	if (reported(cfg, action))
+		emit_path(s, cgid, policy, best.rule_id, POLC_OP_EXEC, action, flags, resolved, pi.len);
+	return action == POLC_BLOCK ? -EPERM : 0;
+}
+
+/* Record the executable the task now runs: the parent of what it executes next. */
+SEC("lsm/bprm_committed_creds")
+int BPF_PROG(polc_bprm_done, struct linux_binprm *bprm)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct polc_scratch *s;
+	struct polc_task *t;
+	__u64 cgid = bpf_get_current_cgroup_id();
+	long r;
+	__u32 len;
+	__u64 n;
+	__s32 last;
+
+	/* Contained tasks, and tasks that already have an entry (kept exact). */
+	if (bpf_map_lookup_elem(&polc_cgroups, &cgid))
+		t = bpf_task_storage_get(&polc_tasks, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	else
+		t = bpf_task_storage_get(&polc_tasks, task, 0, 0);
+	if (!t)
+		return 0;
+	s = scratch();
+	if (!s)
+		return 0;
+	r = bpf_d_path(&bprm->file->f_path, s->buf, PATH_BUF);
+	if (r <= 0 || r > PATH_BUF) {
+		/* Unknown from now on, as for tasks that started before the agent. */
+		bpf_task_storage_delete(&polc_tasks, task);
+		return 0;
+	}
+	len = (__u32)r - 1;
+	last = last_slash_of(s, len);
+	t->len = len;
+	t->last_slash = last < 0 ? NO_SLASH : (__u16)last;
+	t->flags = 0;
+	t->pad = 0;
+	__builtin_memset(t->path, 0, POLC_PATH_MAX);
+	n = len;
+	BOUND(n, POLC_PATH_MAX);
+	bpf_probe_read_kernel(t->path, n, s->buf);
+	return 0;
+}
+
+/* A new task (process or thread) runs its parent's image until it executes: copy the entry. */
+SEC("lsm/task_alloc")
+int BPF_PROG(polc_task_alloc, struct task_struct *task, unsigned long clone_flags, int ret)
+{
+	struct polc_task *p, *c;
+
+	if (ret != 0)
+		return ret;
+	p = bpf_task_storage_get(&polc_tasks, bpf_get_current_task_btf(), 0, 0);
+	if (!p)
+		return 0;
+	c = bpf_task_storage_get(&polc_tasks, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (c)
+		__builtin_memcpy(c, p, sizeof(*c));
+	return 0;
+}
+
+/* ---- READ / WRITE ---- */
+
+SEC("lsm/file_open")
+int BPF_PROG(polc_file_open, struct file *file, int ret)
+{
+	struct polc_decision rbest = {}, wbest = {};
+	struct path_info pi = {};
+	struct polc_policy_config *cfg;
+	struct polc_scratch *s;
+	__u64 cgid;
+	__u32 policy = 0, mode, fflags, rule_id;
+	__u16 lookups = 0;
+	__u8 rflags = 0, wflags = 0, ra = POLC_ALLOW, wa = POLC_ALLOW, op, action, flags;
+	int read, write, resolved;
+
+	if (ret != 0)
+		return ret;
+	cgid = bpf_get_current_cgroup_id();
+	cfg = policy_of(cgid, &policy);
+	if (!cfg)
+		return 0;
+	mode = file->f_mode;
+	fflags = file->f_flags;
+	/* exec's own opens of the binary and its interpreters are EXEC, not READ. */
+	read = (mode & FMODE_READ) && !(mode & FMODE_EXEC) && !(fflags & __FMODE_EXEC) && cfg->has_op[POLC_OP_READ];
+	/* O_TRUNC truncates even a read-only open; FMODE_CREATED: this open made the file. */
+	write = ((mode & (FMODE_WRITE | FMODE_CREATED)) || (fflags & O_TRUNC)) && cfg->has_op[POLC_OP_WRITE];
+	if (!read && !write)
+		return 0;
+	s = scratch();
+	if (!s)
+		return 0;
+	if (read)
+		lookups |= cfg->lookups[POLC_OP_READ];
+	if (write)
+		lookups |= cfg->lookups[POLC_OP_WRITE];
+	resolved = resolve(s, &file->f_path, lookups, &pi) == 0;
+	if (read) {
+		if (resolved)
+			path_pass(s, &pi, policy, POLC_OP_READ, cfg->lookups[POLC_OP_READ], 0, NULL, &rbest);
+		else
+			rflags |= POLC_EVENT_PATH_UNRESOLVED;
+		ra = verdict(cfg, POLC_OP_READ, &rbest, &rflags);
+	}
+	if (write) {
+		if (resolved)
+			path_pass(s, &pi, policy, POLC_OP_WRITE, cfg->lookups[POLC_OP_WRITE], 0, NULL, &wbest);
+		else
+			wflags |= POLC_EVENT_PATH_UNRESOLVED;
+		wa = verdict(cfg, POLC_OP_WRITE, &wbest, &wflags);
+	}
+	/* One event, for the stronger decision (WRITE on a tie). */
+	if (write && wa >= ra) {
+		op = POLC_OP_WRITE;
+		action = wa;
+		flags = wflags;
+		rule_id = wbest.rule_id;
+	} else {
+		op = POLC_OP_READ;
+		action = ra;
+		flags = rflags;
+		rule_id = rbest.rule_id;
+	}
+	if (reported(cfg, action))
+		emit_path(s, cgid, policy, rule_id, op, action, flags, resolved, pi.len);
+	return action == POLC_BLOCK ? -EPERM : 0;
+}
+
+/* ---- CONNECT / ACCEPT ---- */
+
+struct peer {
+	__u8 addr[16];
+	__u8 family; /* AF_INET (addr[0..4]) or AF_INET6 */
+	__u8 proto;
+	__be16 port; /* network order */
+};
+
+/* Step 3 for one op: (proto, port), (proto, 0), (0, port), (0, 0). */
+static __always_inline void net_decide(__u32 policy, __u8 op, __u16 lookups, const struct peer *p,
+				       struct polc_decision *best)
+{
+	struct polc_decision *d;
+
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		__u8 proto = i < 2 ? p->proto : 0;
+		__be16 port = (i & 1) ? 0 : p->port;
+
+		if (p->family == AF_INET) {
+			struct polc_net4_key k = {
+				.prefixlen = POLC_NET_PREFIXLEN(32),
+				.policy = policy,
+				.op = op,
+				.proto = proto,
+				.port = port,
+			};
+
+			if (!(lookups & POLC_LOOKUP_NET4))
+				return;
+			__builtin_memcpy(k.addr, p->addr, 4);
+			d = bpf_map_lookup_elem(&polc_net4, &k);
+		} else {
+			struct polc_net6_key k = {
+				.prefixlen = POLC_NET_PREFIXLEN(128),
+				.policy = policy,
+				.op = op,
+				.proto = proto,
+				.port = port,
+			};
+
+			if (!(lookups & POLC_LOOKUP_NET6))
+				return;
+			__builtin_memcpy(k.addr, p->addr, 16);
+			d = bpf_map_lookup_elem(&polc_net6, &k);
+		}
+		if (d)
+			take(best, d);
+	}
+}
+
+/* IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes IPv4. */
+static __always_inline void unmap_v4(struct peer *p)
+{
+	__u32 w0, w1, w2;
+
+	if (p->family != AF_INET6)
+		return;
+	__builtin_memcpy(&w0, &p->addr[0], 4);
+	__builtin_memcpy(&w1, &p->addr[4], 4);
+	__builtin_memcpy(&w2, &p->addr[8], 4);
+	if (w0 != 0 || w1 != 0 || w2 != bpf_htonl(0x0000ffff))
+		return;
+	p->family = AF_INET;
+	__builtin_memcpy(&p->addr[0], &p->addr[12], 4);
+	__builtin_memset(&p->addr[4], 0, 12);
+}
+
+/*
+ * CONNECT/ACCEPT and the NetworkAccessPolicy op decided separately; the stronger
+ * action applies. Returns the action; fills the event.
+ */
+static __always_inline __u8 net_hook(__u64 cgid, __u8 op, __u8 nap_op, const struct peer *p, int with_task)
+{
+	struct polc_decision best = {}, nbest = {};
+	struct polc_policy_config *cfg;
+	struct polc_event *e;
+	__u32 policy = 0, rule_id;
+	__u8 a = POLC_ALLOW, na = POLC_ALLOW, f = 0, nf = 0, action, flags, eop;
+	int gov, ngov;
+
+	cfg = policy_of(cgid, &policy);
+	if (!cfg)
+		return POLC_ALLOW;
+	gov = cfg->has_op[op & (POLC_OP_MAX - 1)];
+	ngov = cfg->has_op[nap_op & (POLC_OP_MAX - 1)];
+	if (!gov && !ngov)
+		return POLC_ALLOW;
+	if (gov) {
+		net_decide(policy, op, cfg->lookups[op & (POLC_OP_MAX - 1)], p, &best);
+		a = verdict(cfg, op, &best, &f);
+	}
+	if (ngov) {
+		net_decide(policy, nap_op, cfg->lookups[nap_op & (POLC_OP_MAX - 1)], p, &nbest);
+		na = verdict(cfg, nap_op, &nbest, &nf);
+	}
+	if (ngov && (!gov || na > a)) {
+		action = na;
+		flags = nf;
+		eop = nap_op;
+		rule_id = nbest.rule_id;
+	} else {
+		action = a;
+		flags = f;
+		eop = op;
+		rule_id = best.rule_id;
+	}
+	if (!reported(cfg, action))
+		return action;
+	e = event_new(cgid, policy, rule_id, eop, action, flags, with_task);
+	if (!e)
+		return action;
+	e->family = p->family;
+	e->aux = (__u32)bpf_ntohs(p->port) | ((__u32)p->proto << 16);
+	__builtin_memcpy(e->addr, p->addr, 16);
+	bpf_ringbuf_submit(e, 0);
+	return action;
+}
+
+static __always_inline __u8 proto_of(__u16 sk_protocol)
+{
+	/* MPTCP is TCP on the wire; every other IPPROTO_* fits a byte. */
+	if (sk_protocol == IPPROTO_MPTCP)
+		return IPPROTO_TCP;
+	return (__u8)sk_protocol;
+}
+
+SEC("lsm/socket_connect")
+int BPF_PROG(polc_connect, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
+{
+	struct peer p = {};
+	__u16 family = 0;
+	__u64 cgid;
+
+	if (ret != 0)
+		return ret;
+	cgid = bpf_get_current_cgroup_id();
+	if (!bpf_map_lookup_elem(&polc_cgroups, &cgid))
+		return 0;
+	if (addrlen < 2 || bpf_probe_read_kernel(&family, sizeof(family), address))
+		return 0;
+	if (family == AF_INET) {
+		/* struct sockaddr_in: family, port, addr. */
+		if (addrlen < 8)
+			return 0;
+		bpf_probe_read_kernel(&p.port, 2, (char *)address + 2);
+		bpf_probe_read_kernel(p.addr, 4, (char *)address + 4);
+	} else if (family == AF_INET6) {
+		/* struct sockaddr_in6: family, port, flowinfo, addr. */
+		if (addrlen < 24)
+			return 0;
+		bpf_probe_read_kernel(&p.port, 2, (char *)address + 2);
+		bpf_probe_read_kernel(p.addr, 16, (char *)address + 8);
+	} else {
+		return 0;
+	}
+	p.family = family;
+	p.proto = proto_of(BPF_CORE_READ(sock, sk, sk_protocol));
+	unmap_v4(&p);
+	return net_hook(cgid, POLC_OP_CONNECT, POLC_OP_NAP_CONNECT, &p, 1) == POLC_BLOCK ? -EPERM : 0;
+}
+
+/*
+ * An incoming connection (softirq: the current task is unrelated). The listener's
+ * cgroup binds the policy; the peer is the remote address, the port the local one.
+ */
+SEC("lsm/inet_conn_request")
+int BPF_PROG(polc_conn_req, struct sock *sk, struct sk_buff *skb, struct request_sock *req, int ret)
+{
+	struct peer p = {};
+	__u16 family;
+	__u64 cgid;
+
+	if (ret != 0)
+		return ret;
+	cgid = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
+	if (!bpf_map_lookup_elem(&polc_cgroups, &cgid))
+		return 0;
+	family = BPF_CORE_READ(req, __req_common.skc_family);
+	if (family == AF_INET) {
+		__be32 a = BPF_CORE_READ(req, __req_common.skc_daddr);
+
+		__builtin_memcpy(p.addr, &a, 4);
+	} else if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&p.addr, req, __req_common.skc_v6_daddr.in6_u.u6_addr8);
+	} else {
+		return 0;
+	}
+	p.family = family;
+	p.port = bpf_htons(BPF_CORE_READ(req, __req_common.skc_num));
+	p.proto = proto_of(BPF_CORE_READ(sk, sk_protocol));
+	unmap_v4(&p);
+	return net_hook(cgid, POLC_OP_ACCEPT, POLC_OP_NAP_ACCEPT, &p, 0) == POLC_BLOCK ? -EPERM : 0;
+}
+
+/* ---- RAW_SOCKET / CAPABILITY (step 4) ---- */
+
+static __always_inline __u8 id_hook(__u64 cgid, __u8 op, __u32 id, int report)
+{
+	struct polc_decision best = {};
+	struct polc_policy_config *cfg;
+	struct polc_decision *d;
+	struct polc_event *e;
+	__u32 policy = 0;
+	__u8 flags = 0, action;
+
+	cfg = policy_of(cgid, &policy);
+	if (!cfg || !cfg->has_op[op & (POLC_OP_MAX - 1)])
+		return POLC_ALLOW;
+	if (cfg->lookups[op & (POLC_OP_MAX - 1)] & POLC_LOOKUP_ID) {
+		struct polc_id_key k = {.policy = policy, .op = op, .pad = 0, .id = id};
+
+		d = bpf_map_lookup_elem(&polc_id, &k);
+		if (d)
+			take(&best, d);
+	}
+	action = verdict(cfg, op, &best, &flags);
+	if (!report || !reported(cfg, action))
+		return action;
+	e = event_new(cgid, policy, best.rule_id, op, action, flags, 1);
+	if (!e)
+		return action;
+	e->aux = id;
+	bpf_ringbuf_submit(e, 0);
+	return action;
+}
+
+SEC("lsm/socket_create")
+int BPF_PROG(polc_sock_new, int family, int type, int protocol, int kern, int ret)
+{
+	__u64 cgid;
+
+	if (ret != 0)
+		return ret;
+	/* Sockets the kernel makes for itself are not the task's. */
+	if (kern)
+		return 0;
+	if ((type & SOCK_TYPE_MASK) != SOCK_RAW && family != AF_PACKET)
+		return 0;
+	cgid = bpf_get_current_cgroup_id();
+	if (!bpf_map_lookup_elem(&polc_cgroups, &cgid))
+		return 0;
+	return id_hook(cgid, POLC_OP_RAW_SOCKET, 0, 1) == POLC_BLOCK ? -EPERM : 0;
+}
+
+/*
+ * Only checks of the task's own credentials: not checks of another task's
+ * (has_capability) nor those under override_creds (filesystems acting with their
+ * mounter's credentials). CAP_OPT_NOAUDIT checks are decided but not reported, as
+ * the kernel does not audit them either.
+ */
+SEC("lsm/capable")
+int BPF_PROG(polc_capable, const struct cred *cred, struct user_namespace *ns, int cap, unsigned int opts, int ret)
+{
+	struct task_struct *task;
+	__u64 cgid;
+
+	if (ret != 0)
+		return ret;
+	cgid = bpf_get_current_cgroup_id();
+	if (!bpf_map_lookup_elem(&polc_cgroups, &cgid))
+		return 0;
+	task = bpf_get_current_task_btf();
+	if ((unsigned long)cred != (unsigned long)task->real_cred)
+		return 0;
+	return id_hook(cgid, POLC_OP_CAPABILITY, (__u32)cap, !(opts & CAP_OPT_NOAUDIT)) == POLC_BLOCK ? -EPERM : 0;
+}

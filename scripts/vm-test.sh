@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Kernel enforcement suite: boots a stock Debian kernel once with virtme-ng (QEMU,
+# TCG), runs every case of tests/vm/guest.py and the kernel hook benchmark inside
+# it, and fails when a case failed or the guest did not finish. Never skips: a
+# missing tool is an error (scripts/test.sh installs them).
+#
+# Usage: scripts/vm-test.sh [--no-bench] [--only CASE,...]
+# Environment: POLC_VM_TIMEOUT (seconds for the whole boot, default 2400),
+#              POLC_VM_KERNEL (a /boot/vmlinuz-* to boot instead of the newest).
+# Results: build/vm/results.txt (one line per case), build/vm/guest.log (every
+# command, its output and events), build/vm/bench.txt (hook cost table).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+out="$repo/build/vm"
+
+step() { printf '\n==> vm-test: %s\n' "$*" >&2; }
+die() { printf 'vm-test: error: %s\n' "$*" >&2; exit 2; }
+
+bench=1
+only=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-bench) bench=0 ;;
+    --only) only="${2:?--only needs a list of cases}"; shift ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) die "unknown argument $1 (see --help)" ;;
+  esac
+  shift
+done
+
+step "checking tools"
+[ "$(id -u)" = 0 ] || die "run as root (virtme-ng needs to read the kernel image; the guest loads BPF programs as root)"
+for t in vng qemu-system-x86_64 cc cargo timeout; do
+  command -v "$t" >/dev/null || die "$t is missing (scripts/test.sh installs qemu-system-x86, linux-image-amd64, busybox-static and virtme-ng)"
+done
+[ -x /usr/bin/python3 ] || die "/usr/bin/python3 is missing (the guest runs the suite with the system python)"
+command -v busybox >/dev/null || [ -x /bin/busybox ] || die "busybox is missing (virtme-ng needs busybox-static)"
+
+if [ -n "${POLC_VM_KERNEL:-}" ]; then
+  kernel=$POLC_VM_KERNEL
+else
+  kernel=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1 || true)
+fi
+[ -n "$kernel" ] && [ -r "$kernel" ] || die "no readable /boot/vmlinuz-* (install linux-image-amd64)"
+owner=$(dpkg -S "$kernel" 2>/dev/null | cut -d: -f1 || true)
+case "$owner" in
+  linux-image-*) ;;
+  *) die "$kernel does not come from a Debian linux-image package (owner: ${owner:-none})" ;;
+esac
+echo "kernel: $kernel ($owner)" >&2
+
+step "building polc, the swap tool and the benchmark loop (release)"
+cargo build -q --locked --release -p polc
+cargo build -q --locked --release -p polc-agent --example swap
+mkdir -p "$out/bench" "$out/swap"
+for p in a b; do
+  rm -rf "$out/swap/$p.out"
+  target/release/polc compile "tests/vm/policies/swap-$p.yaml" --target bpf-lsm --out "$out/swap/$p.out" >/dev/null
+  bundles=("$out/swap/$p.out"/bpf-lsm/*.bundle)
+  [ "${#bundles[@]}" = 1 ] && [ -f "${bundles[0]}" ] || die "expected one bundle for swap-$p.yaml, got: ${bundles[*]}"
+  cp "${bundles[0]}" "$out/swap/$p.bundle"
+done
+cc -O2 -Wall -Wextra -Werror -o "$out/hookbench" tests/vm/bench/hookbench.c
+for section in process file; do
+  for n in 1 1000 10000; do
+    /usr/bin/python3 tests/vm/bench/gen-rules.py "$section" "$n" "$out/bench/$section-$n.yaml"
+  done
+done
+target/release/polc exec --help >/dev/null || die "this polc has no working \`exec\` subcommand"
+
+step "the suite's policies lint clean"
+target/release/polc lint --fail-on warning tests/vm/policies "$out/bench/process-1000.yaml" "$out/bench/file-1000.yaml" >/dev/null
+
+rm -f "$out/results.txt" "$out/bench.txt"
+guest_args=(--repo "$repo" --out "$out")
+[ "$bench" = 1 ] && guest_args+=(--bench)
+[ -n "$only" ] && guest_args+=(--only "$only")
+guest_cmd="cd '$repo' && /usr/bin/python3 tests/vm/guest.py ${guest_args[*]}"
+
+timeout_s=${POLC_VM_TIMEOUT:-2400}
+step "booting $kernel under QEMU (TCG; timeout ${timeout_s}s)"
+start=$(date +%s)
+set +e
+timeout --foreground -k 10 "$timeout_s" \
+  vng -r "$kernel" --memory 2G --cpus 2 --rw --disable-kvm --exec "$guest_cmd" 2>&1 | tee "$out/vng.log"
+vng_rc=${PIPESTATUS[0]}
+set -e
+echo "vm-test: the VM ran $(( $(date +%s) - start )) s (vng exit status $vng_rc)" >&2
+rm -rf "$out/scratch"
+
+[ "$vng_rc" = 124 ] && echo "vm-test: the VM hit the ${timeout_s}s timeout" >&2
+if [ ! -s "$out/results.txt" ]; then
+  echo "vm-test: FAILED: the guest wrote no results (see $out/vng.log)" >&2
+  exit 1
+fi
+summary=$(grep '^SUMMARY ' "$out/results.txt" || true)
+if [ -z "$summary" ]; then
+  echo "vm-test: FAILED: the guest did not finish; results so far:" >&2
+  cat "$out/results.txt" >&2
+  exit 1
+fi
+step "results ($out/results.txt; details in $out/guest.log)"
+cat "$out/results.txt" >&2
+[ -s "$out/bench.txt" ] && { echo; cat "$out/bench.txt"; } >&2
+case "$summary" in
+  *" fail=0") echo "vm-test: all cases passed" >&2 ;;
+  *) echo "vm-test: FAILED: $summary" >&2; exit 1 ;;
+esac

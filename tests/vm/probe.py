@@ -1,0 +1,105 @@
+#!/usr/bin/python3
+"""Probe of the VM enforcement suite: runs inside the cgroup `polc exec` creates.
+
+Usage: probe.py RESULT_FILE STEPS_JSON
+
+STEPS_JSON is a list of steps, each {"name": ..., "kind": ..., ...}. Every step is
+attempted (a blocked step does not stop the others) and its outcome is written as one
+JSON line to RESULT_FILE, which the suite runner (tests/vm/guest.py) reads after the
+run. Kinds:
+
+  exec     argv, cwd?   run argv; records whether execve succeeded, the exit status
+                        and stdout (a failed execve is recorded with its errno)
+  read     path         open O_RDONLY and read
+  write    path         open O_WRONLY (no truncation) and write one byte
+  trunc    path         open O_WRONLY|O_TRUNC
+  truncate path         truncate(2) to length 0 without opening
+  create   path         open O_WRONLY|O_CREAT|O_EXCL (a new file)
+  connect  host, port   TCP connect
+  touch    path         create a marker file (synchronisation with the runner)
+  wait     path         wait until a marker file exists (at most 120 s)
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+
+def run_step(step):
+    kind = step["kind"]
+    res = {"name": step["name"], "kind": kind}
+    try:
+        if kind == "exec":
+            proc = subprocess.run(
+                step["argv"],
+                cwd=step.get("cwd"),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                timeout=120,
+                check=False,
+            )
+            res.update(
+                started=True,
+                rc=proc.returncode,
+                out=proc.stdout.decode(errors="replace"),
+                err=proc.stderr.decode(errors="replace")[-400:],
+            )
+            res["ok"] = True
+        elif kind == "read":
+            with open(step["path"], "rb") as f:
+                f.read()
+            res["ok"] = True
+        elif kind == "write":
+            fd = os.open(step["path"], os.O_WRONLY)
+            try:
+                os.write(fd, b"x")
+            finally:
+                os.close(fd)
+            res["ok"] = True
+        elif kind == "trunc":
+            os.close(os.open(step["path"], os.O_WRONLY | os.O_TRUNC))
+            res["ok"] = True
+        elif kind == "truncate":
+            os.truncate(step["path"], 0)
+            res["ok"] = True
+        elif kind == "create":
+            os.close(os.open(step["path"], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            res["ok"] = True
+        elif kind == "connect":
+            with socket.create_connection((step["host"], step["port"]), timeout=20):
+                pass
+            res["ok"] = True
+        elif kind == "touch":
+            with open(step["path"], "w", encoding="utf-8"):
+                pass
+            res["ok"] = True
+        elif kind == "wait":
+            deadline = time.monotonic() + 120
+            while not os.path.exists(step["path"]):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"marker {step['path']} never appeared")
+                time.sleep(0.05)
+            res["ok"] = True
+        else:
+            res.update(ok=False, error=f"unknown step kind {kind!r}")
+    except OSError as e:
+        res.update(ok=False, errno=e.errno, error=str(e))
+    except subprocess.TimeoutExpired as e:
+        res.update(ok=False, error=f"timeout: {e}")
+    return res
+
+
+def main():
+    result_file, steps = sys.argv[1], json.loads(sys.argv[2])
+    with open(result_file, "w", encoding="utf-8") as out:
+        for step in steps:
+            out.write(json.dumps(run_step(step)) + "\n")
+            out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
