@@ -9,7 +9,7 @@
 //!   `polc_gen`, delete the old one), slot allocation, cgroup bindings; written
 //!   against the [`store::MapStore`] trait so it is tested without a kernel.
 //! - [`events`]: decode `polc_event` records and name their policy, rule, source line
-//!   and container; [`format`] writes them as JSON lines or CEF.
+//!   and container; [`mod@format`] writes them as JSON lines or CEF.
 //! - [`cgroup`]: find the cgroup v2 hierarchy, make a cgroup, learn its id.
 //!
 //! The eBPF object is built by `build.rs` from `ebpf-lsm/src/polc_lsm.bpf.c`; a build
