@@ -213,17 +213,7 @@ mod tests {
 
     /// A bundle with a config entry and `paths` exact exec entries for compiler slot 7.
     fn bundle(target: &str, paths: &[&str], rule: u32) -> Bundle {
-        let mut maps: Vec<MapSection> = BUNDLE_MAPS
-            .iter()
-            .map(|m| MapSection {
-                name: m.name.into(),
-                map_type: m.map_type,
-                key_size: m.key_size as u32,
-                value_size: m.value_size as u32,
-                policy_offset: m.policy_offset.unwrap_or(0) as u32,
-                entries: vec![],
-            })
-            .collect();
+        let mut maps: Vec<MapSection> = BUNDLE_MAPS.iter().map(|m| MapSection::new(m, vec![])).collect();
         let mut cfg = PolicyConfig::zeroed();
         cfg.has_op[0] = 1;
         maps[0].entries.push((PolicyKey { policy: policy_id(0, 7) }.to_bytes().to_vec(), cfg.to_bytes().to_vec()));

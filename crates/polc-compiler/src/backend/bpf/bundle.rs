@@ -76,6 +76,20 @@ pub struct MapSection {
     pub entries: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
+impl MapSection {
+    /// A section for the map `def` with these entries (keys ascending).
+    pub fn new(def: &polc_abi::MapDef, entries: Vec<(Vec<u8>, Vec<u8>)>) -> MapSection {
+        MapSection {
+            name: def.name.to_string(),
+            map_type: def.map_type,
+            key_size: def.key_size as u32,
+            value_size: def.value_size as u32,
+            policy_offset: def.policy_offset.unwrap_or(0) as u32,
+            entries,
+        }
+    }
+}
+
 /// What the agent needs to report an event of a rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleInfo {

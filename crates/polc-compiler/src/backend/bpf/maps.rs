@@ -221,14 +221,7 @@ pub(crate) fn build(low: &Lowered, policy: u32) -> (Vec<MapSection>, Vec<(u32, B
 
     let sections = BUNDLE_MAPS
         .iter()
-        .map(|def| MapSection {
-            name: def.name.to_string(),
-            map_type: def.map_type,
-            key_size: def.key_size as u32,
-            value_size: def.value_size as u32,
-            policy_offset: def.policy_offset.unwrap_or(0) as u32,
-            entries: m.remove(def.name).unwrap_or_default().into_iter().collect(),
-        })
+        .map(|def| MapSection::new(def, m.remove(def.name).unwrap_or_default().into_iter().collect()))
         .collect();
     (sections, errors)
 }
