@@ -162,6 +162,8 @@ enum polc_proto {
 #define POLC_SEC_FILE_OPEN "lsm/file_open"
 #define POLC_PROG_CONNECT "polc_connect"
 #define POLC_SEC_CONNECT "lsm/socket_connect"
+#define POLC_PROG_SENDMSG "polc_sendmsg"
+#define POLC_SEC_SENDMSG "lsm/socket_sendmsg"
 #define POLC_PROG_CONN_REQUEST "polc_conn_req"
 #define POLC_SEC_CONN_REQUEST "lsm/inet_conn_request"
 #define POLC_PROG_SOCKET_CREATE "polc_sock_new"

@@ -53,7 +53,9 @@ enum {
 #define AF_INET 2
 #define AF_INET6 10
 #define AF_PACKET 17
+#define SOCK_STREAM 1
 #define SOCK_RAW 3
+#define MSG_FASTOPEN 0x20000000U
 #define SOCK_TYPE_MASK 0xf
 #define IPPROTO_TCP 6
 #define IPPROTO_MPTCP 262
@@ -143,6 +145,12 @@ struct sock {
 struct socket {
 	short type;
 	struct sock *sk;
+};
+
+struct msghdr {
+	void *msg_name;
+	int msg_namelen;
+	unsigned int msg_flags;
 };
 
 struct request_sock {

@@ -942,11 +942,41 @@ static __always_inline __u8 proto_of(__u16 sk_protocol)
 	return (__u8)sk_protocol;
 }
 
+/*
+ * The peer of a kernel copy of a user's sockaddr (connect's address, sendmsg's
+ * msg_name). 0 for an IPv4 or IPv6 peer; -1 for any other family or a short address
+ * (the kernel rejects those itself, or they are not IP).
+ */
+static __always_inline int peer_of(const void *address, int addrlen, struct peer *p)
+{
+	__u16 family = 0;
+
+	if (addrlen < 2 || bpf_probe_read_kernel(&family, sizeof(family), address))
+		return -1;
+	if (family == AF_INET) {
+		/* struct sockaddr_in: family, port, addr. */
+		if (addrlen < 8)
+			return -1;
+		bpf_probe_read_kernel(&p->port, 2, (const char *)address + 2);
+		bpf_probe_read_kernel(p->addr, 4, (const char *)address + 4);
+	} else if (family == AF_INET6) {
+		/* struct sockaddr_in6: family, port, flowinfo, addr. */
+		if (addrlen < 24)
+			return -1;
+		bpf_probe_read_kernel(&p->port, 2, (const char *)address + 2);
+		bpf_probe_read_kernel(p->addr, 16, (const char *)address + 8);
+	} else {
+		return -1;
+	}
+	p->family = family;
+	unmap_v4(p);
+	return 0;
+}
+
 SEC("lsm/socket_connect")
 int BPF_PROG(polc_connect, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
 {
 	struct peer p = {};
-	__u16 family = 0;
 	__u64 cgid;
 
 	if (ret != 0)
@@ -954,26 +984,41 @@ int BPF_PROG(polc_connect, struct socket *sock, struct sockaddr *address, int ad
 	cgid = bpf_get_current_cgroup_id();
 	if (!bpf_map_lookup_elem(&polc_cgroups, &cgid))
 		return 0;
-	if (addrlen < 2 || bpf_probe_read_kernel(&family, sizeof(family), address))
+	if (peer_of(address, addrlen, &p))
 		return 0;
-	if (family == AF_INET) {
-		/* struct sockaddr_in: family, port, addr. */
-		if (addrlen < 8)
-			return 0;
-		bpf_probe_read_kernel(&p.port, 2, (char *)address + 2);
-		bpf_probe_read_kernel(p.addr, 4, (char *)address + 4);
-	} else if (family == AF_INET6) {
-		/* struct sockaddr_in6: family, port, flowinfo, addr. */
-		if (addrlen < 24)
-			return 0;
-		bpf_probe_read_kernel(&p.port, 2, (char *)address + 2);
-		bpf_probe_read_kernel(p.addr, 16, (char *)address + 8);
-	} else {
-		return 0;
-	}
-	p.family = family;
 	p.proto = proto_of(BPF_CORE_READ(sock, sk, sk_protocol));
-	unmap_v4(&p);
+	return net_hook(cgid, POLC_OP_CONNECT, POLC_OP_NAP_CONNECT, &p, 1) == POLC_BLOCK ? -EPERM : 0;
+}
+
+/*
+ * A send with a destination address: sendto/sendmsg/sendmmsg on a datagram or raw
+ * socket (connected or not: the address given wins), and TCP Fast Open
+ * (MSG_FASTOPEN), which connects without socket_connect. Judged as CONNECT to that
+ * address, once per call. Sends without an address go to the connected peer, which
+ * socket_connect judged; a stream socket ignores the address otherwise.
+ */
+SEC("lsm/socket_sendmsg")
+int BPF_PROG(polc_sendmsg, struct socket *sock, struct msghdr *msg, int size, int ret)
+{
+	struct peer p = {};
+	void *name;
+	int namelen;
+	__u64 cgid;
+
+	if (ret != 0)
+		return ret;
+	name = BPF_CORE_READ(msg, msg_name);
+	if (!name)
+		return 0;
+	if (BPF_CORE_READ(sock, type) == SOCK_STREAM && !(BPF_CORE_READ(msg, msg_flags) & MSG_FASTOPEN))
+		return 0;
+	cgid = bpf_get_current_cgroup_id();
+	if (!bpf_map_lookup_elem(&polc_cgroups, &cgid))
+		return 0;
+	namelen = BPF_CORE_READ(msg, msg_namelen);
+	if (peer_of(name, namelen, &p))
+		return 0;
+	p.proto = proto_of(BPF_CORE_READ(sock, sk, sk_protocol));
 	return net_hook(cgid, POLC_OP_CONNECT, POLC_OP_NAP_CONNECT, &p, 1) == POLC_BLOCK ? -EPERM : 0;
 }
 

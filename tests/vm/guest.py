@@ -19,7 +19,9 @@ import argparse
 import errno
 import json
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -644,6 +646,39 @@ def case_net_egress_block():
     expect_events(r, 2, action="block", op="connect", rule="block-addr")
 
 
+def case_net_sendto_block():
+    """Sends that carry their own destination are judged like connect: unconnected
+    UDP (IPv4 and IPv4-mapped IPv6), a connected UDP socket sending elsewhere, and TCP
+    Fast Open, which connects without socket_connect."""
+    udp = lambda name, host, port: {"name": name, "kind": "udp", "host": host, "port": port}  # noqa: E731
+    r = run_probe(
+        "net-sendto-block",
+        ["net-egress-block.yaml"],
+        [
+            udp("udp-blocked-port", "127.0.0.1", 18081),
+            udp("udp-other-port", "127.0.0.1", 18080),
+            udp("udp-blocked-addr", "127.0.0.2", 18080),
+            udp("udp6-mapped-blocked", "::ffff:127.0.0.1", 18081),
+            {"name": "udp-over-connected", "kind": "udp-over", "host": "127.0.0.1", "port": 18081, "via": 18080},
+            {"name": "udp-connected-allowed", "kind": "udp-over", "host": "127.0.0.1", "port": 18080, "via": 18080},
+            {"name": "fastopen-blocked", "kind": "fastopen", "host": "127.0.0.1", "port": 18081},
+            {"name": "fastopen-allowed", "kind": "fastopen", "host": "127.0.0.1", "port": 18080},
+        ],
+    )
+    expect_exit_ok(r)
+    expect_blocked(r, "udp-blocked-port")
+    expect_allowed(r, "udp-other-port")
+    expect_blocked(r, "udp-blocked-addr")
+    expect_blocked(r, "udp6-mapped-blocked")
+    expect_blocked(r, "udp-over-connected")
+    expect_allowed(r, "udp-connected-allowed")
+    expect_blocked(r, "fastopen-blocked")
+    expect_allowed(r, "fastopen-allowed")
+    expect_events(r, 4, action="block", op="connect", port=18081, rule="block-port")
+    expect_events(r, 1, action="block", op="connect", rule="block-addr")
+    expect_events(r, 5)
+
+
 def case_net_egress_audit():
     r = run_probe(
         "net-egress-audit",
@@ -713,6 +748,146 @@ def case_isolation():
 
 
 SWAP_FLIPS = 3000
+
+
+AGENT_POLICY = """apiVersion: polc.dev/v1alpha1
+kind: PreventionPolicy
+metadata:
+  name: vm-agent
+  namespace: polc-vm
+spec:
+  selector:
+    matchLabels:
+      app: vm-test
+  process:
+    - name: {rule}
+      action: Block
+      paths:
+        - {path}
+"""
+
+
+def polc(*args, check=True):
+    """Run polc with args; returns (rc, stdout, stderr) and logs them."""
+    p = subprocess.run([POLC, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=CASE_TIMEOUT, check=False)
+    out, err = p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+    log(f"$ polc {' '.join(args)}\n-> {p.returncode}\n{out}{err}")
+    if check and p.returncode != 0:
+        raise CaseFailure(f"polc {' '.join(args)} exited {p.returncode}: {tail(err)}")
+    return p.returncode, out, err
+
+
+def case_agent_restart():
+    """`polc agent`: apply a compiled bundle and bind a cgroup; enforcement stays with
+    no polc process running; a restarted event reader names the rule; a new bundle
+    replaces the plan in its slot; unload lifts it."""
+    d = f"{SCRATCH}/agent"
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    for v, rule, path in (("v1", "block-id", "/usr/bin/id"), ("v2", "block-whoami", "/usr/bin/whoami")):
+        os.makedirs(f"{d}/{v}")
+        with open(f"{d}/{v}/vm-agent.yaml", "w", encoding="utf-8") as f:
+            f.write(AGENT_POLICY.format(rule=rule, path=path))
+        polc("compile", f"{d}/{v}/vm-agent.yaml", "--target", "bpf-lsm", "--out", f"{d}/{v}/out")
+    cg = "/sys/fs/cgroup/polc-vm-agent"
+    if not os.path.isdir(cg):
+        os.mkdir(cg)
+
+    def in_cg(argv):
+        p = subprocess.run(
+            ["/bin/sh", "-c", f'echo $$ > {cg}/cgroup.procs && exec "$@"', "sh", *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            timeout=60,
+            check=False,
+        )
+        log(f"in {cg}: {argv} -> {p.returncode} {p.stdout!r} {p.stderr!r}")
+        return p
+
+    def blocked(argv, why):
+        p = in_cg(argv)
+        if p.returncode == 0:
+            raise CaseFailure(f"{argv[0]} ran in the bound cgroup {why}: {p.stdout!r}")
+        if b"ermission denied" not in p.stderr and b"not permitted" not in p.stderr:
+            raise CaseFailure(f"{argv[0]} failed in the bound cgroup {why}, but not by a block: {p.stderr!r}")
+
+    def runs(argv, why):
+        p = in_cg(argv)
+        if p.returncode != 0:
+            raise CaseFailure(f"{argv[0]} did not run in the cgroup {why}: exit {p.returncode} {p.stderr!r}")
+
+    def reader(logfile):
+        p = subprocess.Popen([POLC, "agent", "events", "--audit-log", logfile], stderr=subprocess.PIPE)
+        time.sleep(1.0)
+        if p.poll() is not None:
+            raise CaseFailure(f"polc agent events exited {p.returncode}: {p.stderr.read()!r}")
+        return p
+
+    try:
+        _, out, _ = polc("agent", "apply", f"{d}/v1/out", "--bind", f"vm-agent={cg}")
+        plan = "polc-vm/Policy/vm-agent/*"
+        if not re_line(out, r"load\s+slot\s+(\d+)\s+" + re_escape(plan)) or "bind" not in out:
+            raise CaseFailure(f"apply did not load and bind {plan}: {out!r}")
+        slot = re_line(out, r"load\s+slot\s+(\d+)")
+        r1 = reader(f"{d}/events-1.jsonl")
+        blocked(["/usr/bin/id", "-u"], "with the agent reading events")
+        runs(["/usr/bin/whoami"], "(not in v1)")
+        outside = subprocess.run(["/usr/bin/id", "-u"], stdout=subprocess.PIPE, check=False)
+        if outside.returncode != 0:
+            raise CaseFailure("id outside the bound cgroup did not run")
+        r1.kill()
+        r1.wait()
+        blocked(["/usr/bin/id", "-u"], "with no polc process running")
+        r2 = reader(f"{d}/events-2.jsonl")
+        blocked(["/usr/bin/id", "-u"], "after the reader restarted")
+        time.sleep(1.0)
+        r2.send_signal(signal.SIGTERM)
+        r2.wait(timeout=30)
+        with open(f"{d}/events-2.jsonl", encoding="utf-8") as f:
+            evs = [json.loads(l) for l in f if l.strip()]
+        log(f"events after restart: {evs}")
+        if len(evs) != 1:
+            raise CaseFailure(f"expected exactly one event from the restarted reader, got {len(evs)}: {evs}")
+        e = evs[0]
+        if e.get("action") != "block" or e.get("rule") != "block-id":
+            raise CaseFailure(f"the restarted reader did not name the rule: {e}")
+        if "vm-agent.yaml:" not in json.dumps(e):
+            raise CaseFailure(f"the event does not carry the rule's source line: {e}")
+        _, out, _ = polc("agent", "status", "--format", "json")
+        st = json.loads(out)
+        row = [x for x in st["slots"] if x["plan"] == plan]
+        if not row or not row[0]["loaded"] or [c["path"] for c in row[0]["cgroups"]] != [cg]:
+            raise CaseFailure(f"status does not show {plan} loaded and bound to {cg}: {st}")
+        _, out, _ = polc("agent", "apply", f"{d}/v1/out")
+        if not re_line(out, r"unchanged\s+slot\s+" + slot):
+            raise CaseFailure(f"the same bundle again was not left unchanged: {out!r}")
+        _, out, _ = polc("agent", "apply", f"{d}/v2/out")
+        if not re_line(out, r"replace\s+slot\s+" + slot):
+            raise CaseFailure(f"the new bundle did not replace the plan in slot {slot}: {out!r}")
+        runs(["/usr/bin/id", "-u"], "after v2 replaced v1")
+        blocked(["/usr/bin/whoami"], "under v2")
+        polc("agent", "unload", "--all")
+        runs(["/usr/bin/whoami"], "after unload")
+        _, out, _ = polc("agent", "status", "--format", "json")
+        if any(x["plan"] == plan for x in json.loads(out)["slots"]):
+            raise CaseFailure(f"{plan} is still in the status after unload: {out}")
+    finally:
+        with open(f"{cg}/cgroup.procs", encoding="utf-8") as f:
+            if f.read().strip():
+                log(f"processes left in {cg}")
+        try:
+            os.rmdir(cg)
+        except OSError as e:
+            log(f"cannot remove {cg}: {e}")
+
+
+def re_line(text, pattern):
+    m = re.search(pattern, text)
+    return (m.group(1) if m.groups() else m.group(0)) if m else None
+
+
+def re_escape(s):
+    return re.escape(s)
 
 
 def case_swap_under_load():
@@ -800,8 +975,10 @@ CASES = [
     ("file-write-block", case_file_write_block),
     ("file-audit", case_file_audit),
     ("net-egress-block", case_net_egress_block),
+    ("net-sendto-block", case_net_sendto_block),
     ("net-egress-audit", case_net_egress_audit),
     ("isolation", case_isolation),
+    ("agent-restart", case_agent_restart),
     ("swap-under-load", case_swap_under_load),
 ]
 

@@ -16,6 +16,11 @@ run. Kinds:
   truncate path         truncate(2) to length 0 without opening
   create   path         open O_WRONLY|O_CREAT|O_EXCL (a new file)
   connect  host, port   TCP connect
+  udp      host, port   UDP sendto on an unconnected socket (family from the host)
+  udp-over host, port, via
+                        UDP socket connected to `via` (a port on 127.0.0.1), then
+                        sendto host:port (the address given overrides the peer)
+  fastopen host, port   TCP Fast Open: sendto(MSG_FASTOPEN) on a new TCP socket
   touch    path         create a marker file (synchronisation with the runner)
   wait     path         wait until a marker file exists (at most 120 s)
 """
@@ -71,6 +76,21 @@ def run_step(step):
         elif kind == "connect":
             with socket.create_connection((step["host"], step["port"]), timeout=20):
                 pass
+            res["ok"] = True
+        elif kind == "udp":
+            family = socket.AF_INET6 if ":" in step["host"] else socket.AF_INET
+            with socket.socket(family, socket.SOCK_DGRAM) as s:
+                s.sendto(b"x", (step["host"], step["port"]))
+            res["ok"] = True
+        elif kind == "udp-over":
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.connect(("127.0.0.1", step["via"]))
+                s.sendto(b"x", (step["host"], step["port"]))
+            res["ok"] = True
+        elif kind == "fastopen":
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.settimeout(20)
+                s.sendto(b"x", socket.MSG_FASTOPEN, (step["host"], step["port"]))
             res["ok"] = True
         elif kind == "touch":
             with open(step["path"], "w", encoding="utf-8"):

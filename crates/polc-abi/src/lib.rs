@@ -914,6 +914,12 @@ pub const PROGRAMS: &[ProgramDef] = &[
         c_section_define: "POLC_SEC_CONNECT",
     },
     ProgramDef {
+        name: "polc_sendmsg",
+        c_define: "POLC_PROG_SENDMSG",
+        section: "lsm/socket_sendmsg",
+        c_section_define: "POLC_SEC_SENDMSG",
+    },
+    ProgramDef {
         name: "polc_conn_req",
         c_define: "POLC_PROG_CONN_REQUEST",
         section: "lsm/inet_conn_request",

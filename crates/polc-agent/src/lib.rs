@@ -22,6 +22,7 @@ mod error;
 pub mod events;
 pub mod format;
 pub mod loader;
+pub mod node;
 pub mod policy;
 pub mod reader;
 pub mod ring;

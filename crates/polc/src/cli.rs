@@ -97,6 +97,30 @@ pub(crate) enum Command {
     ///   polc exec --policy my.yaml --manifests deploy/ --container web --events cef -- ./server
     #[command(verbatim_doc_comment)]
     Exec(ExecArgs),
+    /// The node agent: load compiled bundles, bind cgroups, report violations.
+    ///
+    /// `polc agent apply` loads the bpf-lsm bundles `polc compile --target bpf-lsm`
+    /// wrote, all of them in ONE generation switch (no exec or open is judged by a mix
+    /// of old and new policies): a plan already loaded is replaced in its own slot, an
+    /// unchanged bundle is left alone, and --prune unloads the agent's plans that are
+    /// no longer given (GitOps: apply the whole compiled tree each time). --bind puts a
+    /// cgroup v2 directory (a container's, a systemd unit's) under a plan.
+    ///
+    /// The programs and maps are pinned under /sys/fs/bpf/polc, so enforcement stays
+    /// in place when no polc process runs; `polc agent events` is the long-running
+    /// part, turning kernel events into violation records (JSON lines or CEF) named by
+    /// policy, rule and source line. A copy of every applied bundle is kept in the
+    /// state directory (default /run/polc) to name events and replace plans in place.
+    /// Needs root, a kernel with the BPF LSM active and bpffs mounted.
+    ///
+    /// Examples:
+    ///   polc compile policies/ deploy/ --target bpf-lsm --out /var/lib/polc/build
+    ///   polc agent apply /var/lib/polc/build --prune --bind carts=/sys/fs/cgroup/shop/carts
+    ///   polc agent events --events cef --audit-log /var/log/polc.cef
+    ///   polc agent status --format json
+    ///   polc agent unload --all
+    #[command(verbatim_doc_comment)]
+    Agent(AgentArgs),
     /// Internal: move this process into cgroup DIR, then exec CMD (used by `polc exec`).
     #[command(name = "__enter-cgroup", hide = true)]
     EnterCgroup(EnterCgroupArgs),
@@ -265,6 +289,94 @@ pub(crate) struct ExecArgs {
 }
 
 #[derive(Args, Debug)]
+pub(crate) struct AgentArgs {
+    /// Where the agent keeps copies of the bundles it applied.
+    #[arg(long, value_name = "DIR", default_value = polc_agent::node::STATE_DIR, global = true)]
+    pub state_dir: PathBuf,
+    /// The bpffs directory of polc's pinned programs and maps.
+    #[arg(long, value_name = "DIR", default_value = polc_agent::PIN_DIR, global = true, hide = true)]
+    pub pin_dir: PathBuf,
+    #[command(subcommand)]
+    pub command: AgentCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum AgentCommand {
+    /// Load or replace bundles (one generation switch) and bind cgroups to plans.
+    ///
+    /// BUNDLE is a .bundle file, a directory of them, or a `polc compile --out`
+    /// directory (its bpf-lsm/ is read). Prints one line per plan: load, replace,
+    /// unchanged or unload, with its slot.
+    #[command(verbatim_doc_comment)]
+    Apply(AgentApplyArgs),
+    /// Print violation records as the kernel reports them, until Ctrl-C or SIGTERM.
+    Events(AgentEventsArgs),
+    /// Show the loaded plans, their bundles' hashes, bound cgroups and dropped events.
+    Status(AgentStatusArgs),
+    /// Unload plans the agent loaded (and unbind their cgroups).
+    Unload(AgentUnloadArgs),
+    /// Unbind cgroups from their plans (their processes are no longer judged).
+    Unbind(AgentUnbindArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct AgentApplyArgs {
+    /// Bundle files or directories.
+    #[arg(value_name = "BUNDLE", required = true)]
+    pub bundles: Vec<PathBuf>,
+    /// Bind a cgroup v2 directory to a plan: PLAN=DIR, PLAN being a plan id
+    /// (`namespace/Kind/name/container`), its workload or container name. Repeatable.
+    #[arg(long, value_name = "PLAN=DIR")]
+    pub bind: Vec<String>,
+    /// Unload the agent's plans that are not among BUNDLE (their cgroups are unbound).
+    #[arg(long)]
+    pub prune: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct AgentEventsArgs {
+    /// Format of the violation records.
+    #[arg(long, value_enum, default_value_t = EventFormat::Json)]
+    pub events: EventFormat,
+    /// Append violation records to FILE instead of printing them to stdout.
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+}
+
+/// Output format of `polc agent status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StatusFormat {
+    /// Text.
+    Human,
+    /// One JSON document (`version: 1`).
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct AgentStatusArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = StatusFormat::Human)]
+    pub format: StatusFormat,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct AgentUnloadArgs {
+    /// Plans to unload (plan id, workload or container name).
+    #[arg(value_name = "PLAN", required_unless_present = "all", conflicts_with = "all")]
+    pub plans: Vec<String>,
+    /// Every plan the agent loaded.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct AgentUnbindArgs {
+    /// cgroup v2 directories.
+    #[arg(value_name = "DIR", required = true)]
+    pub cgroups: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 pub(crate) struct EnterCgroupArgs {
     /// The cgroup directory.
     #[arg(value_name = "DIR")]
@@ -295,6 +407,17 @@ pub(crate) fn markdown() -> String {
         if let Some(sub) = cmd.find_subcommand_mut(&name) {
             let mut sub = sub.clone().bin_name(format!("polc {name}"));
             s.push_str(&format!("\n## polc {name}\n\n```text\n{}```\n", sub.render_long_help()));
+            let nested: Vec<String> = sub
+                .get_subcommands()
+                .filter(|c| !c.is_hide_set() && c.get_name() != "help")
+                .map(|c| c.get_name().to_string())
+                .collect();
+            for n in nested {
+                if let Some(c) = sub.find_subcommand_mut(&n) {
+                    let mut c = c.clone().bin_name(format!("polc {name} {n}"));
+                    s.push_str(&format!("\n### polc {name} {n}\n\n```text\n{}```\n", c.render_long_help()));
+                }
+            }
         }
     }
     s

@@ -4,6 +4,7 @@
 
 mod cli;
 mod cmd {
+    pub(crate) mod agent;
     pub(crate) mod compile;
     pub(crate) mod crds;
     pub(crate) mod exec;
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         cli::Command::Crds(a) => cmd::crds::run(&a),
         cli::Command::Explain(a) => cmd::explain::run(&a),
         cli::Command::Exec(a) => cmd::exec::run(&a),
+        cli::Command::Agent(a) => cmd::agent::run(&a),
         cli::Command::EnterCgroup(a) => cmd::exec::enter_cgroup(&a),
     };
     match result {

@@ -1,0 +1,495 @@
+//! `polc agent`: the node agent. `apply` loads the bpf-lsm bundles `polc compile`
+//! wrote (one generation switch for the whole set) and binds cgroups to plans;
+//! `events` turns kernel events into violation records; `status` shows what is
+//! loaded and bound; `unload` and `unbind` take it away. Enforcement lives in the
+//! pinned maps and links, so no agent process needs to run for it to stay in place.
+
+use crate::Status;
+use crate::cli::{
+    AgentApplyArgs, AgentArgs, AgentCommand, AgentEventsArgs, AgentStatusArgs, AgentUnbindArgs, AgentUnloadArgs,
+    EventFormat, StatusFormat,
+};
+use anyhow::Context;
+use polc_agent::events::Catalog;
+use polc_agent::format::{Clock, Format};
+use polc_agent::loader::Loaded;
+use polc_agent::node::{Change, State};
+use polc_agent::store::MapStore as _;
+use polc_agent::{cgroup, policy};
+use polc_compiler::backend::bpf::bundle::Bundle;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+pub(crate) fn run(args: &AgentArgs) -> anyhow::Result<Status> {
+    match &args.command {
+        AgentCommand::Apply(a) => apply(args, a),
+        AgentCommand::Events(a) => events(args, a),
+        AgentCommand::Status(a) => status(args, a),
+        AgentCommand::Unload(a) => unload(args, a),
+        AgentCommand::Unbind(a) => unbind(args, a),
+    }
+}
+
+/// `.bundle` files of PATH: the file itself, DIR/*.bundle, or DIR/bpf-lsm/*.bundle
+/// (a `polc compile --out` directory).
+fn bundle_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if meta.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let dir = if path.join("bpf-lsm").is_dir() { path.join("bpf-lsm") } else { path.to_path_buf() };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "bundle"))
+        .collect();
+    files.sort();
+    anyhow::ensure!(
+        !files.is_empty(),
+        "{} has no .bundle files (compile with `polc compile POLICIES --out DIR --target bpf-lsm`)",
+        dir.display()
+    );
+    Ok(files)
+}
+
+fn read_bundle(path: &Path) -> anyhow::Result<Bundle> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Bundle::decode(&bytes).with_context(|| format!("{} is not a polc bundle", path.display()))
+}
+
+/// `PLAN=CGROUP` -> (plan, cgroup directory).
+fn parse_bind(s: &str) -> anyhow::Result<(&str, &Path)> {
+    match s.split_once('=') {
+        Some((plan, dir)) if !plan.is_empty() && !dir.is_empty() => Ok((plan, Path::new(dir))),
+        _ => {
+            anyhow::bail!("--bind {s}: expected PLAN=CGROUP_DIR, e.g. shop/Deployment/carts/carts=/sys/fs/cgroup/carts")
+        }
+    }
+}
+
+/// The one plan of `targets` that `name` names: a plan id, its workload or container
+/// name, or its file stem.
+fn find_plan<'a>(targets: &[&'a str], name: &str) -> anyhow::Result<&'a str> {
+    let parts = |t: &str| -> (String, String) {
+        let mut it = t.rsplit('/');
+        let container = it.next().unwrap_or_default().to_string();
+        let workload = it.next().unwrap_or_default().to_string();
+        (workload, container)
+    };
+    let hits: Vec<&str> = targets
+        .iter()
+        .copied()
+        .filter(|t| {
+            let (w, c) = parts(t);
+            *t == name || w == name || c == name || t.replace('/', "_") == name
+        })
+        .collect();
+    match hits.as_slice() {
+        [one] => Ok(one),
+        [] => anyhow::bail!("no loaded plan is named {name}; plans: {}", targets.join(", ")),
+        _ => anyhow::bail!("{name} names several plans ({}); use a plan id", hits.join(", ")),
+    }
+}
+
+fn apply(common: &AgentArgs, args: &AgentApplyArgs) -> anyhow::Result<Status> {
+    let mut wanted = Vec::new();
+    for p in &args.bundles {
+        for f in bundle_files(p)? {
+            wanted.push(read_bundle(&f)?);
+        }
+    }
+    let binds: Vec<(&str, &Path)> = args.bind.iter().map(|b| parse_bind(b)).collect::<anyhow::Result<_>>()?;
+    let cgroup_ids: Vec<u64> = binds
+        .iter()
+        .map(|(_, dir)| cgroup::id(dir).with_context(|| format!("--bind: {} is not a cgroup directory", dir.display())))
+        .collect::<anyhow::Result<_>>()?;
+    let state = State::open(&common.state_dir)?;
+    let mut loaded = Loaded::open(&common.pin_dir)?;
+    let _lock = loaded.lock()?;
+    let recorded = state.read()?;
+    let in_kernel = policy::loaded_slots(&loaded.maps)?;
+    let used = policy::used_slots(&loaded.maps)?;
+    let changes = polc_agent::node::sync(&recorded, &in_kernel, &used, &wanted, args.prune)?;
+    let by_target: BTreeMap<&str, &Bundle> = wanted.iter().map(|b| (b.target.as_str(), b)).collect();
+    // Bindings resolve against the plans of this apply and those already loaded.
+    let mut plans: BTreeMap<&str, u16> = recorded.iter().map(|(s, b)| (b.target.as_str(), *s)).collect();
+    for c in &changes {
+        match c {
+            Change::Unload { target, .. } => plans.remove(target.as_str()),
+            _ => plans.insert(c.target(), c.slot()),
+        };
+    }
+    let targets: Vec<&str> = plans.keys().copied().collect();
+    let bind_slots: Vec<u16> =
+        binds.iter().map(|(plan, _)| find_plan(&targets, plan).map(|t| plans[t])).collect::<anyhow::Result<_>>()?;
+    let slot_changes: Vec<(u16, Option<&Bundle>)> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Load { slot, target } | Change::Replace { slot, target } => {
+                Some((*slot, by_target.get(target.as_str()).copied()))
+            }
+            Change::Unload { slot, .. } => Some((*slot, None)),
+            Change::Unchanged { .. } => None,
+        })
+        .collect();
+    let done = if slot_changes.is_empty() {
+        None
+    } else {
+        // Record first: a crash between the two leaves a recorded bundle the kernel
+        // lacks, which the next apply loads again (never a loaded slot nobody owns).
+        for (slot, b) in &slot_changes {
+            if let Some(b) = b {
+                state.write(*slot, b)?;
+            }
+        }
+        match policy::apply(&mut loaded.maps, &slot_changes) {
+            Ok(done) => Some(done),
+            Err(e) => {
+                // The old generation is still in force: so is the old record.
+                for (slot, _) in &slot_changes {
+                    let _ = match recorded.get(slot) {
+                        Some(old) => state.write(*slot, old),
+                        None => state.remove(*slot),
+                    };
+                }
+                return Err(anyhow::Error::new(e).context("cannot switch to the new policies"));
+            }
+        }
+    };
+    // Cgroups bound to unloaded slots are unbound: they would be bound to nothing.
+    let unloaded: BTreeSet<u16> =
+        changes.iter().filter(|c| matches!(c, Change::Unload { .. })).map(Change::slot).collect();
+    let mut unbound = 0;
+    if !unloaded.is_empty() {
+        for (id, b) in loaded.maps.bindings()? {
+            if u16::try_from(b.slot).is_ok_and(|s| unloaded.contains(&s)) {
+                loaded.maps.unbind(id)?;
+                unbound += 1;
+            }
+        }
+    }
+    for slot in &unloaded {
+        state.remove(*slot)?;
+    }
+    for ((id, (_, dir)), slot) in cgroup_ids.iter().zip(&binds).zip(&bind_slots) {
+        policy::bind(&mut loaded.maps, *id, *slot)
+            .with_context(|| format!("cannot bind cgroup {} to slot {slot}", dir.display()))?;
+    }
+    for c in &changes {
+        println!("{:<9} slot {:>5}  {}", c.verb(), c.slot(), c.target());
+    }
+    for ((id, (_, dir)), slot) in cgroup_ids.iter().zip(&binds).zip(&bind_slots) {
+        println!("bind      slot {slot:>5}  {} (cgroup id {id})", dir.display());
+    }
+    match done {
+        Some(d) => eprintln!(
+            "polc: generation {} in force: {} entries written, {} carried over, {} removed{}",
+            d.generation,
+            d.written,
+            d.carried,
+            d.removed,
+            if unbound > 0 { format!("; {unbound} cgroups of unloaded plans unbound") } else { String::new() }
+        ),
+        None => eprintln!("polc: nothing to change: every plan is loaded as given"),
+    }
+    Ok(Status::Ok)
+}
+
+fn catalog_of(state: &State) -> anyhow::Result<Catalog> {
+    let mut c = Catalog::default();
+    for (slot, b) in state.read()? {
+        c.insert(slot, &b);
+    }
+    Ok(c)
+}
+
+fn modified(dir: &Path) -> Option<SystemTime> {
+    std::fs::metadata(dir).and_then(|m| m.modified()).ok()
+}
+
+fn events(common: &AgentArgs, args: &AgentEventsArgs) -> anyhow::Result<Status> {
+    let state = State::open(&common.state_dir)?;
+    let mut loaded = Loaded::open(&common.pin_dir)?;
+    let Some((ring, lock)) = loaded.take_events()? else {
+        anyhow::bail!(
+            "another polc process reads the kernel's events (a `polc agent events` or the first `polc exec`); only one can"
+        );
+    };
+    let mut sink: Box<dyn std::io::Write + Send> = match &args.audit_log {
+        Some(p) => Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("cannot open the audit log {}", p.display()))?,
+        ),
+        None => Box::new(std::io::stdout()),
+    };
+    let format = match args.events {
+        EventFormat::Json => Format::Json,
+        EventFormat::Cef => Format::Cef,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+    let slots_dir = state.slots_dir();
+    let mut catalog = catalog_of(&state)?;
+    let mut seen = modified(&slots_dir);
+    let mut checked = std::time::Instant::now();
+    let clock = Clock::now();
+    let mut buf = String::new();
+    let mut written = 0u64;
+    let mut failed: Option<std::io::Error> = None;
+    eprintln!("polc: reading events ({} plans known); Ctrl-C stops", catalog_len(&state));
+    let _lock = lock;
+    polc_agent::reader::run(ring, stop.clone(), |bytes| {
+        if failed.is_some() {
+            return;
+        }
+        // `apply` rewrites the slot files: pick up new rule names (at most once a second).
+        if checked.elapsed() > Duration::from_secs(1) {
+            checked = std::time::Instant::now();
+            let now = modified(&slots_dir);
+            if now != seen {
+                seen = now;
+                match catalog_of(&state) {
+                    Ok(c) => catalog = c,
+                    Err(e) => eprintln!("polc: warning: cannot reload the plans: {e:#}"),
+                }
+            }
+        }
+        let Ok(v) = polc_agent::events::decode(bytes, &catalog) else { return };
+        buf.clear();
+        polc_agent::format::write(&mut buf, format, &v, &clock);
+        if let Err(e) = sink.write_all(buf.as_bytes()).and_then(|()| sink.flush()) {
+            stop.store(true, Ordering::Relaxed);
+            failed = Some(e);
+            return;
+        }
+        written += 1;
+    });
+    if let Some(e) = failed {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return Ok(Status::Ok);
+        }
+        return Err(anyhow::Error::new(e).context("cannot write violation records"));
+    }
+    eprintln!("polc: {written} violation records written");
+    if let Some(d) = loaded.drops().filter(|d| *d > 0) {
+        eprintln!("polc: the kernel dropped {d} events since the programs were loaded (the ring buffer was full)");
+    }
+    Ok(Status::Ok)
+}
+
+fn catalog_len(state: &State) -> usize {
+    state.read().map(|m| m.len()).unwrap_or(0)
+}
+
+/// Every cgroup directory under `root` whose id is in `ids`, by id.
+fn cgroup_paths(root: &Path, ids: &BTreeSet<u64>) -> BTreeMap<u64, PathBuf> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        if out.len() == ids.len() {
+            break;
+        }
+        if let Ok(id) = cgroup::id(&dir)
+            && ids.contains(&id)
+        {
+            out.insert(id, dir.clone());
+        }
+        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        for e in rd.filter_map(Result::ok) {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+fn status(common: &AgentArgs, args: &AgentStatusArgs) -> anyhow::Result<Status> {
+    let state = State::open(&common.state_dir)?;
+    let loaded = Loaded::open(&common.pin_dir)?;
+    let recorded = state.read()?;
+    let generation = loaded.maps.generation()?.generation;
+    let in_kernel = policy::loaded_slots(&loaded.maps)?;
+    let bindings = loaded.maps.bindings()?;
+    let ids: BTreeSet<u64> = bindings.iter().map(|(id, _)| *id).collect();
+    let paths = cgroup::root().map(|r| cgroup_paths(&r, &ids)).unwrap_or_default();
+    let slots: BTreeSet<u16> = in_kernel.iter().chain(recorded.keys()).copied().collect();
+    let mut rows = Vec::new();
+    for slot in &slots {
+        let b = recorded.get(slot);
+        let cgroups: Vec<serde_json::Value> = bindings
+            .iter()
+            .filter(|(_, bind)| bind.slot == u32::from(*slot))
+            .map(|(id, _)| serde_json::json!({"id": id, "path": paths.get(id).map(|p| p.display().to_string())}))
+            .collect();
+        rows.push(serde_json::json!({
+            "slot": slot,
+            "owner": if b.is_some() { "agent" } else { "other" },
+            "plan": b.map(|b| b.target.clone()),
+            "sha256": b.map(Bundle::sha256_hex),
+            "rules": b.map(|b| b.rules.len()),
+            "loaded": in_kernel.contains(slot),
+            "cgroups": cgroups,
+        }));
+    }
+    let orphans: Vec<u64> = bindings
+        .iter()
+        .filter(|(_, b)| !u16::try_from(b.slot).is_ok_and(|s| slots.contains(&s)))
+        .map(|(id, _)| *id)
+        .collect();
+    let drops = loaded.drops();
+    match args.format {
+        StatusFormat::Json => {
+            let doc = serde_json::json!({
+                "version": 1,
+                "pin_dir": loaded.dir.display().to_string(),
+                "state_dir": common.state_dir.display().to_string(),
+                "programs": polc_agent::loader::attach_table().len(),
+                "generation": generation,
+                "dropped_events": drops,
+                "slots": rows,
+                "cgroups_bound_to_nothing": orphans,
+            });
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        StatusFormat::Human => {
+            println!(
+                "polc eBPF LSM: {} programs attached (pinned in {}), generation {generation}, {} events dropped",
+                polc_agent::loader::attach_table().len(),
+                loaded.dir.display(),
+                drops.unwrap_or(0)
+            );
+            if rows.is_empty() {
+                println!("no policy slot is loaded");
+            }
+            for r in &rows {
+                let plan = r["plan"].as_str().unwrap_or("(not the agent's: a running `polc exec`)");
+                let loaded_note = if r["loaded"].as_bool() == Some(true) { "" } else { " [recorded, not loaded]" };
+                println!("slot {:>5}  {plan}{loaded_note}", r["slot"]);
+                if let Some(h) = r["sha256"].as_str() {
+                    println!("            sha256 {h}, {} rules", r["rules"]);
+                }
+                for c in r["cgroups"].as_array().into_iter().flatten() {
+                    let path = c["path"].as_str().unwrap_or("(directory not found)");
+                    println!("            cgroup {path} (id {})", c["id"]);
+                }
+            }
+            for id in &orphans {
+                println!("cgroup id {id} is bound to a slot with no policy (`polc agent unbind` it)");
+            }
+        }
+    }
+    Ok(Status::Ok)
+}
+
+fn unload(common: &AgentArgs, args: &AgentUnloadArgs) -> anyhow::Result<Status> {
+    let state = State::open(&common.state_dir)?;
+    let mut loaded = Loaded::open(&common.pin_dir)?;
+    let _lock = loaded.lock()?;
+    let recorded = state.read()?;
+    let targets: Vec<&str> = recorded.values().map(|b| b.target.as_str()).collect();
+    let slots: BTreeSet<u16> = if args.all {
+        recorded.keys().copied().collect()
+    } else {
+        let mut s = BTreeSet::new();
+        for name in &args.plans {
+            let t = find_plan(&targets, name)?;
+            s.extend(recorded.iter().filter(|(_, b)| b.target == t).map(|(slot, _)| *slot));
+        }
+        s
+    };
+    if slots.is_empty() {
+        eprintln!("polc: the agent has no plan loaded");
+        return Ok(Status::Ok);
+    }
+    let mut unbound = 0;
+    for (id, b) in loaded.maps.bindings()? {
+        if u16::try_from(b.slot).is_ok_and(|s| slots.contains(&s)) {
+            loaded.maps.unbind(id)?;
+            unbound += 1;
+        }
+    }
+    let changes: Vec<(u16, Option<&Bundle>)> = slots.iter().map(|s| (*s, None)).collect();
+    let done = policy::apply(&mut loaded.maps, &changes).context("cannot unload")?;
+    for s in &slots {
+        println!("unload    slot {s:>5}  {}", recorded[s].target);
+        state.remove(*s)?;
+    }
+    eprintln!(
+        "polc: generation {} in force: {} slots unloaded, {unbound} cgroups unbound, {} entries removed",
+        done.generation,
+        slots.len(),
+        done.removed
+    );
+    Ok(Status::Ok)
+}
+
+fn unbind(common: &AgentArgs, args: &AgentUnbindArgs) -> anyhow::Result<Status> {
+    let mut loaded = Loaded::open(&common.pin_dir)?;
+    let _lock = loaded.lock()?;
+    let bound: BTreeSet<u64> = loaded.maps.bindings()?.into_iter().map(|(id, _)| id).collect();
+    for dir in &args.cgroups {
+        let id = cgroup::id(dir).with_context(|| format!("{} is not a cgroup directory", dir.display()))?;
+        if !bound.contains(&id) {
+            eprintln!("polc: {} is not bound", dir.display());
+            continue;
+        }
+        loaded.maps.unbind(id)?;
+        println!("unbind    {} (cgroup id {id})", dir.display());
+    }
+    Ok(Status::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_are_found_by_id_workload_container_or_stem() {
+        let t = ["shop/Deployment/carts/carts", "shop/Deployment/carts/istio-proxy", "shop/Deployment/orders/orders"];
+        assert_eq!(find_plan(&t, "orders").ok(), Some("shop/Deployment/orders/orders"));
+        assert_eq!(find_plan(&t, "istio-proxy").ok(), Some("shop/Deployment/carts/istio-proxy"));
+        assert_eq!(find_plan(&t, "shop_Deployment_carts_carts").ok(), Some("shop/Deployment/carts/carts"));
+        let e = find_plan(&t, "carts").unwrap_err().to_string();
+        assert!(e.contains("several plans"), "{e}");
+        let e = find_plan(&t, "nope").unwrap_err().to_string();
+        assert!(e.contains("no loaded plan is named nope") && e.contains("orders/orders"), "{e}");
+    }
+
+    #[test]
+    fn bind_arguments_need_plan_and_directory() {
+        assert_eq!(parse_bind("web=/sys/fs/cgroup/web").ok(), Some(("web", Path::new("/sys/fs/cgroup/web"))));
+        for bad in ["web", "=/x", "web="] {
+            let e = parse_bind(bad).unwrap_err().to_string();
+            assert!(e.contains("expected PLAN=CGROUP_DIR"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn bundle_files_of_a_compile_directory() {
+        let dir = std::env::temp_dir().join(format!("polc-agent-files-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("bpf-lsm")).unwrap();
+        std::fs::write(dir.join("bpf-lsm/b.bundle"), "").unwrap();
+        std::fs::write(dir.join("bpf-lsm/a.bundle"), "").unwrap();
+        std::fs::write(dir.join("bpf-lsm/a.json"), "").unwrap();
+        let got = bundle_files(&dir).unwrap();
+        assert_eq!(got, [dir.join("bpf-lsm/a.bundle"), dir.join("bpf-lsm/b.bundle")]);
+        let e = bundle_files(&dir.join("bpf-lsm/a.json").with_file_name("missing")).unwrap_err().to_string();
+        assert!(e.contains("cannot read"), "{e}");
+        std::fs::remove_dir_all(dir.join("bpf-lsm")).unwrap();
+        let e = bundle_files(&dir).unwrap_err().to_string();
+        assert!(e.contains("has no .bundle files"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
