@@ -4,7 +4,7 @@
 # it, and fails when a case failed or the guest did not finish. Never skips: a
 # missing tool is an error (scripts/test.sh installs them).
 #
-# Usage: scripts/vm-test.sh [--no-bench] [--only CASE,...]
+# Usage: scripts/vm-test.sh [--no-bench] [--only CASE,...] [--bench-only events]
 # Environment: POLC_VM_TIMEOUT (seconds for the whole boot, default 2400),
 #              POLC_VM_KERNEL (a /boot/vmlinuz-* to boot instead of the newest).
 # Results: build/vm/results.txt (one line per case), build/vm/guest.log (every
@@ -19,10 +19,12 @@ die() { printf 'vm-test: error: %s\n' "$*" >&2; exit 2; }
 
 bench=1
 only=""
+bench_only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-bench) bench=0 ;;
     --only) only="${2:?--only needs a list of cases}"; shift ;;
+    --bench-only) bench_only="${2:?--bench-only needs a part (events)}"; shift ;;
     -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
@@ -62,6 +64,11 @@ for p in a b; do
   cp "${bundles[0]}" "$out/swap/$p.bundle"
 done
 cc -O2 -Wall -Wextra -Werror -o "$out/hookbench" tests/vm/bench/hookbench.c
+# The agent's decode benchmark, run in the guest too: the same user-space work on the
+# same emulated CPU, to compare the ring buffer path with.
+evbench=$(cargo bench --locked -p polc-agent --bench events --no-run 2>&1 | sed -n 's/^ *Executable .*(\(.*\))$/\1/p' | tail -n 1)
+[ -n "$evbench" ] && [ -x "$evbench" ] || die "cannot build the agent's events benchmark"
+cp "$evbench" "$out/eventsbench"
 for section in process file; do
   for n in 1 1000 10000; do
     /usr/bin/python3 tests/vm/bench/gen-rules.py "$section" "$n" "$out/bench/$section-$n.yaml"
@@ -76,6 +83,7 @@ rm -f "$out/results.txt" "$out/bench.txt"
 guest_args=(--repo "$repo" --out "$out")
 [ "$bench" = 1 ] && guest_args+=(--bench)
 [ -n "$only" ] && guest_args+=(--only "$only")
+[ -n "$bench_only" ] && guest_args+=(--bench-only "$bench_only")
 guest_cmd="cd '$repo' && /usr/bin/python3 tests/vm/guest.py ${guest_args[*]}"
 
 timeout_s=${POLC_VM_TIMEOUT:-2400}

@@ -12,11 +12,21 @@ N x fork+exec of /usr/bin/true. Configurations, all in the same boot:
 
 Each figure is the median ns/op of ROUNDS rounds; ratios are to the mean of the two
 baselines. Under TCG emulation absolute figures are slow; the ratios are the result.
-Writes OUT/bench.txt (a markdown table) and OUT/bench.json.
+
+Events: an Audit rule on the loop's file, applied with `polc agent apply` and bound to
+a cgroup, so every open of the loop is one kernel event; `polc agent events` turns
+them into JSON violation records (to /dev/null). Reports events made, records
+written, events dropped (the kernel's counter), and records per second of the
+reader's own CPU time (utime + stime from /proc) and of wall time.
+
+Writes OUT/bench.txt (a markdown table) and OUT/bench.json. `--bench-only events`
+(guest.py) runs the events part alone.
 """
 
 import json
 import os
+import re
+import signal
 import subprocess
 import time
 
@@ -113,8 +123,134 @@ def run_under_polc(g, policy, cmd):
     return r, time.monotonic() - t0
 
 
-def run(g):
+EVENTS_N, EVENTS_ROUNDS = 50000, 1
+
+EVENTS_POLICY = """apiVersion: polc.dev/v1alpha1
+kind: PreventionPolicy
+metadata:
+  name: vm-bench-events
+  namespace: polc-vm
+spec:
+  selector:
+    matchLabels:
+      app: vm-bench
+  file:
+    - name: audit-bench
+      action: Audit
+      access: [Read]
+      paths:
+        - {path}
+"""
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds."""
+    with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def agent_drops(g):
+    p = subprocess.run([g.POLC, "agent", "status", "--format", "json"], stdout=subprocess.PIPE, check=True)
+    return json.loads(p.stdout)["dropped_events"] or 0
+
+
+def events_throughput(g, hb):
+    """Kernel events -> ring buffer -> `polc agent events` -> JSON records."""
+    d = "/tmp/polc-vm/bench-events"
+    os.makedirs(d, exist_ok=True)
+    target = f"{d}/audited.txt"
+    with open(target, "w", encoding="utf-8") as f:
+        f.write("x\n")
+    with open(f"{d}/audit.yaml", "w", encoding="utf-8") as f:
+        f.write(EVENTS_POLICY.format(path=target))
+    subprocess.run([g.POLC, "compile", f"{d}/audit.yaml", "--target", "bpf-lsm", "--out", f"{d}/out"],
+                   stdout=subprocess.DEVNULL, check=True)
+    cg = "/sys/fs/cgroup/polc-bench-events"
+    os.makedirs(cg, exist_ok=True)
+    subprocess.run([g.POLC, "agent", "apply", f"{d}/out", "--bind", f"vm-bench-events={cg}"],
+                   stdout=subprocess.DEVNULL, check=True)
+    reader = subprocess.Popen([g.POLC, "agent", "events", "--audit-log", "/dev/null"], stderr=subprocess.PIPE)
+    try:
+        line = reader.stderr.readline()
+        if b"reading events" not in line:
+            raise RuntimeError(f"polc agent events did not start: {line!r}")
+        drops0 = agent_drops(g)
+        cpu0, t0 = cpu_seconds(reader.pid), time.monotonic()
+        loop = subprocess.run(
+            ["/bin/sh", "-c", f'echo $$ > {cg}/cgroup.procs && exec "$@"', "sh", hb, "open", str(EVENTS_N),
+             str(EVENTS_ROUNDS), target],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False, timeout=1200,
+        )
+        if loop.returncode != 0:
+            raise RuntimeError(f"the audited loop failed: {loop.stderr.decode(errors='replace')}")
+        loop_s = time.monotonic() - t0
+        # Let the reader drain what is left, then stop it and read its count.
+        time.sleep(2.0)
+        cpu = cpu_seconds(reader.pid) - cpu0
+        wall = time.monotonic() - t0
+        reader.send_signal(signal.SIGTERM)
+        _, err = reader.communicate(timeout=120)
+        err = line.decode(errors="replace") + err.decode(errors="replace")
+        m = re.search(r"(\d+) violation records written", err)
+        if not m:
+            raise RuntimeError(f"polc agent events did not say how many records it wrote: {err!r}")
+        written = int(m.group(1))
+        drops = agent_drops(g) - drops0
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+        subprocess.run([g.POLC, "agent", "unload", "--all"], stdout=subprocess.DEVNULL, check=False)
+        try:
+            os.rmdir(cg)
+        except OSError:
+            pass
+    # The same decode + JSON work without the kernel, on the same emulated CPU.
+    eb = subprocess.run([os.path.join(g.OUT, "eventsbench"), "20000"], stdout=subprocess.PIPE, check=True, timeout=900)
+    g.log(f"bench eventsbench:\n{eb.stdout.decode(errors='replace')}")
+    m = re.search(r"decode \+ JSON line:\s+(\d+) events/s", eb.stdout.decode(errors="replace"))
+    json_rate = int(m.group(1)) if m else None
+    made = EVENTS_N * EVENTS_ROUNDS
+    r = {
+        "events_made": made, "records_written": written, "dropped": drops, "loop_s": loop_s,
+        "reader_cpu_s": cpu, "wall_s": wall,
+        "records_per_cpu_s": written / cpu if cpu > 0 else None,
+        "records_per_wall_s": written / loop_s if loop_s > 0 else None,
+        "decode_json_bench_per_s": json_rate,
+    }
+    share = "-"
+    if json_rate and r["records_per_cpu_s"]:
+        share = f"{r['records_per_cpu_s'] / json_rate:.2f}"
+    g.log(f"bench events: {r}")
+    lines = [
+        "",
+        f"Events: {made} audited opens in a cgroup bound with `polc agent apply`, read by `polc agent events` "
+        "(JSON lines to /dev/null):",
+        "",
+        "| events made | records written | dropped (kernel counter) | loop s | reader CPU s | records / reader CPU s | records / loop wall s | decode+JSON bench in this VM, /s | ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| {made} | {written} | {drops} | {loop_s:.1f} | {cpu:.2f} | "
+        + ("-" if r["records_per_cpu_s"] is None else f"{r['records_per_cpu_s']:.0f}")
+        + f" | {r['records_per_wall_s']:.0f} | {json_rate or '-'} | {share} |",
+        "",
+        "ratio: records per reader CPU second over the benchmark's decode + JSON rate in the same boot "
+        "(1.00 = the ring buffer path costs the reader nothing beyond decoding and formatting).",
+    ]
+    return r, lines
+
+
+def run(g, only=None):
     hb = os.path.join(g.OUT, "hookbench")
+    if only == "events":
+        r, lines = events_throughput(g, hb)
+        text = "\n".join(lines) + "\n"
+        with open(os.path.join(g.OUT, "bench.txt"), "w", encoding="utf-8") as f:
+            f.write(text)
+        with open(os.path.join(g.OUT, "bench.json"), "w", encoding="utf-8") as f:
+            json.dump({"events": r}, f, indent=1)
+        for l in lines:
+            g.say(l)
+        return
     bench_dir = os.path.join(g.OUT, "bench")
     target = "/tmp/polc-vm/bench-target.txt"
     with open(target, "w", encoding="utf-8") as f:
@@ -214,10 +350,13 @@ def run(g):
         "wall time of each `polc exec` (lint + compile + load + loop), open / exec policy: "
         + ", ".join(f"{n} rules {a:.0f} s / {b:.0f} s" for n, (a, b) in compile_s.items())
     )
+    g.say("bench: events through the ring buffer")
+    ev, ev_lines = events_throughput(g, hb)
+    lines += ev_lines
     text = "\n".join(lines) + "\n"
     with open(os.path.join(g.OUT, "bench.txt"), "w", encoding="utf-8") as f:
         f.write(text)
     with open(os.path.join(g.OUT, "bench.json"), "w", encoding="utf-8") as f:
-        json.dump({"baseline": [base1, base2], "rows": rows, "polc_exec_seconds": compile_s}, f, indent=1)
+        json.dump({"baseline": [base1, base2], "rows": rows, "polc_exec_seconds": compile_s, "events": ev}, f, indent=1)
     for l in lines:
         g.say(l)

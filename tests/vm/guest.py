@@ -1007,6 +1007,7 @@ def main():
     ap.add_argument("--repo", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--bench", action="store_true")
+    ap.add_argument("--bench-only", default=None, choices=["events"], help="with --bench: only this part")
     ap.add_argument("--only", default="")
     ap.add_argument("--polc", default="", help="polc binary (default: REPO/target/release/polc)")
     args = ap.parse_args()
@@ -1071,7 +1072,7 @@ def main():
             import bench  # noqa: PLC0415 - tests/vm/bench.py, only for --bench
 
             HANGS.clear()
-            bench.run(sys.modules[__name__])
+            bench.run(sys.modules[__name__], only=args.bench_only)
             if HANGS:
                 record(False, "bench", "figures recorded, but " + "; ".join(HANGS))
                 failed += 1

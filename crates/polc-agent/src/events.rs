@@ -55,6 +55,16 @@ impl Catalog {
     pub fn slot(&self, slot: u16) -> Option<&SlotInfo> {
         self.slots.get(&slot)
     }
+
+    /// Number of slots known.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// No slot known?
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
 }
 
 /// What the event is about.

@@ -17,6 +17,7 @@ use polc_agent::node::{Change, State};
 use polc_agent::store::MapStore as _;
 use polc_agent::{cgroup, policy};
 use polc_compiler::backend::bpf::bundle::Bundle;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -220,7 +221,9 @@ fn events(common: &AgentArgs, args: &AgentEventsArgs) -> anyhow::Result<Status> 
             "another polc process reads the kernel's events (a `polc agent events` or the first `polc exec`); only one can"
         );
     };
-    let mut sink: Box<dyn std::io::Write + Send> = match &args.audit_log {
+    // Records are buffered and written once per drained batch (a write per record
+    // would cost the reader more than decoding it).
+    let out: Box<dyn std::io::Write + Send> = match &args.audit_log {
         Some(p) => Box::new(
             std::fs::OpenOptions::new()
                 .create(true)
@@ -239,42 +242,56 @@ fn events(common: &AgentArgs, args: &AgentEventsArgs) -> anyhow::Result<Status> 
         signal_hook::flag::register(sig, stop.clone())?;
     }
     let slots_dir = state.slots_dir();
-    let mut catalog = catalog_of(&state)?;
+    let catalog = RefCell::new(catalog_of(&state)?);
+    let sink = RefCell::new(std::io::BufWriter::with_capacity(1 << 16, out));
+    let failed: RefCell<Option<std::io::Error>> = RefCell::new(None);
     let mut seen = modified(&slots_dir);
     let mut checked = std::time::Instant::now();
     let clock = Clock::now();
     let mut buf = String::new();
     let mut written = 0u64;
-    let mut failed: Option<std::io::Error> = None;
-    eprintln!("polc: reading events ({} plans known); Ctrl-C stops", catalog_len(&state));
+    eprintln!("polc: reading events ({} plans known); Ctrl-C stops", catalog.borrow().len());
     let _lock = lock;
-    polc_agent::reader::run(ring, stop.clone(), |bytes| {
-        if failed.is_some() {
-            return;
-        }
-        // `apply` rewrites the slot files: pick up new rule names (at most once a second).
-        if checked.elapsed() > Duration::from_secs(1) {
-            checked = std::time::Instant::now();
-            let now = modified(&slots_dir);
-            if now != seen {
-                seen = now;
-                match catalog_of(&state) {
-                    Ok(c) => catalog = c,
-                    Err(e) => eprintln!("polc: warning: cannot reload the plans: {e:#}"),
+    polc_agent::reader::run_batched(
+        ring,
+        stop.clone(),
+        |bytes| {
+            if failed.borrow().is_some() {
+                return;
+            }
+            let cat = catalog.borrow();
+            let Ok(v) = polc_agent::events::decode(bytes, &cat) else { return };
+            buf.clear();
+            polc_agent::format::write(&mut buf, format, &v, &clock);
+            if let Err(e) = sink.borrow_mut().write_all(buf.as_bytes()) {
+                stop.store(true, Ordering::Relaxed);
+                *failed.borrow_mut() = Some(e);
+                return;
+            }
+            written += 1;
+        },
+        || {
+            if failed.borrow().is_none()
+                && let Err(e) = sink.borrow_mut().flush()
+            {
+                stop.store(true, Ordering::Relaxed);
+                *failed.borrow_mut() = Some(e);
+            }
+            // `apply` rewrites the slot files: pick up new rule names (at most once a second).
+            if checked.elapsed() > Duration::from_secs(1) {
+                checked = std::time::Instant::now();
+                let now = modified(&slots_dir);
+                if now != seen {
+                    seen = now;
+                    match catalog_of(&state) {
+                        Ok(c) => *catalog.borrow_mut() = c,
+                        Err(e) => eprintln!("polc: warning: cannot reload the plans: {e:#}"),
+                    }
                 }
             }
-        }
-        let Ok(v) = polc_agent::events::decode(bytes, &catalog) else { return };
-        buf.clear();
-        polc_agent::format::write(&mut buf, format, &v, &clock);
-        if let Err(e) = sink.write_all(buf.as_bytes()).and_then(|()| sink.flush()) {
-            stop.store(true, Ordering::Relaxed);
-            failed = Some(e);
-            return;
-        }
-        written += 1;
-    });
-    if let Some(e) = failed {
+        },
+    );
+    if let Some(e) = failed.into_inner() {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             return Ok(Status::Ok);
         }
@@ -285,10 +302,6 @@ fn events(common: &AgentArgs, args: &AgentEventsArgs) -> anyhow::Result<Status> 
         eprintln!("polc: the kernel dropped {d} events since the programs were loaded (the ring buffer was full)");
     }
     Ok(Status::Ok)
-}
-
-fn catalog_len(state: &State) -> usize {
-    state.read().map(|m| m.len()).unwrap_or(0)
 }
 
 /// Every cgroup directory under `root` whose id is in `ids`, by id.
