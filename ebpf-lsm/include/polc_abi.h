@@ -44,7 +44,8 @@
  *     decided separately and the stronger action applies.
  *  4. CAPABILITY: polc_id {policy, op, cap}; RAW_SOCKET: polc_id {policy, op, 0}.
  *  5. no hit: cfg.default_action[op], rule 0. BLOCK: -EPERM and an event; AUDIT: an
- *     event; ALLOW: nothing.
+ *     event; ALLOW: nothing. A path op whose path could not be resolved is decided
+ *     here too, and always reported (POLC_EVENT_PATH_UNRESOLVED).
  */
 #ifndef POLC_ABI_H
 #define POLC_ABI_H
