@@ -17,7 +17,8 @@
  *     The agent loads a new generation beside the old one and switches with ONE
  *     update of polc_gen, then deletes the old generation's entries.
  *  1. path ops (EXEC, READ, WRITE): resolve the full path (bpf_d_path into a per-CPU
- *     buffer of PATH_MAX); len, slashes = number of '/', last_slash. Keys hold at most
+ *     buffer of PATH_MAX; in path_truncate and path_mknod, where bpf_d_path is
+ *     refused, a walk of the dentries and mounts that gives the same string); len, slashes = number of '/', last_slash. Keys hold at most
  *     POLC_PATH_MAX bytes; no map entry is longer, so for longer paths the exact map is
  *     skipped and the prefix/name keys hold the first, the suffix key the last
  *     POLC_PATH_MAX bytes (still exact). Then for pclass = 0 and, for EXEC, for the
@@ -43,7 +44,8 @@
  *     decided separately and the stronger action applies.
  *  4. CAPABILITY: polc_id {policy, op, cap}; RAW_SOCKET: polc_id {policy, op, 0}.
  *  5. no hit: cfg.default_action[op], rule 0. BLOCK: -EPERM and an event; AUDIT: an
- *     event; ALLOW: nothing.
+ *     event; ALLOW: nothing. A path op whose path could not be resolved is decided
+ *     here too, and always reported (POLC_EVENT_PATH_UNRESOLVED).
  */
 #ifndef POLC_ABI_H
 #define POLC_ABI_H
@@ -85,7 +87,7 @@ enum polc_action {
 enum polc_op {
 	POLC_OP_EXEC = 0,	 /* bprm_check_security: the resolved executable */
 	POLC_OP_READ = 1,	 /* file_open with FMODE_READ */
-	POLC_OP_WRITE = 2,	 /* file_open with FMODE_WRITE (also truncate, create) */
+	POLC_OP_WRITE = 2,	 /* file_open with FMODE_WRITE or O_TRUNC; path_truncate; path_mknod */
 	POLC_OP_CONNECT = 3,	 /* socket_connect: PreventionPolicy/RuntimePolicy egress */
 	POLC_OP_ACCEPT = 4,	 /* inet_conn_request: PreventionPolicy ingress */
 	POLC_OP_RAW_SOCKET = 5,	 /* socket_create with SOCK_RAW or AF_PACKET */
@@ -160,6 +162,10 @@ enum polc_proto {
 #define POLC_SEC_TASK_ALLOC "lsm/task_alloc"
 #define POLC_PROG_FILE_OPEN "polc_file_open"
 #define POLC_SEC_FILE_OPEN "lsm/file_open"
+#define POLC_PROG_PATH_TRUNCATE "polc_path_trunc"
+#define POLC_SEC_PATH_TRUNCATE "lsm/path_truncate"
+#define POLC_PROG_PATH_MKNOD "polc_path_mknod"
+#define POLC_SEC_PATH_MKNOD "lsm/path_mknod"
 #define POLC_PROG_CONNECT "polc_connect"
 #define POLC_SEC_CONNECT "lsm/socket_connect"
 #define POLC_PROG_SENDMSG "polc_sendmsg"

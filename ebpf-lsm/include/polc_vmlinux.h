@@ -28,6 +28,7 @@ typedef __u16 __be16;
 typedef __u32 __be32;
 typedef __u64 __be64;
 typedef __u32 __wsum;
+typedef __u16 umode_t;
 typedef _Bool bool;
 #define true 1
 #define false 0
@@ -68,14 +69,55 @@ enum {
 #define CAP_OPT_NOAUDIT (1U << 1)
 #define TASK_COMM_LEN 16
 #define PATH_MAX 4096
+#define NAME_MAX 255
+#define S_IFMT 00170000U
+#define S_IFREG 0100000U
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
-struct vfsmount;
-struct inode;
+struct inode {
+	umode_t i_mode;
+};
+
+struct dentry;
+
+struct vfsmount {
+	struct dentry *mnt_root;
+};
+
+/* fs/mount.h: the vfsmount is embedded; real_mount() is container_of. */
+struct mount {
+	struct mount *mnt_parent;
+	struct dentry *mnt_mountpoint;
+	struct vfsmount mnt;
+};
+
+struct qstr {
+	union {
+		struct {
+			__u32 hash;
+			__u32 len;
+		};
+		__u64 hash_len;
+	};
+	const unsigned char *name;
+};
+
+struct hlist_bl_node {
+	struct hlist_bl_node *next;
+	struct hlist_bl_node **pprev;
+};
+
+struct dentry_operations {
+	char *(*d_dname)(struct dentry *, char *, int);
+};
 
 struct dentry {
+	struct hlist_bl_node d_hash; /* pprev NULL: unhashed */
+	struct dentry *d_parent;
+	struct qstr d_name;
 	struct inode *d_inode;
+	const struct dentry_operations *d_op;
 };
 struct sk_buff;
 struct user_namespace;
@@ -99,7 +141,12 @@ struct linux_binprm {
 	const char *filename;
 };
 
+struct fs_struct {
+	struct path root;
+};
+
 struct task_struct {
+	struct fs_struct *fs;
 	int pid;
 	int tgid;
 	struct task_struct *real_parent;

@@ -160,6 +160,14 @@ struct polc_scratch {
 	struct polc_path_lpm_key rev;  /* reversed path: suffix */
 	struct polc_path_lpm_key name; /* last segment: name prefix */
 	struct polc_path_lpm_key par;  /* the task's executable: parent class */
+	/* The path walk builds the path backwards, ending at walk[PATH_BUF - 1]; the
+	 * slack lets a name of NAME_MAX bytes be written at any masked position. */
+	char walk[PATH_BUF + NAME_MAX + 1];
+	/* The last O_TRUNC open polc_file_open let through on this CPU: its task
+	 * (pid_tgid) and file, so that the truncation the same open does next
+	 * (path_truncate) is not decided and reported a second time. */
+	__u64 trunc_task;
+	__u64 trunc_file;
 };
 
 struct {
@@ -191,6 +199,10 @@ static __always_inline struct polc_scratch *scratch(void)
  * as a helper's size.
  */
 #define BOUND(n, max) asm volatile("if %[v] <= %[m] goto +1; %[v] = %[m]" : [v] "+r"(n) : [m] "i"(max))
+
+/* v &= mask, kept even where clang can prove the mask changes nothing: the verifier
+ * cannot (it loses the bounds of a value clang zero-extends through a copy). */
+#define MASK(x, mask) asm volatile("%[v] &= %[m]" : [v] "+r"(x) : [m] "i"(mask))
 
 static __always_inline __u32 min_u32(__u32 a, __u32 b)
 {
@@ -402,18 +414,13 @@ static __always_inline void copy_from_buf(char *dst, struct polc_scratch *s, __u
 }
 
 /*
- * Resolve `path` into s->buf and fill `pi` and the path keys the config asks for.
- * `lookups`: the POLC_LOOKUP_* bits of every op this hook decides. Returns 0, or
- * -1 when bpf_d_path failed (the path is unresolved).
+ * Fill `pi` and the path keys the config asks for from the `len` bytes of the path
+ * in s->buf. `lookups`: the POLC_LOOKUP_* bits of every op this hook decides.
  */
-static __always_inline int resolve(struct polc_scratch *s, struct path *path, __u16 lookups, struct path_info *pi)
+static __always_inline void path_keys(struct polc_scratch *s, __u32 len, __u16 lookups, struct path_info *pi)
 {
-	long r = bpf_d_path(path, s->buf, PATH_BUF);
-	__u32 len, n;
+	__u32 n;
 
-	if (r <= 0 || r > PATH_BUF)
-		return -1;
-	len = (__u32)r - 1;
 	pi->len = len;
 	pi->last_slash = last_slash_of(s, len);
 	pi->name_len = len - (__u32)(pi->last_slash + 1);
@@ -447,7 +454,222 @@ static __always_inline int resolve(struct polc_scratch *s, struct path *path, __
 		bpf_loop(len, scan_count_slashes, &c, 0);
 		pi->slashes = c.count;
 	}
+}
+
+/* Resolve `path` with bpf_d_path into s->buf, then path_keys(). Returns 0, or -1
+ * when bpf_d_path failed (the path is unresolved). */
+static __always_inline int resolve(struct polc_scratch *s, struct path *path, __u16 lookups, struct path_info *pi)
+{
+	long r = bpf_d_path(path, s->buf, PATH_BUF);
+
+	if (r <= 0 || r > PATH_BUF)
+		return -1;
+	path_keys(s, (__u32)r - 1, lookups, pi);
 	return 0;
+}
+
+/* ---- The path walk: the path bpf_d_path would give, where it may not be called ---- */
+
+/*
+ * bpf_d_path is allowed only in the kernel's sleepable LSM hooks (file_open is one),
+ * not in path_truncate or path_mknod. There the programs rebuild the same string
+ * the way the kernel's d_path() does (fs/d_path.c, prepend_path): from the dentry up
+ * through d_parent, crossing to the parent mount at each mount root (mnt_parent,
+ * mnt_mountpoint), until the task's root (current->fs->root) or the root of the
+ * mount tree; " (deleted)" after an unlinked file; "/NAME (deleted)" for the
+ * kernel's pseudo files (memfd), whose dentries have d_dname. A path of PATH_MAX
+ * bytes or more (bpf_d_path's -ENAMETOOLONG), a walk of more than WALK_STEPS steps,
+ * a disconnected dentry (d_path gives just "/" there) or a name longer than
+ * NAME_MAX are unresolved: the op's default decides and the event is always
+ * reported, flagged POLC_EVENT_PATH_UNRESOLVED.
+ *
+ * Unlike d_path, the walk takes neither rename_lock nor mount_lock: a rename of a
+ * directory on the path during the walk can give a path that mixes the old and new
+ * names. The program runs under RCU, so every name it reads stays valid.
+ */
+
+/* Steps of one walk: a name or a mount crossing each. 2047 names fill PATH_MAX. */
+#define WALK_STEPS 4096
+
+enum {
+	WALK_MORE = 0,
+	WALK_DONE = 1,
+	WALK_FAIL = 2,
+};
+
+struct walk {
+	struct polc_scratch *s;
+	__u64 dentry;	   /* struct dentry * */
+	__u64 mnt;	   /* struct mount * */
+	__u64 root_dentry; /* current->fs->root */
+	__u64 root_mnt;	   /* struct vfsmount * */
+	__u32 pos;	   /* the path starts at s->walk[pos] and ends before s->walk[PATH_BUF] */
+	__u32 names;	   /* names prepended */
+	__u32 state;	   /* WALK_* */
+};
+
+static __always_inline __u64 vfsmount_of(__u64 mnt)
+{
+	return (__u64) & ((struct mount *)mnt)->mnt;
+}
+
+static __always_inline __u64 mount_of(const struct vfsmount *m)
+{
+	return (__u64)m - bpf_core_field_offset(struct mount, mnt);
+}
+
+/* Prepend "/NAME" of dentry `d` at w->pos; 0, or -1 when it does not fit. */
+static __always_inline int prepend_name(struct walk *w, struct polc_scratch *s, struct dentry *d)
+{
+	const unsigned char *name = BPF_CORE_READ(d, d_name.name);
+	__u32 len = BPF_CORE_READ(d, d_name.len);
+	__u64 pos = w->pos, at;
+	__u64 n = len;
+
+	/* The path and its NUL must fit PATH_MAX bytes: pos - len - 1 >= 1. */
+	if (len == 0 || len > NAME_MAX || pos > PATH_BUF || pos < (__u64)len + 2)
+		return -1;
+	pos -= len;
+	at = pos;
+	MASK(at, PATH_MASK);
+	BOUND(n, NAME_MAX);
+	if (bpf_probe_read_kernel(s->walk + at, n, name))
+		return -1;
+	pos -= 1;
+	at = pos;
+	MASK(at, PATH_MASK);
+	s->walk[at] = '/';
+	w->pos = (__u32)pos;
+	w->names++;
+	return 0;
+}
+
+static long walk_step(__u32 i, void *data)
+{
+	struct walk *w = data;
+	struct polc_scratch *s = w->s;
+	struct dentry *d = (struct dentry *)w->dentry;
+	struct mount *m = (struct mount *)w->mnt;
+	__u64 parent, up;
+
+	if (!s) {
+		w->state = WALK_FAIL;
+		return 1;
+	}
+	if (w->dentry == w->root_dentry && vfsmount_of(w->mnt) == w->root_mnt) {
+		w->state = WALK_DONE;
+		return 1;
+	}
+	if (w->dentry == (__u64)BPF_CORE_READ(m, mnt.mnt_root)) {
+		up = (__u64)BPF_CORE_READ(m, mnt_parent);
+		if (up == w->mnt || up == 0) {
+			/* The root of the mount tree (the task's root is outside it: as d_path). */
+			w->state = WALK_DONE;
+			return 1;
+		}
+		w->dentry = (__u64)BPF_CORE_READ(m, mnt_mountpoint);
+		w->mnt = up;
+		return 0;
+	}
+	parent = (__u64)BPF_CORE_READ(d, d_parent);
+	if (parent == w->dentry || parent == 0) {
+		/* Disconnected from its mount's root. */
+		w->state = WALK_FAIL;
+		return 1;
+	}
+	if (prepend_name(w, s, d)) {
+		w->state = WALK_FAIL;
+		return 1;
+	}
+	w->dentry = parent;
+	return 0;
+}
+
+/* d_path's " (deleted)", at the end of the walk buffer. */
+#define DELETED_LEN 10
+
+static __always_inline void put_deleted(struct polc_scratch *s)
+{
+	char *p = s->walk + PATH_BUF - DELETED_LEN;
+
+	p[0] = ' ';
+	p[1] = '(';
+	p[2] = 'd';
+	p[3] = 'e';
+	p[4] = 'l';
+	p[5] = 'e';
+	p[6] = 't';
+	p[7] = 'e';
+	p[8] = 'd';
+	p[9] = ')';
+}
+
+/* d_unlinked(): unhashed and not a root. */
+static __always_inline int unlinked(struct dentry *d)
+{
+	return BPF_CORE_READ(d, d_hash.pprev) == NULL && (__u64)BPF_CORE_READ(d, d_parent) != (__u64)d;
+}
+
+/*
+ * The path of `dentry` on mount `vfsmnt` into s->buf (NUL-terminated) as bpf_d_path
+ * gives it; its length, or -1 when unresolved. `deleted`: check d_unlinked and
+ * d_dname as d_path does (a file); 0 for a dentry being created, which is not hashed
+ * yet (path_mknod: the directory was checked by the caller).
+ */
+static __always_inline long walk_path(struct polc_scratch *s, struct dentry *dentry, const struct vfsmount *vfsmnt,
+				      int deleted)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct walk w = {
+		.s = s,
+		.dentry = (__u64)dentry,
+		.mnt = mount_of(vfsmnt),
+		.root_dentry = (__u64)BPF_CORE_READ(task, fs, root.dentry),
+		.root_mnt = (__u64)BPF_CORE_READ(task, fs, root.mnt),
+		.pos = PATH_BUF,
+		.state = WALK_MORE,
+	};
+	const struct dentry_operations *ops;
+	__u64 len, pos, at;
+
+	if (deleted) {
+		ops = BPF_CORE_READ(dentry, d_op);
+		if (ops && BPF_CORE_READ(ops, d_dname) &&
+		    ((__u64)BPF_CORE_READ(dentry, d_parent) != (__u64)dentry ||
+		     (__u64)dentry != (__u64)BPF_CORE_READ(vfsmnt, mnt_root))) {
+			/* simple_dname(): "/NAME (deleted)", the name of memfds. */
+			put_deleted(s);
+			w.pos = PATH_BUF - DELETED_LEN;
+			w.state = prepend_name(&w, s, dentry) ? WALK_FAIL : WALK_DONE;
+		} else if (unlinked(dentry)) {
+			put_deleted(s);
+			w.pos = PATH_BUF - DELETED_LEN;
+		}
+	}
+	if (w.state == WALK_MORE)
+		bpf_loop(WALK_STEPS, walk_step, &w, 0);
+	pos = w.pos;
+	if (w.state != WALK_DONE || pos > PATH_BUF || pos == 0)
+		return -1;
+	if (w.names == 0) {
+		/* The root itself: "/" (before any " (deleted)"). */
+		if (pos < 2)
+			return -1;
+		pos--;
+		at = pos;
+		MASK(at, PATH_MASK);
+		s->walk[at] = '/';
+	}
+	len = PATH_BUF - pos;
+	BOUND(len, PATH_BUF - 1);
+	at = pos;
+	MASK(at, PATH_MASK);
+	if (bpf_probe_read_kernel(s->buf, len, s->walk + at))
+		return -1;
+	at = len;
+	MASK(at, PATH_MASK);
+	s->buf[at] = 0;
+	return (long)len;
 }
 
 /*
@@ -676,7 +898,7 @@ int BPF_PROG(polc_bprm_check, struct linux_binprm *bprm, int ret)
 		flags |= POLC_EVENT_PATH_UNRESOLVED;
 	}
 	action = verdict(cfg, POLC_OP_EXEC, &best, &flags);
-	if (reported(cfg, action))
+	if (reported(cfg, action) || !resolved)
 		emit_path(s, cgid, policy, best.rule_id, POLC_OP_EXEC, action, flags, resolved, pi.len);
 	return action == POLC_BLOCK ? -EPERM : 0;
 }
@@ -771,8 +993,9 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 	fflags = file->f_flags;
 	/* exec's own opens of the binary and its interpreters are EXEC, not READ. */
 	read = (mode & FMODE_READ) && !(mode & FMODE_EXEC) && !(fflags & __FMODE_EXEC) && cfg->has_op[POLC_OP_READ];
-	/* O_TRUNC truncates even a read-only open; FMODE_CREATED: this open made the file. */
-	write = ((mode & (FMODE_WRITE | FMODE_CREATED)) || (fflags & O_TRUNC)) && cfg->has_op[POLC_OP_WRITE];
+	/* O_TRUNC truncates even a read-only open. FMODE_CREATED: this open made the
+	 * file, and polc_path_mknod has decided (and reported) that WRITE already. */
+	write = !(mode & FMODE_CREATED) && ((mode & FMODE_WRITE) || (fflags & O_TRUNC)) && cfg->has_op[POLC_OP_WRITE];
 	if (!read && !write)
 		return 0;
 	s = scratch();
@@ -809,9 +1032,105 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 		flags = rflags;
 		rule_id = rbest.rule_id;
 	}
-	if (reported(cfg, action))
+	if (reported(cfg, action) || !resolved)
 		emit_path(s, cgid, policy, rule_id, op, action, flags, resolved, pi.len);
+	/* The truncation this open does next (an existing regular file) is the WRITE
+	 * just decided: polc_path_trunc lets it through without a second event. */
+	if (write && wa != POLC_BLOCK && action != POLC_BLOCK && (fflags & O_TRUNC) &&
+	    (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) == S_IFREG) {
+		s->trunc_task = bpf_get_current_pid_tgid();
+		s->trunc_file = (__u64)file;
+	}
 	return action == POLC_BLOCK ? -EPERM : 0;
+}
+
+/*
+ * WRITE of the path a walk resolved into s->buf (`len` bytes; < 0: unresolved),
+ * decided and reported as polc_file_open decides a WRITE open.
+ */
+static __always_inline int write_decision(struct polc_scratch *s, __u64 cgid, __u32 policy,
+					  const struct polc_policy_config *cfg, long len)
+{
+	struct polc_decision best = {};
+	struct path_info pi = {};
+	__u16 lookups = cfg->lookups[POLC_OP_WRITE];
+	__u8 flags = 0, action;
+	int resolved = len >= 0;
+
+	if (resolved) {
+		path_keys(s, (__u32)len, lookups, &pi);
+		path_pass(s, &pi, policy, POLC_OP_WRITE, lookups, 0, NULL, &best);
+	} else {
+		flags |= POLC_EVENT_PATH_UNRESOLVED;
+	}
+	action = verdict(cfg, POLC_OP_WRITE, &best, &flags);
+	if (reported(cfg, action) || !resolved)
+		emit_path(s, cgid, policy, best.rule_id, POLC_OP_WRITE, action, flags, resolved, pi.len);
+	return action == POLC_BLOCK ? -EPERM : 0;
+}
+
+/*
+ * truncate(2) and ftruncate(2) (on 6.1 both call path_truncate; file_truncate
+ * exists from 6.2), and the truncation of an O_TRUNC open, which polc_file_open
+ * has already decided as a WRITE: that one is let through here without a second
+ * decision or event.
+ */
+SEC("lsm/path_truncate")
+int BPF_PROG(polc_path_trunc, const struct path *path, int ret)
+{
+	struct polc_policy_config *cfg;
+	struct polc_scratch *s;
+	__u64 cgid, file;
+	__u32 policy = 0;
+
+	if (ret != 0)
+		return ret;
+	cgid = bpf_get_current_cgroup_id();
+	cfg = policy_of(cgid, &policy);
+	if (!cfg || !cfg->has_op[POLC_OP_WRITE])
+		return 0;
+	s = scratch();
+	if (!s)
+		return 0;
+	file = (__u64)path - bpf_core_field_offset(struct file, f_path);
+	if (s->trunc_file == file && s->trunc_task == bpf_get_current_pid_tgid()) {
+		s->trunc_file = 0;
+		return 0;
+	}
+	return write_decision(s, cgid, policy, cfg, walk_path(s, path->dentry, path->mnt, 1));
+}
+
+/*
+ * Creation of a file, FIFO, socket or device node, before the inode exists:
+ * open(O_CREAT) of a name that is not there (may_o_create), mknod(2), and the
+ * bind of an AF_UNIX socket to a path. The path is the directory's path and the new
+ * name. An open that creates is then not decided again as a WRITE by
+ * polc_file_open (FMODE_CREATED).
+ */
+SEC("lsm/path_mknod")
+int BPF_PROG(polc_path_mknod, const struct path *dir, struct dentry *dentry, umode_t mode, unsigned int dev, int ret)
+{
+	struct polc_policy_config *cfg;
+	struct polc_scratch *s;
+	__u64 cgid;
+	__u32 policy = 0;
+	long len = -1;
+
+	if (ret != 0)
+		return ret;
+	cgid = bpf_get_current_cgroup_id();
+	cfg = policy_of(cgid, &policy);
+	if (!cfg || !cfg->has_op[POLC_OP_WRITE])
+		return 0;
+	s = scratch();
+	if (!s)
+		return 0;
+	/* The new dentry is not hashed yet; its directory may be unlinked (the kernel
+	 * then refuses the create with ENOENT): unresolved, as d_path would name it
+	 * "DIR (deleted)/NAME", a path no file has. */
+	if (!unlinked(dir->dentry))
+		len = walk_path(s, dentry, dir->mnt, 0);
+	return write_decision(s, cgid, policy, cfg, len);
 }
 
 /* ---- CONNECT / ACCEPT ---- */

@@ -88,8 +88,12 @@ def setup_kernel():
 
 def setup_fixtures():
     """Files, directories and binaries the cases use (the guest's /tmp is its own)."""
+    sh(f"umount {SCRATCH}/files/bind 2>/dev/null", check=False)
     shutil.rmtree(SCRATCH, ignore_errors=True)
-    for p in ("bin-flat/sub", "bin-deep/a/b", "bin-other", "copy", "link", "files/secrets/sub", "files/ro/sub", "swap"):
+    for p in (
+        "bin-flat/sub", "bin-deep/a/b", "bin-other", "copy", "link", "files/secrets/sub", "files/ro/sub", "files/bind",
+        "files/audited", "files/dry", "files/deep", "swap",
+    ):
         os.makedirs(os.path.join(SCRATCH, p), exist_ok=True)
     for p in ("bin-flat/hello", "bin-flat/sub/hello", "bin-deep/hello", "bin-deep/a/b/hello", "bin-other/hello"):
         shutil.copy2("/usr/bin/echo", os.path.join(SCRATCH, p))
@@ -118,10 +122,51 @@ def setup_fixtures():
         ("files/secrets/sub/b.txt", "b\n"),
         ("files/ro/r.txt", "r\n"),
         ("files/ro/sub/s.txt", "s\n"),
+        ("files/ro/t.txt", "t\n"),
+        ("files/ro/iso.txt", "iso\n"),
+        ("files/rw-trunc.txt", "rw\n"),
+        ("files/rw-ftrunc.txt", "rw\n"),
+        ("files/audited/a.txt", "aaaa\n"),
+        ("files/audited/b.txt", "bbbb\n"),
+        ("files/audited/c.txt", "cccc\n"),
+        ("files/dry/d.txt", "dddd\n"),
+        ("files/dry/e.txt", "eeee\n"),
     ):
         with open(os.path.join(SCRATCH, p), "w", encoding="utf-8") as f:
             f.write(text)
     os.symlink(f"{SCRATCH}/files/secret.txt", f"{SCRATCH}/files/link-to-secret")
+    os.symlink(f"{SCRATCH}/files/ro/r.txt", f"{SCRATCH}/files/link-to-ro")
+    # The read-only tree again through a bind mount: its files have the bind's path.
+    sh(f"mount --bind {SCRATCH}/files/ro {SCRATCH}/files/bind")
+    # A file whose path is longer than PATH_MAX (made with descriptors: no path string
+    # that long can be passed to the kernel).
+    fd = os.open(f"{SCRATCH}/files/deep", os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(DEEP_LEVELS):
+        os.mkdir(DEEP_NAME, dir_fd=fd)
+        nfd = os.open(DEEP_NAME, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = nfd
+    with os.fdopen(os.open("f.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "w") as f:
+        f.write("deep\n")
+    os.close(fd)
+
+
+# files/deep/: DEEP_LEVELS directories of DEEP_NAME, then f.txt: 4,800 bytes and more.
+DEEP_NAME = "d" * 200
+DEEP_LEVELS = 24
+
+
+def open_deep_for_write():
+    """An O_WRONLY descriptor of files/deep/.../f.txt (opened by the runner)."""
+    fd = os.open(f"{SCRATCH}/files/deep", os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(DEEP_LEVELS):
+        nfd = os.open(DEEP_NAME, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = nfd
+    try:
+        return os.open("f.txt", os.O_WRONLY, dir_fd=fd)
+    finally:
+        os.close(fd)
 
 
 class Listeners:
@@ -195,8 +240,9 @@ def polc_exec_cmd(policies, cmd, extra=()):
     return argv + ["--events", "json", *extra, "--", *cmd]
 
 
-def run_probe(case, policies, steps, popen=False):
-    """Run probe.py with `steps` under polc exec; returns a Run (or the Popen)."""
+def run_probe(case, policies, steps, popen=False, pass_fds=()):
+    """Run probe.py with `steps` under polc exec; returns a Run (or the Popen).
+    `pass_fds`: descriptors of the runner the probe inherits (through polc exec)."""
     resfile = os.path.join(OUT, f"probe-{case}.jsonl")
     if os.path.exists(resfile):
         os.remove(resfile)
@@ -213,7 +259,7 @@ def run_probe(case, policies, steps, popen=False):
         except OSError:
             return False
 
-    rc, out, err = run_bounded(cmd, done=probe_done)
+    rc, out, err = run_bounded(cmd, done=probe_done, pass_fds=pass_fds)
     return finish_run(case, rc, out, err, resfile, time.monotonic() - t0)
 
 
@@ -221,14 +267,14 @@ HANGS = []
 EXIT_GRACE = 20
 
 
-def run_bounded(cmd, timeout=CASE_TIMEOUT, done=None):
+def run_bounded(cmd, timeout=CASE_TIMEOUT, done=None, pass_fds=()):
     """Run cmd, capturing its output in files. When `done()` turns true (the command's
     work is over) and cmd has not exited EXIT_GRACE s later, or after `timeout`, record
     where its threads wait, kill it, note a hang in HANGS and return rc None with the
     output so far, so the case can still check what happened."""
     tag = f"{OUT}/run-{time.monotonic_ns()}"
     with open(f"{tag}.out", "wb") as fo, open(f"{tag}.err", "wb") as fe:
-        p = subprocess.Popen(cmd, stdout=fo, stderr=fe)
+        p = subprocess.Popen(cmd, stdout=fo, stderr=fe, pass_fds=pass_fds)
         t0 = time.monotonic()
         done_at = None
         while p.poll() is None:
@@ -371,8 +417,41 @@ def ex(name, argv, cwd=None):
     return s
 
 
-def fs(name, kind, path):
-    return {"name": name, "kind": kind, "path": path}
+def fs(name, kind, path, cwd=None):
+    s = {"name": name, "kind": kind, "path": path}
+    if cwd:
+        s["cwd"] = cwd
+    return s
+
+
+def ftrunc(name, fd):
+    return {"name": name, "kind": "ftruncate", "fd": fd}
+
+
+def file_text(path):
+    with open(path, encoding="utf-8") as fh:
+        return fh.read()
+
+
+def expect_content(path, text, why):
+    got = file_text(path)
+    if got != text:
+        raise CaseFailure(f"{why}: {path} holds {got!r}, expected {text!r}")
+
+
+def expect_missing(path, why):
+    if os.path.lexists(path):
+        raise CaseFailure(f"{why}: {path} exists")
+
+
+def expect_size(path, size, why):
+    got = os.stat(path).st_size
+    if got != size:
+        raise CaseFailure(f"{why}: {path} has {got} bytes, expected {size}")
+
+
+def unresolved_events(run, op):
+    return [e for e in run.events if e.get("op") == op and e.get("pathUnresolved") is True]
 
 
 def conn(name, host, port):
@@ -583,38 +662,138 @@ def case_file_read_block():
 
 
 def case_file_write_block():
-    ro = f"{SCRATCH}/files/ro"
-    r = run_probe(
-        "file-write-block",
-        ["file-write-block.yaml"],
-        [
-            fs("read", "read", f"{ro}/r.txt"),
-            fs("read-nested", "read", f"{ro}/sub/s.txt"),
-            fs("write", "write", f"{ro}/r.txt"),
-            fs("open-trunc", "trunc", f"{ro}/r.txt"),
-            fs("truncate", "truncate", f"{ro}/sub/s.txt"),
-            fs("create", "create", f"{ro}/new.txt"),
-            fs("create-nested", "create", f"{ro}/sub/new.txt"),
-            fs("create-outside", "create", f"{SCRATCH}/files/rw-new.txt"),
-            fs("read-after", "read", f"{ro}/r.txt"),
-        ],
-    )
+    f = f"{SCRATCH}/files"
+    ro, bind = f"{f}/ro", f"{f}/bind"
+    fds = [os.open(f"{ro}/t.txt", os.O_WRONLY), os.open(f"{f}/rw-ftrunc.txt", os.O_WRONLY), open_deep_for_write()]
+    try:
+        r = run_probe(
+            "file-write-block",
+            ["file-write-block.yaml"],
+            [
+                fs("read", "read", f"{ro}/r.txt"),
+                fs("read-nested", "read", f"{ro}/sub/s.txt"),
+                fs("write", "write", f"{ro}/r.txt"),
+                fs("open-trunc", "trunc", f"{ro}/r.txt"),
+                fs("truncate", "truncate", f"{ro}/sub/s.txt"),
+                ftrunc("ftruncate", fds[0]),
+                fs("create", "create", f"{ro}/new.txt"),
+                fs("create-nested", "create", f"{ro}/sub/new.txt"),
+                fs("mkfifo", "mkfifo", f"{ro}/fifo"),
+                fs("truncate-symlink", "truncate", f"{f}/link-to-ro"),
+                fs("truncate-relative", "truncate", "sub/s.txt", cwd=ro),
+                fs("truncate-dotdot", "truncate", "../ro/r.txt", cwd=f"{f}/secrets"),
+                fs("create-relative", "create", "rel-new.txt", cwd=f"{ro}/sub"),
+                fs("write-bind", "write", f"{bind}/r.txt"),
+                fs("truncate-bind", "truncate", f"{bind}/r.txt"),
+                fs("create-bind", "create", f"{bind}/bind-new.txt"),
+                fs("create-outside", "create", f"{f}/rw-new.txt"),
+                fs("truncate-outside", "truncate", f"{f}/rw-trunc.txt"),
+                ftrunc("ftruncate-outside", fds[1]),
+                ftrunc("ftruncate-too-long", fds[2]),
+                fs("read-after", "read", f"{ro}/r.txt"),
+            ],
+            pass_fds=fds,
+        )
+    finally:
+        for fd in fds:
+            os.close(fd)
     expect_exit_ok(r)
-    for s in ("read", "read-nested", "create-outside", "read-after"):
+    for s in ("read", "read-nested", "create-outside", "truncate-outside", "ftruncate-outside", "read-after"):
         expect_allowed(r, s)
-    for s in ("write", "open-trunc", "create", "create-nested"):
+    for s in (
+        "write", "open-trunc", "truncate", "ftruncate", "create", "create-nested", "mkfifo", "truncate-symlink",
+        "truncate-relative", "truncate-dotdot", "create-relative", "write-bind", "truncate-bind", "create-bind",
+    ):
         expect_blocked(r, s)
-    with open(f"{ro}/r.txt", encoding="utf-8") as fh:
-        if fh.read() != "r\n":
-            raise CaseFailure("the blocked writes changed ro/r.txt")
-    expect_events(r, 2, action="block", op="write", path=f"{ro}/r.txt", rule="no-write")
+    # Blocked writes, truncations and creates changed nothing and left nothing behind.
+    expect_content(f"{ro}/r.txt", "r\n", "the blocked writes changed it")
+    expect_content(f"{ro}/sub/s.txt", "s\n", "the blocked truncations changed it")
+    expect_content(f"{ro}/t.txt", "t\n", "the blocked ftruncate changed it")
+    for p in ("new.txt", "sub/new.txt", "fifo", "sub/rel-new.txt", "bind-new.txt"):
+        expect_missing(f"{ro}/{p}", "a blocked create left a file")
+    # Outside the tree the same operations work.
+    expect_size(f"{f}/rw-trunc.txt", 0, "truncate outside the tree")
+    expect_size(f"{f}/rw-ftrunc.txt", 0, "ftruncate outside the tree")
+    if not os.path.exists(f"{f}/rw-new.txt"):
+        raise CaseFailure("create outside the tree did not create the file")
+    # Every block is one event with the resolved path: a symlink, a relative path and
+    # `..` are the real file; the bind mount is its own path (as bpf_d_path gives it
+    # for the open of write-bind, so truncate-bind's walk agrees with it).
+    expect_events(r, 4, action="block", op="write", path=f"{ro}/r.txt", rule="no-write")
+    expect_events(r, 2, action="block", op="write", path=f"{ro}/sub/s.txt", rule="no-write")
+    expect_events(r, 1, action="block", op="write", path=f"{ro}/t.txt", rule="no-write")
+    for p in ("new.txt", "sub/new.txt", "fifo", "sub/rel-new.txt"):
+        expect_events(r, 1, action="block", op="write", path=f"{ro}/{p}", rule="no-write")
+    expect_events(r, 2, action="block", op="write", path=f"{bind}/r.txt", rule="no-write-bind")
+    expect_events(r, 1, action="block", op="write", path=f"{bind}/bind-new.txt", rule="no-write-bind")
+    expect_events(r, 14, action="block")
     expect_no_events(r, op="read")
-    # Known gap, pinned so that a change in either direction is noticed: truncate(2)
-    # changes a file without opening it, and the only LSM hook for it on 6.1
-    # (path_truncate) may not call bpf_d_path, so polc cannot judge it by path there
-    # (ebpf-lsm/README.md, "Not covered"). The step succeeds; no event is reported.
-    expect_allowed(r, "truncate")
-    expect_no_events(r, op="write", path=f"{ro}/sub/s.txt")
+    # A path longer than PATH_MAX cannot be resolved: the default (Allow) decides,
+    # and the event says so rather than staying silent.
+    expect_allowed(r, "ftruncate-too-long")
+    unres = unresolved_events(r, "write")
+    if len(unres) != 1 or str(unres[0].get("action", "")).lower() != "allow":
+        raise CaseFailure(f"expected one unresolved allow event for the too-long path, got {unres}; {describe_events(r)}")
+
+
+def case_file_write_audit():
+    a = f"{SCRATCH}/files/audited"
+    fd = os.open(f"{a}/b.txt", os.O_WRONLY)
+    try:
+        r = run_probe(
+            "file-write-audit",
+            ["file-write-audit.yaml"],
+            [
+                fs("truncate", "truncate", f"{a}/a.txt"),
+                ftrunc("ftruncate", fd),
+                fs("create", "create", f"{a}/new.txt"),
+                fs("open-trunc", "trunc", f"{a}/c.txt"),
+                fs("other", "truncate", f"{SCRATCH}/files/rw-trunc.txt"),
+            ],
+            pass_fds=[fd],
+        )
+    finally:
+        os.close(fd)
+    expect_exit_ok(r)
+    for s in ("truncate", "ftruncate", "create", "open-trunc", "other"):
+        expect_allowed(r, s)
+    for p in ("a.txt", "b.txt", "c.txt", "new.txt"):
+        expect_size(f"{a}/{p}", 0, "an audited write")
+        # One event per operation: a create is decided at path_mknod, not again at
+        # file_open; an O_TRUNC open at file_open, not again at path_truncate.
+        expect_events(r, 1, action="audit", op="write", path=f"{a}/{p}", rule="audit-writes")
+    expect_events(r, 4)
+
+
+def case_file_write_dryrun():
+    d = f"{SCRATCH}/files/dry"
+    fd = os.open(f"{d}/e.txt", os.O_WRONLY)
+    try:
+        r = run_probe(
+            "file-write-dryrun",
+            ["file-write-dryrun.yaml"],
+            [
+                fs("truncate", "truncate", f"{d}/d.txt"),
+                ftrunc("ftruncate", fd),
+                fs("create", "create", f"{d}/new.txt"),
+                fs("mkfifo", "mkfifo", f"{d}/fifo"),
+            ],
+            pass_fds=[fd],
+        )
+    finally:
+        os.close(fd)
+    expect_exit_ok(r)
+    for s in ("truncate", "ftruncate", "create", "mkfifo"):
+        expect_allowed(r, s)
+    expect_size(f"{d}/d.txt", 0, "a dry-run truncate")
+    expect_size(f"{d}/e.txt", 0, "a dry-run ftruncate")
+    for p in ("new.txt", "fifo"):
+        if not os.path.lexists(f"{d}/{p}"):
+            raise CaseFailure(f"a dry-run create did not create {d}/{p}")
+    for p in ("d.txt", "e.txt", "new.txt", "fifo"):
+        expect_events(r, 1, action="audit", op="write", path=f"{d}/{p}", rule="no-write")
+    expect_no_events(r, action="block")
+    expect_events(r, 4)
 
 
 def case_file_audit():
@@ -696,23 +875,20 @@ def case_net_egress_audit():
     expect_events(r, 1)
 
 
-def case_isolation():
-    """The same binary, run outside the cgroup while the policy is bound, runs."""
-    ready, go = f"{SCRATCH}/iso-ready", f"{SCRATCH}/iso-go"
+def run_beside(case, policy, inside, outside):
+    """Run `inside` (probe steps) under `policy` in its cgroup; once the policy is
+    bound (the probe is ready and waits), call `outside()` here, outside the cgroup,
+    then let the probe go on. Returns (Run, what outside() returned)."""
+    ready, go = f"{SCRATCH}/{case}-ready", f"{SCRATCH}/{case}-go"
     for m in (ready, go):
         if os.path.exists(m):
             os.remove(m)
-    steps = [
-        {"name": "ready", "kind": "touch", "path": ready},
-        {"name": "wait", "kind": "wait", "path": go},
-        ex("id-inside", ID),
-        ex("true-inside", ["/usr/bin/true"]),
-    ]
-    resfile = os.path.join(OUT, "probe-isolation.jsonl")
+    steps = [{"name": "ready", "kind": "touch", "path": ready}, {"name": "wait", "kind": "wait", "path": go}, *inside]
+    resfile = os.path.join(OUT, f"probe-{case}.jsonl")
     if os.path.exists(resfile):
         os.remove(resfile)
-    cmd = polc_exec_cmd(["exec-block-path.yaml"], ["/usr/bin/python3", PROBE, resfile, json.dumps(steps)])
-    log(f"--- isolation: {' '.join(cmd[:-1])} '<steps>'")
+    cmd = polc_exec_cmd([policy], ["/usr/bin/python3", PROBE, resfile, json.dumps(steps)])
+    log(f"--- {case}: {' '.join(cmd[:-1])} '<steps>'")
 
     def probe_done():
         try:
@@ -729,19 +905,31 @@ def case_isolation():
         if not th.is_alive() or time.monotonic() - t0 > CASE_TIMEOUT:
             th.join(timeout=CASE_TIMEOUT)
             rc, out, err = got.get("r", (None, b"", b""))
-            finish_run("isolation", rc, out, err, resfile, time.monotonic() - t0)
+            finish_run(case, rc, out, err, resfile, time.monotonic() - t0)
             raise CaseFailure(f"the probe never got ready (polc exec rc={rc}): {tail(err.decode(errors='replace'))}")
         time.sleep(0.05)
-    # The policy is loaded and bound now: the same exec outside the cgroup, twice,
-    # once by path and once through the symlinked /bin.
-    outside = [subprocess.run(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False) for c in (ID, ["/bin/id", "-u"])]
-    with open(go, "w", encoding="utf-8"):
-        pass
+    try:
+        result = outside()
+    finally:
+        with open(go, "w", encoding="utf-8"):
+            pass
     th.join(timeout=CASE_TIMEOUT + EXIT_GRACE + 30)
     if "r" not in got:
-        raise CaseFailure("the polc exec of the case never returned")
+        raise CaseFailure(f"the polc exec of the case {case} never returned")
     rc, out, err = got["r"]
-    r = finish_run("isolation", rc, out, err, resfile, time.monotonic() - t0)
+    return finish_run(case, rc, out, err, resfile, time.monotonic() - t0), result
+
+
+def case_isolation():
+    """The same binary, run outside the cgroup while the policy is bound, runs."""
+    # The policy is loaded and bound while outside() runs: the same exec outside the
+    # cgroup, twice, once by path and once through the symlinked /bin.
+    r, outside = run_beside(
+        "isolation",
+        "exec-block-path.yaml",
+        [ex("id-inside", ID), ex("true-inside", ["/usr/bin/true"])],
+        lambda: [subprocess.run(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False) for c in (ID, ["/bin/id", "-u"])],
+    )
     for o in outside:
         if o.returncode != 0 or o.stdout.strip() != b"0":
             raise CaseFailure(f"id outside the cgroup did not run: exit {o.returncode}, {o.stderr!r}")
@@ -749,6 +937,40 @@ def case_isolation():
     expect_blocked(r, "id-inside")
     expect_allowed(r, "true-inside")
     expect_events(r, 1, action="block", path="/usr/bin/id")
+
+
+def case_file_write_isolation():
+    """Truncate and create in a write-blocked tree outside the cgroup, while the policy
+    is bound, work; inside they are blocked."""
+    ro = f"{SCRATCH}/files/ro"
+
+    def outside():
+        os.truncate(f"{ro}/iso.txt", 0)
+        os.close(os.open(f"{ro}/iso-outside.txt", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        fd = os.open(f"{ro}/t.txt", os.O_RDWR)
+        try:
+            os.ftruncate(fd, 2)
+        finally:
+            os.close(fd)
+
+    r, _ = run_beside(
+        "file-write-isolation",
+        "file-write-block.yaml",
+        [fs("truncate-inside", "truncate", f"{ro}/sub/s.txt"), fs("create-inside", "create", f"{ro}/iso-inside.txt")],
+        outside,
+    )
+    expect_exit_ok(r)
+    expect_size(f"{ro}/iso.txt", 0, "truncate outside the cgroup")
+    expect_size(f"{ro}/t.txt", 2, "ftruncate outside the cgroup")
+    if not os.path.exists(f"{ro}/iso-outside.txt"):
+        raise CaseFailure("create outside the cgroup did not create the file")
+    expect_blocked(r, "truncate-inside")
+    expect_blocked(r, "create-inside")
+    expect_missing(f"{ro}/iso-inside.txt", "a blocked create left a file")
+    expect_content(f"{ro}/sub/s.txt", "s\n", "the blocked truncation changed it")
+    expect_events(r, 1, action="block", op="write", path=f"{ro}/sub/s.txt", rule="no-write")
+    expect_events(r, 1, action="block", op="write", path=f"{ro}/iso-inside.txt", rule="no-write")
+    expect_events(r, 2)
 
 
 SWAP_FLIPS = 3000
@@ -989,10 +1211,13 @@ CASES = [
     ("file-read-block", case_file_read_block),
     ("file-write-block", case_file_write_block),
     ("file-audit", case_file_audit),
+    ("file-write-audit", case_file_write_audit),
+    ("file-write-dryrun", case_file_write_dryrun),
     ("net-egress-block", case_net_egress_block),
     ("net-sendto-block", case_net_sendto_block),
     ("net-egress-audit", case_net_egress_audit),
     ("isolation", case_isolation),
+    ("file-write-isolation", case_file_write_isolation),
     ("agent-restart", case_agent_restart),
     ("swap-under-load", case_swap_under_load),
 ]

@@ -3,7 +3,8 @@
 
 Usage: probe.py RESULT_FILE STEPS_JSON
 
-STEPS_JSON is a list of steps, each {"name": ..., "kind": ..., ...}. Every step is
+STEPS_JSON is a list of steps, each {"name": ..., "kind": ..., ...}; a file step may
+have "cwd" (a relative path is then resolved from there). Every step is
 attempted (a blocked step does not stop the others) and its outcome is written as one
 JSON line to RESULT_FILE, which the suite runner (tests/vm/guest.py) reads after the
 run. Kinds:
@@ -14,7 +15,10 @@ run. Kinds:
   write    path         open O_WRONLY (no truncation) and write one byte
   trunc    path         open O_WRONLY|O_TRUNC
   truncate path         truncate(2) to length 0 without opening
+  ftruncate fd          ftruncate(2) to length 0 of an inherited descriptor (the
+                        runner opened it for writing, outside the cgroup)
   create   path         open O_WRONLY|O_CREAT|O_EXCL (a new file)
+  mkfifo   path         mknod(2) of a FIFO (a new file without open)
   connect  host, port   TCP connect
   udp      host, port   UDP sendto on an unconnected socket (family from the host)
   udp-over host, port, via
@@ -36,7 +40,11 @@ import time
 def run_step(step):
     kind = step["kind"]
     res = {"name": step["name"], "kind": kind}
+    back = None
     try:
+        if kind != "exec" and step.get("cwd"):
+            back = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+            os.chdir(step["cwd"])
         if kind == "exec":
             proc = subprocess.run(
                 step["argv"],
@@ -69,6 +77,12 @@ def run_step(step):
             res["ok"] = True
         elif kind == "truncate":
             os.truncate(step["path"], 0)
+            res["ok"] = True
+        elif kind == "ftruncate":
+            os.ftruncate(step["fd"], 0)
+            res["ok"] = True
+        elif kind == "mkfifo":
+            os.mkfifo(step["path"], 0o644)
             res["ok"] = True
         elif kind == "create":
             os.close(os.open(step["path"], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
@@ -109,6 +123,10 @@ def run_step(step):
         res.update(ok=False, errno=e.errno, error=str(e))
     except subprocess.TimeoutExpired as e:
         res.update(ok=False, error=f"timeout: {e}")
+    finally:
+        if back is not None:
+            os.fchdir(back)
+            os.close(back)
     return res
 
 

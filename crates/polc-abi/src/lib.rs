@@ -65,7 +65,7 @@ pub enum Op {
     Exec = 0,
     /// Opening a file for reading.
     Read = 1,
-    /// Opening a file for writing.
+    /// Opening a file for writing or with `O_TRUNC`, truncating it, creating it.
     Write = 2,
     /// Outgoing connection (PreventionPolicy/RuntimePolicy egress).
     Connect = 3,
@@ -906,6 +906,18 @@ pub const PROGRAMS: &[ProgramDef] = &[
         c_define: "POLC_PROG_FILE_OPEN",
         section: "lsm/file_open",
         c_section_define: "POLC_SEC_FILE_OPEN",
+    },
+    ProgramDef {
+        name: "polc_path_trunc",
+        c_define: "POLC_PROG_PATH_TRUNCATE",
+        section: "lsm/path_truncate",
+        c_section_define: "POLC_SEC_PATH_TRUNCATE",
+    },
+    ProgramDef {
+        name: "polc_path_mknod",
+        c_define: "POLC_PROG_PATH_MKNOD",
+        section: "lsm/path_mknod",
+        c_section_define: "POLC_SEC_PATH_MKNOD",
     },
     ProgramDef {
         name: "polc_connect",
