@@ -40,6 +40,12 @@ pub(crate) fn run(args: &ExecArgs) -> anyhow::Result<Status> {
             None => anyhow::bail!("the policies govern no kernel operation"),
         };
     };
+    // The filter travels to `__enter-cgroup` in a sealed memfd, made before anything
+    // is loaded so that its errors stop polc early.
+    let sealed = match &seccomp {
+        Some(f) => Some(polc_agent::seccomp::seal(&f.to_bytes()).context("cannot hand the seccomp filter over")?),
+        None => None,
+    };
     let mut loaded = Loaded::open(Path::new(polc_agent::PIN_DIR))?;
     let root = cgroup::root()?;
     let mut cg = cgroup::Cgroup::create(&root, &format!("polc-exec-{}", std::process::id()))
@@ -56,7 +62,7 @@ pub(crate) fn run(args: &ExecArgs) -> anyhow::Result<Status> {
         }
         slot
     };
-    let result = supervise(args, &mut loaded, &bundle, seccomp.as_ref(), slot, cg.id, &cg.dir);
+    let result = supervise(args, &mut loaded, &bundle, sealed, slot, cg.id, &cg.dir);
     // Clean up whatever happened: kill what is left and remove the cgroup first (so
     // nothing runs in it unenforced), then unbind and unload.
     let removed = cg.remove().context("cannot remove the command's cgroup");
@@ -171,7 +177,7 @@ fn supervise(
     args: &ExecArgs,
     loaded: &mut Loaded,
     bundle: &Bundle,
-    seccomp: Option<&Filter>,
+    sealed: Option<std::os::fd::OwnedFd>,
     slot: u16,
     cgroup_id: u64,
     dir: &Path,
@@ -182,12 +188,7 @@ fn supervise(
     let exe = std::env::current_exe().context("cannot find polc's own executable")?;
     let mut command = std::process::Command::new(&exe);
     command.arg("__enter-cgroup").arg(dir);
-    // The filter travels in a sealed memfd that only this child inherits; it must stay
-    // open until the spawn returns.
-    let sealed = match seccomp {
-        Some(f) => Some(polc_agent::seccomp::seal(&f.to_bytes()).context("cannot hand the seccomp filter over")?),
-        None => None,
-    };
+    // Only this child inherits the memfd; it stays open here until the spawn returns.
     if let Some(fd) = &sealed {
         let n = polc_agent::seccomp::pass_to(&mut command, fd);
         command.arg("--seccomp-fd").arg(n.to_string());
