@@ -192,12 +192,12 @@ def polc_exec_cmd(policies, cmd, extra=()):
     return argv + ["--events", "json", *extra, "--", *cmd]
 
 
-def run_probe(case, policies, steps, popen=False):
+def run_probe(case, policies, steps, popen=False, extra=()):
     """Run probe.py with `steps` under polc exec; returns a Run (or the Popen)."""
     resfile = os.path.join(OUT, f"probe-{case}.jsonl")
     if os.path.exists(resfile):
         os.remove(resfile)
-    cmd = polc_exec_cmd(policies, ["/usr/bin/python3", PROBE, resfile, json.dumps(steps)])
+    cmd = polc_exec_cmd(policies, ["/usr/bin/python3", PROBE, resfile, json.dumps(steps)], extra)
     log(f"--- {case}: {' '.join(cmd[:-1])} '<steps>'")
     if popen:
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE), resfile
@@ -407,7 +407,8 @@ def case_exec_seccomp():
         ex("id", ID),
         ex("true", ["/usr/bin/true"]),
     ]
-    r = run_probe("exec-seccomp", ["exec-seccomp.yaml"], steps)
+    manifests = ["--manifests", os.path.join(REPO, "tests/vm/workloads/exec-seccomp.yaml")]
+    r = run_probe("exec-seccomp", ["exec-seccomp.yaml"], steps, extra=manifests)
     expect_exit_ok(r)
     m = r.step("mkdir")
     if m.get("ok") or m.get("errno") != errno.EPERM:
@@ -430,7 +431,9 @@ def case_exec_seccomp():
     shutil.rmtree(base, ignore_errors=True)
     os.makedirs(base)
     resfile = os.path.join(OUT, "probe-exec-seccomp-off.jsonl")
-    cmd = polc_exec_cmd(["exec-seccomp.yaml"], ["/usr/bin/python3", PROBE, resfile, json.dumps(steps)], ["--no-seccomp"])
+    cmd = polc_exec_cmd(
+        ["exec-seccomp.yaml"], ["/usr/bin/python3", PROBE, resfile, json.dumps(steps)], [*manifests, "--no-seccomp"]
+    )
     log(f"--- exec-seccomp (--no-seccomp): {' '.join(cmd[:-1])} '<steps>'")
     t0 = time.monotonic()
     rc, out, err = run_bounded(cmd)
