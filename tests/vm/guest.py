@@ -240,13 +240,14 @@ def polc_exec_cmd(policies, cmd, extra=()):
     return argv + ["--events", "json", *extra, "--", *cmd]
 
 
-def run_probe(case, policies, steps, popen=False, pass_fds=()):
+def run_probe(case, policies, steps, popen=False, pass_fds=(), extra=()):
     """Run probe.py with `steps` under polc exec; returns a Run (or the Popen).
-    `pass_fds`: descriptors of the runner the probe inherits (through polc exec)."""
+    `pass_fds`: descriptors of the runner the probe inherits (through polc exec);
+    `extra`: more arguments of polc exec."""
     resfile = os.path.join(OUT, f"probe-{case}.jsonl")
     if os.path.exists(resfile):
         os.remove(resfile)
-    cmd = polc_exec_cmd(policies, ["/usr/bin/python3", PROBE, resfile, json.dumps(steps)])
+    cmd = polc_exec_cmd(policies, ["/usr/bin/python3", PROBE, resfile, json.dumps(steps)], extra)
     log(f"--- {case}: {' '.join(cmd[:-1])} '<steps>'")
     if popen:
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE), resfile
@@ -473,6 +474,60 @@ def case_exec_block_path():
     expect_allowed(r, "true")
     expect_events(r, 2, action="block", op="exec", path="/usr/bin/id", rule="block-id")
     expect_no_events(r, path="/usr/bin/true")
+
+
+def case_exec_seccomp():
+    """One plan, both backends: the RuntimePolicy's syscall baseline (everything but
+    mkdir, onAnomaly Block) as the seccomp filter, the PreventionPolicy's exec rule in
+    the eBPF LSM. With --no-seccomp the same mkdir succeeds."""
+    base = os.path.join(SCRATCH, "seccomp")
+    shutil.rmtree(base, ignore_errors=True)
+    os.makedirs(base)
+    steps = [
+        {"name": "mkdir", "kind": "mkdir", "path": f"{base}/by-mkdir"},
+        {"name": "mkdirat", "kind": "mkdirat", "path": f"{base}/by-mkdirat"},
+        {"name": "nnp", "kind": "status", "field": "NoNewPrivs"},
+        ex("id", ID),
+        ex("true", ["/usr/bin/true"]),
+    ]
+    manifests = ["--manifests", os.path.join(REPO, "tests/vm/workloads/exec-seccomp.yaml")]
+    r = run_probe("exec-seccomp", ["exec-seccomp.yaml"], steps, extra=manifests)
+    expect_exit_ok(r)
+    m = r.step("mkdir")
+    if m.get("ok") or m.get("errno") != errno.EPERM:
+        raise CaseFailure(f"step mkdir: expected EPERM from the seccomp filter, got {m}")
+    if os.path.exists(f"{base}/by-mkdir"):
+        raise CaseFailure("mkdir was refused but the directory exists")
+    expect_allowed(r, "mkdirat")
+    if not os.path.isdir(f"{base}/by-mkdirat"):
+        raise CaseFailure("mkdirat succeeded but the directory is missing")
+    if r.step("nnp").get("out") != "1":
+        raise CaseFailure(f"expected NoNewPrivs 1 under the filter, got {r.step('nnp')}")
+    expect_blocked(r, "id")
+    expect_allowed(r, "true")
+    expect_events(r, 1, action="block", op="exec", path="/usr/bin/id", rule="block-id")
+    # The seccomp refusal is not an LSM decision: no event names the directory.
+    expect_no_events(r, path=f"{base}/by-mkdir")
+
+    # The same run without the filter: mkdir works, no_new_privs is not set, the LSM
+    # rule still holds.
+    shutil.rmtree(base, ignore_errors=True)
+    os.makedirs(base)
+    resfile = os.path.join(OUT, "probe-exec-seccomp-off.jsonl")
+    cmd = polc_exec_cmd(
+        ["exec-seccomp.yaml"], ["/usr/bin/python3", PROBE, resfile, json.dumps(steps)], [*manifests, "--no-seccomp"]
+    )
+    log(f"--- exec-seccomp (--no-seccomp): {' '.join(cmd[:-1])} '<steps>'")
+    t0 = time.monotonic()
+    rc, out, err = run_bounded(cmd)
+    off = finish_run("exec-seccomp-off", rc, out, err, resfile, time.monotonic() - t0)
+    expect_exit_ok(off)
+    expect_allowed(off, "mkdir")
+    if off.step("nnp").get("out") != "0":
+        raise CaseFailure(f"--no-seccomp: expected NoNewPrivs 0, got {off.step('nnp')}")
+    expect_blocked(off, "id")
+    if "--no-seccomp: the 361 syscall rules" not in off.err:
+        raise CaseFailure(f"--no-seccomp did not say that the syscall rules are off: {tail(off.err)}")
 
 
 def case_exec_block_glob():
@@ -1200,6 +1255,7 @@ def case_swap_under_load():
 
 CASES = [
     ("exec-block-path", case_exec_block_path),
+    ("exec-seccomp", case_exec_seccomp),
     ("exec-block-glob", case_exec_block_glob),
     ("exec-block-dir", case_exec_block_dir),
     ("exec-allowlist", case_exec_allowlist),

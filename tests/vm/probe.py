@@ -19,6 +19,9 @@ run. Kinds:
                         runner opened it for writing, outside the cgroup)
   create   path         open O_WRONLY|O_CREAT|O_EXCL (a new file)
   mkfifo   path         mknod(2) of a FIFO (a new file without open)
+  mkdir    path         mkdir(2) (Python's os.mkdir without dir_fd)
+  mkdirat  path         mkdirat(2) relative to the parent directory's descriptor
+  status   field        records the line FIELD of /proc/self/status in "out" (NoNewPrivs)
   connect  host, port   TCP connect
   udp      host, port   UDP sendto on an unconnected socket (family from the host)
   udp-over host, port, via
@@ -86,6 +89,20 @@ def run_step(step):
             res["ok"] = True
         elif kind == "create":
             os.close(os.open(step["path"], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            res["ok"] = True
+        elif kind == "mkdir":
+            os.mkdir(step["path"])
+            res["ok"] = True
+        elif kind == "mkdirat":
+            parent = os.open(os.path.dirname(step["path"]), os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.mkdir(os.path.basename(step["path"]), dir_fd=parent)
+            finally:
+                os.close(parent)
+            res["ok"] = True
+        elif kind == "status":
+            with open("/proc/self/status", encoding="utf-8") as f:
+                res["out"] = next((l.split(":", 1)[1].strip() for l in f if l.startswith(step["field"] + ":")), "")
             res["ok"] = True
         elif kind == "connect":
             with socket.create_connection((step["host"], step["port"]), timeout=20):

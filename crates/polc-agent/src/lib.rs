@@ -11,6 +11,7 @@
 //! - [`events`]: decode `polc_event` records and name their policy, rule, source line
 //!   and container; [`mod@format`] writes them as JSON lines or CEF.
 //! - [`cgroup`]: find the cgroup v2 hierarchy, make a cgroup, learn its id.
+//! - [`seccomp`]: hand a seccomp filter to a child and install it right before `exec`.
 //!
 //! The eBPF object is built by `build.rs` from `ebpf-lsm/src/polc_lsm.bpf.c`; a build
 //! without clang embeds an empty object and [`loader`] refuses it with
@@ -26,6 +27,7 @@ pub mod node;
 pub mod policy;
 pub mod reader;
 pub mod ring;
+pub mod seccomp;
 pub mod store;
 
 pub use error::Error;

@@ -11,8 +11,8 @@
 //! This reader loads both positions on every drain, so it starts correctly from any
 //! state the previous reader left.
 //!
-//! This is the one module of polc with `unsafe` code: mapping and unmapping the
-//! buffer, and atomics over the kernel-shared pages.
+//! With [`crate::seccomp`], this is a module of polc with `unsafe` code: mapping and
+//! unmapping the buffer, and atomics over the kernel-shared pages.
 #![allow(unsafe_code)]
 
 use aya::maps::MapData;

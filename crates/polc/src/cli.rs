@@ -76,7 +76,7 @@ pub(crate) enum Command {
     ///   polc explain --all
     #[command(verbatim_doc_comment)]
     Explain(ExplainArgs),
-    /// Run a command under a policy, enforced by the eBPF LSM of this kernel.
+    /// Run a command under a policy, enforced by the eBPF LSM and seccomp of this kernel.
     ///
     /// Compiles the policies for the bpf-lsm target in-process (lint errors stop it),
     /// loads polc's eBPF LSM programs (or reuses those pinned under /sys/fs/bpf/polc),
@@ -87,6 +87,17 @@ pub(crate) enum Command {
     /// the slot's entries are deleted. Several `polc exec` run side by side, each in
     /// its own slot; only the first of them prints events (the ring buffer has one
     /// reader). Needs root, a kernel with the BPF LSM active and bpffs mounted.
+    ///
+    /// Syscall rules (a RuntimePolicy's baseline.syscalls) become the seccomp profile
+    /// `polc compile --target seccomp` writes, installed as a seccomp filter right
+    /// before CMD's exec: calls outside the baseline fail with EPERM (onAnomaly: Block;
+    /// clone3 gets ENOSYS so libc falls back to clone) or are logged by the kernel's
+    /// audit log (Audit, DryRun), not in polc's violation records. Installing it sets
+    /// no_new_privs, which CMD and all it starts keep: setuid/setgid bits and file
+    /// capabilities no longer raise privileges (sudo, su, ping with file capabilities
+    /// fail or run unprivileged). Without syscall rules there is no filter and no
+    /// no_new_privs; --no-seccomp skips the filter. Policies with only syscall rules
+    /// run CMD under the filter alone (no BPF, no cgroup, no root needed).
     ///
     /// Exit status: CMD's (128 + signal number when CMD was killed by a signal); 126
     /// when CMD cannot be executed (for instance, its exec was blocked), 127 when it
@@ -283,6 +294,10 @@ pub(crate) struct ExecArgs {
     /// Ignore any .polc.yaml.
     #[arg(long, conflicts_with = "config")]
     pub no_config: bool,
+    /// Do not install the seccomp filter of the syscall rules (they are then reported
+    /// as not enforced); the command also runs without no_new_privs.
+    #[arg(long)]
+    pub no_seccomp: bool,
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub cmd: Vec<std::ffi::OsString>,
@@ -381,6 +396,9 @@ pub(crate) struct EnterCgroupArgs {
     /// The cgroup directory.
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
+    /// A sealed memfd with the seccomp filter to install right before the exec.
+    #[arg(long, value_name = "FD")]
+    pub seccomp_fd: Option<i32>,
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub cmd: Vec<std::ffi::OsString>,

@@ -199,6 +199,65 @@ fn libseccomp_accepts_every_example_profile() {
     }
 }
 
+/// Our classic-BPF filter (what `polc exec` installs) and libseccomp's (what runc
+/// installs) for the same OCI profile decide every call alike: every number of the
+/// three x86 ABIs and past them, the x32 bit, the numbers of no ABI.
+fn assert_same_decisions(profile: &Path, s: &Scratch) {
+    use polc_compiler::backend::seccomp::filter::{self, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, Filter};
+    use polc_compiler::tables::X32_SYSCALL_BIT;
+    let ours = filter::of_oci(&read_json(profile)).unwrap_or_else(|e| panic!("{}: {e}", profile.display()));
+    let exported = s.dir.join(format!("{}.bpf", stem(profile)));
+    libseccomp(&[Path::new("bpf"), profile, &exported]);
+    let theirs = Filter::program_from_bytes(&std::fs::read(&exported).unwrap())
+        .unwrap_or_else(|e| panic!("libseccomp's program for {}: {e}", profile.display()));
+    let mut nrs: Vec<u32> = (0..1200).collect();
+    nrs.extend((0..1200).map(|n| n | X32_SYSCALL_BIT));
+    nrs.extend([X32_SYSCALL_BIT - 1, u32::MAX, 0x8000_0000, 0x7fff_ffff]);
+    let mut compared = 0;
+    for arch in [AUDIT_ARCH_X86_64, AUDIT_ARCH_I386] {
+        for &nr in &nrs {
+            let a = filter::eval(&ours.program, arch, nr).unwrap();
+            let b = filter::eval(&theirs, arch, nr).unwrap();
+            assert_eq!(a, b, "{}: arch {arch:#x} nr {nr:#x}: polc {a:#x}, libseccomp {b:#x}", profile.display());
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 2 * nrs.len());
+}
+
+#[test]
+fn our_filter_decides_as_libseccomps_for_every_profile() {
+    let s = Scratch::new("cross-check");
+    let out = s.dir.join("out");
+    compile(&[Path::new("examples/"), Path::new("tests/vm/policies/exec-seccomp.yaml")], &out);
+    let mut profiles = files(&out, "seccomp");
+    assert_eq!(profiles.len(), 9, "the examples and the VM suite's profile");
+    let probe_scratch = Scratch::new("cross-check-probe");
+    let probe_out = probe_profiles(&probe_scratch);
+    profiles.extend(files(&probe_out, "seccomp"));
+    // Every action, an errno default with another errno, a rule on an i386-only name.
+    let mixed = s.write(
+        "mixed.json",
+        serde_json::to_vec(&json!({
+            "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 13,
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [
+                {"names": ["read", "write", "readv", "mmap2", "exit_group"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["getppid"], "action": "SCMP_ACT_KILL_PROCESS"},
+                {"names": ["gettid"], "action": "SCMP_ACT_KILL_THREAD"},
+                {"names": ["uname"], "action": "SCMP_ACT_TRAP"},
+                {"names": ["getpid", "newfstatat"], "action": "SCMP_ACT_LOG"},
+                {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+            ],
+        }))
+        .unwrap(),
+    );
+    profiles.push(mixed);
+    for p in &profiles {
+        assert_same_decisions(p, &s);
+    }
+}
+
 #[test]
 fn implicit_syscalls_are_allowed_by_dockers_default_profile() {
     let docker = read_json(&conformance("moby/profiles/seccomp/default.json"));

@@ -54,6 +54,8 @@
 //! Output is sorted: syscall names within an entry, entries by action (allow, log,
 //! errno by number), artifacts by path.
 
+pub mod filter;
+
 use super::{Artifact, Capability, Input, Output, Support, Target, object_metadata};
 use crate::ir::{Matcher, Section};
 use crate::model::Policy;

@@ -1,11 +1,15 @@
-//! `polc exec`: run one command under a policy enforced by the eBPF LSM.
+//! `polc exec`: run one command under a policy enforced by the eBPF LSM and seccomp.
 //!
-//! Compile (bpf-lsm only) -> load or reuse the pinned object -> a fresh cgroup ->
-//! under the pin-directory lock: a free slot, the bundle loaded as a new generation,
-//! the cgroup bound -> the command started through the hidden `__enter-cgroup`
-//! subcommand (which moves itself into the cgroup and then execs the command, so the
-//! command's own exec is judged) -> violations printed by a reader thread -> on exit
-//! or Ctrl-C: unbind, unload the slot, remove the cgroup.
+//! Compile (bpf-lsm, and the plan's seccomp profile as a classic-BPF filter) -> load
+//! or reuse the pinned object -> a fresh cgroup -> under the pin-directory lock: a
+//! free slot, the bundle loaded as a new generation, the cgroup bound -> the command
+//! started through the hidden `__enter-cgroup` subcommand (which moves itself into the
+//! cgroup, installs the seccomp filter it got through a sealed memfd, and then execs
+//! the command, so the command's own exec is judged) -> violations printed by a
+//! reader thread -> on exit or Ctrl-C: unbind, unload the slot, remove the cgroup.
+//!
+//! A policy with only syscall rules has no bpf-lsm bundle: the command then runs
+//! under the seccomp filter alone (no cgroup, no BPF, no root needed).
 
 use crate::Status;
 use crate::cli::{EnterCgroupArgs, EventFormat, ExecArgs};
@@ -16,6 +20,9 @@ use polc_agent::loader::Loaded;
 use polc_agent::store::MapStore as _;
 use polc_agent::{cgroup, policy};
 use polc_compiler::backend::bpf::bundle::Bundle;
+use polc_compiler::backend::seccomp::filter::{self, Filter};
+use polc_compiler::backend::seccomp::{Profile, ScmpAction};
+use polc_compiler::ir::Section;
 use polc_compiler::plan::{Plan, plan};
 use polc_lint::Level;
 use std::io::Write as _;
@@ -25,7 +32,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub(crate) fn run(args: &ExecArgs) -> anyhow::Result<Status> {
-    let Some(bundle) = compile(args)? else { return Ok(Status::Findings) };
+    let Some(Compiled { bundle, seccomp }) = compile(args)? else { return Ok(Status::Findings) };
+    let Some(bundle) = bundle else {
+        // Only syscall rules: compile() returned a filter.
+        return match &seccomp {
+            Some(f) => run_seccomp_only(args, f),
+            None => anyhow::bail!("the policies govern no kernel operation"),
+        };
+    };
+    // The filter travels to `__enter-cgroup` in a sealed memfd, made before anything
+    // is loaded so that its errors stop polc early.
+    let sealed = match &seccomp {
+        Some(f) => Some(polc_agent::seccomp::seal(&f.to_bytes()).context("cannot hand the seccomp filter over")?),
+        None => None,
+    };
     let mut loaded = Loaded::open(Path::new(polc_agent::PIN_DIR))?;
     let root = cgroup::root()?;
     let mut cg = cgroup::Cgroup::create(&root, &format!("polc-exec-{}", std::process::id()))
@@ -42,7 +62,7 @@ pub(crate) fn run(args: &ExecArgs) -> anyhow::Result<Status> {
         }
         slot
     };
-    let result = supervise(args, &mut loaded, &bundle, slot, cg.id, &cg.dir);
+    let result = supervise(args, &mut loaded, &bundle, sealed, slot, cg.id, &cg.dir);
     // Clean up whatever happened: kill what is left and remove the cgroup first (so
     // nothing runs in it unenforced), then unbind and unload.
     let removed = cg.remove().context("cannot remove the command's cgroup");
@@ -61,8 +81,17 @@ pub(crate) fn run(args: &ExecArgs) -> anyhow::Result<Status> {
     Ok(status)
 }
 
-/// Lint, plan and compile for bpf-lsm; `None` when the policies have errors (printed).
-fn compile(args: &ExecArgs) -> anyhow::Result<Option<Bundle>> {
+/// What enforces the command.
+struct Compiled {
+    /// The bpf-lsm bundle; `None` when the plan has only syscall rules.
+    bundle: Option<Bundle>,
+    /// The seccomp filter; `None` when the plan has no syscall rules (or --no-seccomp).
+    seccomp: Option<Filter>,
+}
+
+/// Lint, plan and compile for bpf-lsm and seccomp; `None` when the policies have
+/// errors (printed).
+fn compile(args: &ExecArgs) -> anyhow::Result<Option<Compiled>> {
     let paths: Vec<String> = args.policy.iter().chain(&args.manifests).cloned().collect();
     let (report, files, _) = crate::cmd::lint::lint_paths(&paths, args.config.as_deref(), args.no_config)?;
     if report.io_errors > 0 || report.fails(Level::Error) {
@@ -82,14 +111,41 @@ fn compile(args: &ExecArgs) -> anyhow::Result<Option<Bundle>> {
         }
         anyhow::bail!("{} rules cannot be enforced by the eBPF LSM", out.errors.len());
     }
+    let seccomp = match chosen.section(Section::Syscall) {
+        Some(section) if !args.no_seccomp => Some(seccomp_filter(&Profile::new(section))?),
+        _ => None,
+    };
+    let mut skipped_syscalls = 0usize;
     for c in &out.capabilities {
         if let polc_compiler::backend::Support::NotExpressible { reason } = &c.support {
+            // Syscall rules are the seccomp filter's, unless --no-seccomp left them out.
+            if c.matches.starts_with("syscall ") {
+                skipped_syscalls += usize::from(seccomp.is_none());
+                continue;
+            }
             eprintln!("polc: note: {} rule `{}` ({}) is not enforced here: {reason}", c.policy, c.rule, c.source);
         }
     }
-    let bundle =
-        bundle.with_context(|| format!("the policies govern no kernel operation for {}", chosen.target.id()))?;
-    Ok(Some(bundle))
+    if skipped_syscalls > 0 {
+        eprintln!("polc: note: --no-seccomp: the {skipped_syscalls} syscall rules of the policies are not enforced");
+    }
+    if bundle.is_none() && seccomp.is_none() {
+        anyhow::bail!("the policies govern no kernel operation for {}", chosen.target.id());
+    }
+    Ok(Some(Compiled { bundle, seccomp }))
+}
+
+/// The filter of the plan's seccomp profile, checked as the kernel will check it.
+fn seccomp_filter(profile: &Profile) -> anyhow::Result<Filter> {
+    let f = filter::of_profile(profile).context("cannot build the seccomp filter of the policies' syscall rules")?;
+    filter::check(&f.program).map_err(|e| anyhow::anyhow!("the generated seccomp filter is not valid: {e}"))?;
+    if profile.default == ScmpAction::Log {
+        eprintln!(
+            "polc: note: syscalls outside the baseline are only logged (onAnomaly: Audit or DryRun): the kernel's \
+             audit log records them (SECCOMP_RET_LOG), not polc's violation records"
+        );
+    }
+    Ok(f)
 }
 
 /// The plan `--container` names, or the only plan.
@@ -121,32 +177,27 @@ fn supervise(
     args: &ExecArgs,
     loaded: &mut Loaded,
     bundle: &Bundle,
+    sealed: Option<std::os::fd::OwnedFd>,
     slot: u16,
     cgroup_id: u64,
     dir: &Path,
 ) -> anyhow::Result<Status> {
     let stop = Arc::new(AtomicBool::new(false));
     let reader = start_reader(args, loaded, bundle, slot, cgroup_id, stop.clone())?;
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let terminated = Arc::new(AtomicBool::new(false));
-    // Ctrl-C reaches the command too (same process group): polc stays to clean up.
-    signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted.clone())?;
-    signal_hook::flag::register(signal_hook::consts::SIGTERM, terminated.clone())?;
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, terminated.clone())?;
+    let terminated = signals()?;
     let exe = std::env::current_exe().context("cannot find polc's own executable")?;
-    let spawned = std::process::Command::new(&exe).arg("__enter-cgroup").arg(dir).arg("--").args(&args.cmd).spawn();
+    let mut command = std::process::Command::new(&exe);
+    command.arg("__enter-cgroup").arg(dir);
+    // Only this child inherits the memfd; it stays open here until the spawn returns.
+    if let Some(fd) = &sealed {
+        let n = polc_agent::seccomp::pass_to(&mut command, fd);
+        command.arg("--seccomp-fd").arg(n.to_string());
+    }
+    let spawned = command.arg("--").args(&args.cmd).spawn();
+    drop(sealed);
     let result = match spawned {
         Err(e) => Err(anyhow::Error::new(e).context(format!("cannot start {}", exe.display()))),
-        Ok(mut child) => loop {
-            if terminated.swap(false, Ordering::Relaxed) {
-                let _ = child.kill();
-            }
-            match child.try_wait() {
-                Ok(Some(st)) => break Ok(exit_status(st)),
-                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-                Err(e) => break Err(anyhow::Error::new(e).context("cannot wait for the command")),
-            }
-        },
+        Ok(child) => wait(child, &terminated),
     };
     // Let the last events arrive before the reader stops.
     std::thread::sleep(Duration::from_millis(50));
@@ -155,6 +206,51 @@ fn supervise(
         let _ = r.join();
     }
     result
+}
+
+/// Flags for Ctrl-C (ignored: it reaches the command too, in the same process group,
+/// and polc stays to clean up) and for SIGTERM/SIGHUP (passed on as SIGKILL).
+fn signals() -> anyhow::Result<Arc<AtomicBool>> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let terminated = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted)?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, terminated.clone())?;
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, terminated.clone())?;
+    Ok(terminated)
+}
+
+/// Wait for the command; kill it when polc is told to terminate.
+fn wait(mut child: std::process::Child, terminated: &AtomicBool) -> anyhow::Result<Status> {
+    loop {
+        if terminated.swap(false, Ordering::Relaxed) {
+            let _ = child.kill();
+        }
+        match child.try_wait() {
+            Ok(Some(st)) => return Ok(exit_status(st)),
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(anyhow::Error::new(e).context("cannot wait for the command")),
+        }
+    }
+}
+
+/// Run the command under the seccomp filter alone (the plan has only syscall rules).
+fn run_seccomp_only(args: &ExecArgs, f: &Filter) -> anyhow::Result<Status> {
+    let terminated = signals()?;
+    let Some((cmd, rest)) = args.cmd.split_first() else { anyhow::bail!("no command") };
+    let mut command = std::process::Command::new(cmd);
+    command.args(rest);
+    polc_agent::seccomp::install_before_exec(&mut command, &f.program);
+    match command.spawn() {
+        Ok(child) => wait(child, &terminated),
+        Err(e) => Ok(cannot_run(cmd, &e, true)),
+    }
+}
+
+/// Report that CMD could not be started; 127 when it does not exist, else 126.
+fn cannot_run(cmd: &std::ffi::OsStr, e: &std::io::Error, filtered: bool) -> Status {
+    let what = if filtered { " (or install its seccomp filter)" } else { "" };
+    eprintln!("polc: cannot run {}{what}: {e}", Path::new(cmd).display());
+    Status::Exit(if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 })
 }
 
 fn exit_status(st: std::process::ExitStatus) -> Status {
@@ -212,14 +308,29 @@ fn start_reader(
     Ok(Some(handle))
 }
 
-/// `polc __enter-cgroup DIR -- CMD...`: join the cgroup, then become CMD.
+/// `polc __enter-cgroup DIR [--seccomp-fd FD] -- CMD...`: read the seccomp filter
+/// (closing its descriptor), join the cgroup, then become CMD with the filter
+/// installed right before the exec.
 pub(crate) fn enter_cgroup(args: &EnterCgroupArgs) -> anyhow::Result<Status> {
     use std::os::unix::process::CommandExt as _;
+    let program = match args.seccomp_fd {
+        Some(fd) => {
+            let bytes = polc_agent::seccomp::take(fd).context("cannot read the seccomp filter from polc exec")?;
+            let program = Filter::program_from_bytes(&bytes)
+                .map_err(|e| anyhow::anyhow!("the seccomp filter from polc exec is not valid: {e}"))?;
+            Some(program)
+        }
+        None => None,
+    };
     cgroup::enter(&args.dir).context("cannot enter the command's cgroup")?;
     let Some((cmd, rest)) = args.cmd.split_first() else { anyhow::bail!("no command") };
-    let e = std::process::Command::new(cmd).args(rest).exec();
-    eprintln!("polc: cannot run {}: {e}", Path::new(cmd).display());
-    Ok(Status::Exit(if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 }))
+    let mut command = std::process::Command::new(cmd);
+    command.args(rest);
+    if let Some(p) = &program {
+        polc_agent::seccomp::install_before_exec(&mut command, p);
+    }
+    let e = command.exec();
+    Ok(cannot_run(cmd, &e, program.is_some()))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ libseccomp Python bindings) and the system /usr/bin/python3.
 
     load_profile.py check PROFILE.json          build the filter and export its BPF
     load_profile.py probe PROFILE.json WORKDIR  load it in a child and run probes
+    load_profile.py bpf PROFILE.json OUT.bpf    write libseccomp's BPF program to OUT.bpf
 
 Prints one JSON object on stdout. Stricter than runc on purpose: keys outside the OCI
 subset, syscall names libseccomp does not know, argument filters and rules whose
@@ -146,14 +147,18 @@ def run_probes(f, work):
 
 
 def main():
-    if len(sys.argv) < 3 or sys.argv[1] not in ("check", "probe") or (sys.argv[1] == "probe") != (len(sys.argv) == 4):
-        fail("usage: load_profile.py check PROFILE.json | probe PROFILE.json WORKDIR")
+    if len(sys.argv) < 3 or sys.argv[1] not in ("check", "probe", "bpf") or (sys.argv[1] != "check") != (len(sys.argv) == 4):
+        fail("usage: load_profile.py check PROFILE.json | probe PROFILE.json WORKDIR | bpf PROFILE.json OUT.bpf")
     with open(sys.argv[2], encoding="utf-8") as fh:
         profile = json.load(fh)
     f, rules = build(profile)
     if sys.argv[1] == "check":
         with open(os.devnull, "wb") as null:
             f.export_bpf(null)
+        print(json.dumps({"rules": rules}))
+    elif sys.argv[1] == "bpf":
+        with open(sys.argv[3], "wb") as out:
+            f.export_bpf(out)
         print(json.dumps({"rules": rules}))
     else:
         print(json.dumps(run_probes(f, sys.argv[3])))
