@@ -25,6 +25,18 @@ pub struct SlotInfo {
     pub rules: HashMap<u32, RuleInfo>,
     /// Policies behind the default of each op (`, `-joined), by op number.
     pub defaults: Vec<String>,
+    /// The JSON text of each rule's fixed fields, rendered once (by id).
+    pub rule_json: HashMap<u32, RuleJson>,
+}
+
+/// A rule's fixed fields as JSON text, rendered when the bundle is catalogued so that
+/// a record only copies them (the escaping is most of a record's formatting cost).
+#[derive(Clone, Debug, Default)]
+pub struct RuleJson {
+    /// The `policy` value: a JSON string.
+    pub policy: Box<str>,
+    /// `,"rule":..,"section":..,"matches":..,"source":..,"message":..,"tags":[..]`.
+    pub fields: Box<str>,
 }
 
 /// The loaded bundles by slot.
@@ -43,7 +55,8 @@ impl Catalog {
             }
         }
         let rules = bundle.rules.iter().map(|r| (r.id, r.clone())).collect();
-        self.slots.insert(slot, SlotInfo { target: bundle.target.clone(), rules, defaults });
+        let rule_json = bundle.rules.iter().map(|r| (r.id, crate::format::rule_json(r))).collect();
+        self.slots.insert(slot, SlotInfo { target: bundle.target.clone(), rules, defaults, rule_json });
     }
 
     /// Forget a slot.
@@ -112,6 +125,8 @@ pub struct Violation<'a> {
     pub policy_id: u32,
     /// Deciding rule id (0: the op's default).
     pub rule_id: u32,
+    /// The rule's fixed fields as JSON, when the catalog knows the rule.
+    pub rule_json: Option<&'a RuleJson>,
     /// The rule, when the catalog knows it.
     pub rule: Option<&'a RuleInfo>,
     /// The slot's target, when the catalog knows the slot.
@@ -203,6 +218,7 @@ pub fn decode<'a>(b: &'a [u8], catalog: &'a Catalog) -> Result<Violation<'a>, Ev
         Some(Op::RawSocket) | None => Object::None,
     };
     let rule = if rule_id == 0 { None } else { slot.and_then(|s| s.rules.get(&rule_id)) };
+    let rule_json = if rule.is_some() { slot.and_then(|s| s.rule_json.get(&rule_id)) } else { None };
     let default_policies =
         if rule_id == 0 { slot.and_then(|s| s.defaults.get(usize::from(op_raw))).map(String::as_str) } else { None };
     Ok(Violation {
@@ -218,6 +234,7 @@ pub fn decode<'a>(b: &'a [u8], catalog: &'a Catalog) -> Result<Violation<'a>, Ev
         policy_id,
         rule_id,
         rule,
+        rule_json,
         target: slot.map(|s| s.target.as_str()),
         default_policies,
         comm: until_nul(&b[OFF_COMM..OFF_COMM + COMM_LEN]),

@@ -2,8 +2,9 @@
 //! in docs/agent.md) and ArcSight CEF. Both append to a caller's `String`, so a reader
 //! reuses one buffer for every event.
 
-use crate::events::{Object, Violation, proto_name};
+use crate::events::{Object, RuleJson, Violation, proto_name};
 use polc_api::Severity;
+use polc_compiler::backend::bpf::bundle::RuleInfo;
 use std::fmt::Write as _;
 
 /// Version of the JSON record (the `"v"` field); bumped when a field changes meaning
@@ -65,7 +66,27 @@ pub fn rfc3339(out: &mut String, epoch_ns: u64) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    let _ = write!(out, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", rem / 3600, (rem / 60) % 60, rem % 60);
+    if !(0..=9999).contains(&y) {
+        // Outside what 4 digits hold: the formatter's own (slow) path.
+        let _ = write!(out, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", rem / 3600, (rem / 60) % 60, rem % 60);
+        return;
+    }
+    // `YYYY-MM-DDTHH:MM:SS.mmmZ`, digit by digit (this runs once per record).
+    let mut b = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut n: u64| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    put(0, 4, y as u64);
+    put(5, 2, m as u64);
+    put(8, 2, d as u64);
+    put(11, 2, rem / 3600);
+    put(14, 2, (rem / 60) % 60);
+    put(17, 2, rem % 60);
+    put(20, 3, ms);
+    out.push_str(std::str::from_utf8(&b).unwrap_or("1970-01-01T00:00:00.000Z"));
 }
 
 /// Append `s` as a JSON string (quoted, escaped).
@@ -120,40 +141,91 @@ pub fn cef_severity(s: Severity) -> u8 {
     }
 }
 
+/// A rule's fixed JSON fields (see [`RuleJson`]), as [`json`] writes them.
+pub fn rule_json(r: &RuleInfo) -> RuleJson {
+    let mut policy = String::new();
+    json_str(&mut policy, &r.policy);
+    let mut out = String::new();
+    rule_fields(&mut out, r);
+    RuleJson { policy: policy.into(), fields: out.into() }
+}
+
+fn rule_fields(out: &mut String, r: &RuleInfo) {
+    out.push_str(",\"rule\":");
+    json_str(out, &r.rule);
+    out.push_str(",\"section\":");
+    json_str(out, &r.section);
+    out.push_str(",\"matches\":");
+    json_str(out, &r.matches);
+    out.push_str(",\"source\":");
+    json_str(out, &r.source);
+    out.push_str(",\"message\":");
+    json_str(out, &r.message);
+    out.push_str(",\"tags\":[");
+    for (i, t) in r.tags.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json_str(out, t);
+    }
+    out.push(']');
+}
+
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut b = [0u8; 20];
+    let mut i = b.len();
+    loop {
+        i -= 1;
+        b[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&b[i..]).unwrap_or("0"));
+}
+
+fn push_bool(out: &mut String, b: bool) {
+    out.push_str(if b { "true" } else { "false" });
+}
+
 /// Append one JSON line (with the newline). The fields are documented in docs/agent.md.
 pub fn json(out: &mut String, v: &Violation<'_>, clock: &Clock) {
-    let _ = write!(out, "{{\"v\":{JSON_VERSION},\"time\":\"");
+    out.push_str("{\"v\":");
+    push_u64(out, u64::from(JSON_VERSION));
+    out.push_str(",\"time\":\"");
     rfc3339(out, clock.epoch_ns(v.ktime_ns));
-    let _ = write!(out, "\",\"ktimeNs\":{},\"action\":\"{}\",\"op\":\"{}\"", v.ktime_ns, v.action_name(), v.op_name());
-    out.push_str(",\"policy\":");
-    match (v.rule, v.default_policies) {
-        (Some(r), _) => json_str(out, &r.policy),
-        (None, Some(p)) if !p.is_empty() => json_str(out, p),
+    out.push_str("\",\"ktimeNs\":");
+    push_u64(out, v.ktime_ns);
+    out.push_str(",\"action\":\"");
+    out.push_str(v.action_name());
+    out.push_str("\",\"op\":\"");
+    out.push_str(v.op_name());
+    out.push_str("\",\"policy\":");
+    match (v.rule, v.rule_json, v.default_policies) {
+        (Some(_), Some(j), _) => out.push_str(&j.policy),
+        (Some(r), None, _) => json_str(out, &r.policy),
+        (None, _, Some(p)) if !p.is_empty() => json_str(out, p),
         _ => out.push_str("null"),
     }
-    let _ = write!(out, ",\"ruleId\":{},\"default\":{}", v.rule_id, v.is_default());
-    if let Some(r) = v.rule {
-        out.push_str(",\"rule\":");
-        json_str(out, &r.rule);
-        out.push_str(",\"section\":");
-        json_str(out, &r.section);
-        out.push_str(",\"matches\":");
-        json_str(out, &r.matches);
-        out.push_str(",\"source\":");
-        json_str(out, &r.source);
-        out.push_str(",\"message\":");
-        json_str(out, &r.message);
-        out.push_str(",\"tags\":[");
-        for (i, t) in r.tags.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            json_str(out, t);
-        }
-        out.push(']');
+    out.push_str(",\"ruleId\":");
+    push_u64(out, u64::from(v.rule_id));
+    out.push_str(",\"default\":");
+    push_bool(out, v.is_default());
+    if let Some(j) = v.rule_json {
+        out.push_str(&j.fields);
+    } else if let Some(r) = v.rule {
+        rule_fields(out, r);
     }
-    let _ = write!(out, ",\"severity\":\"{}\"", severity_name(v.severity()));
-    let _ = write!(out, ",\"process\":{{\"pid\":{},\"tid\":{},\"ppid\":{},\"comm\":", v.pid, v.tid, v.ppid);
+    out.push_str(",\"severity\":\"");
+    out.push_str(severity_name(v.severity()));
+    out.push_str("\",\"process\":{\"pid\":");
+    push_u64(out, u64::from(v.pid));
+    out.push_str(",\"tid\":");
+    push_u64(out, u64::from(v.tid));
+    out.push_str(",\"ppid\":");
+    push_u64(out, u64::from(v.ppid));
+    out.push_str(",\"comm\":");
     json_str(out, &lossy(v.comm));
     out.push('}');
     match v.object {
@@ -162,7 +234,12 @@ pub fn json(out: &mut String, v: &Violation<'_>, clock: &Clock) {
             json_str(out, &lossy(p));
             let cut = v.flags & polc_abi::event_flags::PATH_TRUNCATED != 0;
             let unresolved = v.flags & polc_abi::event_flags::PATH_UNRESOLVED != 0;
-            let _ = write!(out, ",\"pathLen\":{},\"pathTruncated\":{cut},\"pathUnresolved\":{unresolved}", v.path_len);
+            out.push_str(",\"pathLen\":");
+            push_u64(out, u64::from(v.path_len));
+            out.push_str(",\"pathTruncated\":");
+            push_bool(out, cut);
+            out.push_str(",\"pathUnresolved\":");
+            push_bool(out, unresolved);
         }
         Object::Peer { addr, port, proto } => {
             let _ = write!(
@@ -176,7 +253,11 @@ pub fn json(out: &mut String, v: &Violation<'_>, clock: &Clock) {
         }
         Object::None => {}
     }
-    let _ = write!(out, ",\"container\":{{\"cgroupId\":{},\"slot\":{},\"target\":", v.cgroup_id, v.slot());
+    out.push_str(",\"container\":{\"cgroupId\":");
+    push_u64(out, v.cgroup_id);
+    out.push_str(",\"slot\":");
+    push_u64(out, u64::from(v.slot()));
+    out.push_str(",\"target\":");
     match v.target {
         Some(t) => json_str(out, t),
         None => out.push_str("null"),
@@ -333,6 +414,23 @@ mod tests {
             parsed["container"],
             serde_json::json!({"cgroupId": 4242, "slot": 3, "target": "shop/Deployment/carts/carts"})
         );
+        // The rule's pre-rendered fields and the rule itself give the same bytes.
+        assert!(v.rule_json.is_some());
+        let mut plain = String::new();
+        json(&mut plain, &Violation { rule_json: None, ..v }, &CLOCK);
+        assert_eq!(plain, s);
+    }
+
+    #[test]
+    fn time_digits_and_numbers_at_their_limits() {
+        let mut s = String::new();
+        rfc3339(&mut s, u64::MAX); // the last instant ns since the epoch in a u64 can name
+        assert!(s.starts_with("2554-07-21T23:34:33.709"), "{s}");
+        s.clear();
+        push_u64(&mut s, 0);
+        s.push(' ');
+        push_u64(&mut s, u64::MAX);
+        assert_eq!(s, "0 18446744073709551615");
     }
 
     #[test]
