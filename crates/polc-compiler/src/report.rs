@@ -126,7 +126,8 @@ mod tests {
             })
             .collect();
         let plans = plan(&policies, &workloads);
-        let out = compile(&crate::backend::Input { policies: &policies, workloads: &workloads, plans: &plans }, &Target::ALL);
+        let out =
+            compile(&crate::backend::Input { policies: &policies, workloads: &workloads, plans: &plans }, &Target::ALL);
         let dropped: Vec<serde_json::Value> = plans
             .iter()
             .flat_map(|p| {

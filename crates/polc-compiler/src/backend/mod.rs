@@ -194,7 +194,8 @@ fn sort_capabilities(caps: &mut Vec<Capability>) {
     let mut order: Vec<usize> = (0..caps.len()).collect();
     order.sort_by(|&i, &j| {
         let (a, b) = (&caps[i], &caps[j]);
-        (a.backend, &a.policy, keys[i], a.rule_id, &a.matches).cmp(&(b.backend, &b.policy, keys[j], b.rule_id, &b.matches))
+        (a.backend, &a.policy, keys[i], a.rule_id, &a.matches)
+            .cmp(&(b.backend, &b.policy, keys[j], b.rule_id, &b.matches))
     });
     drop(keys);
     let mut slots: Vec<Option<Capability>> = std::mem::take(caps).into_iter().map(Some).collect();
@@ -210,7 +211,6 @@ fn capability_order(a: &Capability, b: &Capability) -> std::cmp::Ordering {
         &b.matches,
     ))
 }
-
 
 /// `file:line:col` as a sort key that orders lines numerically.
 fn source_key(s: &str) -> (&str, u32, u32) {

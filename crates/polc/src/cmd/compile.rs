@@ -204,10 +204,7 @@ impl Staging {
         rel: &str,
         f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
     ) -> anyhow::Result<IndexEntry> {
-        anyhow::ensure!(
-            !rel.split('/').any(|s| s == ".." || s.is_empty()),
-            "internal error: bad artifact path {rel}"
-        );
+        anyhow::ensure!(!rel.split('/').any(|s| s == ".." || s.is_empty()), "internal error: bad artifact path {rel}");
         let path = self.tmp.join(rel);
         if let Some(p) = path.parent() {
             // Under the lock, so no thread writes into a directory being made.
@@ -218,7 +215,8 @@ impl Staging {
             }
         }
         let file = std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
-        let mut w = Hashed { inner: std::io::BufWriter::with_capacity(1 << 16, file), hash: Default::default(), bytes: 0 };
+        let mut w =
+            Hashed { inner: std::io::BufWriter::with_capacity(1 << 16, file), hash: Default::default(), bytes: 0 };
         f(&mut w).and_then(|()| w.inner.flush()).with_context(|| format!("cannot write {}", path.display()))?;
         Ok((rel.to_string(), hex(&sha2::Digest::finalize(w.hash)), w.bytes))
     }

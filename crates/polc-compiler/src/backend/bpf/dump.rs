@@ -279,7 +279,7 @@ pub fn render(b: &Bundle, sha256: &str) -> String {
     o.extend_from_slice(b",\n  \"slot\": ");
     num(&mut o, u32::from(b.slot));
     o.extend_from_slice(b",\n  \"policies\": ");
-    lines(&mut o, 1, &b.policies, |o, p| json_to(o, p));
+    lines(&mut o, 1, &b.policies, json_to);
     o.extend_from_slice(b",\n  \"defaults\": ");
     lines(&mut o, 1, &b.defaults, |o, d| {
         json_to(o, &DefaultJ { op: d.op.name(), action: d.action.as_str(), policies: &d.policies })
@@ -510,7 +510,8 @@ fn entry_direct(o: &mut Vec<u8>, name: &str, k: &[u8], v: &[u8]) -> Option<()> {
                 _ => ("namePrefix", false),
             };
             let t = lpm_text(&k, rev);
-            let key = PathKeyJ { policy: k.key.policy, op: op_j(k.key.op), pclass: k.key.pclass, field: Field(field, &t) };
+            let key =
+                PathKeyJ { policy: k.key.policy, op: op_j(k.key.op), pclass: k.key.pclass, field: Field(field, &t) };
             let value = LpmValueJ {
                 equal: decision_j(&val.equal),
                 direct: decision_j(&val.direct),
@@ -522,7 +523,10 @@ fn entry_direct(o: &mut Vec<u8>, name: &str, k: &[u8], v: &[u8]) -> Option<()> {
         "polc_comm" => {
             let (k, d) = (CommKey::from_bytes(k)?, Decision::from_bytes(v)?);
             let comm = text(&k.comm);
-            json_to(o, &EntryJ { key: CommKeyJ { policy: k.policy, pclass: k.pclass, comm: &comm }, value: decision_j(&d) });
+            json_to(
+                o,
+                &EntryJ { key: CommKeyJ { policy: k.policy, pclass: k.pclass, comm: &comm }, value: decision_j(&d) },
+            );
         }
         "polc_net4" | "polc_net6" => {
             let (prefixlen, policy, op, proto, port, addr) = if name == "polc_net4" {
