@@ -13,5 +13,6 @@ pub mod model;
 pub mod pattern;
 pub mod plan;
 pub mod precedence;
+pub mod report;
 pub mod selector;
 pub mod tables;

@@ -976,28 +976,34 @@ fn assemble(
     files: &mut Vec<(String, String, usize)>,
     plans: &[polc_compiler::plan::Plan],
 ) -> (usize, usize) {
-    use sha2::Digest;
-    let dropped: Vec<Value> = plans
-        .iter()
-        .flat_map(|p| {
-            p.dropped.iter().map(move |d| {
-                json!({"target": p.target.id(), "ruleId": d.rule.id, "policy": d.rule.policy_label, "rule": d.rule.rule.name, "source": d.rule.source, "relation": d.relation, "winner": d.winner})
-            })
-        })
-        .collect();
-    let report = json!({
-        "version": 1,
-        "targets": Target::ALL,
-        "plans": plans.iter().map(|p| p.target.id()).collect::<Vec<_>>(),
-        "capabilities": out.capabilities,
-        "neverDecide": dropped,
-    });
-    let report = pretty(&report);
-    files.push(("report.json".into(), hex(&sha2::Sha256::digest(&report)), report.len()));
+    // Streamed from the plans and the output, as polc compile writes it.
+    let mut w = HashSink::default();
+    serde_json::to_writer_pretty(&mut w, &polc_compiler::report::Report::new(&Target::ALL, plans, out)).unwrap();
+    std::io::Write::write_all(&mut w, b"\n").unwrap();
+    files.push(("report.json".into(), hex(&sha2::Digest::finalize(w.hash)), w.bytes));
     files.sort();
     let entries: Vec<Value> = files.iter().map(|(path, h, n)| json!({"path": path, "sha256": h, "bytes": n})).collect();
     let index = pretty(&json!({"generator": "polc bench", "files": entries}));
     (files.len() + 1, files.iter().map(|f| f.2).sum::<usize>() + index.len())
+}
+
+/// A writer that hashes and counts what it is given and keeps nothing (the file
+/// polc compile writes it to).
+#[derive(Default)]
+struct HashSink {
+    hash: sha2::Sha256,
+    bytes: usize,
+}
+
+impl std::io::Write for HashSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(&mut self.hash, buf);
+        self.bytes += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// CPU time of the whole process, every thread included (`/proc/self/stat` utime +

@@ -97,6 +97,8 @@ pub fn compile(input: &Input<'_>) -> Output {
 pub fn compile_to(input: &Input<'_>, sink: &dyn super::Sink) -> Output {
     let mut out = Output::default();
     let mut all = AllVerdicts::default();
+    // Policy sets share rules, so the same differences recur: computed once each.
+    let cuts = Cuts::default();
     let mut stems: BTreeMap<String, String> = BTreeMap::new();
     let mut sets: BTreeMap<&[usize], Vec<usize>> = BTreeMap::new();
     for (i, plan) in input.plans.iter().enumerate() {
@@ -105,7 +107,7 @@ pub fn compile_to(input: &Input<'_>, sink: &dyn super::Sink) -> Output {
     for members in sets.into_values() {
         let Some(&first) = members.first() else { continue };
         let mut verdicts = Verdicts::default();
-        let profile = profile(input, &input.plans[first], &mut verdicts);
+        let profile = profile(input, &input.plans[first], &mut verdicts, &cuts);
         all.add(verdicts, &members);
         let Some(mut profile) = profile else { continue };
         for i in members {
@@ -236,7 +238,7 @@ fn profile_name(plan: &Plan) -> String {
     format!("polc.{stem}")
 }
 
-fn profile(input: &Input<'_>, plan: &Plan, verdicts: &mut Verdicts) -> Option<Profile> {
+fn profile(input: &Input<'_>, plan: &Plan, verdicts: &mut Verdicts, cuts: &Cuts) -> Option<Profile> {
     let target = plan.target.id();
     for d in &plan.dropped {
         // A rule that never decides changes nothing, in AppArmor as in polc.
@@ -250,7 +252,7 @@ fn profile(input: &Input<'_>, plan: &Plan, verdicts: &mut Verdicts) -> Option<Pr
     let mut sections: BTreeSet<Section> = BTreeSet::new();
     for s in &plan.sections {
         sections.insert(s.section);
-        let cx = Cx { input, plan, target: &target };
+        let cx = Cx { input, plan, target: &target, cuts };
         match s.section {
             Section::Process => blocks.push(process(&cx, &s.rules, s.default, verdicts)),
             Section::File => blocks.push(file(&cx, &s.rules, s.default, verdicts)),
@@ -355,7 +357,11 @@ struct Cx<'a> {
     input: &'a Input<'a>,
     plan: &'a Plan,
     target: &'a str,
+    cuts: &'a Cuts,
 }
+
+/// What [`subtract`] gave for a base and its holes.
+type Cuts = std::cell::RefCell<std::collections::HashMap<(Shape, Vec<Shape>), Option<String>>>;
 
 impl Cx<'_> {
     /// Report a section default that is not enforced as written, against the policies
@@ -468,7 +474,7 @@ fn channel(cx: &Cx<'_>, section: Section, cands: &[Cand<'_>], default: Action, v
             let holes: Vec<&Cand<'_>> = weaker.into_iter().filter(|w| w.emit && w.pat.render().is_some()).collect();
             if !holes.is_empty() {
                 let shapes: Option<Vec<Shape>> = holes.iter().map(|w| w.shape.clone()).collect();
-                match cut(b.shape.as_ref(), shapes) {
+                match cut(b.shape.as_ref(), shapes, cx.cuts) {
                     Cut::Paths(p) => paths = p,
                     Cut::Nothing => {
                         v.seen(b.e, target);
@@ -516,7 +522,7 @@ fn channel(cx: &Cx<'_>, section: Section, cands: &[Cand<'_>], default: Action, v
             let allows: Vec<&Cand<'_>> =
                 cands.iter().filter(|c| c.emit && c.action == Action::Allow && c.pat.render().is_some()).collect();
             let shapes: Option<Vec<Shape>> = allows.iter().map(|c| c.shape.clone()).collect();
-            let paths = match cut(Some(&Shape::everything()), shapes) {
+            let paths = match cut(Some(&Shape::everything()), shapes, cx.cuts) {
                 Cut::Paths(p) => p,
                 Cut::Nothing => Vec::new(),
                 Cut::Impossible(why) => {
@@ -562,11 +568,21 @@ enum Cut {
     Impossible(String),
 }
 
-fn cut(base: Option<&Shape>, holes: Option<Vec<Shape>>) -> Cut {
+fn cut(base: Option<&Shape>, holes: Option<Vec<Shape>>, cuts: &Cuts) -> Cut {
     let (Some(base), Some(holes)) = (base, holes) else {
         return Cut::Impossible("their paths cannot be cut out with AppArmor globs".into());
     };
-    let Some(text) = subtract(base, &holes) else { return Cut::Nothing };
+    let key = (base.clone(), holes);
+    let known = cuts.borrow().get(&key).cloned();
+    let text = match known {
+        Some(t) => t,
+        None => {
+            let t = subtract(base, &key.1);
+            cuts.borrow_mut().insert(key, t.clone());
+            t
+        }
+    };
+    let Some(text) = text else { return Cut::Nothing };
     let parts = split_union(&text);
     match parts.iter().map(String::len).max() {
         Some(n) if n > MAX_PATH_TEXT => Cut::Impossible(too_long(n)),

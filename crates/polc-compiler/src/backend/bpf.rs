@@ -62,8 +62,10 @@ pub fn compile_to(input: &Input<'_>, sink: &dyn Sink) -> Output {
             let plan = &input.plans[i];
             b.retarget(plan.target.id(), slots[i]);
             let stem = plan.target.stem();
-            let json = dump::to_text(&b).into_bytes();
-            sink.put(Artifact { path: format!("bpf-lsm/{stem}.bundle"), bytes: b.encode() });
+            // One encoding per plan: the dump shows the hash from the bundle's header.
+            let bytes = b.encode();
+            let json = dump::render(&b, &bundle::header_sha256_hex(&bytes)).into_bytes();
+            sink.put(Artifact { path: format!("bpf-lsm/{stem}.bundle"), bytes });
             sink.put(Artifact { path: format!("bpf-lsm/{stem}.json"), bytes: json });
         }
     }

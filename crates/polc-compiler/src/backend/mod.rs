@@ -176,19 +176,40 @@ impl Output {
     /// Sort everything, so output does not depend on the order of work.
     pub fn sort(&mut self) {
         self.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
-        self.capabilities.sort_by(|a, b| {
-            (a.backend, &a.policy, source_key(&a.source), a.rule_id, &a.matches).cmp(&(
-                b.backend,
-                &b.policy,
-                source_key(&b.source),
-                b.rule_id,
-                &b.matches,
-            ))
-        });
+        sort_capabilities(&mut self.capabilities);
         self.errors.sort_by(|a, b| (&a.location, a.backend, &a.rule).cmp(&(&b.location, b.backend, &b.rule)));
         self.capabilities.dedup();
         self.errors.dedup();
     }
+}
+
+/// Sort capability lines by backend, policy, source (lines and columns in numeric
+/// order), rule id and text; stable. The source of every line is parsed once, not
+/// at every comparison.
+fn sort_capabilities(caps: &mut Vec<Capability>) {
+    if caps.is_sorted_by(|a, b| capability_order(a, b).is_le()) {
+        return;
+    }
+    let keys: Vec<(&str, u32, u32)> = caps.iter().map(|c| source_key(&c.source)).collect();
+    let mut order: Vec<usize> = (0..caps.len()).collect();
+    order.sort_by(|&i, &j| {
+        let (a, b) = (&caps[i], &caps[j]);
+        (a.backend, &a.policy, keys[i], a.rule_id, &a.matches)
+            .cmp(&(b.backend, &b.policy, keys[j], b.rule_id, &b.matches))
+    });
+    drop(keys);
+    let mut slots: Vec<Option<Capability>> = std::mem::take(caps).into_iter().map(Some).collect();
+    caps.extend(order.into_iter().filter_map(|i| slots.get_mut(i).and_then(Option::take)));
+}
+
+fn capability_order(a: &Capability, b: &Capability) -> std::cmp::Ordering {
+    (a.backend, &a.policy, source_key(&a.source), a.rule_id, &a.matches).cmp(&(
+        b.backend,
+        &b.policy,
+        source_key(&b.source),
+        b.rule_id,
+        &b.matches,
+    ))
 }
 
 /// `file:line:col` as a sort key that orders lines numerically.

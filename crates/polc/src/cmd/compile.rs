@@ -6,6 +6,7 @@ use anyhow::Context;
 use polc_compiler::backend::{self, Artifact, Output, Sink, Support, Target};
 use polc_compiler::plan::plan;
 use polc_lint::Level;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The name of the index polc writes into every output directory.
@@ -39,29 +40,22 @@ pub(crate) fn run(args: &CompileArgs) -> anyhow::Result<Status> {
         );
         return Ok(Status::Findings);
     }
-    let dropped: Vec<serde_json::Value> = plans
-        .iter()
-        .flat_map(|p| {
-            p.dropped.iter().map(move |d| {
-                serde_json::json!({"target": p.target.id(), "ruleId": d.rule.id, "policy": d.rule.policy_label, "rule": d.rule.rule.name, "source": d.rule.source, "relation": d.relation, "winner": d.winner})
-            })
-        })
-        .collect();
-    let report_json = serde_json::json!({
-        "version": 1,
-        "targets": targets,
-        "plans": plans.iter().map(|p| p.target.id()).collect::<Vec<_>>(),
-        "capabilities": out.capabilities,
-        "neverDecide": dropped,
+    // report.json is streamed from the plans and the output: at 10,000 policies it
+    // has over a million capability lines, too many to build as a JSON value.
+    let report_json = polc_compiler::report::Report::new(&targets, &plans, &out);
+    staging.put_with("report.json", |w| {
+        serde_json::to_writer_pretty(&mut *w, &report_json)?;
+        w.write_all(b"\n")
     });
-    let report_bytes = pretty(&report_json);
-    staging.put(Artifact { path: "report.json".into(), bytes: report_bytes.clone() });
     let files = staging.finish(&args.out)?;
-    let text = match args.format {
-        ReportFormat::Table => table(&out),
-        ReportFormat::Json => String::from_utf8_lossy(&report_bytes).into_owned(),
-    };
-    crate::out::print(&text)?;
+    if args.format == ReportFormat::Json {
+        let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+        serde_json::to_writer_pretty(&mut stdout, &report_json).map_err(std::io::Error::from)?;
+        stdout.write_all(b"\n")?;
+        stdout.flush()?;
+    } else {
+        crate::out::print(&table(&out))?;
+    }
     eprintln!(
         "polc: compiled {} policies for {} targets into {} ({} files)",
         report.model_policies.len(),
@@ -200,13 +194,18 @@ impl Staging {
 
     /// Write one artifact; its index entry.
     fn write(&self, a: &Artifact) -> anyhow::Result<IndexEntry> {
-        use sha2::Digest;
-        anyhow::ensure!(
-            !a.path.split('/').any(|s| s == ".." || s.is_empty()),
-            "internal error: bad artifact path {}",
-            a.path
-        );
-        let path = self.tmp.join(&a.path);
+        self.write_with(&a.path, |w| w.write_all(&a.bytes))
+    }
+
+    /// Write the file at `path` (relative, `/`-separated) from what `f` writes,
+    /// hashing it as it goes; its index entry.
+    fn write_with(
+        &self,
+        rel: &str,
+        f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> anyhow::Result<IndexEntry> {
+        anyhow::ensure!(!rel.split('/').any(|s| s == ".." || s.is_empty()), "internal error: bad artifact path {rel}");
+        let path = self.tmp.join(rel);
         if let Some(p) = path.parent() {
             // Under the lock, so no thread writes into a directory being made.
             let mut st = self.lock();
@@ -215,8 +214,30 @@ impl Staging {
                 st.dirs.insert(p.to_path_buf());
             }
         }
-        std::fs::write(&path, &a.bytes).with_context(|| format!("cannot write {}", path.display()))?;
-        Ok((a.path.clone(), hex(&sha2::Sha256::digest(&a.bytes)), a.bytes.len()))
+        let file = std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+        let mut w =
+            Hashed { inner: std::io::BufWriter::with_capacity(1 << 16, file), hash: Default::default(), bytes: 0 };
+        f(&mut w).and_then(|()| w.inner.flush()).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok((rel.to_string(), hex(&sha2::Digest::finalize(w.hash)), w.bytes))
+    }
+
+    /// Stream the file at `path` from `f` (see [`Sink::put`] for errors).
+    fn put_with(&self, path: &str, f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
+        if self.lock().error.is_some() {
+            return;
+        }
+        let r = self.write_with(path, f);
+        self.record(r);
+    }
+
+    fn record(&self, r: anyhow::Result<IndexEntry>) {
+        let mut st = self.lock();
+        match r {
+            Ok(entry) => st.files.push(entry),
+            Err(e) => {
+                st.error.get_or_insert(e);
+            }
+        }
     }
 
     /// Remove everything written so far.
@@ -275,12 +296,26 @@ impl Sink for Staging {
             return;
         }
         let r = self.write(&artifact);
-        let mut st = self.lock();
-        match r {
-            Ok(entry) => st.files.push(entry),
-            Err(e) => {
-                st.error.get_or_insert(e);
-            }
-        }
+        self.record(r);
+    }
+}
+
+/// A writer that hashes and counts what goes through it.
+struct Hashed<W> {
+    inner: W,
+    hash: sha2::Sha256,
+    bytes: usize,
+}
+
+impl<W: Write> Write for Hashed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        sha2::Digest::update(&mut self.hash, &buf[..n]);
+        self.bytes += n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }

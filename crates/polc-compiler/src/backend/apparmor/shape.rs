@@ -22,7 +22,7 @@ use crate::pattern::PathMatcher;
 use std::collections::BTreeSet;
 
 /// A set of path tails: the empty string, non-empty strings without `/`, strings with `/`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Lang {
     eps: bool,
     seg: bool,
@@ -74,7 +74,7 @@ impl Lang {
 }
 
 /// A literal prefix and a tail.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Shape {
     prefix: Vec<u8>,
     tail: Lang,

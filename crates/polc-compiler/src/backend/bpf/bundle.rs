@@ -398,7 +398,7 @@ impl Bundle {
 
     /// SHA-256 of the body, hex: the bundle's content hash.
     pub fn sha256_hex(&self) -> String {
-        sha2::Sha256::digest(&self.body().0.0).iter().map(|b| format!("{b:02x}")).collect()
+        hex(&sha2::Sha256::digest(&self.body().0.0))
     }
 
     /// The bundle's bytes.
@@ -517,6 +517,23 @@ impl Bundle {
     pub fn map(&self, name: &str) -> Option<&MapSection> {
         self.maps.iter().find(|m| m.name == name)
     }
+}
+
+/// The content hash in the header of an encoded bundle ([`Bundle::encode`]), hex:
+/// what [`Bundle::sha256_hex`] computes, without encoding the body again.
+pub fn header_sha256_hex(encoded: &[u8]) -> String {
+    hex(encoded.get(24..56).unwrap_or_default())
+}
+
+/// Lowercase hex.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
 }
 
 fn map(mut r: R<'_>, def: &polc_abi::MapDef) -> Result<MapSection, DecodeError> {

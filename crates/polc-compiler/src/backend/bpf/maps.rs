@@ -121,10 +121,44 @@ pub(crate) fn build(low: &Lowered, policy: u32) -> (Vec<MapSection>, Vec<(u32, B
                 put(def, *op, bit, lpm(node), v.to_bytes().to_vec());
             }
         }
-        for (e, eid) in &pre_ids {
-            for (f, fid) in &suf_ids {
-                let mut cands: Vec<&Infix> =
-                    g.infix.iter().filter(|i| e.starts_with(&i.prefix) && f.starts_with(&i.suffix_rev)).collect();
+        // The infix globs whose literal prefix each prefix node extends, and whose
+        // suffix each suffix node extends (indices in `g.infix` order); a pair of
+        // nodes gets an entry when the two share a glob. Only nodes that extend some
+        // glob are paired, and each pair intersects two short lists, instead of
+        // testing every glob for every pair of nodes.
+        let extending = |ids: &BTreeMap<Vec<u8>, u32>, lit: fn(&Infix) -> &[u8]| -> Vec<(Vec<u8>, u32, Vec<usize>)> {
+            if !has_infix {
+                return Vec::new();
+            }
+            ids.iter()
+                .filter_map(|(node, id)| {
+                    let on: Vec<usize> =
+                        g.infix.iter().enumerate().filter(|(_, i)| node.starts_with(lit(i))).map(|(k, _)| k).collect();
+                    (!on.is_empty()).then(|| (node.clone(), *id, on))
+                })
+                .collect()
+        };
+        let pre_on = extending(&pre_ids, |i| i.prefix.as_slice());
+        let suf_on = extending(&suf_ids, |i| i.suffix_rev.as_slice());
+        for (e, eid, e_on) in &pre_on {
+            for (f, fid, f_on) in &suf_on {
+                let mut cands: Vec<&Infix> = Vec::new();
+                let (mut a, mut b) = (e_on.iter().peekable(), f_on.iter().peekable());
+                while let (Some(&&x), Some(&&y)) = (a.peek(), b.peek()) {
+                    match x.cmp(&y) {
+                        std::cmp::Ordering::Less => {
+                            a.next();
+                        }
+                        std::cmp::Ordering::Greater => {
+                            b.next();
+                        }
+                        std::cmp::Ordering::Equal => {
+                            cands.push(&g.infix[x]);
+                            a.next();
+                            b.next();
+                        }
+                    }
+                }
                 if cands.is_empty() {
                     continue;
                 }

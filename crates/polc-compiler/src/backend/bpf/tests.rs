@@ -409,7 +409,10 @@ fn kernel_procedure_agrees_with_decide_on_generated_policies() {
             assert_eq!(c.support, Support::Exact, "{c:?}");
         }
         let Some(b) = b else { continue };
-        let b = Bundle::decode(&b.encode()).unwrap();
+        let bytes = b.encode();
+        let b = Bundle::decode(&bytes).unwrap();
+        // The dump written directly is the dump written through a JSON value.
+        assert_eq!(super::dump::render(&b, &super::bundle::header_sha256_hex(&bytes)), super::dump::to_text(&b));
         checks += check_plan(&mut g, &policies, &ps[0], &b);
     }
     assert!(checks > 40_000, "{checks}");

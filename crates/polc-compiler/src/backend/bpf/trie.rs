@@ -11,7 +11,7 @@
 use super::forms::{DEEP, DIRECT, EQUAL};
 use crate::cidr::Cidr;
 use polc_abi::{Decision, decision_beats};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 /// Does a rule at `rule_node` with rest `mask` apply to paths at `node` (which starts
@@ -52,13 +52,22 @@ pub(crate) fn none() -> Decision {
 /// class (`[equal, direct, deep]`).
 pub(crate) fn flatten(rules: &[TrieRule], extra: &BTreeSet<Vec<u8>>) -> BTreeMap<Vec<u8>, [Decision; 3]> {
     let nodes: BTreeSet<Vec<u8>> = rules.iter().map(|r| r.node.clone()).chain(extra.iter().cloned()).collect();
+    // The rules at each node, so that a node looks up its prefixes (one per length)
+    // instead of scanning every rule: linear in the rules, not quadratic. The
+    // result does not depend on the order: `better` is a total order.
+    let mut at: HashMap<&[u8], Vec<&TrieRule>> = HashMap::with_capacity(rules.len());
+    for r in rules {
+        at.entry(r.node.as_slice()).or_default().push(r);
+    }
     let mut out = BTreeMap::new();
     for node in nodes {
         let mut best = [none(); 3];
-        for r in rules.iter().filter(|r| node.starts_with(&r.node)) {
-            for (i, class) in [EQUAL, DIRECT, DEEP].into_iter().enumerate() {
-                if applies(&r.node, r.mask, &node, class) {
-                    best[i] = better(best[i], r.decision);
+        for len in 0..=node.len() {
+            for r in at.get(&node[..len]).into_iter().flatten() {
+                for (i, class) in [EQUAL, DIRECT, DEEP].into_iter().enumerate() {
+                    if applies(&r.node, r.mask, &node, class) {
+                        best[i] = better(best[i], r.decision);
+                    }
                 }
             }
         }
