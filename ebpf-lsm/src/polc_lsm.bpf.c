@@ -378,17 +378,35 @@ static long scan_count_slashes(__u32 i, void *data)
 	return 0;
 }
 
-/* rev.key.path[i] = the i-th byte from the end. */
-static long scan_reverse(__u32 i, void *data)
+/*
+ * Chunk k of the reversed path: rev.key.path[8k .. 8k+8) = the 8 bytes that end 8k
+ * bytes before the path's end, byte-swapped (one callback per 8 bytes instead of
+ * one per byte). The last chunk of a path whose length is not a multiple of 8 reads
+ * the path's first 8 bytes and shifts out the ones it must not use; what it leaves
+ * past the path's end is never compared (the LPM lookup compares prefixlen bits).
+ */
+static long scan_reverse8(__u32 k, void *data)
 {
 	struct scan *c = data;
 	struct polc_scratch *s = c->s;
-	/* i < min(len, POLC_PATH_MAX) (the loop count); the mask tells the verifier. */
-	__u32 j = i & 0xff;
+	__u32 done = k * 8, left, start;
+	__u64 v = 0, slot;
 
-	if (!s || j >= POLC_PATH_MAX)
+	if (!s || done >= c->len || done >= POLC_PATH_MAX)
 		return 1;
-	s->rev.key.path[j] = s->buf[(c->len - 1 - j) & PATH_MASK];
+	left = c->len - done;
+	if (left >= 8) {
+		start = left - 8;
+		MASK(start, PATH_MASK);
+		__builtin_memcpy(&v, &s->buf[start], 8);
+		v = __builtin_bswap64(v);
+	} else {
+		__builtin_memcpy(&v, &s->buf[0], 8);
+		v = __builtin_bswap64(v) >> ((8 - left) * 8);
+	}
+	slot = done;
+	BOUND(slot, POLC_PATH_MAX - 8);
+	__builtin_memcpy(&s->rev.key.path[slot], &v, 8);
 	return 0;
 }
 
@@ -436,7 +454,7 @@ static __always_inline void path_keys(struct polc_scratch *s, __u32 len, __u16 l
 	if (lookups & POLC_LOOKUP_SUFFIX) {
 		struct scan c = {.s = s, .len = len, .found = -1};
 
-		bpf_loop(n, scan_reverse, &c, 0);
+		bpf_loop((n + 7) / 8, scan_reverse8, &c, 0);
 		/* The last '/' of the reversed path is the first '/' of the path. */
 		if (len > 0 && s->buf[0] == '/') {
 			pi->rev_last = len - 1;
