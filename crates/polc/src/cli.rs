@@ -270,6 +270,15 @@ pub(crate) enum EventFormat {
     Cef,
 }
 
+impl From<EventFormat> for polc_agent::format::Format {
+    fn from(f: EventFormat) -> Self {
+        match f {
+            EventFormat::Json => polc_agent::format::Format::Json,
+            EventFormat::Cef => polc_agent::format::Format::Cef,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub(crate) struct ExecArgs {
     /// Policy files or directories (PreventionPolicy, RuntimePolicy, NetworkAccessPolicy).

@@ -7,7 +7,7 @@
 use crate::Status;
 use crate::cli::{
     AgentApplyArgs, AgentArgs, AgentCommand, AgentEventsArgs, AgentStatusArgs, AgentUnbindArgs, AgentUnloadArgs,
-    EventFormat, StatusFormat,
+    StatusFormat,
 };
 use anyhow::Context;
 use polc_agent::events::Catalog;
@@ -17,6 +17,7 @@ use polc_agent::node::{Change, State};
 use polc_agent::store::MapStore as _;
 use polc_agent::{cgroup, policy};
 use polc_compiler::backend::bpf::bundle::Bundle;
+use polc_compiler::plan::Target;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
@@ -74,22 +75,23 @@ fn parse_bind(s: &str) -> anyhow::Result<(&str, &Path)> {
 }
 
 /// The one plan of `targets` that `name` names: a plan id, its workload or container
-/// name, or its file stem.
+/// name, or its file stem (`Target::stem`, as `polc compile` names the bundle).
 fn find_plan<'a>(targets: &[&'a str], name: &str) -> anyhow::Result<&'a str> {
-    let parts = |t: &str| -> (String, String) {
-        let mut it = t.rsplit('/');
-        let container = it.next().unwrap_or_default().to_string();
-        let workload = it.next().unwrap_or_default().to_string();
-        (workload, container)
+    let names = |t: &str| -> bool {
+        let Some((namespace, rest)) = t.split_once('/') else { return t == name };
+        let mut it = rest.splitn(3, '/');
+        let (Some(kind), Some(workload), Some(container)) = (it.next(), it.next(), it.next()) else {
+            return t == name;
+        };
+        let target = Target {
+            namespace: namespace.into(),
+            kind: kind.into(),
+            name: workload.into(),
+            container: container.into(),
+        };
+        t == name || workload == name || container == name || target.stem() == name
     };
-    let hits: Vec<&str> = targets
-        .iter()
-        .copied()
-        .filter(|t| {
-            let (w, c) = parts(t);
-            *t == name || w == name || c == name || t.replace('/', "_") == name
-        })
-        .collect();
+    let hits: Vec<&str> = targets.iter().copied().filter(|t| names(t)).collect();
     match hits.as_slice() {
         [one] => Ok(one),
         [] => anyhow::bail!("no loaded plan is named {name}; plans: {}", targets.join(", ")),
@@ -223,20 +225,8 @@ fn events(common: &AgentArgs, args: &AgentEventsArgs) -> anyhow::Result<Status> 
     };
     // Records are buffered and written once per drained batch (a write per record
     // would cost the reader more than decoding it).
-    let out: Box<dyn std::io::Write + Send> = match &args.audit_log {
-        Some(p) => Box::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .with_context(|| format!("cannot open the audit log {}", p.display()))?,
-        ),
-        None => Box::new(std::io::stdout()),
-    };
-    let format = match args.events {
-        EventFormat::Json => Format::Json,
-        EventFormat::Cef => Format::Cef,
-    };
+    let out = crate::cmd::exec::record_sink(args.audit_log.as_deref(), Box::new(std::io::stdout()))?;
+    let format = Format::from(args.events);
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
         signal_hook::flag::register(sig, stop.clone())?;
@@ -472,7 +462,7 @@ mod tests {
         let t = ["shop/Deployment/carts/carts", "shop/Deployment/carts/istio-proxy", "shop/Deployment/orders/orders"];
         assert_eq!(find_plan(&t, "orders").ok(), Some("shop/Deployment/orders/orders"));
         assert_eq!(find_plan(&t, "istio-proxy").ok(), Some("shop/Deployment/carts/istio-proxy"));
-        assert_eq!(find_plan(&t, "shop_Deployment_carts_carts").ok(), Some("shop/Deployment/carts/carts"));
+        assert_eq!(find_plan(&t, "shop.deployment.carts.carts").ok(), Some("shop/Deployment/carts/carts"));
         let e = find_plan(&t, "carts").unwrap_err().to_string();
         assert!(e.contains("several plans"), "{e}");
         let e = find_plan(&t, "nope").unwrap_err().to_string();

@@ -12,7 +12,7 @@
 //! under the seccomp filter alone (no cgroup, no BPF, no root needed).
 
 use crate::Status;
-use crate::cli::{EnterCgroupArgs, EventFormat, ExecArgs};
+use crate::cli::{EnterCgroupArgs, ExecArgs};
 use anyhow::Context;
 use polc_agent::events::Catalog;
 use polc_agent::format::{Clock, Format};
@@ -274,20 +274,8 @@ fn start_reader(
         eprintln!("polc: another polc process reads the kernel's events; violations of this command are not printed");
         return Ok(None);
     };
-    let mut sink: Box<dyn std::io::Write + Send> = match &args.audit_log {
-        Some(p) => Box::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .with_context(|| format!("cannot open the audit log {}", p.display()))?,
-        ),
-        None => Box::new(std::io::stderr()),
-    };
-    let format = match args.events {
-        EventFormat::Json => Format::Json,
-        EventFormat::Cef => Format::Cef,
-    };
+    let mut sink = record_sink(args.audit_log.as_deref(), Box::new(std::io::stderr()))?;
+    let format = Format::from(args.events);
     let mut catalog = Catalog::default();
     catalog.insert(slot, bundle);
     let clock = Clock::now();
@@ -306,6 +294,23 @@ fn start_reader(
         });
     })?;
     Ok(Some(handle))
+}
+
+/// Where violation records go: the audit log (created, appended to), else `fallback`.
+pub(crate) fn record_sink(
+    audit_log: Option<&Path>,
+    fallback: Box<dyn std::io::Write + Send>,
+) -> anyhow::Result<Box<dyn std::io::Write + Send>> {
+    match audit_log {
+        Some(p) => Ok(Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("cannot open the audit log {}", p.display()))?,
+        )),
+        None => Ok(fallback),
+    }
 }
 
 /// `polc __enter-cgroup DIR [--seccomp-fd FD] -- CMD...`: read the seccomp filter
