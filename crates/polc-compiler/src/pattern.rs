@@ -241,22 +241,40 @@ pub struct Specificity {
 
 /// Match `path` against glob `pat` (syntax in the module docs).
 pub fn glob_match(pat: &str, path: &str) -> bool {
-    let ps: Vec<&str> = pat.split('/').collect();
-    let xs: Vec<&str> = path.split('/').collect();
-    match_segments(&ps, &xs)
+    match_segments(Some(pat), Some(path))
 }
 
-fn match_segments(ps: &[&str], xs: &[&str]) -> bool {
-    match ps.split_first() {
-        None => xs.is_empty(),
-        Some((&"**", rest)) => {
+/// The first `/`-separated segment of `s` and the rest after its `/` (`None` when
+/// there is no `/` left: the segment was the last). `None` in is no segments at all.
+fn first_segment(s: Option<&str>) -> Option<(&str, Option<&str>)> {
+    s.map(|s| match s.split_once('/') {
+        Some((seg, rest)) => (seg, Some(rest)),
+        None => (s, None),
+    })
+}
+
+/// Match the segments of `ps` against those of `xs`, without splitting either into
+/// a vector (this runs for every pair of rules the conflict checks compare).
+fn match_segments(ps: Option<&str>, xs: Option<&str>) -> bool {
+    match first_segment(ps) {
+        None => xs.is_none(),
+        Some(("**", rest)) => {
             // `**` as the last segment needs at least one more segment (a file below).
-            if rest.is_empty() {
-                return !xs.is_empty() && xs.iter().all(|s| !s.is_empty());
+            if rest.is_none() {
+                return xs.is_some_and(|x| x.split('/').all(|s| !s.is_empty()));
             }
-            (0..=xs.len()).any(|i| match_segments(rest, &xs[i..]))
+            let mut xs = xs;
+            loop {
+                if match_segments(rest, xs) {
+                    return true;
+                }
+                match first_segment(xs) {
+                    Some((_, more)) => xs = more,
+                    None => return false,
+                }
+            }
         }
-        Some((p, rest)) => match xs.split_first() {
+        Some((p, rest)) => match first_segment(xs) {
             Some((x, xrest)) => segment_match(p.as_bytes(), x.as_bytes()) && match_segments(rest, xrest),
             None => false,
         },
@@ -356,6 +374,68 @@ mod tests {
         assert!(matches!(m("/usr/*/sh"), PathMatcher::Glob(_)));
         assert_eq!(PathMatcher::dir("/etc", false), Ok(PathMatcher::Dir { path: "/etc/".into(), recursive: false }));
         assert!(PathMatcher::dir("/", true).is_ok());
+    }
+
+    /// The segment matcher as first written (split into vectors), the oracle of the
+    /// allocation-free one.
+    fn oracle(ps: &[&str], xs: &[&str]) -> bool {
+        match ps.split_first() {
+            None => xs.is_empty(),
+            Some((&"**", [])) => !xs.is_empty() && xs.iter().all(|s| !s.is_empty()),
+            Some((&"**", rest)) => (0..=xs.len()).any(|i| oracle(rest, &xs[i..])),
+            Some((p, rest)) => {
+                xs.split_first().is_some_and(|(x, xr)| segment_match(p.as_bytes(), x.as_bytes()) && oracle(rest, xr))
+            }
+        }
+    }
+
+    #[test]
+    fn segment_walk_agrees_with_split_vectors() {
+        let pats = [
+            "/usr/bin/*",
+            "/usr/**",
+            "/**",
+            "/**/nc",
+            "/**/*/x",
+            "/a/**/b/**",
+            "**",
+            "*",
+            "",
+            "/",
+            "//",
+            "/a//b",
+            "/a/**/",
+            "/[ab]*/**/c?",
+            "/x/*.sh",
+            "/**/**/z",
+        ];
+        let paths = [
+            "",
+            "/",
+            "//",
+            "/a",
+            "/a/",
+            "/a/b",
+            "/a//b",
+            "/a/x/b/c",
+            "/usr/bin/sh",
+            "/usr/bin/x/sh",
+            "/nc",
+            "/usr/local/bin/nc",
+            "/b/q/c1",
+            "/x/a.b.sh",
+            "/z",
+            "/q/z",
+            "a/b",
+            "/a/b/",
+            "/q/r/x",
+        ];
+        for p in pats {
+            for x in paths {
+                let (ps, xs): (Vec<&str>, Vec<&str>) = (p.split('/').collect(), x.split('/').collect());
+                assert_eq!(glob_match(p, x), oracle(&ps, &xs), "glob_match({p:?}, {x:?})");
+            }
+        }
     }
 
     #[test]

@@ -84,7 +84,9 @@ fn bucket(r: &IrRule) -> Bucket<'_> {
 /// the result is that of comparing every pair, without the quadratic cost over a
 /// whole plan (a syscall baseline alone has a hundred rules).
 pub fn overlaps(rules: &[&IrRule]) -> Vec<Overlap> {
-    let mut index: HashMap<Bucket<'_>, usize> = HashMap::new();
+    // The buckets are few and their keys small: a fixed fast hash, sized up front.
+    let mut index: HashMap<Bucket<'_>, usize, foldhash::fast::FixedState> =
+        HashMap::with_capacity_and_hasher(rules.len().min(64), foldhash::fast::FixedState::default());
     let mut buckets: Vec<Vec<usize>> = Vec::new();
     let mut of_rule = Vec::with_capacity(rules.len());
     for (i, r) in rules.iter().enumerate() {

@@ -5,6 +5,9 @@
 //! `asm/unistd_x32.h`, `linux/capability.h`); tests check the syscall tables against
 //! the headers of the build machine when present.
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 /// x86_64 system calls, `(name, number)`, sorted by number.
 pub const SYSCALLS_X86_64: &[(&str, u32)] = &[
     ("read", 0),
@@ -1221,22 +1224,39 @@ pub const CAPABILITIES: &[(&str, u32)] = &[
 
 /// The number of an x86_64 system call.
 pub fn syscall_number(name: &str) -> Option<u32> {
-    SYSCALLS_X86_64.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    static BY_NAME: LazyLock<ByName> = LazyLock::new(|| by_name(SYSCALLS_X86_64));
+    BY_NAME.get(name).copied()
 }
 
 /// The number of a 32-bit x86 (i386) system call.
 pub fn syscall_number_x86(name: &str) -> Option<u32> {
-    SYSCALLS_X86.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    static BY_NAME: LazyLock<ByName> = LazyLock::new(|| by_name(SYSCALLS_X86));
+    BY_NAME.get(name).copied()
 }
 
 /// The number of an x32 system call, [`X32_SYSCALL_BIT`] included.
 pub fn syscall_number_x32(name: &str) -> Option<u32> {
-    SYSCALLS_X32.iter().find(|(n, _)| *n == name).map(|(_, v)| *v | X32_SYSCALL_BIT)
+    static BY_NAME: LazyLock<ByName> = LazyLock::new(|| by_name(SYSCALLS_X32));
+    BY_NAME.get(name).map(|v| *v | X32_SYSCALL_BIT)
 }
 
 /// Whether `name` (without `CAP_`) is a Linux capability.
 pub fn is_capability(name: &str) -> bool {
-    CAPABILITIES.iter().any(|(n, _)| *n == name)
+    static BY_NAME: LazyLock<ByName> = LazyLock::new(|| by_name(CAPABILITIES));
+    BY_NAME.contains_key(name)
+}
+
+/// A table indexed by name (lint and compile look names up once per rule; the tables
+/// have hundreds of entries).
+type ByName = HashMap<&'static str, u32, foldhash::fast::FixedState>;
+
+fn by_name(table: &[(&'static str, u32)]) -> ByName {
+    // The first entry of a name wins, as a scan from the start would find it.
+    let mut m = ByName::with_capacity_and_hasher(table.len(), foldhash::fast::FixedState::default());
+    for &(n, v) in table {
+        m.entry(n).or_insert(v);
+    }
+    m
 }
 
 #[cfg(test)]

@@ -33,6 +33,10 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+/// The allocator `polc` itself uses, so that the figures are those of the binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The sock-shop demo, namespace `sock-shop`.
 const SOCK_SHOP: &str = include_str!("../../../examples/sock-shop/manifests/complete-demo.yaml");
 
@@ -51,6 +55,8 @@ struct Args {
     check: bool,
     /// Only run one phase, `iters` times, for a profiler.
     profile: Option<Phase>,
+    /// Write the corpus under this directory and stop.
+    dump: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -64,7 +70,7 @@ enum Phase {
 }
 
 const USAGE: &str = "usage: lint [--quick] [--check] [--policies N] [--namespaces N] [--iters N]
-            [--profile yaml|load|full|lint|lint-policies|lint-workloads]";
+            [--profile yaml|load|full|lint|lint-policies|lint-workloads] [--dump DIR]";
 
 fn env_usize(name: &str) -> Result<Option<usize>, String> {
     match std::env::var(name) {
@@ -74,7 +80,8 @@ fn env_usize(name: &str) -> Result<Option<usize>, String> {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args { policies: 5_000, namespaces: 200, iters: 5, quick: false, check: false, profile: None };
+    let mut a =
+        Args { policies: 5_000, namespaces: 200, iters: 5, quick: false, check: false, profile: None, dump: None };
     let (mut policies, mut namespaces, mut iters) =
         (env_usize("POLC_BENCH_POLICIES")?, env_usize("POLC_BENCH_NAMESPACES")?, env_usize("POLC_BENCH_ITERS")?);
     let mut it = std::env::args().skip(1);
@@ -102,6 +109,7 @@ fn parse_args() -> Result<Args, String> {
                     _ => return Err(format!("--profile needs a phase\n{USAGE}")),
                 });
             }
+            "--dump" => a.dump = Some(it.next().ok_or("--dump needs a directory")?),
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         }
@@ -1056,6 +1064,19 @@ fn main() -> ExitCode {
     let gen_start = Instant::now();
     let c = corpus(args.policies, args.namespaces);
     let gen_time = gen_start.elapsed();
+    if let Some(dir) = &args.dump {
+        for (name, text) in &c.files {
+            let path = std::path::Path::new(dir).join(name);
+            let written =
+                path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::write(&path, text));
+            if let Err(e) = written {
+                eprintln!("lint bench: {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        }
+        println!("wrote {} files ({} bytes) under {dir}", c.files.len(), c.bytes);
+        return ExitCode::SUCCESS;
+    }
     let limits = Limits::default();
     let t = Instant::now();
     // As `polc lint`: without the compiler's model (positions, content hashes).

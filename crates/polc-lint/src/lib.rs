@@ -131,6 +131,36 @@ fn chunks(files: &[SourceFile], n: usize) -> Vec<(usize, &[SourceFile])> {
     out
 }
 
+/// `f` over `items` on up to `threads` threads, results in the order of `items`.
+/// Items are handed out one at a time, so a few costly ones do not leave a thread
+/// idle while another works through a long run.
+pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = threads.min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(item) = items.get(i) else { return done };
+            done.push((i, f(item)));
+        }
+    };
+    let mut all: Vec<(usize, R)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        let mut all = work();
+        for h in handles {
+            // A panic in a check is a bug: pass it on as it is.
+            all.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
+        all
+    });
+    all.sort_unstable_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, r)| r).collect()
+}
+
 fn load_code(kind: &LoadErrorKind) -> Code {
     match kind {
         LoadErrorKind::Io { .. } | LoadErrorKind::NotUtf8 { .. } => Code::Unreadable,
@@ -279,7 +309,8 @@ impl Linter {
             report.io_errors += p.io_errors;
         }
         checks::workload::coverage(files, &policies, &workloads, &mut out);
-        checks::policy::cross_policy(files, &policies, &workloads, &mut out);
+        let threads = self.thread_count(usize::MAX);
+        checks::policy::cross_policy(files, &policies, &workloads, threads, &mut out);
         report.findings = self.config.apply(out);
         if !self.model {
             report.findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));

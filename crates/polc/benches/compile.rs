@@ -50,6 +50,10 @@ use std::fmt::Write as _;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
+/// The allocator `polc` itself uses, so that the figures are those of the binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Compile (plan + backends) time allowed for the 10,000 set.
 const MAX_COMPILE_10K: Duration = Duration::from_secs(1);
 /// Peak RSS allowed for the 10,000 set, in MiB.

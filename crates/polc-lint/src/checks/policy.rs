@@ -482,10 +482,15 @@ fn overlap_finding(
 }
 
 /// Conflicts between rules of different policies that apply to the same workload.
+///
+/// Each distinct set of policies that applies to some container is compared once;
+/// the comparisons (the costly part) run on up to `threads` threads, and the findings
+/// are then made in workload order, so they do not depend on the thread count.
 pub(crate) fn cross_policy(
     files: &[SourceFile],
     policies: &[PolicyEntry],
     workloads: &[Workload],
+    threads: usize,
     out: &mut Vec<Finding>,
 ) {
     let mut by_ns: HashMap<&str, Vec<usize>> = HashMap::new();
@@ -494,8 +499,9 @@ pub(crate) fn cross_policy(
             by_ns.entry(&p.namespace).or_default().push(i);
         }
     }
+    // The first (workload, container) of each distinct set of two or more policies.
     let mut seen_sets: HashSet<Vec<usize>> = HashSet::new();
-    let mut reported: HashSet<(usize, String)> = HashSet::new();
+    let mut jobs: Vec<(&Workload, Option<&str>, Vec<usize>)> = Vec::new();
     for w in workloads {
         let Some(cands) = by_ns.get(w.namespace.as_str()) else {
             continue;
@@ -515,31 +521,38 @@ pub(crate) fn cross_policy(
             if set.len() < 2 || !seen_sets.insert(set.clone()) {
                 continue;
             }
-            let mut refs: Vec<&IrRule> = Vec::new();
-            let mut owner: Vec<usize> = Vec::new();
-            for &pi in &set {
-                for r in &policies[pi].policy.ir.rules {
-                    refs.push(r);
-                    owner.push(pi);
-                }
+            jobs.push((w, container, set));
+        }
+    }
+    let compared = crate::par_map(&jobs, threads, |(_, _, set)| {
+        let mut refs: Vec<&IrRule> = Vec::new();
+        let mut owner: Vec<usize> = Vec::new();
+        for &pi in set {
+            for r in &policies[pi].policy.ir.rules {
+                refs.push(r);
+                owner.push(pi);
             }
-            for o in overlaps(&refs) {
-                let (lp, wp) = (owner[o.loser], owner[o.winner]);
-                if lp == wp || !reported.insert((lp, refs[o.loser].pointer.clone())) {
-                    continue;
-                }
-                let (lpol, wpol) = (&policies[lp], &policies[wp]);
-                let (lfile, wfile) = (&files[lpol.loc.0], &files[wpol.loc.0]);
-                let (ldoc, wdoc) = (&lfile.documents[lpol.loc.1], &wfile.documents[wpol.loc.1]);
-                let mut sink = Vec::new();
-                let ctx =
-                    Ctx { file: lfile, doc: ldoc, value: &ldoc.value, object: Some(lpol.label()), out: &mut sink };
-                let mut f =
-                    overlap_finding(&ctx, refs[o.loser], refs[o.winner], o.relation, Some((wfile, wdoc, wpol.label())));
-                let c = container.map(|c| format!(", container {c}")).unwrap_or_default();
-                f.message.push_str(&format!(" (for {} {}/{}{c})", w.kind.as_str(), w.namespace, w.name));
-                out.push(f);
+        }
+        let found = overlaps(&refs);
+        (refs, owner, found)
+    });
+    let mut reported: HashSet<(usize, &str)> = HashSet::new();
+    for ((w, container, _), (refs, owner, found)) in jobs.iter().zip(compared) {
+        for o in found {
+            let (lp, wp) = (owner[o.loser], owner[o.winner]);
+            if lp == wp || !reported.insert((lp, refs[o.loser].pointer.as_str())) {
+                continue;
             }
+            let (lpol, wpol) = (&policies[lp], &policies[wp]);
+            let (lfile, wfile) = (&files[lpol.loc.0], &files[wpol.loc.0]);
+            let (ldoc, wdoc) = (&lfile.documents[lpol.loc.1], &wfile.documents[wpol.loc.1]);
+            let mut sink = Vec::new();
+            let ctx = Ctx { file: lfile, doc: ldoc, value: &ldoc.value, object: Some(lpol.label()), out: &mut sink };
+            let mut f =
+                overlap_finding(&ctx, refs[o.loser], refs[o.winner], o.relation, Some((wfile, wdoc, wpol.label())));
+            let c = container.map(|c| format!(", container {c}")).unwrap_or_default();
+            f.message.push_str(&format!(" (for {} {}/{}{c})", w.kind.as_str(), w.namespace, w.name));
+            out.push(f);
         }
     }
 }
