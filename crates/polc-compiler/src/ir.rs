@@ -392,7 +392,13 @@ impl Lower {
         matcher: Matcher,
         conditions: Conditions,
     ) {
-        let name = meta.and_then(|m| m.name.clone()).unwrap_or_else(|| format!("{}-{idx}", section_name(section)));
+        let name = meta.and_then(|m| m.name.clone()).unwrap_or_else(|| {
+            let mut n = String::with_capacity(16);
+            n.push_str(section_name(section));
+            n.push('-');
+            push_decimal(&mut n, idx);
+            n
+        });
         let severity = meta.and_then(|m| m.severity).unwrap_or(self.policy_severity);
         self.rules.push(IrRule {
             name,
@@ -451,6 +457,31 @@ impl Lower {
     }
 }
 
+/// `{base}{field}/{i}`: the pointer of entry `i` of a list (lowering makes one for
+/// every entry of every policy, so without the formatting machinery).
+fn index_pointer(base: &str, field: &str, i: usize) -> String {
+    let mut p = String::with_capacity(base.len() + field.len() + 8);
+    p.push_str(base);
+    p.push_str(field);
+    p.push('/');
+    push_decimal(&mut p, i);
+    p
+}
+
+fn push_decimal(s: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.extend(digits[at..].iter().map(|&d| char::from(d)));
+}
+
 fn section_name(s: Section) -> &'static str {
     match s {
         Section::Process => "process",
@@ -467,31 +498,31 @@ fn section_name(s: Section) -> &'static str {
 pub fn lower_prevention(spec: &PreventionPolicySpec) -> PolicyIr {
     let mut l = Lower::new(spec.mode, spec.severity);
     for (i, r) in spec.process.iter().enumerate() {
-        let rp = format!("/spec/process/{i}");
+        let rp = index_pointer("/spec/process", "", i);
         let parents: Vec<PathMatcher> = r
             .from_parents
             .iter()
             .enumerate()
-            .filter_map(|(j, p)| l.path(&format!("{rp}/fromParents/{j}"), p))
+            .filter_map(|(j, p)| l.path(&index_pointer(&rp, "/fromParents", j), p))
             .collect();
         let cond = Conditions { parents, ..Conditions::default() };
         if r.paths.is_empty() && r.dirs.is_empty() && r.comms.is_empty() {
             l.err(rp.clone(), LowerErrorKind::EmptyRule("`paths`, `dirs` or `comms`"));
         }
         for (j, p) in r.paths.iter().enumerate() {
-            let ptr = format!("{rp}/paths/{j}");
+            let ptr = index_pointer(&rp, "/paths", j);
             if let Some(m) = l.path(&ptr, p) {
                 l.push(Section::Process, Some(&r.meta), i, r.action, &rp, ptr, Matcher::Path(m), cond.clone());
             }
         }
         for (j, d) in r.dirs.iter().enumerate() {
-            let ptr = format!("{rp}/dirs/{j}/path");
+            let ptr = index_pointer(&rp, "/dirs", j) + "/path";
             if let Some(m) = l.dir(&ptr, &d.path, d.recursive) {
                 l.push(Section::Process, Some(&r.meta), i, r.action, &rp, ptr, Matcher::Path(m), cond.clone());
             }
         }
         for (j, c) in r.comms.iter().enumerate() {
-            let ptr = format!("{rp}/comms/{j}");
+            let ptr = index_pointer(&rp, "/comms", j);
             if c.len() > COMM_MAX {
                 l.err(ptr, LowerErrorKind::CommTooLong(c.clone()));
             } else {
@@ -500,7 +531,7 @@ pub fn lower_prevention(spec: &PreventionPolicySpec) -> PolicyIr {
         }
     }
     for (i, r) in spec.file.iter().enumerate() {
-        let rp = format!("/spec/file/{i}");
+        let rp = index_pointer("/spec/file", "", i);
         let cond = Conditions { access: r.access.iter().copied().collect(), ..Conditions::default() };
         if r.paths.is_empty() && r.dirs.is_empty() {
             l.err(rp.clone(), LowerErrorKind::EmptyRule("`paths` or `dirs`"));
@@ -509,20 +540,20 @@ pub fn lower_prevention(spec: &PreventionPolicySpec) -> PolicyIr {
             l.err(format!("{rp}/access"), LowerErrorKind::EmptyRule("at least one `access` kind (Read, Write)"));
         }
         for (j, p) in r.paths.iter().enumerate() {
-            let ptr = format!("{rp}/paths/{j}");
+            let ptr = index_pointer(&rp, "/paths", j);
             if let Some(m) = l.path(&ptr, p) {
                 l.push(Section::File, Some(&r.meta), i, r.action, &rp, ptr, Matcher::Path(m), cond.clone());
             }
         }
         for (j, d) in r.dirs.iter().enumerate() {
-            let ptr = format!("{rp}/dirs/{j}/path");
+            let ptr = index_pointer(&rp, "/dirs", j) + "/path";
             if let Some(m) = l.dir(&ptr, &d.path, d.recursive) {
                 l.push(Section::File, Some(&r.meta), i, r.action, &rp, ptr, Matcher::Path(m), cond.clone());
             }
         }
     }
     for (i, r) in spec.network.iter().enumerate() {
-        let rp = format!("/spec/network/{i}");
+        let rp = index_pointer("/spec/network", "", i);
         let section = if r.direction == Direction::Ingress { Section::NetworkIngress } else { Section::Network };
         if r.raw_sockets {
             l.push(
@@ -544,7 +575,7 @@ pub fn lower_prevention(spec: &PreventionPolicySpec) -> PolicyIr {
         let ports = l.ports(&format!("{rp}/ports"), &r.ports);
         let mut peers = Vec::new();
         for (j, c) in r.cidrs.iter().enumerate() {
-            let ptr = format!("{rp}/cidrs/{j}");
+            let ptr = index_pointer(&rp, "/cidrs", j);
             if let Some(c) = l.cidr(&ptr, c) {
                 peers.push((ptr, PeerKey::Cidr(c, Vec::new())));
             }
@@ -560,9 +591,9 @@ pub fn lower_prevention(spec: &PreventionPolicySpec) -> PolicyIr {
         }
     }
     for (i, r) in spec.capabilities.iter().enumerate() {
-        let rp = format!("/spec/capabilities/{i}");
+        let rp = index_pointer("/spec/capabilities", "", i);
         for (j, c) in r.capabilities.iter().enumerate() {
-            let ptr = format!("{rp}/capabilities/{j}");
+            let ptr = index_pointer(&rp, "/capabilities", j);
             let name = c.strip_prefix("CAP_").unwrap_or(c).to_ascii_uppercase();
             if tables::is_capability(&name) {
                 l.push(
@@ -600,13 +631,21 @@ pub fn lower_prevention(spec: &PreventionPolicySpec) -> PolicyIr {
 pub fn lower_runtime(spec: &RuntimePolicySpec) -> PolicyIr {
     let mut l = Lower::new(spec.mode, spec.severity);
     let b = &spec.baseline;
+    // One rule per entry (egress entries may make more): baselines run to hundreds.
+    l.rules.reserve(
+        b.executables.as_ref().map_or(0, Vec::len)
+            + b.files.as_ref().map_or(0, Vec::len)
+            + b.egress.as_ref().map_or(0, Vec::len)
+            + b.syscalls.as_ref().map_or(0, Vec::len)
+            + b.capabilities.as_ref().map_or(0, Vec::len),
+    );
     let allow = Action::Allow;
     let mut defaults = Vec::new();
     let anomaly = Action::from(spec.on_anomaly);
     if let Some(exes) = &b.executables {
         defaults.push((Section::Process, anomaly));
         for (i, e) in exes.iter().enumerate() {
-            let ptr = format!("/spec/baseline/executables/{i}");
+            let ptr = index_pointer("/spec/baseline/executables", "", i);
             if let Some(m) = l.path(&ptr, e) {
                 l.push(Section::Process, None, i, allow, &ptr, ptr.clone(), Matcher::Path(m), Conditions::default());
             }
@@ -615,7 +654,7 @@ pub fn lower_runtime(spec: &RuntimePolicySpec) -> PolicyIr {
     if let Some(files) = &b.files {
         defaults.push((Section::File, anomaly));
         for (i, f) in files.iter().enumerate() {
-            let rp = format!("/spec/baseline/files/{i}");
+            let rp = index_pointer("/spec/baseline/files", "", i);
             let ptr = format!("{rp}/path");
             if let Some(m) = l.path(&ptr, &f.path) {
                 let cond = Conditions { access: f.access.iter().copied().collect(), ..Conditions::default() };
@@ -626,7 +665,7 @@ pub fn lower_runtime(spec: &RuntimePolicySpec) -> PolicyIr {
     if let Some(eps) = &b.egress {
         defaults.push((Section::Network, anomaly));
         for (i, e) in eps.iter().enumerate() {
-            let rp = format!("/spec/baseline/egress/{i}");
+            let rp = index_pointer("/spec/baseline/egress", "", i);
             let ptr = format!("{rp}/cidr");
             let ports = l.ports(&format!("{rp}/ports"), &e.ports);
             if let Some(c) = l.cidr(&ptr, &e.cidr) {
@@ -640,7 +679,7 @@ pub fn lower_runtime(spec: &RuntimePolicySpec) -> PolicyIr {
     if let Some(calls) = &b.syscalls {
         defaults.push((Section::Syscall, anomaly));
         for (i, s) in calls.iter().enumerate() {
-            let ptr = format!("/spec/baseline/syscalls/{i}");
+            let ptr = index_pointer("/spec/baseline/syscalls", "", i);
             if tables::syscall_number(s).is_some() {
                 l.push(
                     Section::Syscall,
@@ -660,7 +699,7 @@ pub fn lower_runtime(spec: &RuntimePolicySpec) -> PolicyIr {
     if let Some(caps) = &b.capabilities {
         defaults.push((Section::Capability, anomaly));
         for (i, c) in caps.iter().enumerate() {
-            let ptr = format!("/spec/baseline/capabilities/{i}");
+            let ptr = index_pointer("/spec/baseline/capabilities", "", i);
             let name = c.strip_prefix("CAP_").unwrap_or(c).to_ascii_uppercase();
             if tables::is_capability(&name) {
                 l.push(
@@ -763,7 +802,7 @@ pub fn lower_network(spec: &NetworkAccessPolicySpec) -> PolicyIr {
                 peers.push((rp.clone(), PeerKey::Any));
             }
             for (j, p) in r.peers.iter().enumerate() {
-                let ptr = format!("{rp}/peers/{j}");
+                let ptr = index_pointer(&rp, "/peers", j);
                 if let Some(k) = peer_key(&mut l, &ptr, p, section == Section::Ingress) {
                     peers.push((ptr, k));
                 }
@@ -778,4 +817,19 @@ pub fn lower_network(spec: &NetworkAccessPolicySpec) -> PolicyIr {
         }
     }
     PolicyIr { mode: spec.mode, defaults, rules: l.rules, errors: l.errors }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_pointers_are_decimal() {
+        for (i, want) in [(0, "/spec/file/0"), (7, "/spec/file/7"), (10, "/spec/file/10"), (40_321, "/spec/file/40321")]
+        {
+            assert_eq!(index_pointer("/spec/file", "", i), want);
+        }
+        assert_eq!(index_pointer("/spec/process/3", "/paths", 12), "/spec/process/3/paths/12");
+        assert_eq!(index_pointer("", "", usize::MAX), format!("/{}", usize::MAX));
+    }
 }

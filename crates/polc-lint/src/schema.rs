@@ -11,7 +11,44 @@ use std::fmt::Write as _;
 
 /// A compiled schema per polc kind.
 pub struct Schemas {
-    kinds: HashMap<PolcKind, (Value, jsonschema::Validator)>,
+    kinds: HashMap<PolcKind, (Fields, jsonschema::Validator)>,
+}
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+/// What the unknown-field check needs of a schema node, read out of the CRD schema
+/// once instead of looked up by name at every node of every document.
+#[derive(Default)]
+struct Fields {
+    /// `x-kubernetes-preserve-unknown-fields: true`.
+    preserve_unknown: bool,
+    /// `properties`, in the schema's order.
+    props: Option<(FastMap<String, usize>, Vec<(String, Fields)>)>,
+    /// `additionalProperties`, when it is a schema.
+    additional: Option<Box<Fields>>,
+    /// `items`.
+    items: Option<Box<Fields>>,
+}
+
+impl Fields {
+    fn new(schema: &Value) -> Fields {
+        let sub = |key: &str| schema.get(key).filter(|v| v.is_object()).map(|v| Box::new(Fields::new(v)));
+        Fields {
+            preserve_unknown: schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)),
+            props: schema.get("properties").and_then(Value::as_object).map(|p| {
+                let list: Vec<(String, Fields)> = p.iter().map(|(k, v)| (k.clone(), Fields::new(v))).collect();
+                let index = list.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect();
+                (index, list)
+            }),
+            additional: sub("additionalProperties"),
+            items: schema.get("items").map(|v| Box::new(Fields::new(v))),
+        }
+    }
+
+    fn prop(&self, key: &str) -> Option<&Fields> {
+        let (index, list) = self.props.as_ref()?;
+        index.get(key).map(|&i| &list[i].1)
+    }
 }
 
 /// The CRD schema of `kind` could not be compiled (a bug in polc's types).
@@ -63,14 +100,14 @@ impl Schemas {
                 .with_draft(jsonschema::Draft::Draft4)
                 .build(&js)
                 .map_err(|e| SchemaError { kind: kind.as_str(), message: e.to_string() })?;
-            kinds.insert(kind, (schema, validator));
+            kinds.insert(kind, (Fields::new(&schema), validator));
         }
         Ok(Schemas { kinds })
     }
 
     /// Validate `ctx`'s document as `kind`; returns whether it is valid.
     pub(crate) fn check(&self, kind: PolcKind, ctx: &mut Ctx<'_>) -> bool {
-        let Some((schema, validator)) = self.kinds.get(&kind) else {
+        let Some((fields, validator)) = self.kinds.get(&kind) else {
             return true;
         };
         let value = ctx.value;
@@ -101,7 +138,7 @@ impl Schemas {
             f.help = help;
             ctx.out.push(f);
         }
-        unknown_fields(schema, value, &mut String::new(), true, ctx);
+        unknown_fields(fields, value, &mut String::new(), true, ctx);
         ctx.out.len() == before
     }
 }
@@ -140,26 +177,24 @@ fn push_escaped(pointer: &mut String, key: &str) {
     }
 }
 
-fn unknown_fields(schema: &Value, value: &Value, pointer: &mut String, root: bool, ctx: &mut Ctx<'_>) {
+fn unknown_fields(schema: &Fields, value: &Value, pointer: &mut String, root: bool, ctx: &mut Ctx<'_>) {
     match value {
         Value::Object(map) => {
-            if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
+            if schema.preserve_unknown {
                 return;
             }
-            let props = schema.get("properties").and_then(Value::as_object);
-            let additional = schema.get("additionalProperties");
             for (k, v) in map {
                 let len = pointer.len();
                 pointer.push('/');
                 push_escaped(pointer, k);
-                if let Some(sub) = props.and_then(|p| p.get(k)) {
+                if let Some(sub) = schema.prop(k) {
                     unknown_fields(sub, v, pointer, false, ctx);
-                } else if let Some(sub) = additional.filter(|a| a.is_object()) {
+                } else if let Some(sub) = &schema.additional {
                     unknown_fields(sub, v, pointer, false, ctx);
-                } else if let Some(props) = props
+                } else if let Some((_, props)) = &schema.props
                     && !(root && matches!(k.as_str(), "apiVersion" | "kind" | "metadata"))
                 {
-                    let mut names: Vec<&str> = props.keys().map(String::as_str).collect();
+                    let mut names: Vec<&str> = props.iter().map(|(n, _)| n.as_str()).collect();
                     if root {
                         names.extend(["apiVersion", "kind", "metadata"]);
                     }
@@ -177,7 +212,7 @@ fn unknown_fields(schema: &Value, value: &Value, pointer: &mut String, root: boo
             }
         }
         Value::Array(items) => {
-            if let Some(sub) = schema.get("items") {
+            if let Some(sub) = &schema.items {
                 for (i, v) in items.iter().enumerate() {
                     let len = pointer.len();
                     pointer.push('/');

@@ -45,12 +45,17 @@ enum Frame {
         anchor: usize,
         pending: Option<(String, Span, bool)>,
         merges: Vec<(Value, SpanTree)>,
+        /// Nodes below the mapping so far (its values' trees; keys are not nodes of
+        /// the tree), so that its size is known without walking it.
+        nodes: usize,
     },
     Seq {
         items: Vec<Value>,
         spans: Vec<SpanTree>,
         at: Span,
         anchor: usize,
+        /// Nodes below the sequence so far.
+        nodes: usize,
     },
 }
 
@@ -214,14 +219,15 @@ impl<'l> Builder<'l> {
     fn start_map(&mut self, anchor: usize, tag: Option<Tag>, at: Span) -> Result<(), LoadError> {
         self.check_key_position(at, "mapping")?;
         self.check_tag(tag.as_ref(), &["!!map", "tag:yaml.org,2002:map"], at)?;
-        let frame = Frame::Map { map: Map::new(), spans: Vec::new(), at, anchor, pending: None, merges: Vec::new() };
+        let frame =
+            Frame::Map { map: Map::new(), spans: Vec::new(), at, anchor, pending: None, merges: Vec::new(), nodes: 0 };
         self.push(frame, at)
     }
 
     fn start_seq(&mut self, anchor: usize, tag: Option<Tag>, at: Span) -> Result<(), LoadError> {
         self.check_key_position(at, "sequence")?;
         self.check_tag(tag.as_ref(), &["!!seq", "tag:yaml.org,2002:seq"], at)?;
-        self.push(Frame::Seq { items: Vec::new(), spans: Vec::new(), at, anchor }, at)
+        self.push(Frame::Seq { items: Vec::new(), spans: Vec::new(), at, anchor, nodes: 0 }, at)
     }
 
     fn check_key_position(&self, at: Span, found: &'static str) -> Result<(), LoadError> {
@@ -236,22 +242,21 @@ impl<'l> Builder<'l> {
             return Ok(());
         };
         match frame {
-            Frame::Map { mut map, mut spans, at, anchor, merges, .. } => {
+            Frame::Map { mut map, mut spans, at, anchor, merges, mut nodes, .. } => {
                 for (mv, mt) in merges {
                     let Value::Object(src) = mv else { continue };
                     for ((k, v), t) in src.into_iter().zip(mt.children) {
                         if !map.contains_key(&k) {
                             map.insert(k, v);
+                            nodes += t.len();
                             spans.push(t);
                         }
                     }
                 }
-                let n = 1 + spans.iter().map(SpanTree::len).sum::<usize>();
-                self.finish(Value::Object(map), SpanTree { at, key: None, children: spans }, anchor, n)
+                self.finish(Value::Object(map), SpanTree { at, key: None, children: spans }, anchor, 1 + nodes)
             }
-            Frame::Seq { items, spans, at, anchor } => {
-                let n = 1 + spans.iter().map(SpanTree::len).sum::<usize>();
-                self.finish(Value::Array(items), SpanTree { at, key: None, children: spans }, anchor, n)
+            Frame::Seq { items, spans, at, anchor, nodes } => {
+                self.finish(Value::Array(items), SpanTree { at, key: None, children: spans }, anchor, 1 + nodes)
             }
         }
     }
@@ -273,7 +278,9 @@ impl<'l> Builder<'l> {
         self.finish(v, t, 0, n)
     }
 
+    /// Put a finished node (`n` nodes in all: `tree.len()`) where it belongs.
     fn finish(&mut self, value: Value, tree: SpanTree, anchor: usize, n: usize) -> Result<(), LoadError> {
+        debug_assert_eq!(n, tree.len(), "node counts kept while building agree with the tree");
         if anchor != 0 {
             self.anchors.insert(anchor, (value.clone(), tree.clone(), n));
         }
@@ -283,12 +290,13 @@ impl<'l> Builder<'l> {
                 self.root = Some((value, tree));
                 Ok(())
             }
-            Some(Frame::Seq { items, spans, .. }) => {
+            Some(Frame::Seq { items, spans, nodes, .. }) => {
                 items.push(value);
                 spans.push(tree);
+                *nodes += n;
                 Ok(())
             }
-            Some(Frame::Map { map, spans, pending, merges, .. }) => {
+            Some(Frame::Map { map, spans, pending, merges, nodes, .. }) => {
                 let Some((key, key_at, plain)) = pending.take() else {
                     return Ok(());
                 };
@@ -306,6 +314,7 @@ impl<'l> Builder<'l> {
                 }
                 map.insert(key, value);
                 spans.push(SpanTree { key: Some(key_at), ..tree });
+                *nodes += n;
                 Ok(())
             }
         }

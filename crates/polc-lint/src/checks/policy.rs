@@ -76,6 +76,10 @@ fn decode<T: DeserializeOwned>(ctx: &mut Ctx<'_>, report: bool) -> Option<(T, Ve
     let original = ctx.value.get("spec")?;
     // Most specs decode at once: decode from the loaded value by reference, and copy
     // it only when a part has to be neutralised.
+    // Without path tracking first: it is only needed to say where a spec is wrong.
+    if let Ok(t) = T::deserialize(original) {
+        return Some((t, Vec::new()));
+    }
     let mut first = match serde_path_to_error::deserialize::<_, T>(original) {
         Ok(t) => return Some((t, Vec::new())),
         Err(e) => Some(e),
