@@ -16,6 +16,9 @@ pub struct Schemas {
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
+/// A schema's `properties`: an index by name into the list in the schema's order.
+type Props = (FastMap<String, usize>, Vec<(String, Fields)>);
+
 /// What the unknown-field check needs of a schema node, read out of the CRD schema
 /// once instead of looked up by name at every node of every document.
 #[derive(Default)]
@@ -23,7 +26,7 @@ struct Fields {
     /// `x-kubernetes-preserve-unknown-fields: true`.
     preserve_unknown: bool,
     /// `properties`, in the schema's order.
-    props: Option<(FastMap<String, usize>, Vec<(String, Fields)>)>,
+    props: Option<Props>,
     /// `additionalProperties`, when it is a schema.
     additional: Option<Box<Fields>>,
     /// `items`.
