@@ -37,10 +37,23 @@ pub struct Document {
     pub spans: SpanTree,
 }
 
+/// A finished entry of an open mapping or sequence (`key` is empty in sequences).
+struct Entry {
+    key: String,
+    value: Value,
+    tree: SpanTree,
+}
+
+/// Mappings with more keys than this get a hash index for the duplicate-key check;
+/// smaller ones (nearly all) are scanned.
+const SCAN_MAX: usize = 16;
+
+type KeyIndex = HashMap<String, usize, foldhash::fast::FixedState>;
+
 enum Frame {
     Map {
-        map: Map<String, Value>,
-        spans: Vec<SpanTree>,
+        /// Where the mapping's entries start in [`Builder::entries`].
+        start: usize,
         at: Span,
         anchor: usize,
         pending: Option<(String, Span, bool)>,
@@ -48,10 +61,12 @@ enum Frame {
         /// Nodes below the mapping so far (its values' trees; keys are not nodes of
         /// the tree), so that its size is known without walking it.
         nodes: usize,
+        /// Key to entry offset, once the mapping has more than [`SCAN_MAX`] keys.
+        index: Option<KeyIndex>,
     },
     Seq {
-        items: Vec<Value>,
-        spans: Vec<SpanTree>,
+        /// Where the sequence's items start in [`Builder::entries`].
+        start: usize,
         at: Span,
         anchor: usize,
         /// Nodes below the sequence so far.
@@ -59,9 +74,21 @@ enum Frame {
     },
 }
 
+impl Frame {
+    fn start(&self) -> usize {
+        match self {
+            Frame::Map { start, .. } | Frame::Seq { start, .. } => *start,
+        }
+    }
+}
+
 struct Builder<'l> {
     limits: &'l Limits,
     stack: Vec<Frame>,
+    /// The finished entries of every open collection, innermost last: one buffer
+    /// reused for the whole file, so that building a collection never grows a vector
+    /// of its own; each is moved out at its end into containers of the exact size.
+    entries: Vec<Entry>,
     anchors: HashMap<usize, (Value, SpanTree, usize)>,
     nodes: usize,
     root: Option<(Value, SpanTree)>,
@@ -80,11 +107,12 @@ fn tag_text(t: &Tag) -> String {
 
 impl<'l> Builder<'l> {
     fn new(limits: &'l Limits) -> Self {
-        Builder { limits, stack: Vec::new(), anchors: HashMap::new(), nodes: 0, root: None }
+        Builder { limits, stack: Vec::new(), entries: Vec::new(), anchors: HashMap::new(), nodes: 0, root: None }
     }
 
     fn reset(&mut self) {
         self.stack.clear();
+        self.entries.clear();
         self.anchors.clear();
         self.nodes = 0;
         self.root = None;
@@ -93,11 +121,15 @@ impl<'l> Builder<'l> {
     /// The field path of the node being built.
     fn path(&self) -> FieldPath {
         let mut segs = Vec::with_capacity(self.stack.len());
-        for f in &self.stack {
+        for (i, f) in self.stack.iter().enumerate() {
             match f {
                 Frame::Map { pending: Some((k, _, _)), .. } => segs.push(PathSeg::Key(k.clone())),
                 Frame::Map { .. } => {}
-                Frame::Seq { items, .. } => segs.push(PathSeg::Index(items.len())),
+                Frame::Seq { start, .. } => {
+                    // The items finished so far end where the next open collection starts.
+                    let end = self.stack.get(i + 1).map_or(self.entries.len(), Frame::start);
+                    segs.push(PathSeg::Index(end - start));
+                }
             }
         }
         FieldPath(segs)
@@ -140,21 +172,23 @@ impl<'l> Builder<'l> {
         if self.expecting_key() {
             self.count(1, at)?;
             let plain = style == TScalarStyle::Plain;
-            if let Some(Frame::Map { pending, at: map_at, map, spans, .. }) = self.stack.last_mut() {
+            if let Some(Frame::Map { pending, at: map_at, start, index, .. }) = self.stack.last_mut() {
+                // Every earlier key of this mapping is an entry by now (a key's value is
+                // finished before the next key starts); the mapping is the innermost
+                // open collection, so its entries run to the end.
+                let earlier = &self.entries[*start..];
                 // A block mapping's start event is reported at its first key's `:`; the
                 // mapping starts at the key. (Keys come in source order, so only the
                 // first can be before it.)
-                if map.is_empty() && at < *map_at {
+                if earlier.is_empty() && at < *map_at {
                     *map_at = at;
                 }
-                // Every earlier key of this mapping is in `map` by now (a key's value is
-                // finished before the next key starts), and `spans` is in `map`'s order.
+                let first = match index {
+                    Some(index) => index.get(&text).copied(),
+                    None => earlier.iter().position(|e| e.key == text),
+                };
                 if !(plain && text == "<<")
-                    && map.contains_key(&text)
-                    && let Some(first_line) = map
-                        .keys()
-                        .position(|k| *k == text)
-                        .map(|i| spans.get(i).and_then(|t| t.key).map_or(0, |k| k.line))
+                    && let Some(first_line) = first.map(|i| earlier[i].tree.key.map_or(0, |k| k.line))
                 {
                     let kind = LoadErrorKind::DuplicateKey { key: text.clone(), first_line };
                     let mut e = self.err(at, kind);
@@ -219,15 +253,15 @@ impl<'l> Builder<'l> {
     fn start_map(&mut self, anchor: usize, tag: Option<Tag>, at: Span) -> Result<(), LoadError> {
         self.check_key_position(at, "mapping")?;
         self.check_tag(tag.as_ref(), &["!!map", "tag:yaml.org,2002:map"], at)?;
-        let frame =
-            Frame::Map { map: Map::new(), spans: Vec::new(), at, anchor, pending: None, merges: Vec::new(), nodes: 0 };
+        let start = self.entries.len();
+        let frame = Frame::Map { start, at, anchor, pending: None, merges: Vec::new(), nodes: 0, index: None };
         self.push(frame, at)
     }
 
     fn start_seq(&mut self, anchor: usize, tag: Option<Tag>, at: Span) -> Result<(), LoadError> {
         self.check_key_position(at, "sequence")?;
         self.check_tag(tag.as_ref(), &["!!seq", "tag:yaml.org,2002:seq"], at)?;
-        self.push(Frame::Seq { items: Vec::new(), spans: Vec::new(), at, anchor, nodes: 0 }, at)
+        self.push(Frame::Seq { start: self.entries.len(), at, anchor, nodes: 0 }, at)
     }
 
     fn check_key_position(&self, at: Span, found: &'static str) -> Result<(), LoadError> {
@@ -242,7 +276,14 @@ impl<'l> Builder<'l> {
             return Ok(());
         };
         match frame {
-            Frame::Map { mut map, mut spans, at, anchor, merges, mut nodes, .. } => {
+            Frame::Map { start, at, anchor, merges, mut nodes, .. } => {
+                let n = self.entries.len() - start;
+                let mut map = Map::with_capacity(n);
+                let mut spans = Vec::with_capacity(n);
+                for e in self.entries.drain(start..) {
+                    map.insert(e.key, e.value);
+                    spans.push(e.tree);
+                }
                 for (mv, mt) in merges {
                     let Value::Object(src) = mv else { continue };
                     for ((k, v), t) in src.into_iter().zip(mt.children) {
@@ -255,7 +296,9 @@ impl<'l> Builder<'l> {
                 }
                 self.finish(Value::Object(map), SpanTree { at, key: None, children: spans }, anchor, 1 + nodes)
             }
-            Frame::Seq { items, spans, at, anchor, nodes } => {
+            Frame::Seq { start, at, anchor, nodes } => {
+                let (items, spans): (Vec<Value>, Vec<SpanTree>) =
+                    self.entries.drain(start..).map(|e| (e.value, e.tree)).unzip();
                 self.finish(Value::Array(items), SpanTree { at, key: None, children: spans }, anchor, 1 + nodes)
             }
         }
@@ -290,13 +333,12 @@ impl<'l> Builder<'l> {
                 self.root = Some((value, tree));
                 Ok(())
             }
-            Some(Frame::Seq { items, spans, nodes, .. }) => {
-                items.push(value);
-                spans.push(tree);
+            Some(Frame::Seq { nodes, .. }) => {
+                self.entries.push(Entry { key: String::new(), value, tree });
                 *nodes += n;
                 Ok(())
             }
-            Some(Frame::Map { map, spans, pending, merges, nodes, .. }) => {
+            Some(Frame::Map { start, pending, merges, nodes, index, .. }) => {
                 let Some((key, key_at, plain)) = pending.take() else {
                     return Ok(());
                 };
@@ -312,8 +354,17 @@ impl<'l> Builder<'l> {
                     }
                     return Ok(());
                 }
-                map.insert(key, value);
-                spans.push(SpanTree { key: Some(key_at), ..tree });
+                let offset = self.entries.len() - *start;
+                if let Some(index) = index {
+                    index.insert(key.clone(), offset);
+                } else if offset == SCAN_MAX {
+                    let mut ix =
+                        KeyIndex::with_capacity_and_hasher(2 * SCAN_MAX, foldhash::fast::FixedState::default());
+                    ix.extend(self.entries[*start..].iter().enumerate().map(|(i, e)| (e.key.clone(), i)));
+                    ix.insert(key.clone(), offset);
+                    *index = Some(ix);
+                }
+                self.entries.push(Entry { key, value, tree: SpanTree { key: Some(key_at), ..tree } });
                 *nodes += n;
                 Ok(())
             }
@@ -380,6 +431,7 @@ pub fn parse_documents(text: &str, limits: &Limits) -> (Vec<Document>, Vec<LoadE
         if let Err(e) = step {
             errors.push(e);
             b.stack.clear();
+            b.entries.clear();
             b.anchors.clear();
             skipping = true;
         }
@@ -418,6 +470,29 @@ mod tests {
         assert_eq!(errs[0].kind, LoadErrorKind::DuplicateKey { key: "mode".into(), first_line: 2 });
         assert_eq!(errs[0].span, Some(Span { line: 3, col: 3 }));
         assert_eq!(errs[0].field.to_string(), "spec.mode");
+    }
+
+    #[test]
+    fn duplicate_keys_in_large_mappings_and_nested_paths() {
+        // Past SCAN_MAX keys the check uses an index: duplicates of keys made before
+        // and after it was built are both found, with the first key's line.
+        let keys: String = (0..40).map(|i| format!("  k{i}: {i}\n")).collect();
+        for (dup, first_line) in [("k3", 6), ("k39", 42)] {
+            let text = format!("kind: x\nspec:\n{keys}  {dup}: again\n");
+            let (docs, errs) = parse(&text);
+            assert!(docs.is_empty());
+            assert_eq!(errs.len(), 1, "{errs:?}");
+            assert_eq!(errs[0].kind, LoadErrorKind::DuplicateKey { key: dup.into(), first_line });
+            assert_eq!(errs[0].span, Some(Span { line: 43, col: 3 }));
+            assert_eq!(errs[0].field.to_string(), format!("spec.{dup}"));
+        }
+        let (docs, errs) = parse(&format!("spec:\n{keys}"));
+        assert!(errs.is_empty(), "{errs:?}");
+        let spec = docs[0].value["spec"].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>());
+        assert_eq!(spec, Some((0..40).map(|i| format!("k{i}")).collect()), "keys keep their order");
+        // The index of an open sequence counts its finished items only.
+        let (_, errs) = parse("a:\n  - x\n  - y\n  - [1, {b: 1, b: 2}]\n");
+        assert_eq!(errs[0].field.to_string(), "a[2][1].b");
     }
 
     #[test]
