@@ -54,7 +54,7 @@
 #include <linux/types.h>
 #endif
 
-#define POLC_ABI_VERSION 1
+#define POLC_ABI_VERSION 2
 
 /* Bytes of a path (or of a last path segment) kept in map keys; no NUL needed.
  * 248 = 256 (the kernel's LPM_DATA_SIZE_MAX) - 8 (policy, op, pclass). */
@@ -207,6 +207,7 @@ struct polc_lpm_value {
 	struct polc_decision direct;
 	struct polc_decision deep;
 	__u32 node; /* id of this prefix for polc_path_infix; 0 = none */
+	__u32 len;  /* bytes of the prefix: one lookup tells what follows it */
 };
 
 /* polc_path_infix: globs with a literal prefix and suffix (`/proc/STAR/environ`). */
@@ -250,6 +251,7 @@ struct polc_pclass_lpm_value {
 	__u32 equal;
 	__u32 direct;
 	__u32 deep;
+	__u32 len; /* bytes of the prefix */
 };
 
 /* polc_net4 key (value: polc_decision). */

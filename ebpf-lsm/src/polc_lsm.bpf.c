@@ -693,51 +693,35 @@ static __always_inline long walk_path(struct polc_scratch *s, struct dentry *den
 /*
  * polc_lpm_pick: the LPM value of the longest prefix of key `k` (holding
  * min(len, POLC_PATH_MAX) bytes) and the rest class of what follows it in the full
- * key of `len` bytes whose last '/' is at `last_slash`.
+ * key of `len` bytes whose last '/' is at `last_slash` (-1: none).
  *
- * A lookup returns the value, not the length it matched, so the class comes from
- * where that length lies: lookups limited to fewer bytes return the same entry (the
- * same value address) exactly when the matched prefix fits in those bytes.
- * EQUAL: the prefix is the whole key (a lookup limited to len - 1 bytes finds
- * another entry or none). DEEP: the prefix ends at or before the last '/' (a lookup
- * limited to last_slash bytes finds the same entry). Otherwise DIRECT.
+ * The value carries the length of its prefix (the `__u32` at `len_off`), so one
+ * lookup tells the class: EQUAL when the prefix is the whole key, DEEP when what
+ * follows it holds a '/' (the prefix ends at or before the last '/'), else DIRECT.
+ * A key cut at POLC_PATH_MAX bytes is never EQUAL: its prefix is shorter than `len`.
  */
-static __always_inline void *lpm_pick(void *map, struct polc_path_lpm_key *k, __u32 len, __s32 last_slash, int *rest)
+static __always_inline void *lpm_pick(void *map, struct polc_path_lpm_key *k, __u32 len, __s32 last_slash,
+				      __u32 len_off, int *rest)
 {
-	__u32 n = min_u32(len, POLC_PATH_MAX);
-	void *v, *w;
+	__u32 matched;
+	void *v;
 
-	k->prefixlen = POLC_PATH_PREFIXLEN(n);
+	k->prefixlen = POLC_PATH_PREFIXLEN(min_u32(len, POLC_PATH_MAX));
 	v = bpf_map_lookup_elem(map, k);
 	if (!v)
 		return NULL;
-	if (len <= POLC_PATH_MAX) {
-		if (len == 0) {
-			*rest = POLC_REST_EQUAL;
-			return v;
-		}
-		k->prefixlen = POLC_PATH_PREFIXLEN(len - 1);
-		w = bpf_map_lookup_elem(map, k);
-		if ((unsigned long)w != (unsigned long)v) {
-			*rest = POLC_REST_EQUAL;
-			return v;
-		}
-	}
-	/* The prefix is shorter than the key. */
-	if (last_slash < 0) {
-		*rest = POLC_REST_DIRECT;
-		return v;
-	}
-	if ((__u32)last_slash >= n || (__u32)last_slash + 1 == len) {
-		/* The prefix (at most n, or at most len - 1 bytes) ends before the '/'. */
+	matched = *(const __u32 *)((const char *)v + len_off);
+	if (matched >= len)
+		*rest = POLC_REST_EQUAL;
+	else if (last_slash >= 0 && (__u32)last_slash >= matched)
 		*rest = POLC_REST_DEEP;
-		return v;
-	}
-	k->prefixlen = POLC_PATH_PREFIXLEN((__u32)last_slash);
-	w = bpf_map_lookup_elem(map, k);
-	*rest = (unsigned long)w == (unsigned long)v ? POLC_REST_DEEP : POLC_REST_DIRECT;
+	else
+		*rest = POLC_REST_DIRECT;
 	return v;
 }
+
+#define LPM_LEN __builtin_offsetof(struct polc_lpm_value, len)
+#define PCLASS_LPM_LEN __builtin_offsetof(struct polc_pclass_lpm_value, len)
 
 static __always_inline const struct polc_decision *lpm_decision(const struct polc_lpm_value *v, int rest)
 {
@@ -768,7 +752,7 @@ static __always_inline __u16 parent_class(struct polc_scratch *s, __u32 policy, 
 		if (pv)
 			return (__u16)pv->pclass;
 	}
-	lv = lpm_pick(&polc_par_pfx, &s->par, len, last, &rest);
+	lv = lpm_pick(&polc_par_pfx, &s->par, len, last, PCLASS_LPM_LEN, &rest);
 	if (!lv)
 		return 0;
 	c = rest == POLC_REST_EQUAL ? lv->equal : rest == POLC_REST_DIRECT ? lv->direct : lv->deep;
@@ -795,7 +779,7 @@ static __always_inline void path_pass(struct polc_scratch *s, const struct path_
 			take(best, d);
 	}
 	if (lookups & POLC_LOOKUP_PREFIX) {
-		v = lpm_pick(&polc_path_pfx, &s->fwd, pi->len, pi->last_slash, &rest);
+		v = lpm_pick(&polc_path_pfx, &s->fwd, pi->len, pi->last_slash, LPM_LEN, &rest);
 		if (v) {
 			take(best, lpm_decision(v, rest));
 			e_node = v->node;
@@ -805,7 +789,7 @@ static __always_inline void path_pass(struct polc_scratch *s, const struct path_
 		s->rev.key.policy = policy;
 		s->rev.key.op = op;
 		s->rev.key.pclass = pclass;
-		v = lpm_pick(&polc_path_sfx, &s->rev, pi->len, pi->rev_last, &rest);
+		v = lpm_pick(&polc_path_sfx, &s->rev, pi->len, pi->rev_last, LPM_LEN, &rest);
 		if (v) {
 			take(best, lpm_decision(v, rest));
 			f_node = v->node;
@@ -815,7 +799,7 @@ static __always_inline void path_pass(struct polc_scratch *s, const struct path_
 		s->name.key.policy = policy;
 		s->name.key.op = op;
 		s->name.key.pclass = pclass;
-		v = lpm_pick(&polc_name_pfx, &s->name, pi->name_len, -1, &rest);
+		v = lpm_pick(&polc_name_pfx, &s->name, pi->name_len, -1, LPM_LEN, &rest);
 		if (v)
 			take(best, lpm_decision(v, rest));
 	}

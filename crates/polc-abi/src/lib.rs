@@ -16,7 +16,7 @@
 use core::mem::{offset_of, size_of};
 
 /// Version of this ABI; a bundle built for another version is refused.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 /// Bytes of a path (or last path segment) kept in map keys (no NUL needed).
 pub const PATH_MAX: usize = 248;
 /// `TASK_COMM_LEN`.
@@ -348,7 +348,7 @@ abi_struct! {
 
 abi_struct! {
     /// `struct polc_lpm_value`: decisions of the longest prefix by what follows it.
-    pub struct LpmValue("polc_lpm_value", size 40, align 4) {
+    pub struct LpmValue("polc_lpm_value", size 44, align 4) {
         /// The key equals the prefix.
         pub equal: Decision = 0,
         /// The rest has no `/`.
@@ -357,6 +357,9 @@ abi_struct! {
         pub deep: Decision = 24,
         /// Node id for `polc_path_infix`; 0 = none.
         pub node: u32 = 36,
+        /// Bytes of the prefix (the key's `prefixlen` without the header, in bytes),
+        /// so that one lookup tells the kernel what follows the prefix.
+        pub len: u32 = 40,
     }
 }
 
@@ -426,13 +429,15 @@ abi_struct! {
 
 abi_struct! {
     /// `struct polc_pclass_lpm_value`.
-    pub struct PclassLpmValue("polc_pclass_lpm_value", size 12, align 4) {
+    pub struct PclassLpmValue("polc_pclass_lpm_value", size 16, align 4) {
         /// The path equals the prefix.
         pub equal: u32 = 0,
         /// The rest has no `/`.
         pub direct: u32 = 4,
         /// The rest has a `/`.
         pub deep: u32 = 8,
+        /// Bytes of the prefix.
+        pub len: u32 = 12,
     }
 }
 

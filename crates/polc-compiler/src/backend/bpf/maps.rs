@@ -117,7 +117,8 @@ pub(crate) fn build(low: &Lowered, policy: u32) -> (Vec<MapSection>, Vec<(u32, B
         ] {
             for (node, [equal, direct, deep]) in trie {
                 let id = ids.and_then(|m| m.get(node)).copied().unwrap_or(0);
-                let v = LpmValue { equal: *equal, direct: *direct, deep: *deep, node: id };
+                let len = u32::try_from(node.len()).unwrap_or(u32::MAX);
+                let v = LpmValue { equal: *equal, direct: *direct, deep: *deep, node: id, len };
                 put(def, *op, bit, lpm(node), v.to_bytes().to_vec());
             }
         }
@@ -205,7 +206,8 @@ pub(crate) fn build(low: &Lowered, policy: u32) -> (Vec<MapSection>, Vec<(u32, B
             prefixlen: path_prefixlen(b.len()),
             key: PathKey { policy, op: Op::Exec as u16, pclass: 0, path: pad::<PATH_MAX>(b) },
         };
-        let v = PclassLpmValue { equal: u32::from(*equal), direct: u32::from(*direct), deep: u32::from(*deep) };
+        let len = u32::try_from(b.len()).unwrap_or(u32::MAX);
+        let v = PclassLpmValue { equal: u32::from(*equal), direct: u32::from(*direct), deep: u32::from(*deep), len };
         put(&polc_abi::MAP_PARENT_PREFIX, Op::Exec, lookup::PARENT, k.to_bytes().to_vec(), v.to_bytes().to_vec());
     }
     for ((op, _v4, proto, port), rules) in &net {

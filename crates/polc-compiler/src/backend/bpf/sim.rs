@@ -126,10 +126,9 @@ impl<'a> Sim<'a> {
         let last_slash = p.iter().rposition(|&c| c == b'/').map(|i| i as u32);
         let key = self.path_lpm_key(Op::Exec, 0, p);
         match lpm(self.map(&polc_abi::MAP_PARENT_PREFIX), &key) {
-            Some((bits, v)) => PclassLpmValue::from_bytes(v).map_or(0, |v| {
-                let matched = bits.saturating_sub(polc_abi::KEY_HEADER_BITS) / 8;
-                u16::try_from(v.pick(rest(matched, p.len() as u32, last_slash))).unwrap_or(0)
-            }),
+            // As the kernel: what follows the prefix comes from the value's length.
+            Some((_, v)) => PclassLpmValue::from_bytes(v)
+                .map_or(0, |v| u16::try_from(v.pick(rest(v.len, p.len() as u32, last_slash))).unwrap_or(0)),
             None => 0,
         }
     }
@@ -171,10 +170,10 @@ impl<'a> Sim<'a> {
             }
         }
         let lpm_pick = |def: &polc_abi::MapDef, key: &[u8], len: u32, last: Option<u32>| {
-            lpm(self.map(def), key).and_then(|(bits, v)| {
+            lpm(self.map(def), key).and_then(|(_, v)| {
+                // As the kernel: what follows the prefix comes from the value's length.
                 let v = LpmValue::from_bytes(v)?;
-                let matched = bits.saturating_sub(polc_abi::KEY_HEADER_BITS) / 8;
-                Some((*v.pick(rest(matched, len, last)), v.node))
+                Some((*v.pick(rest(v.len, len, last)), v.node))
             })
         };
         let mut e_node = 0;

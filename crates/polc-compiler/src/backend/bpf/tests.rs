@@ -93,6 +93,7 @@ fn block_dir_and_allow_file_flatten_into_exact_and_lpm_entries() {
     let v = polc_abi::LpmValue::from_bytes(entry(&b, "polc_path_pfx", &k.to_bytes()).unwrap()).unwrap();
     assert_eq!((v.equal.rule_id, v.direct.rule_id, v.deep.rule_id), (0, id("no-usr-bin"), id("no-usr-bin")));
     assert_eq!(v.direct.action, polc_abi::action::BLOCK);
+    assert_eq!(v.len, 9, "the value carries the prefix length the kernel reads");
     let sim = Sim::new(&b).unwrap();
     let run = |path: &str| sim.path(Op::Exec, path, None, None);
     assert_eq!(run("/usr/bin/python3"), Verdict { action: Action::Allow, rule_id: id("python") });
@@ -711,4 +712,37 @@ fn decoder_rejects_damage_without_panicking() {
         }
     }
     assert!(rejected > 0);
+}
+
+#[test]
+fn every_lpm_value_carries_its_prefix_length() {
+    let p = policy(
+        "p",
+        "prevention",
+        json!({"selector": {}, "process": [
+            {"action": "Block", "dirs": [{"path": "/usr/bin", "recursive": true}], "fromParents": ["/usr/sbin/**"]},
+            {"action": "Allow", "paths": ["/usr/bin/*.py", "/opt/*/bin/tool", "/**/nc"]},
+        ], "file": [{"action": "Block", "access": ["Write"], "paths": ["/etc/**", "/proc/*/environ"]}]}),
+    );
+    let (_, b, out) = bundle_of(std::slice::from_ref(&p));
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    let mut seen = 0;
+    for (map, value_len) in [
+        ("polc_path_pfx", None),
+        ("polc_path_sfx", None),
+        ("polc_name_pfx", None),
+        ("polc_par_pfx", Some(polc_abi::PclassLpmValue::SIZE)),
+    ] {
+        for (k, v) in b.map(map).map(|m| m.entries.as_slice()).unwrap_or_default() {
+            let key = PathLpmKey::from_bytes(k).unwrap();
+            let bytes = (key.prefixlen - polc_abi::KEY_HEADER_BITS) / 8;
+            let len = match value_len {
+                None => polc_abi::LpmValue::from_bytes(v).unwrap().len,
+                Some(_) => polc_abi::PclassLpmValue::from_bytes(v).unwrap().len,
+            };
+            assert_eq!(len, bytes, "{map}: entry of a {bytes}-byte prefix");
+            seen += 1;
+        }
+    }
+    assert!(seen >= 4, "prefix, suffix, name and parent entries were made ({seen})");
 }
