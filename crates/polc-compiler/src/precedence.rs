@@ -82,55 +82,83 @@ fn bucket(r: &IrRule) -> Bucket<'_> {
 /// Only rules that can relate (same section, same kind of matcher, and for matchers
 /// other than paths and networks the same matcher) are compared, in input order, so
 /// the result is that of comparing every pair, without the quadratic cost over a
-/// whole plan (a syscall baseline alone has a hundred rules).
+/// whole plan (a syscall baseline alone has a hundred rules). Path rules are further
+/// grouped by literal prefix, and compared only within their group: a path matcher
+/// covers another only when its literal prefix is a prefix of the other's (see
+/// [`PathMatcher::covers`]), and a rule beats another only when its literal prefix is
+/// at least as long (precedence compares prefix lengths first), so a rule that
+/// covers and beats another has the same literal prefix. A policy of thousands of
+/// path rules is then not compared pair by pair.
+///
+/// [`PathMatcher::covers`]: crate::pattern::PathMatcher::covers
 pub fn overlaps(rules: &[&IrRule]) -> Vec<Overlap> {
+    type Fast = foldhash::fast::FixedState;
     // The buckets are few and their keys small: a fixed fast hash, sized up front.
-    let mut index: HashMap<Bucket<'_>, usize, foldhash::fast::FixedState> =
-        HashMap::with_capacity_and_hasher(rules.len().min(64), foldhash::fast::FixedState::default());
+    let mut index: HashMap<Bucket<'_>, usize, Fast> =
+        HashMap::with_capacity_and_hasher(rules.len().min(64), Fast::default());
     let mut buckets: Vec<Vec<usize>> = Vec::new();
+    // Per bucket of path rules: rule indices (in input order) by literal prefix.
+    let mut prefixes: Vec<Option<HashMap<&str, Vec<usize>, Fast>>> = Vec::new();
     let mut of_rule = Vec::with_capacity(rules.len());
     for (i, r) in rules.iter().enumerate() {
         let b = *index.entry(bucket(r)).or_insert_with(|| {
             buckets.push(Vec::new());
+            prefixes.push(matches!(r.matcher, Matcher::Path(_)).then(HashMap::default));
             buckets.len() - 1
         });
         buckets[b].push(i);
+        if let (Matcher::Path(m), Some(by)) = (&r.matcher, &mut prefixes[b]) {
+            by.entry(m.literal_prefix()).or_default().push(i);
+        }
         of_rule.push(b);
     }
     let mut out = Vec::new();
     for (bi, b) in rules.iter().enumerate() {
-        for &ai in &buckets[of_rule[bi]] {
-            let a = rules[ai];
-            if ai == bi || a.section != b.section {
-                continue;
-            }
-            let same = a.matcher == b.matcher && a.conditions == b.conditions;
-            // Of two identical rules with the same action, the later one is the duplicate.
-            if same && a.action == b.action {
-                if ai < bi {
-                    out.push(Overlap { loser: bi, winner: ai, relation: Relation::Duplicate });
-                    break;
-                }
-                continue;
-            }
-            if !(a.matcher.covers(&b.matcher) && a.conditions.covers(&b.conditions)) {
-                continue;
-            }
-            if compare(a, b) != Ordering::Greater {
-                continue;
-            }
-            let relation = if same {
-                Relation::Contradicted
-            } else if a.action == Action::Allow && b.action == Action::Block {
-                Relation::BlockUnreachable
-            } else {
-                Relation::Shadowed
-            };
-            out.push(Overlap { loser: bi, winner: ai, relation });
-            break;
+        let bucket = of_rule[bi];
+        let scan: &[usize] = match (&b.matcher, &prefixes[bucket]) {
+            (Matcher::Path(m), Some(by)) => by.get(m.literal_prefix()).map_or(&[], Vec::as_slice),
+            _ => &buckets[bucket],
+        };
+        if let Some(o) = first_overlap(rules, bi, scan) {
+            out.push(o);
         }
     }
     out
+}
+
+/// The first rule among `scan` (indices in input order) that makes rule `bi` a
+/// duplicate or beats it where it covers it.
+fn first_overlap(rules: &[&IrRule], bi: usize, scan: &[usize]) -> Option<Overlap> {
+    let b = rules[bi];
+    for &ai in scan {
+        let a = rules[ai];
+        if ai == bi || a.section != b.section {
+            continue;
+        }
+        let same = a.matcher == b.matcher && a.conditions == b.conditions;
+        // Of two identical rules with the same action, the later one is the duplicate.
+        if same && a.action == b.action {
+            if ai < bi {
+                return Some(Overlap { loser: bi, winner: ai, relation: Relation::Duplicate });
+            }
+            continue;
+        }
+        if !(a.matcher.covers(&b.matcher) && a.conditions.covers(&b.conditions)) {
+            continue;
+        }
+        if compare(a, b) != Ordering::Greater {
+            continue;
+        }
+        let relation = if same {
+            Relation::Contradicted
+        } else if a.action == Action::Allow && b.action == Action::Block {
+            Relation::BlockUnreachable
+        } else {
+            Relation::Shadowed
+        };
+        return Some(Overlap { loser: bi, winner: ai, relation });
+    }
+    None
 }
 
 /// Rules with the same action as their section's default that beat no rule with a
@@ -251,5 +279,52 @@ mod tests {
         // `/bin/sh` and the `/app/*` glob (which only loses to the more specific Allow) both
         // decide exactly what the default would.
         assert_eq!(redundant_with_default(&refs, &p.defaults), vec![0, 2]);
+    }
+
+    #[test]
+    fn prefix_index_finds_what_comparing_every_pair_finds() {
+        // Path rules with shared and nested literal prefixes, in both file and process
+        // sections, all actions, some duplicated: the indexed search must report the
+        // same overlaps as a scan of every rule in input order.
+        let paths = [
+            "/a/b", "/a/bc", "/a/b/c", "/a/*", "/a/**", "/a/b*", "/a/[bc]c", "/**/b", "/a/b/**", "/x/y", "/x/*/y",
+            "/x/**", "/a/b?", "/**",
+        ];
+        let dirs = ["/a", "/a/b", "/x", "/"];
+        let actions = ["Allow", "Audit", "Block"];
+        let mut seed = 0x5eed_u64;
+        let mut next = |n: usize| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) as usize % n
+        };
+        let mut found = 0;
+        for round in 0..40 {
+            let (mut process, mut file) = (Vec::new(), Vec::new());
+            for _ in 0..(10 + round) {
+                let action = actions[next(3)];
+                let entry = if next(4) == 0 {
+                    json!({"action": action, "dirs": [{"path": dirs[next(dirs.len())], "recursive": next(2) == 0}]})
+                } else {
+                    json!({"action": action, "paths": [paths[next(paths.len())]]})
+                };
+                if next(2) == 0 {
+                    process.push(entry);
+                } else {
+                    let mut e = entry;
+                    let access = ["Read", "Write"][next(2)];
+                    e["access"] = json!([access]);
+                    file.push(e);
+                }
+            }
+            let p = ir(json!({"selector": {}, "process": process, "file": file}));
+            assert!(p.errors.is_empty(), "{:?}", p.errors);
+            let refs: Vec<&IrRule> = p.rules.iter().collect();
+            let all: Vec<usize> = (0..refs.len()).collect();
+            let want: Vec<Overlap> = (0..refs.len()).filter_map(|bi| first_overlap(&refs, bi, &all)).collect();
+            let got = overlaps(&refs);
+            assert_eq!(got, want, "round {round}");
+            found += want.len();
+        }
+        assert!(found > 100, "the rule sets overlap enough to test anything ({found})");
     }
 }
