@@ -268,6 +268,10 @@ pub fn json(out: &mut String, v: &Violation<'_>, clock: &Clock) {
 /// Append `s` as a CEF header field: `\` and `|` escaped; CR and LF (not allowed in
 /// the header) become spaces.
 pub fn cef_header(out: &mut String, s: &str) {
+    if !s.contains(['\\', '|', '\r', '\n']) {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -280,6 +284,10 @@ pub fn cef_header(out: &mut String, s: &str) {
 
 /// Append `s` as a CEF extension value: `\`, `=` escaped, CR and LF as `\r`, `\n`.
 pub fn cef_value(out: &mut String, s: &str) {
+    if !s.contains(['\\', '=', '\r', '\n']) {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -291,54 +299,99 @@ pub fn cef_value(out: &mut String, s: &str) {
     }
 }
 
-fn cef_kv(out: &mut String, key: &str, value: &str) {
+/// Append bytes from the kernel (a path, a comm) as a CEF extension value; invalid
+/// UTF-8 is replaced, as in the JSON records.
+fn cef_bytes(out: &mut String, b: &[u8]) {
+    match std::str::from_utf8(b) {
+        Ok(s) => cef_value(out, s),
+        Err(_) => cef_value(out, &String::from_utf8_lossy(b)),
+    }
+}
+
+/// ` key=` (keys are polc's own: nothing to escape).
+fn cef_key(out: &mut String, key: &str) {
     out.push(' ');
     out.push_str(key);
     out.push('=');
+}
+
+fn cef_kv(out: &mut String, key: &str, value: &str) {
+    cef_key(out, key);
     cef_value(out, value);
 }
 
+/// ` key=value keyLabel=label`.
 fn cef_labelled(out: &mut String, key: &str, label: &str, value: &str) {
     cef_kv(out, key, value);
-    cef_kv(out, &format!("{key}Label"), label);
+    out.push(' ');
+    out.push_str(key);
+    out.push_str("Label=");
+    out.push_str(label);
 }
 
 /// Append one CEF line (with the newline):
 /// `CEF:0|polc|polc|<version>|<signature id>|<name>|<severity>|<extension>`.
 /// The signature id is the rule id, or `default-<op>` for a default decision.
+/// Nothing is allocated unless a path or comm is not UTF-8.
 pub fn cef(out: &mut String, v: &Violation<'_>, clock: &Clock) {
     out.push_str("CEF:0|polc|polc|");
     cef_header(out, env!("CARGO_PKG_VERSION"));
     out.push('|');
     if v.rule_id == 0 {
-        let _ = write!(out, "default-{}", v.op_name());
+        out.push_str("default-");
+        out.push_str(v.op_name());
     } else {
-        let _ = write!(out, "{}", v.rule_id);
+        push_u64(out, u64::from(v.rule_id));
     }
     out.push('|');
-    let name = match v.rule {
-        Some(r) => format!("{} {} by rule {}", v.action_name(), v.op_name(), r.rule),
-        None => format!("{} {} by default", v.action_name(), v.op_name()),
-    };
-    cef_header(out, &name);
-    let _ = write!(out, "|{}|", cef_severity(v.severity()));
-    let _ = write!(out, "rt={}", clock.epoch_ns(v.ktime_ns) / 1_000_000);
+    out.push_str(v.action_name());
+    out.push(' ');
+    out.push_str(v.op_name());
+    match v.rule {
+        Some(r) => {
+            out.push_str(" by rule ");
+            cef_header(out, &r.rule);
+        }
+        None => out.push_str(" by default"),
+    }
+    out.push('|');
+    push_u64(out, u64::from(cef_severity(v.severity())));
+    out.push_str("|rt=");
+    push_u64(out, clock.epoch_ns(v.ktime_ns) / 1_000_000);
     cef_kv(out, "act", v.action_name());
     cef_kv(out, "cat", v.op_name());
-    let _ = write!(out, " spid={}", v.pid);
-    cef_kv(out, "sproc", &lossy(v.comm));
+    cef_key(out, "spid");
+    push_u64(out, u64::from(v.pid));
+    cef_key(out, "sproc");
+    cef_bytes(out, v.comm);
     match v.object {
-        Object::Path(p) => cef_kv(out, "filePath", &lossy(p)),
+        Object::Path(p) => {
+            cef_key(out, "filePath");
+            cef_bytes(out, p);
+        }
         Object::Peer { addr, port, proto } => {
+            // Addresses and numbers have nothing to escape.
             match addr {
-                std::net::IpAddr::V4(a) => cef_kv(out, "dst", &a.to_string()),
-                std::net::IpAddr::V6(a) => cef_labelled(out, "c6a3", "destination", &a.to_string()),
+                std::net::IpAddr::V4(a) => {
+                    cef_key(out, "dst");
+                    let _ = write!(out, "{a}");
+                }
+                std::net::IpAddr::V6(a) => {
+                    cef_key(out, "c6a3");
+                    let _ = write!(out, "{a} c6a3Label=destination");
+                }
             }
-            let _ = write!(out, " dpt={port}");
-            cef_kv(out, "proto", &proto_name(proto).to_ascii_uppercase());
+            cef_key(out, "dpt");
+            push_u64(out, u64::from(port));
+            cef_key(out, "proto");
+            for b in proto_name(proto).bytes() {
+                out.push(char::from(b.to_ascii_uppercase()));
+            }
         }
         Object::Capability(c) => {
-            let _ = write!(out, " cn3={c} cn3Label=capability");
+            cef_key(out, "cn3");
+            push_u64(out, u64::from(c));
+            out.push_str(" cn3Label=capability");
         }
         Object::None => {}
     }
@@ -349,15 +402,25 @@ pub fn cef(out: &mut String, v: &Violation<'_>, clock: &Clock) {
         cef_labelled(out, "cs3", "section", &r.section);
         cef_labelled(out, "cs4", "source", &r.source);
         if !r.tags.is_empty() {
-            cef_labelled(out, "cs6", "tags", &r.tags.join(","));
+            cef_key(out, "cs6");
+            for (i, t) in r.tags.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                cef_value(out, t);
+            }
+            out.push_str(" cs6Label=tags");
         }
         if !r.message.is_empty() {
             cef_kv(out, "msg", &r.message);
         }
     }
     cef_labelled(out, "cs5", "container", v.target.unwrap_or(""));
-    let _ = write!(out, " cn1={} cn1Label=cgroupId cn2={} cn2Label=ppid", v.cgroup_id, v.ppid);
-    out.push('\n');
+    out.push_str(" cn1=");
+    push_u64(out, v.cgroup_id);
+    out.push_str(" cn1Label=cgroupId cn2=");
+    push_u64(out, u64::from(v.ppid));
+    out.push_str(" cn2Label=ppid\n");
 }
 
 /// Append `v` in `format`.
@@ -477,6 +540,40 @@ mod tests {
         // The header has exactly 7 unescaped pipes.
         let head = &s[..s.find("rt=").unwrap_or(0)];
         assert_eq!(head.matches('|').count(), 7, "{head}");
+        let want = format!(
+            "{want_head}rt=1700000005000 act=block cat=exec spid=100 sproc=bash filePath=/bin/sh \
+             cs1=PreventionPolicy shop/no-shells cs1Label=policy cs2=block-shells cs2Label=rule \
+             cs3=process cs3Label=section cs4=policies/no-shells.yaml:12:7 cs4Label=source \
+             cs6=mitre:T1059 cs6Label=tags msg=no shells | here \\= bad\\nreally \
+             cs5=shop/Deployment/carts/carts cs5Label=container cn1=4242 cn1Label=cgroupId cn2=1 cn2Label=ppid\n"
+        );
+        assert_eq!(s, want);
+    }
+
+    #[test]
+    fn cef_ipv6_and_bytes_that_are_not_utf8() {
+        let c = catalog();
+        let mut e = exec_event();
+        e.op = polc_abi::Op::Connect as u8;
+        e.rule_id = 0;
+        e.family = crate::events::AF_INET6;
+        e.addr = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        e.aux = 53 | (17 << 16);
+        e.comm[..4].copy_from_slice(b"b\xffsh");
+        let bytes = encode(&e);
+        let Ok(v) = decode(&bytes, &c) else { panic!("decode") };
+        let mut s = String::new();
+        cef(&mut s, &v, &CLOCK);
+        assert!(s.contains(" sproc=b\u{fffd}sh c6a3=2001:db8::1 c6a3Label=destination dpt=53 proto=UDP"), "{s}");
+        let mut e = exec_event();
+        e.path = [0; 256];
+        e.path[..6].copy_from_slice(b"/x=\xfe\\y");
+        e.path_len = 6;
+        let bytes = encode(&e);
+        let Ok(v) = decode(&bytes, &c) else { panic!("decode") };
+        s.clear();
+        cef(&mut s, &v, &CLOCK);
+        assert!(s.contains(" filePath=/x\\=\u{fffd}\\\\y cs1="), "{s}");
     }
 
     #[test]
