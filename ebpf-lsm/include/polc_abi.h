@@ -87,7 +87,7 @@ enum polc_action {
 enum polc_op {
 	POLC_OP_EXEC = 0,	 /* bprm_check_security: the resolved executable */
 	POLC_OP_READ = 1,	 /* file_open with FMODE_READ */
-	POLC_OP_WRITE = 2,	 /* file_open with FMODE_WRITE or O_TRUNC; path_truncate; path_mknod */
+	POLC_OP_WRITE = 2,	 /* file_open with FMODE_WRITE or O_TRUNC; path_truncate; names made or removed */
 	POLC_OP_CONNECT = 3,	 /* socket_connect: PreventionPolicy/RuntimePolicy egress */
 	POLC_OP_ACCEPT = 4,	 /* inet_conn_request: PreventionPolicy ingress */
 	POLC_OP_RAW_SOCKET = 5,	 /* socket_create with SOCK_RAW or AF_PACKET */
@@ -166,6 +166,18 @@ enum polc_proto {
 #define POLC_SEC_PATH_TRUNCATE "lsm/path_truncate"
 #define POLC_PROG_PATH_MKNOD "polc_path_mknod"
 #define POLC_SEC_PATH_MKNOD "lsm/path_mknod"
+#define POLC_PROG_PATH_UNLINK "polc_unlink"
+#define POLC_SEC_PATH_UNLINK "lsm/path_unlink"
+#define POLC_PROG_PATH_MKDIR "polc_mkdir"
+#define POLC_SEC_PATH_MKDIR "lsm/path_mkdir"
+#define POLC_PROG_PATH_RMDIR "polc_rmdir"
+#define POLC_SEC_PATH_RMDIR "lsm/path_rmdir"
+#define POLC_PROG_PATH_SYMLINK "polc_symlink"
+#define POLC_SEC_PATH_SYMLINK "lsm/path_symlink"
+#define POLC_PROG_PATH_LINK "polc_link"
+#define POLC_SEC_PATH_LINK "lsm/path_link"
+#define POLC_PROG_PATH_RENAME "polc_rename"
+#define POLC_SEC_PATH_RENAME "lsm/path_rename"
 #define POLC_PROG_CONNECT "polc_connect"
 #define POLC_SEC_CONNECT "lsm/socket_connect"
 #define POLC_PROG_SENDMSG "polc_sendmsg"

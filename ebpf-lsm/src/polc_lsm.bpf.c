@@ -1103,14 +1103,12 @@ int BPF_PROG(polc_path_trunc, const struct path *path, int ret)
 }
 
 /*
- * Creation of a file, FIFO, socket or device node, before the inode exists:
- * open(O_CREAT) of a name that is not there (may_o_create), mknod(2), and the
- * bind of an AF_UNIX socket to a path. The path is the directory's path and the new
- * name. An open that creates is then not decided again as a WRITE by
- * polc_file_open (FMODE_CREATED).
+ * WRITE of the name `dentry` in the directory `parent` on mount `mnt`: a name made
+ * (mknod, mkdir, symlink, the new name of a link or rename; the dentry is not
+ * hashed yet) or removed (unlink, rmdir, the old name of a rename). The path is the
+ * directory's path and the name. `ret` is the verdict of the LSMs before this one.
  */
-SEC("lsm/path_mknod")
-int BPF_PROG(polc_path_mknod, const struct path *dir, struct dentry *dentry, umode_t mode, unsigned int dev, int ret)
+static __always_inline int name_write(const struct vfsmount *mnt, struct dentry *parent, struct dentry *dentry)
 {
 	struct polc_policy_config *cfg;
 	struct polc_scratch *s;
@@ -1118,8 +1116,6 @@ int BPF_PROG(polc_path_mknod, const struct path *dir, struct dentry *dentry, umo
 	__u32 policy = 0;
 	long len = -1;
 
-	if (ret != 0)
-		return ret;
 	cgid = bpf_get_current_cgroup_id();
 	cfg = policy_of(cgid, &policy);
 	if (!cfg || !cfg->has_op[POLC_OP_WRITE])
@@ -1127,12 +1123,96 @@ int BPF_PROG(polc_path_mknod, const struct path *dir, struct dentry *dentry, umo
 	s = scratch();
 	if (!s)
 		return 0;
-	/* The new dentry is not hashed yet; its directory may be unlinked (the kernel
-	 * then refuses the create with ENOENT): unresolved, as d_path would name it
-	 * "DIR (deleted)/NAME", a path no file has. */
-	if (!unlinked(dir->dentry))
-		len = walk_path(s, dentry, dir->mnt, 0);
+	/* The directory may be unlinked (the kernel then refuses with ENOENT):
+	 * unresolved, as d_path would name it "DIR (deleted)/NAME", a path no file has. */
+	if (!unlinked(parent))
+		len = walk_path(s, dentry, mnt, 0);
 	return write_decision(s, cgid, policy, cfg, len);
+}
+
+/*
+ * Creation of a file, FIFO, socket or device node, before the inode exists:
+ * open(O_CREAT) of a name that is not there (may_o_create), mknod(2), and the
+ * bind of an AF_UNIX socket to a path. An open that creates is then not decided
+ * again as a WRITE by polc_file_open (FMODE_CREATED).
+ */
+SEC("lsm/path_mknod")
+int BPF_PROG(polc_path_mknod, const struct path *dir, struct dentry *dentry, umode_t mode, unsigned int dev, int ret)
+{
+	if (ret != 0)
+		return ret;
+	return name_write(dir->mnt, dir->dentry, dentry);
+}
+
+/* unlink(2), unlinkat(2): removing a name is a WRITE of its path. */
+SEC("lsm/path_unlink")
+int BPF_PROG(polc_unlink, const struct path *dir, struct dentry *dentry, int ret)
+{
+	if (ret != 0)
+		return ret;
+	return name_write(dir->mnt, dir->dentry, dentry);
+}
+
+/* mkdir(2): a WRITE of the new directory's path. */
+SEC("lsm/path_mkdir")
+int BPF_PROG(polc_mkdir, const struct path *dir, struct dentry *dentry, umode_t mode, int ret)
+{
+	if (ret != 0)
+		return ret;
+	return name_write(dir->mnt, dir->dentry, dentry);
+}
+
+/* rmdir(2): a WRITE of the directory's path. */
+SEC("lsm/path_rmdir")
+int BPF_PROG(polc_rmdir, const struct path *dir, struct dentry *dentry, int ret)
+{
+	if (ret != 0)
+		return ret;
+	return name_write(dir->mnt, dir->dentry, dentry);
+}
+
+/* symlink(2): a WRITE of the link's path (what it points to is not judged: opening
+ * through the link is, by the path the link resolves to). */
+SEC("lsm/path_symlink")
+int BPF_PROG(polc_symlink, const struct path *dir, struct dentry *dentry, const char *old_name, int ret)
+{
+	if (ret != 0)
+		return ret;
+	return name_write(dir->mnt, dir->dentry, dentry);
+}
+
+/*
+ * link(2): a WRITE of the new name, and of the existing file, since a second name
+ * would reach the file by a path its WRITE rules do not name (both names are on
+ * the same mount, or the kernel refuses with EXDEV).
+ */
+SEC("lsm/path_link")
+int BPF_PROG(polc_link, struct dentry *old_dentry, const struct path *new_dir, struct dentry *new_dentry, int ret)
+{
+	int r;
+
+	if (ret != 0)
+		return ret;
+	r = name_write(new_dir->mnt, BPF_CORE_READ(old_dentry, d_parent), old_dentry);
+	if (r != 0)
+		return r;
+	return name_write(new_dir->mnt, new_dir->dentry, new_dentry);
+}
+
+/* rename(2), renameat2(2): a WRITE of the old name and of the new (RENAME_EXCHANGE
+ * swaps two existing names; both are judged the same way). */
+SEC("lsm/path_rename")
+int BPF_PROG(polc_rename, const struct path *old_dir, struct dentry *old_dentry, const struct path *new_dir,
+	     struct dentry *new_dentry, unsigned int flags, int ret)
+{
+	int r;
+
+	if (ret != 0)
+		return ret;
+	r = name_write(old_dir->mnt, old_dir->dentry, old_dentry);
+	if (r != 0)
+		return r;
+	return name_write(new_dir->mnt, new_dir->dentry, new_dentry);
 }
 
 /* ---- CONNECT / ACCEPT ---- */

@@ -791,6 +791,70 @@ def case_file_write_block():
         raise CaseFailure(f"expected one unresolved allow event for the too-long path, got {unres}; {describe_events(r)}")
 
 
+def case_file_names_block():
+    """Names made or removed in a Block Write tree: unlink, rmdir, mkdir, symlink, both
+    names of a rename and of a hard link. Each is a WRITE of its path."""
+    f = f"{SCRATCH}/files"
+    ro, rw = f"{f}/ro/names", f"{f}/rw-names"
+    for d in (f"{ro}/emptydir", f"{rw}/emptydir"):
+        os.makedirs(d, exist_ok=True)
+    for p in ("victim.txt", "old.txt", "src.txt"):
+        with open(f"{ro}/{p}", "w", encoding="utf-8") as fh:
+            fh.write("x\n")
+    for p in ("out.txt", "in.txt", "gone.txt", "mv.txt"):
+        with open(f"{rw}/{p}", "w", encoding="utf-8") as fh:
+            fh.write("x\n")
+
+    def step(name, kind, path, **kw):
+        return {"name": name, "kind": kind, "path": path, **kw}
+
+    r = run_probe(
+        "file-names-block",
+        ["file-write-block.yaml"],
+        [
+            step("unlink", "unlink", f"{ro}/victim.txt"),
+            step("rmdir", "rmdir", f"{ro}/emptydir"),
+            step("mkdir", "mkdir", f"{ro}/newdir"),
+            step("symlink", "symlink", f"{ro}/sym", target="/etc/hostname"),
+            step("rename-out", "rename", f"{ro}/old.txt", to=f"{rw}/stolen.txt"),
+            step("rename-in", "rename", f"{rw}/in.txt", to=f"{ro}/planted.txt"),
+            step("link-out", "link", f"{ro}/src.txt", to=f"{rw}/alias.txt"),
+            step("link-in", "link", f"{rw}/out.txt", to=f"{ro}/alias.txt"),
+            step("unlink-outside", "unlink", f"{rw}/gone.txt"),
+            step("rmdir-outside", "rmdir", f"{rw}/emptydir"),
+            step("mkdir-outside", "mkdir", f"{rw}/newdir"),
+            step("symlink-outside", "symlink", f"{rw}/sym", target="/etc/hostname"),
+            step("rename-outside", "rename", f"{rw}/mv.txt", to=f"{rw}/moved.txt"),
+            step("link-outside", "link", f"{rw}/out.txt", to=f"{rw}/out-alias.txt"),
+        ],
+    )
+    expect_exit_ok(r)
+    blocked = ("unlink", "rmdir", "mkdir", "symlink", "rename-out", "rename-in", "link-out", "link-in")
+    for s in blocked:
+        expect_blocked(r, s)
+    for s in ("unlink", "rmdir", "mkdir", "symlink", "rename", "link"):
+        expect_allowed(r, f"{s}-outside")
+    # The blocked operations changed nothing.
+    for p in (f"{ro}/victim.txt", f"{ro}/emptydir", f"{ro}/old.txt", f"{rw}/in.txt", f"{ro}/src.txt"):
+        if not os.path.lexists(p):
+            raise CaseFailure(f"a blocked operation removed {p}")
+    for p in (f"{ro}/newdir", f"{ro}/sym", f"{rw}/stolen.txt", f"{ro}/planted.txt", f"{rw}/alias.txt", f"{ro}/alias.txt"):
+        expect_missing(p, "a blocked operation made a name")
+    if os.stat(f"{ro}/src.txt").st_nlink != 1:
+        raise CaseFailure("the blocked hard link added a link to the protected file")
+    # Outside the tree they all worked.
+    for p in (f"{rw}/gone.txt", f"{rw}/emptydir", f"{rw}/mv.txt"):
+        expect_missing(p, "an allowed removal outside the tree did not happen")
+    for p in (f"{rw}/newdir", f"{rw}/sym", f"{rw}/moved.txt", f"{rw}/out-alias.txt"):
+        if not os.path.lexists(p):
+            raise CaseFailure(f"an allowed operation outside the tree did not make {p}")
+    # One event per blocked operation, naming the protected path: a rename or link out
+    # of the tree stops at its old name, one into the tree at its new name.
+    for p in ("victim.txt", "emptydir", "newdir", "sym", "old.txt", "planted.txt", "src.txt", "alias.txt"):
+        expect_events(r, 1, action="block", op="write", path=f"{ro}/{p}", rule="no-write")
+    expect_events(r, len(blocked), action="block")
+
+
 def case_file_write_audit():
     a = f"{SCRATCH}/files/audited"
     fd = os.open(f"{a}/b.txt", os.O_WRONLY)
@@ -1266,6 +1330,7 @@ CASES = [
     ("exec-bypass-comm", case_exec_bypass_comm),
     ("file-read-block", case_file_read_block),
     ("file-write-block", case_file_write_block),
+    ("file-names-block", case_file_names_block),
     ("file-audit", case_file_audit),
     ("file-write-audit", case_file_write_audit),
     ("file-write-dryrun", case_file_write_dryrun),

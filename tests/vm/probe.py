@@ -21,6 +21,11 @@ run. Kinds:
   mkfifo   path         mknod(2) of a FIFO (a new file without open)
   mkdir    path         mkdir(2) (Python's os.mkdir without dir_fd)
   mkdirat  path         mkdirat(2) relative to the parent directory's descriptor
+  unlink   path         unlink(2)
+  rmdir    path         rmdir(2)
+  rename   path, to     rename(2)
+  link     path, to     link(2): a hard link `to` of `path`
+  symlink  path, target symlink(2): a symbolic link `path` pointing to `target`
   status   field        records the line FIELD of /proc/self/status in "out" (NoNewPrivs)
   connect  host, port   TCP connect
   udp      host, port   UDP sendto on an unconnected socket (family from the host)
@@ -99,6 +104,21 @@ def run_step(step):
                 os.mkdir(os.path.basename(step["path"]), dir_fd=parent)
             finally:
                 os.close(parent)
+            res["ok"] = True
+        elif kind == "unlink":
+            os.unlink(step["path"])
+            res["ok"] = True
+        elif kind == "rmdir":
+            os.rmdir(step["path"])
+            res["ok"] = True
+        elif kind == "rename":
+            os.rename(step["path"], step["to"])
+            res["ok"] = True
+        elif kind == "link":
+            os.link(step["path"], step["to"])
+            res["ok"] = True
+        elif kind == "symlink":
+            os.symlink(step["target"], step["path"])
             res["ok"] = True
         elif kind == "status":
             with open("/proc/self/status", encoding="utf-8") as f:

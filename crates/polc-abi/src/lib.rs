@@ -925,6 +925,42 @@ pub const PROGRAMS: &[ProgramDef] = &[
         c_section_define: "POLC_SEC_PATH_MKNOD",
     },
     ProgramDef {
+        name: "polc_unlink",
+        c_define: "POLC_PROG_PATH_UNLINK",
+        section: "lsm/path_unlink",
+        c_section_define: "POLC_SEC_PATH_UNLINK",
+    },
+    ProgramDef {
+        name: "polc_mkdir",
+        c_define: "POLC_PROG_PATH_MKDIR",
+        section: "lsm/path_mkdir",
+        c_section_define: "POLC_SEC_PATH_MKDIR",
+    },
+    ProgramDef {
+        name: "polc_rmdir",
+        c_define: "POLC_PROG_PATH_RMDIR",
+        section: "lsm/path_rmdir",
+        c_section_define: "POLC_SEC_PATH_RMDIR",
+    },
+    ProgramDef {
+        name: "polc_symlink",
+        c_define: "POLC_PROG_PATH_SYMLINK",
+        section: "lsm/path_symlink",
+        c_section_define: "POLC_SEC_PATH_SYMLINK",
+    },
+    ProgramDef {
+        name: "polc_link",
+        c_define: "POLC_PROG_PATH_LINK",
+        section: "lsm/path_link",
+        c_section_define: "POLC_SEC_PATH_LINK",
+    },
+    ProgramDef {
+        name: "polc_rename",
+        c_define: "POLC_PROG_PATH_RENAME",
+        section: "lsm/path_rename",
+        c_section_define: "POLC_SEC_PATH_RENAME",
+    },
+    ProgramDef {
         name: "polc_connect",
         c_define: "POLC_PROG_CONNECT",
         section: "lsm/socket_connect",
