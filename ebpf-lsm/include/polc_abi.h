@@ -17,8 +17,8 @@
  *     The agent loads a new generation beside the old one and switches with ONE
  *     update of polc_gen, then deletes the old generation's entries.
  *  1. path ops (EXEC, READ, WRITE): resolve the full path (bpf_d_path into a per-CPU
- *     buffer of PATH_MAX; in path_truncate and path_mknod, where bpf_d_path is
- *     refused, a walk of the dentries and mounts that gives the same string); len, slashes = number of '/', last_slash. Keys hold at most
+ *     buffer of PATH_MAX; in path_truncate and the path_* hooks of names made or
+ *     removed, where bpf_d_path is refused, a walk of the dentries and mounts that gives the same string); len, slashes = number of '/', last_slash. Keys hold at most
  *     POLC_PATH_MAX bytes; no map entry is longer, so for longer paths the exact map is
  *     skipped and the prefix/name keys hold the first, the suffix key the last
  *     POLC_PATH_MAX bytes (still exact). Then for pclass = 0 and, for EXEC, for the
@@ -32,8 +32,7 @@
  *                        the first candidate that polc_infix_fits(len, slashes)
  *       polc_comm        {policy, pclass, comm} (EXEC: comm the new image gets)
  *     where polc_lpm_pick() takes equal/direct/deep by polc_rest() of the remainder
- *     after the matched prefix (a lookup returns no length: the programs find the
- *     class by repeating it limited to len - 1 and last_slash bytes, see
+ *     after the matched prefix, whose length the value carries (`len`; see
  *     ebpf-lsm/README.md). cfg.lookups[op] says which maps have entries.
  *  2. parent class (EXEC only, when cfg.pclass_count != 0): the path the task ran
  *     before this exec (polc_tasks, inherited at fork) is looked up in

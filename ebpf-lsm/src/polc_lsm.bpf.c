@@ -1104,11 +1104,14 @@ int BPF_PROG(polc_path_trunc, const struct path *path, int ret)
 
 /*
  * WRITE of the name `dentry` in the directory `parent` on mount `mnt`: a name made
- * (mknod, mkdir, symlink, the new name of a link or rename; the dentry is not
- * hashed yet) or removed (unlink, rmdir, the old name of a rename). The path is the
- * directory's path and the name. `ret` is the verdict of the LSMs before this one.
+ * (mknod, mkdir, symlink, the new name of a link or rename; `existing` 0: the
+ * dentry is not hashed yet) or one that exists (unlink, rmdir, the old names of a
+ * link or rename; `existing` 1: named as d_path names it, " (deleted)" and d_dname
+ * included, e.g. the O_TMPFILE file that linkat(AT_EMPTY_PATH) gives a name). The
+ * path is the directory's path and the name.
  */
-static __always_inline int name_write(const struct vfsmount *mnt, struct dentry *parent, struct dentry *dentry)
+static __always_inline int name_write(const struct vfsmount *mnt, struct dentry *parent, struct dentry *dentry,
+				      int existing)
 {
 	struct polc_policy_config *cfg;
 	struct polc_scratch *s;
@@ -1126,7 +1129,7 @@ static __always_inline int name_write(const struct vfsmount *mnt, struct dentry 
 	/* The directory may be unlinked (the kernel then refuses with ENOENT):
 	 * unresolved, as d_path would name it "DIR (deleted)/NAME", a path no file has. */
 	if (!unlinked(parent))
-		len = walk_path(s, dentry, mnt, 0);
+		len = walk_path(s, dentry, mnt, existing);
 	return write_decision(s, cgid, policy, cfg, len);
 }
 
@@ -1141,7 +1144,7 @@ int BPF_PROG(polc_path_mknod, const struct path *dir, struct dentry *dentry, umo
 {
 	if (ret != 0)
 		return ret;
-	return name_write(dir->mnt, dir->dentry, dentry);
+	return name_write(dir->mnt, dir->dentry, dentry, 0);
 }
 
 /* unlink(2), unlinkat(2): removing a name is a WRITE of its path. */
@@ -1150,7 +1153,7 @@ int BPF_PROG(polc_unlink, const struct path *dir, struct dentry *dentry, int ret
 {
 	if (ret != 0)
 		return ret;
-	return name_write(dir->mnt, dir->dentry, dentry);
+	return name_write(dir->mnt, dir->dentry, dentry, 1);
 }
 
 /* mkdir(2): a WRITE of the new directory's path. */
@@ -1159,7 +1162,7 @@ int BPF_PROG(polc_mkdir, const struct path *dir, struct dentry *dentry, umode_t 
 {
 	if (ret != 0)
 		return ret;
-	return name_write(dir->mnt, dir->dentry, dentry);
+	return name_write(dir->mnt, dir->dentry, dentry, 0);
 }
 
 /* rmdir(2): a WRITE of the directory's path. */
@@ -1168,7 +1171,7 @@ int BPF_PROG(polc_rmdir, const struct path *dir, struct dentry *dentry, int ret)
 {
 	if (ret != 0)
 		return ret;
-	return name_write(dir->mnt, dir->dentry, dentry);
+	return name_write(dir->mnt, dir->dentry, dentry, 1);
 }
 
 /* symlink(2): a WRITE of the link's path (what it points to is not judged: opening
@@ -1178,7 +1181,7 @@ int BPF_PROG(polc_symlink, const struct path *dir, struct dentry *dentry, const 
 {
 	if (ret != 0)
 		return ret;
-	return name_write(dir->mnt, dir->dentry, dentry);
+	return name_write(dir->mnt, dir->dentry, dentry, 0);
 }
 
 /*
@@ -1193,10 +1196,10 @@ int BPF_PROG(polc_link, struct dentry *old_dentry, const struct path *new_dir, s
 
 	if (ret != 0)
 		return ret;
-	r = name_write(new_dir->mnt, BPF_CORE_READ(old_dentry, d_parent), old_dentry);
+	r = name_write(new_dir->mnt, BPF_CORE_READ(old_dentry, d_parent), old_dentry, 1);
 	if (r != 0)
 		return r;
-	return name_write(new_dir->mnt, new_dir->dentry, new_dentry);
+	return name_write(new_dir->mnt, new_dir->dentry, new_dentry, 0);
 }
 
 /* rename(2), renameat2(2): a WRITE of the old name and of the new (RENAME_EXCHANGE
@@ -1209,10 +1212,10 @@ int BPF_PROG(polc_rename, const struct path *old_dir, struct dentry *old_dentry,
 
 	if (ret != 0)
 		return ret;
-	r = name_write(old_dir->mnt, old_dir->dentry, old_dentry);
+	r = name_write(old_dir->mnt, old_dir->dentry, old_dentry, 1);
 	if (r != 0)
 		return r;
-	return name_write(new_dir->mnt, new_dir->dentry, new_dentry);
+	return name_write(new_dir->mnt, new_dir->dentry, new_dentry, 0);
 }
 
 /* ---- CONNECT / ACCEPT ---- */

@@ -528,6 +528,8 @@ pub(crate) fn cross_policy(
             jobs.push((w, container, set));
         }
     }
+    // Per set, only the overlaps between two of its policies: (loser's policy,
+    // winner's policy, loser, winner, relation), in the order `overlaps` found them.
     let compared = crate::par_map(&jobs, threads, |(_, _, set)| {
         let mut refs: Vec<&IrRule> = Vec::new();
         let mut owner: Vec<usize> = Vec::new();
@@ -537,14 +539,16 @@ pub(crate) fn cross_policy(
                 owner.push(pi);
             }
         }
-        let found = overlaps(&refs);
-        (refs, owner, found)
+        overlaps(&refs)
+            .into_iter()
+            .filter(|o| owner[o.loser] != owner[o.winner])
+            .map(|o| (owner[o.loser], owner[o.winner], refs[o.loser], refs[o.winner], o.relation))
+            .collect::<Vec<_>>()
     });
     let mut reported: HashSet<(usize, &str)> = HashSet::new();
-    for ((w, container, _), (refs, owner, found)) in jobs.iter().zip(compared) {
-        for o in found {
-            let (lp, wp) = (owner[o.loser], owner[o.winner]);
-            if lp == wp || !reported.insert((lp, refs[o.loser].pointer.as_str())) {
+    for ((w, container, _), found) in jobs.iter().zip(compared) {
+        for (lp, wp, loser, winner, relation) in found {
+            if !reported.insert((lp, loser.pointer.as_str())) {
                 continue;
             }
             let (lpol, wpol) = (&policies[lp], &policies[wp]);
@@ -552,8 +556,7 @@ pub(crate) fn cross_policy(
             let (ldoc, wdoc) = (&lfile.documents[lpol.loc.1], &wfile.documents[wpol.loc.1]);
             let mut sink = Vec::new();
             let ctx = Ctx { file: lfile, doc: ldoc, value: &ldoc.value, object: Some(lpol.label()), out: &mut sink };
-            let mut f =
-                overlap_finding(&ctx, refs[o.loser], refs[o.winner], o.relation, Some((wfile, wdoc, wpol.label())));
+            let mut f = overlap_finding(&ctx, loser, winner, relation, Some((wfile, wdoc, wpol.label())));
             let c = container.map(|c| format!(", container {c}")).unwrap_or_default();
             f.message.push_str(&format!(" (for {} {}/{}{c})", w.kind.as_str(), w.namespace, w.name));
             out.push(f);
