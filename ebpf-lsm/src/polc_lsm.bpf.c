@@ -856,6 +856,22 @@ static __always_inline void new_comm(struct polc_scratch *s, const char *filenam
 	bpf_probe_read_kernel(k->comm, n, s->buf + (start & PATH_MASK));
 }
 
+/*
+ * The end of a path op: the verdict from the best decision (or the default), the
+ * event when the action is reported or the path could not be resolved, and the
+ * hook's return value.
+ */
+static __always_inline int decide_path(struct polc_scratch *s, const struct polc_policy_config *cfg, __u64 cgid,
+				       __u32 policy, __u8 op, const struct polc_decision *best, __u8 flags,
+				       int resolved, __u32 len)
+{
+	__u8 action = verdict(cfg, op, best, &flags);
+
+	if (reported(cfg, action) || !resolved)
+		emit_path(s, cgid, policy, best->rule_id, op, action, flags, resolved, len);
+	return action == POLC_BLOCK ? -EPERM : 0;
+}
+
 SEC("lsm/bprm_check_security")
 int BPF_PROG(polc_bprm_check, struct linux_binprm *bprm, int ret)
 {
@@ -868,7 +884,7 @@ int BPF_PROG(polc_bprm_check, struct linux_binprm *bprm, int ret)
 	__u64 cgid;
 	__u32 policy = 0;
 	__u16 lookups, pclass = 0;
-	__u8 flags = 0, action;
+	__u8 flags = 0;
 	int resolved;
 
 	if (ret != 0)
@@ -899,10 +915,7 @@ int BPF_PROG(polc_bprm_check, struct linux_binprm *bprm, int ret)
 	} else {
 		flags |= POLC_EVENT_PATH_UNRESOLVED;
 	}
-	action = verdict(cfg, POLC_OP_EXEC, &best, &flags);
-	if (reported(cfg, action) || !resolved)
-		emit_path(s, cgid, policy, best.rule_id, POLC_OP_EXEC, action, flags, resolved, pi.len);
-	return action == POLC_BLOCK ? -EPERM : 0;
+	return decide_path(s, cfg, cgid, policy, POLC_OP_EXEC, &best, flags, resolved, pi.len);
 }
 
 /* Record the executable the task now runs: the parent of what it executes next. */
@@ -1056,7 +1069,7 @@ static __always_inline int write_decision(struct polc_scratch *s, __u64 cgid, __
 	struct polc_decision best = {};
 	struct path_info pi = {};
 	__u16 lookups = cfg->lookups[POLC_OP_WRITE];
-	__u8 flags = 0, action;
+	__u8 flags = 0;
 	int resolved = len >= 0;
 
 	if (resolved) {
@@ -1065,10 +1078,7 @@ static __always_inline int write_decision(struct polc_scratch *s, __u64 cgid, __
 	} else {
 		flags |= POLC_EVENT_PATH_UNRESOLVED;
 	}
-	action = verdict(cfg, POLC_OP_WRITE, &best, &flags);
-	if (reported(cfg, action) || !resolved)
-		emit_path(s, cgid, policy, best.rule_id, POLC_OP_WRITE, action, flags, resolved, pi.len);
-	return action == POLC_BLOCK ? -EPERM : 0;
+	return decide_path(s, cfg, cgid, policy, POLC_OP_WRITE, &best, flags, resolved, pi.len);
 }
 
 /*

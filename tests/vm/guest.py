@@ -418,8 +418,9 @@ def ex(name, argv, cwd=None):
     return s
 
 
-def fs(name, kind, path, cwd=None):
-    s = {"name": name, "kind": kind, "path": path}
+def fs(name, kind, path, cwd=None, **extra):
+    """A file step; `extra` holds a kind's other fields (`to`, `target`)."""
+    s = {"name": name, "kind": kind, "path": path, **extra}
     if cwd:
         s["cwd"] = cwd
     return s
@@ -443,6 +444,11 @@ def expect_content(path, text, why):
 def expect_missing(path, why):
     if os.path.lexists(path):
         raise CaseFailure(f"{why}: {path} exists")
+
+
+def expect_exists(path, why):
+    if not os.path.lexists(path):
+        raise CaseFailure(f"{why}: {path} is missing")
 
 
 def expect_size(path, size, why):
@@ -805,27 +811,24 @@ def case_file_names_block():
         with open(f"{rw}/{p}", "w", encoding="utf-8") as fh:
             fh.write("x\n")
 
-    def step(name, kind, path, **kw):
-        return {"name": name, "kind": kind, "path": path, **kw}
-
     r = run_probe(
         "file-names-block",
         ["file-write-block.yaml"],
         [
-            step("unlink", "unlink", f"{ro}/victim.txt"),
-            step("rmdir", "rmdir", f"{ro}/emptydir"),
-            step("mkdir", "mkdir", f"{ro}/newdir"),
-            step("symlink", "symlink", f"{ro}/sym", target="/etc/hostname"),
-            step("rename-out", "rename", f"{ro}/old.txt", to=f"{rw}/stolen.txt"),
-            step("rename-in", "rename", f"{rw}/in.txt", to=f"{ro}/planted.txt"),
-            step("link-out", "link", f"{ro}/src.txt", to=f"{rw}/alias.txt"),
-            step("link-in", "link", f"{rw}/out.txt", to=f"{ro}/alias.txt"),
-            step("unlink-outside", "unlink", f"{rw}/gone.txt"),
-            step("rmdir-outside", "rmdir", f"{rw}/emptydir"),
-            step("mkdir-outside", "mkdir", f"{rw}/newdir"),
-            step("symlink-outside", "symlink", f"{rw}/sym", target="/etc/hostname"),
-            step("rename-outside", "rename", f"{rw}/mv.txt", to=f"{rw}/moved.txt"),
-            step("link-outside", "link", f"{rw}/out.txt", to=f"{rw}/out-alias.txt"),
+            fs("unlink", "unlink", f"{ro}/victim.txt"),
+            fs("rmdir", "rmdir", f"{ro}/emptydir"),
+            fs("mkdir", "mkdir", f"{ro}/newdir"),
+            fs("symlink", "symlink", f"{ro}/sym", target="/etc/hostname"),
+            fs("rename-out", "rename", f"{ro}/old.txt", to=f"{rw}/stolen.txt"),
+            fs("rename-in", "rename", f"{rw}/in.txt", to=f"{ro}/planted.txt"),
+            fs("link-out", "link", f"{ro}/src.txt", to=f"{rw}/alias.txt"),
+            fs("link-in", "link", f"{rw}/out.txt", to=f"{ro}/alias.txt"),
+            fs("unlink-outside", "unlink", f"{rw}/gone.txt"),
+            fs("rmdir-outside", "rmdir", f"{rw}/emptydir"),
+            fs("mkdir-outside", "mkdir", f"{rw}/newdir"),
+            fs("symlink-outside", "symlink", f"{rw}/sym", target="/etc/hostname"),
+            fs("rename-outside", "rename", f"{rw}/mv.txt", to=f"{rw}/moved.txt"),
+            fs("link-outside", "link", f"{rw}/out.txt", to=f"{rw}/out-alias.txt"),
         ],
     )
     expect_exit_ok(r)
@@ -836,8 +839,7 @@ def case_file_names_block():
         expect_allowed(r, f"{s}-outside")
     # The blocked operations changed nothing.
     for p in (f"{ro}/victim.txt", f"{ro}/emptydir", f"{ro}/old.txt", f"{rw}/in.txt", f"{ro}/src.txt"):
-        if not os.path.lexists(p):
-            raise CaseFailure(f"a blocked operation removed {p}")
+        expect_exists(p, "a blocked operation removed it")
     for p in (f"{ro}/newdir", f"{ro}/sym", f"{rw}/stolen.txt", f"{ro}/planted.txt", f"{rw}/alias.txt", f"{ro}/alias.txt"):
         expect_missing(p, "a blocked operation made a name")
     if os.stat(f"{ro}/src.txt").st_nlink != 1:
@@ -846,8 +848,7 @@ def case_file_names_block():
     for p in (f"{rw}/gone.txt", f"{rw}/emptydir", f"{rw}/mv.txt"):
         expect_missing(p, "an allowed removal outside the tree did not happen")
     for p in (f"{rw}/newdir", f"{rw}/sym", f"{rw}/moved.txt", f"{rw}/out-alias.txt"):
-        if not os.path.lexists(p):
-            raise CaseFailure(f"an allowed operation outside the tree did not make {p}")
+        expect_exists(p, "an allowed operation outside the tree did not make it")
     # One event per blocked operation, naming the protected path: a rename or link out
     # of the tree stops at its old name, one into the tree at its new name.
     for p in ("victim.txt", "emptydir", "newdir", "sym", "old.txt", "planted.txt", "src.txt", "alias.txt"):

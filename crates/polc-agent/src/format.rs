@@ -171,18 +171,8 @@ fn rule_fields(out: &mut String, r: &RuleInfo) {
     out.push(']');
 }
 
-fn push_u64(out: &mut String, mut n: u64) {
-    let mut b = [0u8; 20];
-    let mut i = b.len();
-    loop {
-        i -= 1;
-        b[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.push_str(std::str::from_utf8(&b[i..]).unwrap_or("0"));
+fn push_u64(out: &mut String, n: u64) {
+    polc_compiler::text::push_decimal(out, n);
 }
 
 fn push_bool(out: &mut String, b: bool) {
@@ -522,13 +512,19 @@ mod tests {
         assert_eq!(s, "a|b\\\\c\\=d\\ne\\rf");
     }
 
-    #[test]
-    fn cef_record() {
+    /// The CEF line of event `e`, named from the test catalog.
+    fn cef_line(e: &polc_abi::Event) -> String {
+        let bytes = encode(e);
         let c = catalog();
-        let bytes = encode(&exec_event());
         let Ok(v) = decode(&bytes, &c) else { panic!("decode") };
         let mut s = String::new();
         cef(&mut s, &v, &CLOCK);
+        s
+    }
+
+    #[test]
+    fn cef_record() {
+        let s = cef_line(&exec_event());
         let want_head = format!("CEF:0|polc|polc|{}|77|block exec by rule block-shells|10|", env!("CARGO_PKG_VERSION"));
         assert!(s.starts_with(&want_head), "{s}");
         assert!(s.ends_with('\n') && s.matches('\n').count() == 1, "{s}");
@@ -552,7 +548,6 @@ mod tests {
 
     #[test]
     fn cef_ipv6_and_bytes_that_are_not_utf8() {
-        let c = catalog();
         let mut e = exec_event();
         e.op = polc_abi::Op::Connect as u8;
         e.rule_id = 0;
@@ -560,35 +555,25 @@ mod tests {
         e.addr = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
         e.aux = 53 | (17 << 16);
         e.comm[..4].copy_from_slice(b"b\xffsh");
-        let bytes = encode(&e);
-        let Ok(v) = decode(&bytes, &c) else { panic!("decode") };
-        let mut s = String::new();
-        cef(&mut s, &v, &CLOCK);
+        let s = cef_line(&e);
         assert!(s.contains(" sproc=b\u{fffd}sh c6a3=2001:db8::1 c6a3Label=destination dpt=53 proto=UDP"), "{s}");
         let mut e = exec_event();
         e.path = [0; 256];
         e.path[..6].copy_from_slice(b"/x=\xfe\\y");
         e.path_len = 6;
-        let bytes = encode(&e);
-        let Ok(v) = decode(&bytes, &c) else { panic!("decode") };
-        s.clear();
-        cef(&mut s, &v, &CLOCK);
+        let s = cef_line(&e);
         assert!(s.contains(" filePath=/x\\=\u{fffd}\\\\y cs1="), "{s}");
     }
 
     #[test]
     fn cef_default_network_event() {
-        let c = catalog();
         let mut e = exec_event();
         e.op = polc_abi::Op::Connect as u8;
         e.rule_id = 0;
         e.family = crate::events::AF_INET;
         e.addr[..4].copy_from_slice(&[10, 0, 0, 1]);
         e.aux = 8080 | (6 << 16);
-        let bytes = encode(&e);
-        let Ok(v) = decode(&bytes, &c) else { panic!("decode") };
-        let mut s = String::new();
-        cef(&mut s, &v, &CLOCK);
+        let s = cef_line(&e);
         assert!(s.contains("|default-connect|block connect by default|8|"), "{s}");
         assert!(s.contains(" dst=10.0.0.1 dpt=8080 proto=TCP"), "{s}");
         assert!(s.contains(" cs1=RuntimePolicy shop/carts cs1Label=policy"), "{s}");

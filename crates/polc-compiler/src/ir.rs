@@ -396,7 +396,7 @@ impl Lower {
             let mut n = String::with_capacity(16);
             n.push_str(section_name(section));
             n.push('-');
-            push_decimal(&mut n, idx);
+            crate::text::push_decimal(&mut n, idx as u64);
             n
         });
         let severity = meta.and_then(|m| m.severity).unwrap_or(self.policy_severity);
@@ -464,22 +464,8 @@ fn index_pointer(base: &str, field: &str, i: usize) -> String {
     p.push_str(base);
     p.push_str(field);
     p.push('/');
-    push_decimal(&mut p, i);
+    crate::text::push_decimal(&mut p, i as u64);
     p
-}
-
-fn push_decimal(s: &mut String, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    s.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 fn section_name(s: Section) -> &'static str {

@@ -16,3 +16,4 @@ pub mod precedence;
 pub mod report;
 pub mod selector;
 pub mod tables;
+pub mod text;
