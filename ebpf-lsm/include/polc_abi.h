@@ -45,6 +45,17 @@
  *  5. no hit: cfg.default_action[op], rule 0. BLOCK: -EPERM and an event; AUDIT: an
  *     event; ALLOW: nothing. A path op whose path could not be resolved is decided
  *     here too, and always reported (POLC_EVENT_PATH_UNRESOLVED).
+ *  6. names moved (the old names of rename and link, and both names of a rename of
+ *     a directory) are decided as WRITE of their path (step 1), and then by what the
+ *     move exposes, the strongest action winning (Block > Audit > Allow):
+ *       - the READ decision of the old name (step 1 with op READ; a rule only, not
+ *         the default): a name that may not be read is not moved to where it could
+ *         be (POLC_EVENT_NAME_MOVED);
+ *       - for a directory, polc_dir_guard {policy, op, 0, path} for READ and WRITE
+ *         (when cfg.lookups[op] has POLC_LOOKUP_GUARD): the strongest Block or Audit
+ *         rule whose literal directory is this one or below it, since moving the
+ *         directory moves every path below it (POLC_EVENT_NAME_MOVED |
+ *         POLC_EVENT_BELOW). The event's op is the deciding rule's op.
  */
 #ifndef POLC_ABI_H
 #define POLC_ABI_H
@@ -53,7 +64,7 @@
 #include <linux/types.h>
 #endif
 
-#define POLC_ABI_VERSION 2
+#define POLC_ABI_VERSION 3
 
 /* Bytes of a path (or of a last path segment) kept in map keys; no NUL needed.
  * 248 = 256 (the kernel's LPM_DATA_SIZE_MAX) - 8 (policy, op, pclass). */
@@ -122,12 +133,15 @@ enum polc_proto {
 #define POLC_LOOKUP_NET6 (1u << 7)
 #define POLC_LOOKUP_ID (1u << 8)
 #define POLC_LOOKUP_PARENT (1u << 9)
+#define POLC_LOOKUP_GUARD (1u << 10)
 
 /* polc_event.flags */
 #define POLC_EVENT_DEFAULT (1u << 0)	      /* no rule matched: the op's default decided */
 #define POLC_EVENT_PATH_TRUNCATED (1u << 1)   /* path longer than POLC_EVENT_PATH_MAX - 1 */
 #define POLC_EVENT_PATH_UNRESOLVED (1u << 2)  /* the path could not be resolved */
 #define POLC_EVENT_PARENT_UNKNOWN (1u << 3)   /* the task started before the agent */
+#define POLC_EVENT_NAME_MOVED (1u << 4)	      /* a rename or link moved this name: decided for what it exposes */
+#define POLC_EVENT_BELOW (1u << 5)	      /* decided by a rule on paths below this directory (polc_dir_guard) */
 
 /* polc_policy_config.flags */
 #define POLC_CONFIG_EVENT_ALLOW (1u << 0) /* also report ALLOW decisions of governed ops */
@@ -144,6 +158,7 @@ enum polc_proto {
 #define POLC_MAP_NET4 "polc_net4"
 #define POLC_MAP_NET6 "polc_net6"
 #define POLC_MAP_ID "polc_id"
+#define POLC_MAP_DIR_GUARD "polc_dir_guard"
 #define POLC_MAP_CONFIG "polc_config"
 #define POLC_MAP_GENERATION "polc_gen"
 #define POLC_MAP_CGROUPS "polc_cgroups"
@@ -284,6 +299,9 @@ struct polc_net6_key {
 	__be16 port;
 	__u8 addr[16];
 };
+
+/* polc_dir_guard key: polc_path_key with pclass 0 and the directory's path without
+ * a trailing '/'; value: polc_decision (action Block or Audit, DryRun folded in). */
 
 /* polc_id key (value: polc_decision): capabilities (id = CAP_*), raw sockets (id 0). */
 struct polc_id_key {

@@ -72,6 +72,8 @@ enum {
 #define NAME_MAX 255
 #define S_IFMT 00170000U
 #define S_IFREG 0100000U
+#define S_IFDIR 0040000U
+#define RENAME_EXCHANGE (1 << 1)
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 

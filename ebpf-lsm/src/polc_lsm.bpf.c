@@ -108,6 +108,13 @@ struct {
 	__type(value, struct polc_decision);
 } polc_id SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RULE_ENTRIES);
+	__type(key, struct polc_path_key);
+	__type(value, struct polc_decision);
+} polc_dir_guard SEC(".maps");
+
 /* Two generations of every policy slot may be loaded at once. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -1059,26 +1066,80 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 	return action == POLC_BLOCK ? -EPERM : 0;
 }
 
+/* What a name op moves (step 6 of polc_abi.h). */
+#define MOVE_NAME 1 /* an existing name gets another path: the old name of a rename or link */
+#define MOVE_DIR 2  /* a name of a directory being renamed: every path below it moves */
+
+/* Take `d` (of `op`, with event flags `f`) when its action is stronger than `*action`. */
+static __always_inline void stronger(struct polc_decision *best, __u8 *action, __u8 *op, __u8 *flags,
+				     const struct polc_decision *d, __u8 d_op, __u8 f)
+{
+	if (d->rule_id == 0 || d->action > POLC_BLOCK || d->action <= *action)
+		return;
+	*best = *d;
+	*action = d->action;
+	*op = d_op;
+	*flags = f;
+}
+
+/* The READ/WRITE guard of the directory in s->fwd.key.path (zero-padded). */
+static __always_inline void guard(struct polc_scratch *s, __u32 policy, const struct polc_policy_config *cfg, __u8 op,
+				  struct polc_decision *best, __u8 *action, __u8 *out_op, __u8 *flags)
+{
+	const struct polc_decision *g;
+
+	if (*action == POLC_BLOCK || !(cfg->lookups[op] & POLC_LOOKUP_GUARD))
+		return;
+	s->fwd.key.policy = policy;
+	s->fwd.key.op = op;
+	s->fwd.key.pclass = 0;
+	g = bpf_map_lookup_elem(&polc_dir_guard, &s->fwd.key);
+	if (g)
+		stronger(best, action, out_op, flags, g, op, POLC_EVENT_NAME_MOVED | POLC_EVENT_BELOW);
+}
+
 /*
  * WRITE of the path a walk resolved into s->buf (`len` bytes; < 0: unresolved),
- * decided and reported as polc_file_open decides a WRITE open.
+ * decided and reported as polc_file_open decides a WRITE open; with `move`
+ * (MOVE_*), then what the move exposes (step 6 of polc_abi.h), when stronger.
  */
 static __always_inline int write_decision(struct polc_scratch *s, __u64 cgid, __u32 policy,
-					  const struct polc_policy_config *cfg, long len)
+					  const struct polc_policy_config *cfg, long len, int move)
 {
-	struct polc_decision best = {};
+	struct polc_decision best = {}, r = {};
 	struct path_info pi = {};
-	__u16 lookups = cfg->lookups[POLC_OP_WRITE];
-	__u8 flags = 0;
-	int resolved = len >= 0;
+	__u16 lw = cfg->lookups[POLC_OP_WRITE], lr = 0;
+	__u8 flags = 0, op = POLC_OP_WRITE, action = POLC_ALLOW;
+	int governed = cfg->has_op[POLC_OP_WRITE];
 
-	if (resolved) {
-		path_keys(s, (__u32)len, lookups, &pi);
-		path_pass(s, &pi, policy, POLC_OP_WRITE, lookups, 0, NULL, &best);
-	} else {
-		flags |= POLC_EVENT_PATH_UNRESOLVED;
+	if (len < 0) {
+		/* Unresolved: the WRITE default decides, and it is reported. */
+		if (!governed)
+			return 0;
+		return decide_path(s, cfg, cgid, policy, POLC_OP_WRITE, &best, POLC_EVENT_PATH_UNRESOLVED, 0, 0);
 	}
-	return decide_path(s, cfg, cgid, policy, POLC_OP_WRITE, &best, flags, resolved, pi.len);
+	if ((move & MOVE_NAME) && cfg->has_op[POLC_OP_READ])
+		lr = cfg->lookups[POLC_OP_READ];
+	if ((move & MOVE_DIR) && len <= POLC_PATH_MAX)
+		lr |= POLC_LOOKUP_EXACT; /* the guard's key is the exact key */
+	path_keys(s, (__u32)len, lw | lr, &pi);
+	if (governed) {
+		path_pass(s, &pi, policy, POLC_OP_WRITE, lw, 0, NULL, &best);
+		action = verdict(cfg, POLC_OP_WRITE, &best, &flags);
+	}
+	if ((move & MOVE_NAME) && action != POLC_BLOCK && cfg->has_op[POLC_OP_READ]) {
+		path_pass(s, &pi, policy, POLC_OP_READ, cfg->lookups[POLC_OP_READ], 0, NULL, &r);
+		stronger(&best, &action, &op, &flags, &r, POLC_OP_READ, POLC_EVENT_NAME_MOVED);
+	}
+	if ((move & MOVE_DIR) && len <= POLC_PATH_MAX) {
+		guard(s, policy, cfg, POLC_OP_WRITE, &best, &action, &op, &flags);
+		guard(s, policy, cfg, POLC_OP_READ, &best, &action, &op, &flags);
+	}
+	if (!governed && op == POLC_OP_WRITE)
+		return 0; /* WRITE is not governed and the move exposes nothing */
+	if (reported(cfg, action))
+		emit_path(s, cgid, policy, best.rule_id, op, action, flags, 1, pi.len);
+	return action == POLC_BLOCK ? -EPERM : 0;
 }
 
 /*
@@ -1109,7 +1170,7 @@ int BPF_PROG(polc_path_trunc, const struct path *path, int ret)
 		s->trunc_file = 0;
 		return 0;
 	}
-	return write_decision(s, cgid, policy, cfg, walk_path(s, path->dentry, path->mnt, 1));
+	return write_decision(s, cgid, policy, cfg, walk_path(s, path->dentry, path->mnt, 1), 0);
 }
 
 /*
@@ -1121,7 +1182,7 @@ int BPF_PROG(polc_path_trunc, const struct path *path, int ret)
  * path is the directory's path and the name.
  */
 static __always_inline int name_write(const struct vfsmount *mnt, struct dentry *parent, struct dentry *dentry,
-				      int existing)
+				      int existing, int move)
 {
 	struct polc_policy_config *cfg;
 	struct polc_scratch *s;
@@ -1131,7 +1192,7 @@ static __always_inline int name_write(const struct vfsmount *mnt, struct dentry 
 
 	cgid = bpf_get_current_cgroup_id();
 	cfg = policy_of(cgid, &policy);
-	if (!cfg || !cfg->has_op[POLC_OP_WRITE])
+	if (!cfg || !(cfg->has_op[POLC_OP_WRITE] || (move && cfg->has_op[POLC_OP_READ])))
 		return 0;
 	s = scratch();
 	if (!s)
@@ -1140,7 +1201,15 @@ static __always_inline int name_write(const struct vfsmount *mnt, struct dentry 
 	 * unresolved, as d_path would name it "DIR (deleted)/NAME", a path no file has. */
 	if (!unlinked(parent))
 		len = walk_path(s, dentry, mnt, existing);
-	return write_decision(s, cgid, policy, cfg, len);
+	return write_decision(s, cgid, policy, cfg, len, move);
+}
+
+/* S_ISDIR of a dentry's inode (0 for a negative dentry). */
+static __always_inline int is_dir(struct dentry *d)
+{
+	struct inode *i = BPF_CORE_READ(d, d_inode);
+
+	return i && (BPF_CORE_READ(i, i_mode) & S_IFMT) == S_IFDIR;
 }
 
 /*
@@ -1154,7 +1223,7 @@ int BPF_PROG(polc_path_mknod, const struct path *dir, struct dentry *dentry, umo
 {
 	if (ret != 0)
 		return ret;
-	return name_write(dir->mnt, dir->dentry, dentry, 0);
+	return name_write(dir->mnt, dir->dentry, dentry, 0, 0);
 }
 
 /* unlink(2), unlinkat(2): removing a name is a WRITE of its path. */
@@ -1163,7 +1232,7 @@ int BPF_PROG(polc_unlink, const struct path *dir, struct dentry *dentry, int ret
 {
 	if (ret != 0)
 		return ret;
-	return name_write(dir->mnt, dir->dentry, dentry, 1);
+	return name_write(dir->mnt, dir->dentry, dentry, 1, 0);
 }
 
 /* mkdir(2): a WRITE of the new directory's path. */
@@ -1172,7 +1241,7 @@ int BPF_PROG(polc_mkdir, const struct path *dir, struct dentry *dentry, umode_t 
 {
 	if (ret != 0)
 		return ret;
-	return name_write(dir->mnt, dir->dentry, dentry, 0);
+	return name_write(dir->mnt, dir->dentry, dentry, 0, 0);
 }
 
 /* rmdir(2): a WRITE of the directory's path. */
@@ -1181,7 +1250,7 @@ int BPF_PROG(polc_rmdir, const struct path *dir, struct dentry *dentry, int ret)
 {
 	if (ret != 0)
 		return ret;
-	return name_write(dir->mnt, dir->dentry, dentry, 1);
+	return name_write(dir->mnt, dir->dentry, dentry, 1, 0);
 }
 
 /* symlink(2): a WRITE of the link's path (what it points to is not judged: opening
@@ -1191,7 +1260,7 @@ int BPF_PROG(polc_symlink, const struct path *dir, struct dentry *dentry, const 
 {
 	if (ret != 0)
 		return ret;
-	return name_write(dir->mnt, dir->dentry, dentry, 0);
+	return name_write(dir->mnt, dir->dentry, dentry, 0, 0);
 }
 
 /*
@@ -1206,26 +1275,29 @@ int BPF_PROG(polc_link, struct dentry *old_dentry, const struct path *new_dir, s
 
 	if (ret != 0)
 		return ret;
-	r = name_write(new_dir->mnt, BPF_CORE_READ(old_dentry, d_parent), old_dentry, 1);
+	r = name_write(new_dir->mnt, BPF_CORE_READ(old_dentry, d_parent), old_dentry, 1, MOVE_NAME);
 	if (r != 0)
 		return r;
-	return name_write(new_dir->mnt, new_dir->dentry, new_dentry, 0);
+	return name_write(new_dir->mnt, new_dir->dentry, new_dentry, 0, 0);
 }
 
-/* rename(2), renameat2(2): a WRITE of the old name and of the new (RENAME_EXCHANGE
- * swaps two existing names; both are judged the same way). */
+/* rename(2), renameat2(2): a WRITE of the old name and of the new, then what the
+ * move exposes (step 6 of polc_abi.h): the old name's READ rules, and for a
+ * directory the rules on the paths below it, under both names. RENAME_EXCHANGE
+ * swaps two existing names: both are old names then. */
 SEC("lsm/path_rename")
 int BPF_PROG(polc_rename, const struct path *old_dir, struct dentry *old_dentry, const struct path *new_dir,
 	     struct dentry *new_dentry, unsigned int flags, int ret)
 {
-	int r;
+	int r, xchg = (flags & RENAME_EXCHANGE) != 0;
+	int dirs = (is_dir(old_dentry) || (xchg && is_dir(new_dentry))) ? MOVE_DIR : 0;
 
 	if (ret != 0)
 		return ret;
-	r = name_write(old_dir->mnt, old_dir->dentry, old_dentry, 1);
+	r = name_write(old_dir->mnt, old_dir->dentry, old_dentry, 1, MOVE_NAME | dirs);
 	if (r != 0)
 		return r;
-	return name_write(new_dir->mnt, new_dir->dentry, new_dentry, 0);
+	return name_write(new_dir->mnt, new_dir->dentry, new_dentry, xchg, (xchg ? MOVE_NAME : 0) | dirs);
 }
 
 /* ---- CONNECT / ACCEPT ---- */

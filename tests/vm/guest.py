@@ -356,9 +356,13 @@ def expect_child_blocked(run, name, marker):
         raise CaseFailure(f"step {name}: the shell did not report the child's status: {r['out']!r} {r.get('err')!r}")
 
 
-def matching(run, action=None, op=None, path=None, port=None, rule=None):
+def matching(run, action=None, op=None, path=None, port=None, rule=None, moved=None, below=None):
     found = []
     for e in run.events:
+        if moved is not None and e.get("nameMoved") is not moved:
+            continue
+        if below is not None and e.get("ruleBelow") is not below:
+            continue
         if action is not None and str(e.get("action", "")).lower() != action:
             continue
         if op is not None and e.get("op") != op:
@@ -856,6 +860,60 @@ def case_file_names_block():
     expect_events(r, len(blocked), action="block")
 
 
+def case_file_moves_block():
+    """Renames and hard links that would expose protected paths: a rename of a directory
+    with Block rules below it (Write under data/, Read under secret/) or above them,
+    and a rename or link of a file that may not be read. The same renames of a
+    directory with no rule below it work."""
+    m = f"{SCRATCH}/files/moves"
+    t = f"{m}/tree"
+    for d in (f"{t}/data/sub", f"{t}/secret", f"{t}/pub", f"{m}/free"):
+        os.makedirs(d, exist_ok=True)
+    for p in (f"{t}/data/sub/d.txt", f"{t}/secret/key", f"{t}/pub/p.txt", f"{m}/free/f.txt"):
+        with open(p, "w", encoding="utf-8") as fh:
+            fh.write("x\n")
+
+    r = run_probe(
+        "file-moves-block",
+        ["file-moves-block.yaml"],
+        [
+            fs("rename-data", "rename", f"{t}/data", to=f"{t}/data-free"),
+            fs("rename-tree", "rename", t, to=f"{m}/tree-moved"),
+            fs("rename-secret", "rename", f"{t}/secret", to=f"{m}/secret-out"),
+            fs("rename-key", "rename", f"{t}/secret/key", to=f"{m}/key-out"),
+            fs("link-key", "link", f"{t}/secret/key", to=f"{m}/key-link"),
+            fs("rename-data-sub", "rename", f"{t}/data/sub", to=f"{m}/sub-out"),
+            fs("rename-pub", "rename", f"{t}/pub", to=f"{t}/pub-moved"),
+            fs("rename-free", "rename", f"{m}/free", to=f"{m}/free-moved"),
+            fs("link-pub", "link", f"{t}/pub-moved/p.txt", to=f"{m}/p-link"),
+        ],
+    )
+    expect_exit_ok(r)
+    blocked = ("rename-data", "rename-tree", "rename-secret", "rename-key", "link-key", "rename-data-sub")
+    for s in blocked:
+        expect_blocked(r, s)
+    for s in ("rename-pub", "rename-free", "link-pub"):
+        expect_allowed(r, s)
+    for p in (f"{t}/data/sub/d.txt", f"{t}/secret/key"):
+        expect_exists(p, "a blocked rename moved it")
+    if os.stat(f"{t}/secret/key").st_nlink != 1:
+        raise CaseFailure("the blocked hard link added a link to the unreadable file")
+    for p in (f"{t}/data-free", f"{m}/tree-moved", f"{m}/secret-out", f"{m}/key-out", f"{m}/key-link", f"{m}/sub-out"):
+        expect_missing(p, "a blocked rename or link made it")
+    for p in (f"{t}/pub-moved/p.txt", f"{m}/free-moved/f.txt", f"{m}/p-link"):
+        expect_exists(p, "an allowed rename or link did not happen")
+    # One event per refusal. A directory at or above a rule's directory names that
+    # rule (Write first); a file that may not be read, the Read rule on its path.
+    expect_events(r, 1, action="block", op="write", path=f"{t}/data", rule="no-write-data", moved=True, below=True)
+    expect_events(r, 1, action="block", op="write", path=t, rule="no-write-data", moved=True, below=True)
+    expect_events(r, 1, action="block", op="read", path=f"{t}/secret", rule="no-read-secret", moved=True, below=True)
+    expect_events(r, 2, action="block", op="read", path=f"{t}/secret/key", rule="no-read-secret", moved=True, below=False)
+    # Below the rule's directory a rename is a WRITE of its name, as before.
+    expect_events(r, 1, action="block", op="write", path=f"{t}/data/sub", rule="no-write-data", moved=False)
+    expect_events(r, len(blocked), action="block")
+    expect_events(r, len(blocked))
+
+
 def case_file_write_audit():
     a = f"{SCRATCH}/files/audited"
     fd = os.open(f"{a}/b.txt", os.O_WRONLY)
@@ -1332,6 +1390,7 @@ CASES = [
     ("file-read-block", case_file_read_block),
     ("file-write-block", case_file_write_block),
     ("file-names-block", case_file_names_block),
+    ("file-moves-block", case_file_moves_block),
     ("file-audit", case_file_audit),
     ("file-write-audit", case_file_write_audit),
     ("file-write-dryrun", case_file_write_dryrun),

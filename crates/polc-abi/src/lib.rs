@@ -16,7 +16,7 @@
 use core::mem::{offset_of, size_of};
 
 /// Version of this ABI; a bundle built for another version is refused.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 /// Bytes of a path (or last path segment) kept in map keys (no NUL needed).
 pub const PATH_MAX: usize = 248;
 /// `TASK_COMM_LEN`.
@@ -160,6 +160,8 @@ pub mod lookup {
     pub const ID: u16 = 1 << 8;
     /// `polc_par_exact` / `polc_par_pfx`.
     pub const PARENT: u16 = 1 << 9;
+    /// `polc_dir_guard`.
+    pub const GUARD: u16 = 1 << 10;
 }
 
 /// `POLC_EVENT_*` flags.
@@ -172,6 +174,11 @@ pub mod event_flags {
     pub const PATH_UNRESOLVED: u8 = 1 << 2;
     /// The task started before the agent: its parent class is unknown.
     pub const PARENT_UNKNOWN: u8 = 1 << 3;
+    /// A rename or link moved this name; decided for what the move exposes (the
+    /// event's op is the deciding rule's op).
+    pub const NAME_MOVED: u8 = 1 << 4;
+    /// Decided by a rule on paths below this directory (`polc_dir_guard`).
+    pub const BELOW: u8 = 1 << 5;
 }
 
 /// `POLC_CONFIG_*` bits of [`PolicyConfig::flags`].
@@ -657,10 +664,13 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("POLC_LOOKUP_NET6", lookup::NET6 as u64),
     ("POLC_LOOKUP_ID", lookup::ID as u64),
     ("POLC_LOOKUP_PARENT", lookup::PARENT as u64),
+    ("POLC_LOOKUP_GUARD", lookup::GUARD as u64),
     ("POLC_EVENT_DEFAULT", event_flags::DEFAULT as u64),
     ("POLC_EVENT_PATH_TRUNCATED", event_flags::PATH_TRUNCATED as u64),
     ("POLC_EVENT_PATH_UNRESOLVED", event_flags::PATH_UNRESOLVED as u64),
     ("POLC_EVENT_PARENT_UNKNOWN", event_flags::PARENT_UNKNOWN as u64),
+    ("POLC_EVENT_NAME_MOVED", event_flags::NAME_MOVED as u64),
+    ("POLC_EVENT_BELOW", event_flags::BELOW as u64),
     ("POLC_CONFIG_EVENT_ALLOW", config_flags::EVENT_ALLOW as u64),
     ("POLC_POLICY_ID(3, 7)", policy_id(3, 7) as u64),
     ("POLC_PATH_PREFIXLEN(5)", path_prefixlen(5) as u64),
@@ -774,6 +784,17 @@ pub const MAP_ID: MapDef = MapDef {
     value_size: Decision::SIZE,
     policy_offset: Some(offset_of!(IdKey, policy)),
 };
+/// `polc_dir_guard`: directories at or above the literal directory of a Block or
+/// Audit READ/WRITE rule, with the strongest such rule (a rename of the directory
+/// moves the paths below it).
+pub const MAP_DIR_GUARD: MapDef = MapDef {
+    name: "polc_dir_guard",
+    c_define: "POLC_MAP_DIR_GUARD",
+    map_type: MAP_TYPE_HASH,
+    key_size: PathKey::SIZE,
+    value_size: Decision::SIZE,
+    policy_offset: Some(offset_of!(PathKey, policy)),
+};
 /// `polc_config`: per-policy configuration.
 pub const MAP_CONFIG: MapDef = MapDef {
     name: "polc_config",
@@ -845,6 +866,7 @@ pub const BUNDLE_MAPS: &[MapDef] = &[
     MAP_NET4,
     MAP_NET6,
     MAP_ID,
+    MAP_DIR_GUARD,
 ];
 
 /// Every map.
@@ -861,6 +883,7 @@ pub const MAPS: &[MapDef] = &[
     MAP_NET4,
     MAP_NET6,
     MAP_ID,
+    MAP_DIR_GUARD,
     MAP_GENERATION,
     MAP_CGROUPS,
     MAP_TASKS,

@@ -230,6 +230,10 @@ pub fn json(out: &mut String, v: &Violation<'_>, clock: &Clock) {
             push_bool(out, cut);
             out.push_str(",\"pathUnresolved\":");
             push_bool(out, unresolved);
+            out.push_str(",\"nameMoved\":");
+            push_bool(out, v.flags & polc_abi::event_flags::NAME_MOVED != 0);
+            out.push_str(",\"ruleBelow\":");
+            push_bool(out, v.flags & polc_abi::event_flags::BELOW != 0);
         }
         Object::Peer { addr, port, proto } => {
             let _ = write!(
@@ -358,6 +362,11 @@ pub fn cef(out: &mut String, v: &Violation<'_>, clock: &Clock) {
         Object::Path(p) => {
             cef_key(out, "filePath");
             cef_bytes(out, p);
+            if v.flags & polc_abi::event_flags::BELOW != 0 {
+                out.push_str(" reason=directory moved");
+            } else if v.flags & polc_abi::event_flags::NAME_MOVED != 0 {
+                out.push_str(" reason=name moved");
+            }
         }
         Object::Peer { addr, port, proto } => {
             // Addresses and numbers have nothing to escape.
@@ -463,6 +472,7 @@ mod tests {
         assert_eq!(parsed["process"], serde_json::json!({"pid": 100, "tid": 101, "ppid": 1, "comm": "bash"}));
         assert_eq!(parsed["path"], "/bin/sh");
         assert_eq!(parsed["pathTruncated"], false);
+        assert_eq!((parsed["nameMoved"].as_bool(), parsed["ruleBelow"].as_bool()), (Some(false), Some(false)));
         assert_eq!(
             parsed["container"],
             serde_json::json!({"cgroupId": 4242, "slot": 3, "target": "shop/Deployment/carts/carts"})
@@ -544,6 +554,34 @@ mod tests {
              cs5=shop/Deployment/carts/carts cs5Label=container cn1=4242 cn1Label=cgroupId cn2=1 cn2Label=ppid\n"
         );
         assert_eq!(s, want);
+    }
+
+    #[test]
+    fn moved_names_say_so_in_both_formats() {
+        use polc_abi::event_flags::{BELOW, NAME_MOVED};
+        let c = catalog();
+        for (flags, moved, below, reason) in [
+            (0, false, false, None),
+            (NAME_MOVED, true, false, Some(" reason=name moved cs1=")),
+            (NAME_MOVED | BELOW, true, true, Some(" reason=directory moved cs1=")),
+        ] {
+            let e = polc_abi::Event { flags, ..exec_event() };
+            let bytes = encode(&e);
+            let Ok(v) = decode(&bytes, &c) else { panic!("decode") };
+            let mut s = String::new();
+            json(&mut s, &v, &CLOCK);
+            let parsed: serde_json::Value = serde_json::from_str(&s).unwrap_or_default();
+            assert_eq!(
+                (parsed["nameMoved"].as_bool(), parsed["ruleBelow"].as_bool()),
+                (Some(moved), Some(below)),
+                "{s}"
+            );
+            let line = cef_line(&e);
+            match reason {
+                Some(r) => assert!(line.contains(&format!("filePath=/bin/sh{r}")), "{line}"),
+                None => assert!(!line.contains("reason="), "{line}"),
+            }
+        }
     }
 
     #[test]

@@ -137,6 +137,7 @@ fn lookups(bits: u16) -> Vec<&'static str> {
         (lookup::NET6, "net6"),
         (lookup::ID, "id"),
         (lookup::PARENT, "parent"),
+        (lookup::GUARD, "guard"),
     ]
     .into_iter()
     .filter(|(b, _)| bits & b != 0)
@@ -162,10 +163,10 @@ fn entry(name: &str, k: &[u8], v: &[u8]) -> Option<Value> {
                 .collect();
             json!({"key": {"policy": k.policy}, "value": {"ops": ops, "pclassCount": c.pclass_count, "flags": c.flags}})
         }
-        "polc_path_exact" => {
+        "polc_path_exact" | "polc_dir_guard" => {
             let k = PathKey::from_bytes(k)?;
             let mut key = path_key(&k);
-            key["path"] = json!(text(&k.path));
+            key[if name == "polc_dir_guard" { "dir" } else { "path" }] = json!(text(&k.path));
             json!({"key": key, "value": decision(&Decision::from_bytes(v)?)})
         }
         "polc_path_pfx" | "polc_path_sfx" | "polc_name_pfx" => {
@@ -496,10 +497,11 @@ fn entry_to(o: &mut Vec<u8>, name: &str, k: &[u8], v: &[u8]) {
 /// `None` (nothing written) for a map it does not write or bytes that do not decode.
 fn entry_direct(o: &mut Vec<u8>, name: &str, k: &[u8], v: &[u8]) -> Option<()> {
     match name {
-        "polc_path_exact" => {
+        "polc_path_exact" | "polc_dir_guard" => {
             let (k, d) = (PathKey::from_bytes(k)?, Decision::from_bytes(v)?);
             let path = text(&k.path);
-            let key = PathKeyJ { policy: k.policy, op: op_j(k.op), pclass: k.pclass, field: Field("path", &path) };
+            let field = Field(if name == "polc_dir_guard" { "dir" } else { "path" }, &path);
+            let key = PathKeyJ { policy: k.policy, op: op_j(k.op), pclass: k.pclass, field };
             json_to(o, &EntryJ { key, value: decision_j(&d) });
         }
         "polc_path_pfx" | "polc_path_sfx" | "polc_name_pfx" => {

@@ -30,6 +30,51 @@ struct PathGroup {
     infix: Vec<Infix>,
 }
 
+/// The literal directory of a READ or WRITE path rule that blocks or audits (DryRun
+/// folded in; without a parent condition), which a rename of it or of a directory
+/// above it moves: the parent of an exact path, the part of a prefix or infix glob's
+/// literal prefix before its last '/'. `None` for the root and for suffix and name
+/// globs (`/**/name`), whose paths match wherever their directories move.
+fn guarded_dir<'a>(op: Op, pclass: u16, d: &Decision, f: &'a PathForm) -> Option<&'a [u8]> {
+    if !matches!(op, Op::Read | Op::Write) || pclass != 0 || d.rule_id == 0 {
+        return None;
+    }
+    if d.action != polc_abi::action::BLOCK && d.action != polc_abi::action::AUDIT {
+        return None;
+    }
+    let lit = match f {
+        PathForm::Exact(p) => p.as_bytes(),
+        PathForm::Prefix { node, .. } => node.as_bytes(),
+        PathForm::Infix { prefix, .. } => prefix.as_bytes(),
+        PathForm::Suffix(_) | PathForm::Name { .. } => return None,
+    };
+    let cut = lit.iter().rposition(|&b| b == b'/')?;
+    (cut > 0).then(|| &lit[..cut])
+}
+
+/// `/a/b/c` -> `/a`, `/a/b`, `/a/b/c`.
+fn ancestors(dir: &[u8]) -> impl Iterator<Item = &[u8]> {
+    (1..=dir.len()).filter(move |&i| i == dir.len() || dir[i] == b'/').map(move |i| &dir[..i])
+}
+
+/// The stronger action (Block > Audit), then the lower rule id.
+fn stronger(a: Decision, b: Decision) -> Decision {
+    if a.rule_id == 0 {
+        return b;
+    }
+    match b.action.cmp(&a.action) {
+        std::cmp::Ordering::Greater => b,
+        std::cmp::Ordering::Less => a,
+        std::cmp::Ordering::Equal => {
+            if b.rule_id < a.rule_id {
+                b
+            } else {
+                a
+            }
+        }
+    }
+}
+
 /// The map sections of a bundle, in [`BUNDLE_MAPS`] order, for policy id `policy`.
 /// Errors name the rule id they come from.
 pub(crate) fn build(low: &Lowered, policy: u32) -> (Vec<MapSection>, Vec<(u32, BpfError)>) {
@@ -45,10 +90,17 @@ pub(crate) fn build(low: &Lowered, policy: u32) -> (Vec<MapSection>, Vec<(u32, B
     let mut comm: BTreeMap<(u16, Vec<u8>), Decision> = BTreeMap::new();
     let mut net: BTreeMap<(Op, bool, u8, u16), Vec<NetRule>> = BTreeMap::new();
     let mut ids: BTreeMap<(Op, u32), Decision> = BTreeMap::new();
+    let mut guard: BTreeMap<(Op, &[u8]), Decision> = BTreeMap::new();
     for it in &low.items {
         let d = it.decision;
         match &it.kind {
             ItemKind::Path(f) => {
+                if let Some(dir) = guarded_dir(it.op, it.pclass, &d, f) {
+                    for a in ancestors(dir) {
+                        let e = guard.entry((it.op, a)).or_insert_with(none);
+                        *e = stronger(*e, d);
+                    }
+                }
                 let g = groups.entry((it.op, it.pclass)).or_default();
                 match f {
                     PathForm::Exact(p) => {
@@ -239,6 +291,10 @@ pub(crate) fn build(low: &Lowered, policy: u32) -> (Vec<MapSection>, Vec<(u32, B
             // Entries without a decision stay: they are the holes `except` cuts.
             put(def, *op, bit, k, d.to_bytes().to_vec());
         }
+    }
+    for ((op, dir), d) in &guard {
+        let k = PathKey { policy, op: *op as u16, pclass: 0, path: pad::<PATH_MAX>(dir) };
+        put(&polc_abi::MAP_DIR_GUARD, *op, lookup::GUARD, k.to_bytes().to_vec(), d.to_bytes().to_vec());
     }
     for ((op, id), d) in &ids {
         let k = IdKey { policy, op: *op as u16, pad: 0, id: *id };

@@ -153,6 +153,46 @@ impl<'a> Sim<'a> {
         self.verdict(op, best)
     }
 
+    /// A name of a rename or link (step 6 of `polc_abi.h`): the WRITE verdict of
+    /// `path`, unless what the move exposes is stronger: when `old` (an existing name
+    /// moved: the old name of a rename or link), a READ rule on `path`; when `dir` (a
+    /// name of a directory rename), the directory guard of WRITE or READ. Returns the
+    /// verdict, the op of the deciding rule and the event flags it sets (`NAME_MOVED`,
+    /// `BELOW`; 0 when the WRITE of the name decided).
+    pub fn moved(&self, path: &str, old: bool, dir: bool) -> (Verdict, Op, u8) {
+        use polc_abi::event_flags::{BELOW, NAME_MOVED};
+        let rank = |a: Action| match a {
+            Action::Block => 2,
+            Action::Audit => 1,
+            Action::Allow => 0,
+        };
+        let mut out = (self.path(Op::Write, path, None, None), Op::Write, 0u8);
+        if out.0.action == Action::Block {
+            return out;
+        }
+        if old && self.cfg.has_op[Op::Read as usize] != 0 {
+            let d = self.path_pass(Op::Read, 0, path.as_bytes(), None);
+            if d.rule_id != 0 && rank(to_action(d.action)) > rank(out.0.action) {
+                out = (Verdict { action: to_action(d.action), rule_id: d.rule_id }, Op::Read, NAME_MOVED);
+            }
+        }
+        let p = path.as_bytes();
+        if dir && p.len() <= PATH_MAX {
+            for op in [Op::Write, Op::Read] {
+                if out.0.action == Action::Block || !self.uses(op, lookup::GUARD) {
+                    continue;
+                }
+                let k = PathKey { policy: self.policy, op: op as u16, pclass: 0, path: pad(p) };
+                if let Some(d) = get(self.map(&polc_abi::MAP_DIR_GUARD), &k.to_bytes()).and_then(Decision::from_bytes)
+                    && rank(to_action(d.action)) > rank(out.0.action)
+                {
+                    out = (Verdict { action: to_action(d.action), rule_id: d.rule_id }, op, NAME_MOVED | BELOW);
+                }
+            }
+        }
+        out
+    }
+
     fn path_pass(&self, op: Op, pclass: u16, p: &[u8], comm: Option<&str>) -> Decision {
         let len = p.len() as u32;
         let slashes = p.iter().filter(|&&c| c == b'/').count() as u32;

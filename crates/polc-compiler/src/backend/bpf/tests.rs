@@ -335,6 +335,7 @@ fn check_plan(g: &mut Gen, policies: &[Policy], plan: &Plan, b: &Bundle) -> usiz
             checks += 1;
         }
     }
+    checks += check_moves(policies, plan, &sim, &paths);
     let addrs =
         ["10.1.2.3", "10.1.2.4", "10.1.3.1", "10.2.0.1", "192.168.1.1", "8.8.8.8", "fd00:1::5", "fd00:2::1", "::1"];
     for a in addrs {
@@ -363,6 +364,86 @@ fn check_plan(g: &mut Gen, policies: &[Policy], plan: &Plan, b: &Bundle) -> usiz
         let n = crate::tables::CAPABILITIES.iter().find(|(x, _)| x == c).unwrap().1;
         let want = oracle(plan, Op::Capability, &|r| matches!(&r.matcher, Matcher::Capability(x) if x == c));
         assert_eq!(sim.id(Op::Capability, n), want, "{c}");
+    }
+    checks
+}
+
+fn rank(a: Action) -> u8 {
+    match a {
+        Action::Block => 2,
+        Action::Audit => 1,
+        Action::Allow => 0,
+    }
+}
+
+/// The directory a file rule's paths are below, from the IR (not the lowered forms):
+/// a directory rule's own path; else the literal prefix up to its last '/' (the
+/// parent of an exact path). `None` for the root (`/**/name` matches wherever
+/// directories move).
+fn rule_root(m: &crate::pattern::PathMatcher) -> Option<String> {
+    let root = match m {
+        crate::pattern::PathMatcher::Dir { path, .. } => path.trim_end_matches('/').to_string(),
+        _ => {
+            let lit = m.literal_prefix();
+            lit[..lit.rfind('/')?].to_string()
+        }
+    };
+    (!root.is_empty()).then_some(root)
+}
+
+/// Step 6 of polc_abi.h: moving an existing name is decided by its WRITE, or by a
+/// stronger READ rule on it; renaming a directory at or above the root of a Block or
+/// Audit file rule is at least that rule's action, and a directory above no such
+/// root is decided by its WRITE alone.
+fn check_moves(policies: &[Policy], plan: &Plan, sim: &Sim<'_>, paths: &[String]) -> usize {
+    let mut checks = 0;
+    let mut guarded: Vec<(String, Action)> = Vec::new();
+    for e in plan.sections.iter().filter(|s| s.section == Section::File).flat_map(|s| &s.rules) {
+        let Matcher::Path(m) = &e.rule.matcher else { continue };
+        if e.rule.effective == Action::Allow || !e.rule.conditions.parents.is_empty() {
+            continue;
+        }
+        if let Some(root) = rule_root(m) {
+            guarded.push((root, e.rule.effective));
+        }
+    }
+    for (root, action) in &guarded {
+        let mut dirs: Vec<&str> = root.match_indices('/').skip(1).map(|(i, _)| &root[..i]).collect();
+        dirs.push(root);
+        for d in dirs {
+            let (v, _, _) = sim.moved(d, false, true);
+            assert!(
+                rank(v.action) >= rank(*action),
+                "rename of {d} must be at least {action:?}: {v:?}\n{}",
+                explain(policies, plan)
+            );
+            checks += 1;
+        }
+    }
+    for p in paths {
+        let write = sim.path(Op::Write, p, None, None);
+        let below = format!("{p}/");
+        let under: Vec<u8> =
+            guarded.iter().filter(|(r, _)| r == p || r.starts_with(&below)).map(|(_, a)| rank(*a)).collect();
+        match under.iter().max() {
+            None => assert_eq!(
+                sim.moved(p, false, true),
+                (write, Op::Write, 0),
+                "rename of {p}\n{}",
+                explain(policies, plan)
+            ),
+            Some(&strongest) => assert!(rank(sim.moved(p, false, true).0.action) >= strongest, "rename of {p}"),
+        }
+        let read = oracle(plan, Op::Read, &|r| {
+            matches!(&r.matcher, Matcher::Path(m) if m.matches(p)) && r.conditions.access.contains(&FileAccess::Read)
+        });
+        let want = if read.rule_id != 0 && rank(read.action) > rank(write.action) {
+            (read, Op::Read, polc_abi::event_flags::NAME_MOVED)
+        } else {
+            (write, Op::Write, 0)
+        };
+        assert_eq!(sim.moved(p, true, false), want, "move of the name {p}\n{}", explain(policies, plan));
+        checks += 2;
     }
     checks
 }
