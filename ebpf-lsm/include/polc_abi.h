@@ -406,4 +406,44 @@ static inline __attribute__((always_inline)) int polc_infix_fits(const struct po
 	return c->slashes == POLC_ANY || c->slashes == slashes;
 }
 
+/*
+ * Eight path bytes at a time (a little-endian load: byte i of the path is bits
+ * 8i..8i+7). polc_slash_bytes: 0x80 in each byte that is '/', 0 in the others;
+ * exact, since no carry crosses a byte (the usual (x - ONES) & ~x trick also flags
+ * a 0x01 byte above a match, e.g. the '.' of "/."). polc_top_byte: the index of
+ * the highest flagged byte of a non-zero mask (the last '/'); polc_count_bytes: the
+ * number of flagged bytes.
+ */
+static inline __attribute__((always_inline)) __u64 polc_slash_bytes(__u64 v)
+{
+	const __u64 low7 = 0x7f7f7f7f7f7f7f7fULL;
+	__u64 x = v ^ 0x2f2f2f2f2f2f2f2fULL;
+
+	return ~(((x & low7) + low7) | x | low7);
+}
+
+static inline __attribute__((always_inline)) __u32 polc_top_byte(__u64 m)
+{
+	__u32 i = 0;
+
+	if (m >> 32) {
+		i += 4;
+		m >>= 32;
+	}
+	if (m >> 16) {
+		i += 2;
+		m >>= 16;
+	}
+	if (m >> 8)
+		i += 1;
+	return i;
+}
+
+static inline __attribute__((always_inline)) __u32 polc_count_bytes(__u64 m)
+{
+	/* One bit per flagged byte at bit 0 of that byte; the product sums the bytes
+	 * into the top one. */
+	return (__u32)((((m >> 7) * 0x0101010101010101ULL) >> 56) & 0xff);
+}
+
 #endif /* POLC_ABI_H */

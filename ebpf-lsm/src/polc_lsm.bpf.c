@@ -341,20 +341,39 @@ struct scan {
 	__u32 count;
 };
 
-/* Backwards from the end: the last '/'. */
-static long scan_last_slash(__u32 i, void *data)
+/* polc_slash_bytes() of the 8 bytes of s->buf from `start`, the bytes at `valid`
+ * and above cleared (the path ends there). */
+static __always_inline __u64 slash_word(struct polc_scratch *s, __u32 start, __u32 valid)
+{
+	__u64 v, m;
+
+	BOUND(start, PATH_BUF - 8);
+	__builtin_memcpy(&v, &s->buf[start], 8);
+	m = polc_slash_bytes(v);
+	if (valid < 8)
+		m &= (1ULL << (valid * 8)) - 1;
+	return m;
+}
+
+/* Backwards from the end, 8 bytes per callback: the last '/'. Chunk k holds the 8
+ * bytes that end 8k bytes before the path's end; the last chunk of a path whose
+ * length is not a multiple of 8 is the path's first `left` bytes. */
+static long scan_last_slash(__u32 k, void *data)
 {
 	struct scan *c = data;
 	struct polc_scratch *s = c->s;
-	__u32 at = c->len - 1 - i;
+	__u32 done = k * 8, left, start;
+	__u64 m;
 
-	if (!s)
+	if (!s || done >= c->len)
 		return 1;
-	if (s->buf[at & PATH_MASK] == '/') {
-		c->found = at;
-		return 1;
-	}
-	return 0;
+	left = c->len - done;
+	start = left >= 8 ? left - 8 : 0;
+	m = slash_word(s, start, left >= 8 ? 8 : left);
+	if (!m)
+		return 0;
+	c->found = (__s32)(start + polc_top_byte(m));
+	return 1;
 }
 
 /* Forwards: the first '/'. */
@@ -372,16 +391,18 @@ static long scan_first_slash(__u32 i, void *data)
 	return 0;
 }
 
-/* Every '/'. */
-static long scan_count_slashes(__u32 i, void *data)
+/* Every '/', 8 bytes per callback. */
+static long scan_count_slashes(__u32 k, void *data)
 {
 	struct scan *c = data;
 	struct polc_scratch *s = c->s;
+	__u32 start = k * 8;
+	__u64 m;
 
-	if (!s)
+	if (!s || start >= c->len)
 		return 1;
-	if (s->buf[i & PATH_MASK] == '/')
-		c->count++;
+	m = slash_word(s, start, c->len - start);
+	c->count += polc_count_bytes(m);
 	return 0;
 }
 
@@ -423,7 +444,7 @@ static __always_inline __s32 last_slash_of(struct polc_scratch *s, __u32 len)
 
 	if (len == 0 || len > PATH_BUF)
 		return -1;
-	bpf_loop(len, scan_last_slash, &c, 0);
+	bpf_loop((len + 7) / 8, scan_last_slash, &c, 0);
 	return c.found;
 }
 
@@ -476,7 +497,7 @@ static __always_inline void path_keys(struct polc_scratch *s, __u32 len, __u16 l
 	if (lookups & POLC_LOOKUP_INFIX) {
 		struct scan c = {.s = s, .len = len};
 
-		bpf_loop(len, scan_count_slashes, &c, 0);
+		bpf_loop((len + 7) / 8, scan_count_slashes, &c, 0);
 		pi->slashes = c.count;
 	}
 }

@@ -141,6 +141,30 @@ fn dumper() -> (String, String) {
         };
         writeln!(want, "fits {}", u8::from(cand.fits(len, n))).unwrap();
     }
+    // The eight-bytes-at-a-time scans, against a byte-by-byte reading: words of '/',
+    // '.' (0x2e, which the inexact zero-byte trick flags above a '/'), 0x01, 0xaf
+    // ('/' with the top bit), 0xff and letters, in every position.
+    let alphabet = [b'/', b'.', 0x01, 0xaf, 0xff, b'a', 0x00, 0x2f ^ 0x80];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for n in 0..2000 {
+        let w: [u8; 8] = std::array::from_fn(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if n < 8 { if i == n { b'/' } else { b'.' } } else { alphabet[(x % alphabet.len() as u64) as usize] }
+        });
+        let v = u64::from_le_bytes(w);
+        writeln!(
+            c,
+            "{{ __u64 m = polc_slash_bytes({v}ULL); printf(\"slash %llx %u %u\\n\", (unsigned long long)m, \
+             m ? polc_top_byte(m) : 99u, polc_count_bytes(m)); }}"
+        )
+        .unwrap();
+        let mask: u64 = w.iter().enumerate().filter(|(_, b)| **b == b'/').map(|(i, _)| 0x80u64 << (8 * i)).sum();
+        let last = w.iter().rposition(|b| *b == b'/').map_or(99, |i| i as u32);
+        let count = w.iter().filter(|b| **b == b'/').count();
+        writeln!(want, "slash {mask:x} {last} {count}").unwrap();
+    }
     c.push_str("return 0;\n}\n");
     (c, want)
 }
