@@ -45,17 +45,24 @@
  *  5. no hit: cfg.default_action[op], rule 0. BLOCK: -EPERM and an event; AUDIT: an
  *     event; ALLOW: nothing. A path op whose path could not be resolved is decided
  *     here too, and always reported (POLC_EVENT_PATH_UNRESOLVED).
- *  6. names moved (the old names of rename and link, and both names of a rename of
- *     a directory) are decided as WRITE of their path (step 1), and then by what the
- *     move exposes, the strongest action winning (Block > Audit > Allow):
- *       - the READ decision of the old name (step 1 with op READ; a rule only, not
- *         the default): a name that may not be read is not moved to where it could
- *         be (POLC_EVENT_NAME_MOVED);
- *       - for a directory, polc_dir_guard {policy, op, 0, path} for READ and WRITE
- *         (when cfg.lookups[op] has POLC_LOOKUP_GUARD): the strongest Block or Audit
- *         rule whose literal directory is this one or below it, since moving the
- *         directory moves every path below it (POLC_EVENT_NAME_MOVED |
- *         POLC_EVENT_BELOW). The event's op is the deciding rule's op.
+ *  6. names moved: a rename or link decides the new name, then the old name, each
+ *     as a WRITE of its path (step 1), then by what the move exposes, the strongest
+ *     action winning (Block > Audit > Allow):
+ *       - the old name's READ rules (step 1 with op READ; a rule only, not the
+ *         default), when stronger than the new name's: a name that may not be read
+ *         is not moved to where it is read more freely (POLC_EVENT_NAME_MOVED);
+ *       - for a directory, per op (WRITE, then READ for the old name only: moving a
+ *         directory in exposes nothing to READ), POLC_EVENT_NAME_MOVED |
+ *         POLC_EVENT_BELOW:
+ *         polc_dir_guard {policy, op, 0, path} (POLC_LOOKUP_GUARD): the strongest
+ *           Block or Audit rule whose literal directory is this one or below it;
+ *         LPM polc_guard_deep over the path (POLC_LOOKUP_GUARD_DEEP): the strongest
+ *           such glob with a wildcard directory segment (`/srv/STAR/conf/x`) whose
+ *           literal prefix (`/srv/`) this directory starts with;
+ *         LPM polc_guard_sfx over the reversed path (POLC_LOOKUP_GUARD_SFX): the
+ *           strongest such suffix glob with directories (`/STARSTAR/.ssh/id_rsa`) one
+ *           of whose directory tails (`/.ssh`) this directory ends with.
+ *     The event's op is the deciding rule's op.
  */
 #ifndef POLC_ABI_H
 #define POLC_ABI_H
@@ -134,6 +141,8 @@ enum polc_proto {
 #define POLC_LOOKUP_ID (1u << 8)
 #define POLC_LOOKUP_PARENT (1u << 9)
 #define POLC_LOOKUP_GUARD (1u << 10)
+#define POLC_LOOKUP_GUARD_DEEP (1u << 11)
+#define POLC_LOOKUP_GUARD_SFX (1u << 12)
 
 /* polc_event.flags */
 #define POLC_EVENT_DEFAULT (1u << 0)	      /* no rule matched: the op's default decided */
@@ -159,6 +168,8 @@ enum polc_proto {
 #define POLC_MAP_NET6 "polc_net6"
 #define POLC_MAP_ID "polc_id"
 #define POLC_MAP_DIR_GUARD "polc_dir_guard"
+#define POLC_MAP_GUARD_DEEP "polc_guard_deep"
+#define POLC_MAP_GUARD_SFX "polc_guard_sfx"
 #define POLC_MAP_CONFIG "polc_config"
 #define POLC_MAP_GENERATION "polc_gen"
 #define POLC_MAP_CGROUPS "polc_cgroups"
@@ -301,7 +312,10 @@ struct polc_net6_key {
 };
 
 /* polc_dir_guard key: polc_path_key with pclass 0 and the directory's path without
- * a trailing '/'; value: polc_decision (action Block or Audit, DryRun folded in). */
+ * a trailing '/'; value: polc_decision (action Block or Audit, DryRun folded in).
+ * polc_guard_deep key: polc_path_lpm_key over "DIR/" (pclass 0); polc_guard_sfx key:
+ * polc_path_lpm_key over a reversed "/NAME..." tail; value of both: polc_decision,
+ * the strongest of its own and of every shorter entry that is a prefix of it. */
 
 /* polc_id key (value: polc_decision): capabilities (id = CAP_*), raw sockets (id 0). */
 struct polc_id_key {

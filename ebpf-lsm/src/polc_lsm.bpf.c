@@ -115,6 +115,22 @@ struct {
 	__type(value, struct polc_decision);
 } polc_dir_guard SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, RULE_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct polc_path_lpm_key);
+	__type(value, struct polc_decision);
+} polc_guard_deep SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, RULE_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct polc_path_lpm_key);
+	__type(value, struct polc_decision);
+} polc_guard_sfx SEC(".maps");
+
 /* Two generations of every policy slot may be loaded at once. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -1088,8 +1104,17 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 }
 
 /* What a name op moves (step 6 of polc_abi.h). */
-#define MOVE_NAME 1 /* an existing name gets another path: the old name of a rename or link */
-#define MOVE_DIR 2  /* a name of a directory being renamed: every path below it moves */
+#define MOVE_NAME 1    /* an existing name gets another path: the old name of a rename or link */
+#define MOVE_DIR 2     /* the old name of a directory being renamed: every path below it moves */
+#define MOVE_DIR_NEW 4 /* the new name of a directory being renamed: every path below it is made */
+#define MOVE_READ 8    /* note the READ rule action of this name in `read_out` */
+
+struct move {
+	__u32 flags;   /* MOVE_* */
+	__u8 read_in;  /* MOVE_NAME: the READ rule action where the name goes (0: no rule) */
+	__u8 read_out; /* MOVE_READ: the READ rule action of this name (0: no rule) */
+	__u8 pad[2];
+};
 
 /* Take `d` (of `op`, with event flags `f`) when its action is stronger than `*action`. */
 static __always_inline void stronger(struct polc_decision *best, __u8 *action, __u8 *op, __u8 *flags,
@@ -1103,35 +1128,91 @@ static __always_inline void stronger(struct polc_decision *best, __u8 *action, _
 	*flags = f;
 }
 
-/* The READ/WRITE guard of the directory in s->fwd.key.path (zero-padded). */
-static __always_inline void guard(struct polc_scratch *s, __u32 policy, const struct polc_policy_config *cfg, __u8 op,
-				  struct polc_decision *best, __u8 *action, __u8 *out_op, __u8 *flags)
-{
-	const struct polc_decision *g;
+/*
+ * The guards of a directory whose path is in s->fwd (zero-padded) and, reversed, in
+ * s->rev, for WRITE (steps 0-2) and READ (steps 3-5): polc_dir_guard (a rule's
+ * literal directory is this one or below it), polc_guard_deep (a glob with a
+ * wildcard directory segment has a literal prefix this directory starts with),
+ * polc_guard_sfx (a suffix glob's directories end where this one does). One
+ * bpf_loop callback per lookup: the verifier checks the callback once, not every
+ * combination of six lookups in every hook that inlines them.
+ */
+struct guard_walk {
+	struct polc_scratch *s;
+	const struct polc_policy_config *cfg;
+	struct polc_decision best;
+	__u32 policy;
+	__u32 len;
+	__u32 steps; /* 3: WRITE only, 6: WRITE and READ */
+	__u8 action;
+	__u8 op;
+	__u8 flags;
+	__u8 pad;
+};
 
-	if (*action == POLC_BLOCK || !(cfg->lookups[op] & POLC_LOOKUP_GUARD))
-		return;
-	s->fwd.key.policy = policy;
-	s->fwd.key.op = op;
-	s->fwd.key.pclass = 0;
-	g = bpf_map_lookup_elem(&polc_dir_guard, &s->fwd.key);
-	if (g)
-		stronger(best, action, out_op, flags, g, op, POLC_EVENT_NAME_MOVED | POLC_EVENT_BELOW);
+static long guard_step(__u32 i, void *data)
+{
+	struct guard_walk *w = data;
+	struct polc_scratch *s = w->s;
+	const struct polc_decision *g;
+	__u8 op = i < 3 ? POLC_OP_WRITE : POLC_OP_READ;
+	__u32 kind = i < 3 ? i : i - 3, n = min_u32(w->len, POLC_PATH_MAX);
+	__u16 lookups;
+
+	if (!s || !w->cfg || i >= w->steps || w->action == POLC_BLOCK)
+		return 1;
+	lookups = w->cfg->lookups[op];
+	if (kind == 0) {
+		if (!(lookups & POLC_LOOKUP_GUARD) || w->len > POLC_PATH_MAX)
+			return 0;
+		s->fwd.key.policy = w->policy;
+		s->fwd.key.op = op;
+		s->fwd.key.pclass = 0;
+		g = bpf_map_lookup_elem(&polc_dir_guard, &s->fwd.key);
+	} else if (kind == 1) {
+		/* Entries are "PREFIX": directories that start with it (a longer path is
+		 * looked up by its first POLC_PATH_MAX bytes, which still do). */
+		if (!(lookups & POLC_LOOKUP_GUARD_DEEP))
+			return 0;
+		s->fwd.key.policy = w->policy;
+		s->fwd.key.op = op;
+		s->fwd.key.pclass = 0;
+		s->fwd.prefixlen = POLC_PATH_PREFIXLEN(n);
+		g = bpf_map_lookup_elem(&polc_guard_deep, &s->fwd);
+	} else {
+		/* Entries are reversed "/NAME..." tails: directories that end with them. */
+		if (!(lookups & POLC_LOOKUP_GUARD_SFX))
+			return 0;
+		s->rev.key.policy = w->policy;
+		s->rev.key.op = op;
+		s->rev.key.pclass = 0;
+		s->rev.prefixlen = POLC_PATH_PREFIXLEN(n);
+		g = bpf_map_lookup_elem(&polc_guard_sfx, &s->rev);
+	}
+	if (g && g->rule_id != 0 && g->action <= POLC_BLOCK && g->action > w->action) {
+		w->best = *g;
+		w->action = g->action;
+		w->op = op;
+		w->flags = POLC_EVENT_NAME_MOVED | POLC_EVENT_BELOW;
+	}
+	return 0;
 }
 
 /*
  * WRITE of the path a walk resolved into s->buf (`len` bytes; < 0: unresolved),
- * decided and reported as polc_file_open decides a WRITE open; with `move`
- * (MOVE_*), then what the move exposes (step 6 of polc_abi.h), when stronger.
+ * decided and reported as polc_file_open decides a WRITE open; with a move `m`,
+ * then what the move exposes (step 6 of polc_abi.h), when stronger.
  */
 static __always_inline int write_decision(struct polc_scratch *s, __u64 cgid, __u32 policy,
-					  const struct polc_policy_config *cfg, long len, int move)
+					  const struct polc_policy_config *cfg, long len, struct move *m)
 {
 	struct polc_decision best = {}, r = {};
 	struct path_info pi = {};
 	__u16 lw = cfg->lookups[POLC_OP_WRITE], lr = 0;
 	__u8 flags = 0, op = POLC_OP_WRITE, action = POLC_ALLOW;
 	int governed = cfg->has_op[POLC_OP_WRITE];
+	int read = m && (m->flags & (MOVE_NAME | MOVE_READ)) && cfg->has_op[POLC_OP_READ];
+	int dir = m && (m->flags & (MOVE_DIR | MOVE_DIR_NEW));
 
 	if (len < 0) {
 		/* Unresolved: the WRITE default decides, and it is reported. */
@@ -1139,24 +1220,44 @@ static __always_inline int write_decision(struct polc_scratch *s, __u64 cgid, __
 			return 0;
 		return decide_path(s, cfg, cgid, policy, POLC_OP_WRITE, &best, POLC_EVENT_PATH_UNRESOLVED, 0, 0);
 	}
-	if ((move & MOVE_NAME) && cfg->has_op[POLC_OP_READ])
+	if (read)
 		lr = cfg->lookups[POLC_OP_READ];
-	if ((move & MOVE_DIR) && len <= POLC_PATH_MAX)
-		lr |= POLC_LOOKUP_EXACT; /* the guard's key is the exact key */
+	if (dir)
+		lr |= POLC_LOOKUP_EXACT | POLC_LOOKUP_SUFFIX; /* the guards' keys: the path and its reverse */
 	path_keys(s, (__u32)len, lw | lr, &pi);
 	if (governed) {
 		path_pass(s, &pi, policy, POLC_OP_WRITE, lw, 0, NULL, &best);
 		action = verdict(cfg, POLC_OP_WRITE, &best, &flags);
 	}
-	if ((move & MOVE_NAME) && action != POLC_BLOCK && cfg->has_op[POLC_OP_READ]) {
+	if (read) {
 		path_pass(s, &pi, policy, POLC_OP_READ, cfg->lookups[POLC_OP_READ], 0, NULL, &r);
-		stronger(&best, &action, &op, &flags, &r, POLC_OP_READ, POLC_EVENT_NAME_MOVED);
+		if (m->flags & MOVE_READ)
+			m->read_out = r.rule_id != 0 && r.action <= POLC_BLOCK ? r.action : 0;
+		/* Moving a name that may not be read exposes it only where it is read more freely. */
+		if ((m->flags & MOVE_NAME) && r.rule_id != 0 && r.action > m->read_in)
+			stronger(&best, &action, &op, &flags, &r, POLC_OP_READ, POLC_EVENT_NAME_MOVED);
 	}
-	if ((move & MOVE_DIR) && len <= POLC_PATH_MAX) {
-		guard(s, policy, cfg, POLC_OP_WRITE, &best, &action, &op, &flags);
-		guard(s, policy, cfg, POLC_OP_READ, &best, &action, &op, &flags);
+	if (dir && action != POLC_BLOCK) {
+		struct guard_walk w = {
+			.s = s,
+			.cfg = cfg,
+			.best = best,
+			.policy = policy,
+			.len = (__u32)len,
+			/* A directory moved in exposes nothing to READ; one moved out may. */
+			.steps = (m->flags & MOVE_DIR) ? 6 : 3,
+			.action = action,
+			.op = op,
+			.flags = flags,
+		};
+
+		bpf_loop(6, guard_step, &w, 0);
+		best = w.best;
+		action = w.action;
+		op = w.op;
+		flags = w.flags;
 	}
-	if (!governed && op == POLC_OP_WRITE)
+	if (!governed && !(flags & POLC_EVENT_NAME_MOVED))
 		return 0; /* WRITE is not governed and the move exposes nothing */
 	if (reported(cfg, action))
 		emit_path(s, cgid, policy, best.rule_id, op, action, flags, 1, pi.len);
@@ -1191,7 +1292,7 @@ int BPF_PROG(polc_path_trunc, const struct path *path, int ret)
 		s->trunc_file = 0;
 		return 0;
 	}
-	return write_decision(s, cgid, policy, cfg, walk_path(s, path->dentry, path->mnt, 1), 0);
+	return write_decision(s, cgid, policy, cfg, walk_path(s, path->dentry, path->mnt, 1), NULL);
 }
 
 /*
@@ -1203,7 +1304,7 @@ int BPF_PROG(polc_path_trunc, const struct path *path, int ret)
  * path is the directory's path and the name.
  */
 static __always_inline int name_write(const struct vfsmount *mnt, struct dentry *parent, struct dentry *dentry,
-				      int existing, int move)
+				      int existing, struct move *m)
 {
 	struct polc_policy_config *cfg;
 	struct polc_scratch *s;
@@ -1213,7 +1314,7 @@ static __always_inline int name_write(const struct vfsmount *mnt, struct dentry 
 
 	cgid = bpf_get_current_cgroup_id();
 	cfg = policy_of(cgid, &policy);
-	if (!cfg || !(cfg->has_op[POLC_OP_WRITE] || (move && cfg->has_op[POLC_OP_READ])))
+	if (!cfg || !(cfg->has_op[POLC_OP_WRITE] || (m && cfg->has_op[POLC_OP_READ])))
 		return 0;
 	s = scratch();
 	if (!s)
@@ -1222,7 +1323,33 @@ static __always_inline int name_write(const struct vfsmount *mnt, struct dentry 
 	 * unresolved, as d_path would name it "DIR (deleted)/NAME", a path no file has. */
 	if (!unlinked(parent))
 		len = walk_path(s, dentry, mnt, existing);
-	return write_decision(s, cgid, policy, cfg, len, move);
+	return write_decision(s, cgid, policy, cfg, len, m);
+}
+
+/*
+ * name_write() of a name a rename or link moves, as a global function: the
+ * verifier checks it once, on its own, instead of in every combination of the two
+ * names each of those hooks decides (inlined four times, the decisions and guards
+ * of step 6 exceed the verifier's budget). Its arguments are what a global function
+ * may take: the kernel pointers as numbers (the walk reads through them with
+ * BPF_CORE_READ), `m` as memory that may be NULL.
+ */
+/* The address in a kernel pointer as a number the verifier sees as one (a cast
+ * keeps the pointer's type): read back from the stack slot that holds it. */
+static __always_inline __u64 number_of(const void *p)
+{
+	const void *volatile slot = p;
+	__u64 v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v), (const void *)&slot);
+	return v;
+}
+
+__attribute__((noinline)) int polc_move_name(__u64 mnt, __u64 parent, __u64 dentry, int existing, struct move *m)
+{
+	if (!m)
+		return 0;
+	return name_write((const struct vfsmount *)mnt, (struct dentry *)parent, (struct dentry *)dentry, existing, m);
 }
 
 /* S_ISDIR of a dentry's inode (0 for a negative dentry). */
@@ -1244,7 +1371,7 @@ int BPF_PROG(polc_path_mknod, const struct path *dir, struct dentry *dentry, umo
 {
 	if (ret != 0)
 		return ret;
-	return name_write(dir->mnt, dir->dentry, dentry, 0, 0);
+	return name_write(dir->mnt, dir->dentry, dentry, 0, NULL);
 }
 
 /* unlink(2), unlinkat(2): removing a name is a WRITE of its path. */
@@ -1253,7 +1380,7 @@ int BPF_PROG(polc_unlink, const struct path *dir, struct dentry *dentry, int ret
 {
 	if (ret != 0)
 		return ret;
-	return name_write(dir->mnt, dir->dentry, dentry, 1, 0);
+	return name_write(dir->mnt, dir->dentry, dentry, 1, NULL);
 }
 
 /* mkdir(2): a WRITE of the new directory's path. */
@@ -1262,7 +1389,7 @@ int BPF_PROG(polc_mkdir, const struct path *dir, struct dentry *dentry, umode_t 
 {
 	if (ret != 0)
 		return ret;
-	return name_write(dir->mnt, dir->dentry, dentry, 0, 0);
+	return name_write(dir->mnt, dir->dentry, dentry, 0, NULL);
 }
 
 /* rmdir(2): a WRITE of the directory's path. */
@@ -1271,7 +1398,7 @@ int BPF_PROG(polc_rmdir, const struct path *dir, struct dentry *dentry, int ret)
 {
 	if (ret != 0)
 		return ret;
-	return name_write(dir->mnt, dir->dentry, dentry, 1, 0);
+	return name_write(dir->mnt, dir->dentry, dentry, 1, NULL);
 }
 
 /* symlink(2): a WRITE of the link's path (what it points to is not judged: opening
@@ -1281,44 +1408,65 @@ int BPF_PROG(polc_symlink, const struct path *dir, struct dentry *dentry, const 
 {
 	if (ret != 0)
 		return ret;
-	return name_write(dir->mnt, dir->dentry, dentry, 0, 0);
+	return name_write(dir->mnt, dir->dentry, dentry, 0, NULL);
 }
 
 /*
  * link(2): a WRITE of the new name, and of the existing file, since a second name
  * would reach the file by a path its WRITE rules do not name (both names are on
- * the same mount, or the kernel refuses with EXDEV).
+ * the same mount, or the kernel refuses with EXDEV); then the existing file's READ
+ * rules, where the new name's are weaker (step 6 of polc_abi.h).
  */
 SEC("lsm/path_link")
 int BPF_PROG(polc_link, struct dentry *old_dentry, const struct path *new_dir, struct dentry *new_dentry, int ret)
 {
+	struct move m = {.flags = MOVE_READ};
 	int r;
 
 	if (ret != 0)
 		return ret;
-	r = name_write(new_dir->mnt, BPF_CORE_READ(old_dentry, d_parent), old_dentry, 1, MOVE_NAME);
+	r = polc_move_name(number_of(new_dir->mnt), number_of(new_dir->dentry), number_of(new_dentry), 0, &m);
 	if (r != 0)
 		return r;
-	return name_write(new_dir->mnt, new_dir->dentry, new_dentry, 0, 0);
+	m.flags = MOVE_NAME;
+	m.read_in = m.read_out;
+	return polc_move_name(number_of(new_dir->mnt), number_of(BPF_CORE_READ(old_dentry, d_parent)),
+			      number_of(old_dentry), 1, &m);
 }
 
-/* rename(2), renameat2(2): a WRITE of the old name and of the new, then what the
- * move exposes (step 6 of polc_abi.h): the old name's READ rules, and for a
- * directory the rules on the paths below it, under both names. RENAME_EXCHANGE
- * swaps two existing names: both are old names then. */
+/*
+ * rename(2), renameat2(2): a WRITE of the new name, then of the old name, and what
+ * the move exposes (step 6 of polc_abi.h): the old name's READ rules, where the new
+ * name's are weaker; for a directory, the rules on the paths below it, under both
+ * names. RENAME_EXCHANGE swaps two existing names: the new name is an old name too
+ * (its READ rules are then taken whatever the other name's are).
+ */
 SEC("lsm/path_rename")
 int BPF_PROG(polc_rename, const struct path *old_dir, struct dentry *old_dentry, const struct path *new_dir,
 	     struct dentry *new_dentry, unsigned int flags, int ret)
 {
 	int r, xchg = (flags & RENAME_EXCHANGE) != 0;
-	int dirs = (is_dir(old_dentry) || (xchg && is_dir(new_dentry))) ? MOVE_DIR : 0;
+	int od = is_dir(old_dentry), nd = xchg && is_dir(new_dentry);
+	struct move m = {.flags = MOVE_READ};
 
 	if (ret != 0)
 		return ret;
-	r = name_write(old_dir->mnt, old_dir->dentry, old_dentry, 1, MOVE_NAME | dirs);
+	if (xchg)
+		m.flags |= MOVE_NAME;
+	if (od)
+		m.flags |= MOVE_DIR_NEW;
+	if (nd)
+		m.flags |= MOVE_DIR;
+	r = polc_move_name(number_of(new_dir->mnt), number_of(new_dir->dentry), number_of(new_dentry), xchg, &m);
 	if (r != 0)
 		return r;
-	return name_write(new_dir->mnt, new_dir->dentry, new_dentry, xchg, (xchg ? MOVE_NAME : 0) | dirs);
+	m.flags = MOVE_NAME;
+	if (od)
+		m.flags |= MOVE_DIR;
+	if (nd)
+		m.flags |= MOVE_DIR_NEW;
+	m.read_in = m.read_out;
+	return polc_move_name(number_of(old_dir->mnt), number_of(old_dir->dentry), number_of(old_dentry), 1, &m);
 }
 
 /* ---- CONNECT / ACCEPT ---- */

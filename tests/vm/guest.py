@@ -863,13 +863,18 @@ def case_file_names_block():
 def case_file_moves_block():
     """Renames and hard links that would expose protected paths: a rename of a directory
     with Block rules below it (Write under data/, Read under secret/) or above them,
-    and a rename or link of a file that may not be read. The same renames of a
-    directory with no rule below it work."""
+    of a directory a suffix glob's path runs through (`/**/vault/keep.txt`), of a
+    directory below a glob's wildcard directory (`apps/*/conf/app.yaml`), and a rename
+    or link of a file that may not be read to where it may. Renames that expose
+    nothing work: inside the read-protected tree, a directory moved into it, a
+    directory with no rule below it."""
     m = f"{SCRATCH}/files/moves"
     t = f"{m}/tree"
-    for d in (f"{t}/data/sub", f"{t}/secret", f"{t}/pub", f"{m}/free"):
+    for d in (f"{t}/data/sub", f"{t}/secret", f"{t}/pub", f"{m}/free", f"{m}/incoming", f"{m}/home/vault",
+              f"{m}/apps/web/conf", f"{m}/apps/web/other"):
         os.makedirs(d, exist_ok=True)
-    for p in (f"{t}/data/sub/d.txt", f"{t}/secret/key", f"{t}/pub/p.txt", f"{m}/free/f.txt"):
+    for p in (f"{t}/data/sub/d.txt", f"{t}/secret/key", f"{t}/secret/other", f"{t}/pub/p.txt", f"{m}/free/f.txt",
+              f"{m}/home/vault/keep.txt", f"{m}/apps/web/conf/app.yaml"):
         with open(p, "w", encoding="utf-8") as fh:
             fh.write("x\n")
 
@@ -883,24 +888,34 @@ def case_file_moves_block():
             fs("rename-key", "rename", f"{t}/secret/key", to=f"{m}/key-out"),
             fs("link-key", "link", f"{t}/secret/key", to=f"{m}/key-link"),
             fs("rename-data-sub", "rename", f"{t}/data/sub", to=f"{m}/sub-out"),
+            fs("rename-vault", "rename", f"{m}/home/vault", to=f"{m}/home/vault-old"),
+            fs("rename-conf", "rename", f"{m}/apps/web/conf", to=f"{m}/apps/web/conf-old"),
+            fs("rename-web", "rename", f"{m}/apps/web", to=f"{m}/web-out"),
+            fs("rename-web-other", "rename", f"{m}/apps/web/other", to=f"{m}/apps/web/other2"),
             fs("rename-pub", "rename", f"{t}/pub", to=f"{t}/pub-moved"),
             fs("rename-free", "rename", f"{m}/free", to=f"{m}/free-moved"),
             fs("link-pub", "link", f"{t}/pub-moved/p.txt", to=f"{m}/p-link"),
+            fs("rename-inside-secret", "rename", f"{t}/secret/other", to=f"{t}/secret/other.new"),
+            fs("rename-into-secret", "rename", f"{m}/incoming", to=f"{t}/secret/incoming"),
+            fs("rename-home", "rename", f"{m}/home", to=f"{m}/home-moved"),
         ],
     )
     expect_exit_ok(r)
-    blocked = ("rename-data", "rename-tree", "rename-secret", "rename-key", "link-key", "rename-data-sub")
+    blocked = ("rename-data", "rename-tree", "rename-secret", "rename-key", "link-key", "rename-data-sub",
+               "rename-vault", "rename-conf", "rename-web", "rename-web-other")
     for s in blocked:
         expect_blocked(r, s)
-    for s in ("rename-pub", "rename-free", "link-pub"):
+    for s in ("rename-pub", "rename-free", "link-pub", "rename-inside-secret", "rename-into-secret", "rename-home"):
         expect_allowed(r, s)
-    for p in (f"{t}/data/sub/d.txt", f"{t}/secret/key"):
+    for p in (f"{t}/data/sub/d.txt", f"{t}/secret/key", f"{m}/apps/web/conf/app.yaml", f"{m}/apps/web/other"):
         expect_exists(p, "a blocked rename moved it")
     if os.stat(f"{t}/secret/key").st_nlink != 1:
         raise CaseFailure("the blocked hard link added a link to the unreadable file")
-    for p in (f"{t}/data-free", f"{m}/tree-moved", f"{m}/secret-out", f"{m}/key-out", f"{m}/key-link", f"{m}/sub-out"):
+    for p in (f"{t}/data-free", f"{m}/tree-moved", f"{m}/secret-out", f"{m}/key-out", f"{m}/key-link", f"{m}/sub-out",
+              f"{m}/home/vault-old", f"{m}/apps/web/conf-old", f"{m}/web-out", f"{m}/apps/web/other2"):
         expect_missing(p, "a blocked rename or link made it")
-    for p in (f"{t}/pub-moved/p.txt", f"{m}/free-moved/f.txt", f"{m}/p-link"):
+    for p in (f"{t}/pub-moved/p.txt", f"{m}/free-moved/f.txt", f"{m}/p-link", f"{t}/secret/other.new",
+              f"{t}/secret/incoming", f"{m}/home-moved/vault/keep.txt"):
         expect_exists(p, "an allowed rename or link did not happen")
     # One event per refusal. A directory at or above a rule's directory names that
     # rule (Write first); a file that may not be read, the Read rule on its path.
@@ -910,6 +925,13 @@ def case_file_moves_block():
     expect_events(r, 2, action="block", op="read", path=f"{t}/secret/key", rule="no-read-secret", moved=True, below=False)
     # Below the rule's directory a rename is a WRITE of its name, as before.
     expect_events(r, 1, action="block", op="write", path=f"{t}/data/sub", rule="no-write-data", moved=False)
+    # A directory the suffix glob runs through; directories below the wildcard
+    # directory's literal prefix (all of them: `other` holds no match, a documented
+    # superset). The new name is decided first: a directory renamed within apps/ is
+    # refused at its new name, one moved out of it at its old name.
+    expect_events(r, 1, action="block", op="write", path=f"{m}/home/vault", rule="no-write-vault-key", below=True)
+    for p in ("apps/web/conf-old", "apps/web", "apps/web/other2"):
+        expect_events(r, 1, action="block", op="write", path=f"{m}/{p}", rule="no-write-app-conf", below=True)
     expect_events(r, len(blocked), action="block")
     expect_events(r, len(blocked))
 

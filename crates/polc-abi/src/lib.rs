@@ -162,6 +162,10 @@ pub mod lookup {
     pub const PARENT: u16 = 1 << 9;
     /// `polc_dir_guard`.
     pub const GUARD: u16 = 1 << 10;
+    /// `polc_guard_deep`.
+    pub const GUARD_DEEP: u16 = 1 << 11;
+    /// `polc_guard_sfx`.
+    pub const GUARD_SFX: u16 = 1 << 12;
 }
 
 /// `POLC_EVENT_*` flags.
@@ -665,6 +669,8 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("POLC_LOOKUP_ID", lookup::ID as u64),
     ("POLC_LOOKUP_PARENT", lookup::PARENT as u64),
     ("POLC_LOOKUP_GUARD", lookup::GUARD as u64),
+    ("POLC_LOOKUP_GUARD_DEEP", lookup::GUARD_DEEP as u64),
+    ("POLC_LOOKUP_GUARD_SFX", lookup::GUARD_SFX as u64),
     ("POLC_EVENT_DEFAULT", event_flags::DEFAULT as u64),
     ("POLC_EVENT_PATH_TRUNCATED", event_flags::PATH_TRUNCATED as u64),
     ("POLC_EVENT_PATH_UNRESOLVED", event_flags::PATH_UNRESOLVED as u64),
@@ -795,6 +801,21 @@ pub const MAP_DIR_GUARD: MapDef = MapDef {
     value_size: Decision::SIZE,
     policy_offset: Some(offset_of!(PathKey, policy)),
 };
+/// `polc_guard_deep`: `DIR/` for the literal directory of each Block or Audit
+/// READ/WRITE glob with a wildcard directory segment; an LPM lookup of a directory
+/// being renamed finds the strongest such glob above it.
+pub const MAP_GUARD_DEEP: MapDef = MapDef {
+    name: "polc_guard_deep",
+    c_define: "POLC_MAP_GUARD_DEEP",
+    map_type: MAP_TYPE_LPM_TRIE,
+    key_size: PathLpmKey::SIZE,
+    value_size: Decision::SIZE,
+    policy_offset: Some(LPM_POLICY),
+};
+/// `polc_guard_sfx`: the reversed `/NAME...` directory tails of each Block or Audit
+/// READ/WRITE suffix glob (`/**/.ssh/id_rsa`: `/.ssh`); an LPM lookup of a reversed
+/// directory being renamed finds the strongest such glob whose tail it ends with.
+pub const MAP_GUARD_SFX: MapDef = MapDef { name: "polc_guard_sfx", c_define: "POLC_MAP_GUARD_SFX", ..MAP_GUARD_DEEP };
 /// `polc_config`: per-policy configuration.
 pub const MAP_CONFIG: MapDef = MapDef {
     name: "polc_config",
@@ -867,6 +888,8 @@ pub const BUNDLE_MAPS: &[MapDef] = &[
     MAP_NET6,
     MAP_ID,
     MAP_DIR_GUARD,
+    MAP_GUARD_DEEP,
+    MAP_GUARD_SFX,
 ];
 
 /// Every map.
@@ -884,6 +907,8 @@ pub const MAPS: &[MapDef] = &[
     MAP_NET6,
     MAP_ID,
     MAP_DIR_GUARD,
+    MAP_GUARD_DEEP,
+    MAP_GUARD_SFX,
     MAP_GENERATION,
     MAP_CGROUPS,
     MAP_TASKS,

@@ -331,6 +331,7 @@ fn dispatch(def: &MapDef, map: &mut Map, req: Req<'_>) -> Result<(), MapError> {
         (MAP_TYPE_HASH, 12, 12) => hash::<12, 12>(map, req),
         (MAP_TYPE_LPM_TRIE, 260, 44) => lpm::<256, 44>(map, req),
         (MAP_TYPE_LPM_TRIE, 260, 16) => lpm::<256, 16>(map, req),
+        (MAP_TYPE_LPM_TRIE, 260, 12) => lpm::<256, 12>(map, req),
         (MAP_TYPE_LPM_TRIE, 16, 12) => lpm::<12, 12>(map, req),
         (MAP_TYPE_LPM_TRIE, 28, 12) => lpm::<24, 12>(map, req),
         (t, k, _) => Err(MapError::InvalidKeySize { size: k, expected: t as usize }),
@@ -435,6 +436,7 @@ macro_rules! shared {
                 (MAP_TYPE_HASH, 12, 12) => h::<12, 12>(map, $key),
                 (MAP_TYPE_LPM_TRIE, 260, 44) => l::<256, 44>(map, $key),
                 (MAP_TYPE_LPM_TRIE, 260, 16) => l::<256, 16>(map, $key),
+                (MAP_TYPE_LPM_TRIE, 260, 12) => l::<256, 12>(map, $key),
                 (MAP_TYPE_LPM_TRIE, 16, 12) => l::<12, 12>(map, $key),
                 (MAP_TYPE_LPM_TRIE, 28, 12) => l::<24, 12>(map, $key),
                 (t, k, _) => Err(MapError::InvalidKeySize { size: k, expected: t as usize }),
@@ -505,6 +507,7 @@ mod tests {
                     | (MAP_TYPE_HASH, 12, 12)
                     | (MAP_TYPE_LPM_TRIE, 260, 44)
                     | (MAP_TYPE_LPM_TRIE, 260, 16)
+                    | (MAP_TYPE_LPM_TRIE, 260, 12)
                     | (MAP_TYPE_LPM_TRIE, 16, 12)
                     | (MAP_TYPE_LPM_TRIE, 28, 12)
             );

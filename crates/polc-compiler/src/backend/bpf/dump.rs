@@ -138,6 +138,8 @@ fn lookups(bits: u16) -> Vec<&'static str> {
         (lookup::ID, "id"),
         (lookup::PARENT, "parent"),
         (lookup::GUARD, "guard"),
+        (lookup::GUARD_DEEP, "guard-deep"),
+        (lookup::GUARD_SFX, "guard-suffix"),
     ]
     .into_iter()
     .filter(|(b, _)| bits & b != 0)
@@ -183,6 +185,13 @@ fn entry(name: &str, k: &[u8], v: &[u8]) -> Option<Value> {
                 "equal": decision(&val.equal), "direct": decision(&val.direct), "deep": decision(&val.deep), "node": val.node,
             });
             json!({"key": key, "value": value})
+        }
+        "polc_guard_deep" | "polc_guard_sfx" => {
+            let k = PathLpmKey::from_bytes(k)?;
+            let mut key = path_key(&k.key);
+            let sfx = name == "polc_guard_sfx";
+            key[if sfx { "endsWith" } else { "below" }] = json!(lpm_text(&k, sfx));
+            json!({"key": key, "value": decision(&Decision::from_bytes(v)?)})
         }
         "polc_path_infix" => {
             let (k, val) = (InfixKey::from_bytes(k)?, InfixValue::from_bytes(v)?);
@@ -521,6 +530,14 @@ fn entry_direct(o: &mut Vec<u8>, name: &str, k: &[u8], v: &[u8]) -> Option<()> {
                 node: val.node,
             };
             json_to(o, &EntryJ { key, value });
+        }
+        "polc_guard_deep" | "polc_guard_sfx" => {
+            let (k, d) = (PathLpmKey::from_bytes(k)?, Decision::from_bytes(v)?);
+            let sfx = name == "polc_guard_sfx";
+            let t = lpm_text(&k, sfx);
+            let field = Field(if sfx { "endsWith" } else { "below" }, &t);
+            let key = PathKeyJ { policy: k.key.policy, op: op_j(k.key.op), pclass: k.key.pclass, field };
+            json_to(o, &EntryJ { key, value: decision_j(&d) });
         }
         "polc_comm" => {
             let (k, d) = (CommKey::from_bytes(k)?, Decision::from_bytes(v)?);

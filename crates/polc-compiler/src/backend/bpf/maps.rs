@@ -30,18 +30,21 @@ struct PathGroup {
     infix: Vec<Infix>,
 }
 
-/// The literal directory of a READ or WRITE path rule that blocks or audits (DryRun
-/// folded in; without a parent condition), which a rename of it or of a directory
-/// above it moves: the parent of an exact path, the part of a prefix or infix glob's
-/// literal prefix before its last '/'. `None` for the root and for suffix and name
-/// globs (`/**/name`), whose paths match wherever their directories move.
-fn guarded_dir<'a>(op: Op, pclass: u16, d: &Decision, f: &'a PathForm) -> Option<&'a [u8]> {
-    if !matches!(op, Op::Read | Op::Write) || pclass != 0 || d.rule_id == 0 {
-        return None;
-    }
-    if d.action != polc_abi::action::BLOCK && d.action != polc_abi::action::AUDIT {
-        return None;
-    }
+/// Does a path rule feed the directory guards: a READ or WRITE rule that blocks or
+/// audits (DryRun folded in), without a parent condition?
+fn guards(op: Op, pclass: u16, d: &Decision) -> bool {
+    matches!(op, Op::Read | Op::Write)
+        && pclass == 0
+        && d.rule_id != 0
+        && (d.action == polc_abi::action::BLOCK || d.action == polc_abi::action::AUDIT)
+}
+
+/// The literal directory of a guarding rule's paths, which a rename of it or of a
+/// directory above it moves: the parent of an exact path, the part of a prefix or
+/// infix glob's literal prefix before its last '/'. `None` for the root and for
+/// suffix and name globs (`/**/name`), whose paths match wherever their directories
+/// move.
+fn guarded_dir(f: &PathForm) -> Option<&[u8]> {
     let lit = match f {
         PathForm::Exact(p) => p.as_bytes(),
         PathForm::Prefix { node, .. } => node.as_bytes(),
@@ -50,6 +53,54 @@ fn guarded_dir<'a>(op: Op, pclass: u16, d: &Decision, f: &'a PathForm) -> Option
     };
     let cut = lit.iter().rposition(|&b| b == b'/')?;
     (cut > 0).then(|| &lit[..cut])
+}
+
+/// The `polc_guard_deep` node of a guarding rule whose paths lie below directories
+/// it does not match itself, so that renaming such a directory takes paths out of
+/// it: an infix glob whose middle or suffix may hold a '/' (`/srv/*/conf.yaml`,
+/// `/a/**/b`). The node is the literal prefix; every directory that starts with it
+/// is guarded (a superset). `None` for the other forms: every directory that holds a
+/// match of a prefix form is matched itself (`/srv/**`, a recursive directory) or is
+/// the prefix's own directory, which [`guarded_dir`] covers; an infix glob whose
+/// matches are all directly in its prefix's directory (`/var/log/*.log`) is covered
+/// the same way; exact paths too; suffix and name globs match wherever they move.
+/// `None` also for the root, which would guard every directory.
+fn deep_node(f: &PathForm) -> Option<&[u8]> {
+    let PathForm::Infix { prefix, suffix, slashes, .. } = f else { return None };
+    let fixed = prefix.matches('/').count() + suffix.matches('/').count();
+    let needed = suffix.contains('/') || *slashes == ANY || usize::from(*slashes) > fixed;
+    (needed && prefix.as_str() != "/").then_some(prefix.as_bytes())
+}
+
+/// The directory tails of a guarding suffix glob with directories: `/**/a/b/c`
+/// (suffix `/a/b/c`) holds matches below every directory that ends with `/a/b` or
+/// `/a`, and renaming such a directory takes them out of the glob.
+fn dir_tails(f: &PathForm) -> Vec<&[u8]> {
+    let PathForm::Suffix(s) = f else { return Vec::new() };
+    let s = s.as_bytes();
+    let Some(dir) = s.iter().rposition(|&b| b == b'/').map(|i| &s[..i]) else { return Vec::new() };
+    if dir.first() != Some(&b'/') {
+        return Vec::new();
+    }
+    (2..=dir.len()).filter(|&i| i == dir.len() || dir[i] == b'/').map(|i| &dir[..i]).collect()
+}
+
+/// LPM entries from (op, node) -> decision, sorted: the lookup finds the longest node
+/// only, so each carries the strongest of itself and of the nodes of its op that
+/// are prefixes of it. In sorted order a node follows its prefixes, so a stack of
+/// the current node's prefixes is enough.
+fn strongest_of_prefixes<'a>(nodes: &[((Op, &'a [u8]), Decision)]) -> Vec<((Op, &'a [u8]), Decision)> {
+    let mut stack: Vec<((Op, &[u8]), Decision)> = Vec::new();
+    let mut out = Vec::with_capacity(nodes.len());
+    for &((op, node), d) in nodes {
+        while stack.last().is_some_and(|((o, n), _)| *o != op || !node.starts_with(n)) {
+            stack.pop();
+        }
+        let d = stack.last().map_or(d, |(_, up)| stronger(*up, d));
+        stack.push(((op, node), d));
+        out.push(((op, node), d));
+    }
+    out
 }
 
 /// `/a/b/c` -> `/a`, `/a/b`, `/a/b/c`.
@@ -91,13 +142,23 @@ pub(crate) fn build(low: &Lowered, policy: u32) -> (Vec<MapSection>, Vec<(u32, B
     let mut net: BTreeMap<(Op, bool, u8, u16), Vec<NetRule>> = BTreeMap::new();
     let mut ids: BTreeMap<(Op, u32), Decision> = BTreeMap::new();
     let mut guard: BTreeMap<(Op, &[u8]), Decision> = BTreeMap::new();
+    let mut deep: BTreeMap<(Op, &[u8]), Decision> = BTreeMap::new();
+    let mut tails: BTreeMap<(Op, Vec<u8>), Decision> = BTreeMap::new();
     for it in &low.items {
         let d = it.decision;
         match &it.kind {
             ItemKind::Path(f) => {
-                if let Some(dir) = guarded_dir(it.op, it.pclass, &d, f) {
-                    for a in ancestors(dir) {
+                if guards(it.op, it.pclass, &d) {
+                    for a in guarded_dir(f).map(ancestors).into_iter().flatten() {
                         let e = guard.entry((it.op, a)).or_insert_with(none);
+                        *e = stronger(*e, d);
+                    }
+                    if let Some(node) = deep_node(f) {
+                        let e = deep.entry((it.op, node)).or_insert_with(none);
+                        *e = stronger(*e, d);
+                    }
+                    for t in dir_tails(f) {
+                        let e = tails.entry((it.op, t.iter().rev().copied().collect())).or_insert_with(none);
                         *e = stronger(*e, d);
                     }
                 }
@@ -295,6 +356,19 @@ pub(crate) fn build(low: &Lowered, policy: u32) -> (Vec<MapSection>, Vec<(u32, B
     for ((op, dir), d) in &guard {
         let k = PathKey { policy, op: *op as u16, pclass: 0, path: pad::<PATH_MAX>(dir) };
         put(&polc_abi::MAP_DIR_GUARD, *op, lookup::GUARD, k.to_bytes().to_vec(), d.to_bytes().to_vec());
+    }
+    let tails: Vec<((Op, &[u8]), Decision)> = tails.iter().map(|((op, t), d)| ((*op, t.as_slice()), *d)).collect();
+    for (def, bit, nodes) in [
+        (&polc_abi::MAP_GUARD_DEEP, lookup::GUARD_DEEP, deep.into_iter().collect::<Vec<_>>()),
+        (&polc_abi::MAP_GUARD_SFX, lookup::GUARD_SFX, tails),
+    ] {
+        for ((op, node), d) in strongest_of_prefixes(&nodes) {
+            let k = PathLpmKey {
+                prefixlen: path_prefixlen(node.len()),
+                key: PathKey { policy, op: op as u16, pclass: 0, path: pad::<PATH_MAX>(node) },
+            };
+            put(def, op, bit, k.to_bytes().to_vec(), d.to_bytes().to_vec());
+        }
     }
     for ((op, id), d) in &ids {
         let k = IdKey { policy, op: *op as u16, pad: 0, id: *id };

@@ -12,6 +12,18 @@ use polc_abi::{
 use polc_api::Action;
 use std::net::IpAddr;
 
+/// Which name of a rename or link [`Sim::moved`] decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Name<'a> {
+    /// The existing name, moving to `to`.
+    Old {
+        /// Where it goes.
+        to: &'a str,
+    },
+    /// The name made.
+    New,
+}
+
 /// What the kernel decides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Verdict {
@@ -153,13 +165,25 @@ impl<'a> Sim<'a> {
         self.verdict(op, best)
     }
 
-    /// A name of a rename or link (step 6 of `polc_abi.h`): the WRITE verdict of
-    /// `path`, unless what the move exposes is stronger: when `old` (an existing name
-    /// moved: the old name of a rename or link), a READ rule on `path`; when `dir` (a
-    /// name of a directory rename), the directory guard of WRITE or READ. Returns the
-    /// verdict, the op of the deciding rule and the event flags it sets (`NAME_MOVED`,
-    /// `BELOW`; 0 when the WRITE of the name decided).
-    pub fn moved(&self, path: &str, old: bool, dir: bool) -> (Verdict, Op, u8) {
+    /// The action of the READ rule that decides `path` (a rule only, not the
+    /// default; `Allow` without one): what moving a name to or from `path` compares.
+    fn read_rule(&self, path: &str) -> (Decision, Action) {
+        if self.cfg.has_op[Op::Read as usize] == 0 {
+            return (Decision::zeroed(), Action::Allow);
+        }
+        let d = self.path_pass(Op::Read, 0, path.as_bytes(), None);
+        let a = if d.rule_id == 0 { Action::Allow } else { to_action(d.action) };
+        (d, a)
+    }
+
+    /// A name of a rename or link (step 6 of `polc_abi.h`, as `polc_rename` and
+    /// `polc_link` decide it): the WRITE verdict of `path`, unless what the move
+    /// exposes is stronger. For the old name, the READ rule on `path` when stronger
+    /// than the one on where it goes; for a directory, its guards (WRITE, then for the
+    /// old name READ; per op the directory's own, the deep and the suffix guard).
+    /// Returns the verdict, the op of the deciding rule and the event flags it sets
+    /// (`NAME_MOVED`, `BELOW`; 0 when the WRITE of the name decided).
+    pub fn moved(&self, path: &str, name: Name<'_>, dir: bool) -> (Verdict, Op, u8) {
         use polc_abi::event_flags::{BELOW, NAME_MOVED};
         let rank = |a: Action| match a {
             Action::Block => 2,
@@ -167,26 +191,41 @@ impl<'a> Sim<'a> {
             Action::Allow => 0,
         };
         let mut out = (self.path(Op::Write, path, None, None), Op::Write, 0u8);
-        if out.0.action == Action::Block {
-            return out;
-        }
-        if old && self.cfg.has_op[Op::Read as usize] != 0 {
-            let d = self.path_pass(Op::Read, 0, path.as_bytes(), None);
+        let take = |out: &mut (Verdict, Op, u8), d: Decision, op: Op, flags: u8| {
             if d.rule_id != 0 && rank(to_action(d.action)) > rank(out.0.action) {
-                out = (Verdict { action: to_action(d.action), rule_id: d.rule_id }, Op::Read, NAME_MOVED);
+                *out = (Verdict { action: to_action(d.action), rule_id: d.rule_id }, op, flags);
+            }
+        };
+        if let Name::Old { to } = name {
+            let (d, a) = self.read_rule(path);
+            if rank(a) > rank(self.read_rule(to).1) {
+                take(&mut out, d, Op::Read, NAME_MOVED);
             }
         }
+        if !dir {
+            return out;
+        }
         let p = path.as_bytes();
-        if dir && p.len() <= PATH_MAX {
-            for op in [Op::Write, Op::Read] {
-                if out.0.action == Action::Block || !self.uses(op, lookup::GUARD) {
+        let n = p.len().min(PATH_MAX);
+        let reversed: Vec<u8> = p.iter().rev().take(n).copied().collect();
+        let ops: &[Op] = if matches!(name, Name::Old { .. }) { &[Op::Write, Op::Read] } else { &[Op::Write] };
+        for &op in ops {
+            if out.0.action != Action::Block && self.uses(op, lookup::GUARD) && p.len() <= PATH_MAX {
+                let k = PathKey { policy: self.policy, op: op as u16, pclass: 0, path: pad(p) };
+                if let Some(d) = get(self.map(&polc_abi::MAP_DIR_GUARD), &k.to_bytes()).and_then(Decision::from_bytes) {
+                    take(&mut out, d, op, NAME_MOVED | BELOW);
+                }
+            }
+            for (def, bit, key) in [
+                (&polc_abi::MAP_GUARD_DEEP, lookup::GUARD_DEEP, &p[..n]),
+                (&polc_abi::MAP_GUARD_SFX, lookup::GUARD_SFX, reversed.as_slice()),
+            ] {
+                if out.0.action == Action::Block || !self.uses(op, bit) {
                     continue;
                 }
-                let k = PathKey { policy: self.policy, op: op as u16, pclass: 0, path: pad(p) };
-                if let Some(d) = get(self.map(&polc_abi::MAP_DIR_GUARD), &k.to_bytes()).and_then(Decision::from_bytes)
-                    && rank(to_action(d.action)) > rank(out.0.action)
-                {
-                    out = (Verdict { action: to_action(d.action), rule_id: d.rule_id }, op, NAME_MOVED | BELOW);
+                let key = self.path_lpm_key(op, 0, key);
+                if let Some(d) = lpm(self.map(def), &key).and_then(|(_, v)| Decision::from_bytes(v)) {
+                    take(&mut out, d, op, NAME_MOVED | BELOW);
                 }
             }
         }

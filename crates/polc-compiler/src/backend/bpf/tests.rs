@@ -152,7 +152,15 @@ fn matcher(g: &mut Gen) -> (&'static str, Value) {
     // Few bases and segments, so that globs overlap often.
     let base = if g.chance(60) { g.pick(&["/a", "/ab", "/a/b"]).to_string() } else { path(g, 2) };
     let seg = if g.chance(60) { *g.pick(&["b", "ab"]) } else { *g.pick(SEGS) };
-    match g.below(12) {
+    match g.below(13) {
+        12 => {
+            let dirs = if g.chance(50) {
+                format!("{}/{}", g.pick(&["a", "ab"]), g.pick(&["b", "ab"]))
+            } else {
+                g.pick(&["b", "ab"]).to_string()
+            };
+            ("paths", json!(format!("/**/{dirs}/{seg}")))
+        }
         0 | 1 => ("paths", json!(path(g, 3))),
         2 => ("dirs", json!({"path": base, "recursive": g.chance(50)})),
         3 => ("paths", json!(format!("{base}/**"))),
@@ -376,74 +384,120 @@ fn rank(a: Action) -> u8 {
     }
 }
 
-/// The directory a file rule's paths are below, from the IR (not the lowered forms):
-/// a directory rule's own path; else the literal prefix up to its last '/' (the
-/// parent of an exact path). `None` for the root (`/**/name` matches wherever
-/// directories move).
-fn rule_root(m: &crate::pattern::PathMatcher) -> Option<String> {
-    let root = match m {
-        crate::pattern::PathMatcher::Dir { path, .. } => path.trim_end_matches('/').to_string(),
-        _ => {
-            let lit = m.literal_prefix();
-            lit[..lit.rfind('/')?].to_string()
-        }
-    };
-    (!root.is_empty()).then_some(root)
-}
-
-/// Step 6 of polc_abi.h: moving an existing name is decided by its WRITE, or by a
-/// stronger READ rule on it; renaming a directory at or above the root of a Block or
-/// Audit file rule is at least that rule's action, and a directory above no such
-/// root is decided by its WRITE alone.
+/// Step 6 of polc_abi.h, against what a move does to the paths, read from the IR
+/// matchers (not from the compiler's guard entries):
+/// - renaming a directory `d` to a fresh `/zz/q` takes a path `d/t` out of a Block or
+///   Audit READ/WRITE rule when the rule matches `d/t` and not `/zz/q/t`; the rename
+///   of the old name is then at least the rule's action. Moving `/zz/q` in as `d`
+///   brings `d/t` under such a WRITE rule: at least its action too. (A rule that
+///   matches `/zz/q/t` as well governed the path before the move.)
+///   Excluded, as documented: a rule that matches `d` itself (its own decision may
+///   be a more specific Allow) and globs with a wildcard in their first segment
+///   (`/STAR/x`), which no guard covers.
+/// - moving a name: its WRITE, or a READ rule on it that is stronger than the one
+///   where it goes.
+/// - any decision a move adds names a rule of that op with that action.
 fn check_moves(policies: &[Policy], plan: &Plan, sim: &Sim<'_>, paths: &[String]) -> usize {
+    use super::sim::Name;
     let mut checks = 0;
-    let mut guarded: Vec<(String, Action)> = Vec::new();
+    let mut guarding: Vec<(&crate::pattern::PathMatcher, Action, bool)> = Vec::new();
     for e in plan.sections.iter().filter(|s| s.section == Section::File).flat_map(|s| &s.rules) {
         let Matcher::Path(m) = &e.rule.matcher else { continue };
         if e.rule.effective == Action::Allow || !e.rule.conditions.parents.is_empty() {
             continue;
         }
-        if let Some(root) = rule_root(m) {
-            guarded.push((root, e.rule.effective));
+        if let crate::pattern::PathMatcher::Glob(g) = m
+            && (g.starts_with("/*") || g.starts_with("/?"))
+            && !g.starts_with("/**/")
+        {
+            continue;
+        }
+        for (acc, write) in [(FileAccess::Read, false), (FileAccess::Write, true)] {
+            if e.rule.conditions.access.contains(&acc) {
+                guarding.push((m, e.rule.effective, write));
+            }
         }
     }
-    for (root, action) in &guarded {
-        let mut dirs: Vec<&str> = root.match_indices('/').skip(1).map(|(i, _)| &root[..i]).collect();
-        dirs.push(root);
-        for d in dirs {
-            let (v, _, _) = sim.moved(d, false, true);
-            assert!(
-                rank(v.action) >= rank(*action),
-                "rename of {d} must be at least {action:?}: {v:?}\n{}",
-                explain(policies, plan)
-            );
-            checks += 1;
+    let names = |id: u32, op: Op, action: Action| {
+        let acc = if op == Op::Read { FileAccess::Read } else { FileAccess::Write };
+        plan.sections
+            .iter()
+            .flat_map(|s| &s.rules)
+            .any(|e| e.id == id && e.rule.effective == action && e.rule.conditions.access.contains(&acc))
+    };
+    const TAILS: &[&str] =
+        &["/a", "/b", "/ab", "/bin", "/x.so", "/sh", "/a/b", "/b/ab", "/ab/x.so", "/bin/sh", "/a/b/sh"];
+    let mut dirs: Vec<&str> = Vec::new();
+    for p in paths {
+        dirs.extend(p.match_indices('/').skip(1).map(|(i, _)| &p[..i]));
+        dirs.push(p);
+    }
+    dirs.sort_unstable();
+    dirs.dedup();
+    let q = "/zz/q";
+    for d in &dirs {
+        let old = sim.moved(d, Name::Old { to: q }, true);
+        let new = sim.moved(d, Name::New, true);
+        for (verdict, op, flags) in [old, new] {
+            if flags != 0 {
+                assert!(
+                    names(verdict.rule_id, op, verdict.action),
+                    "rename of {d}: {verdict:?} {op:?}\n{}",
+                    explain(policies, plan)
+                );
+            }
+        }
+        for (m, action, write) in &guarding {
+            if m.matches(d) {
+                continue;
+            }
+            for t in TAILS {
+                let (p, moved) = (format!("{d}{t}"), format!("{q}{t}"));
+                if m.matches(&p) && !m.matches(&moved) {
+                    assert!(
+                        rank(old.0.action) >= rank(*action),
+                        "renaming {d} to {q} takes {p} out of a {action:?} rule: {old:?}\n{}",
+                        explain(policies, plan)
+                    );
+                    checks += 1;
+                }
+                if *write && m.matches(&p) && !m.matches(&moved) {
+                    assert!(
+                        rank(new.0.action) >= rank(*action),
+                        "moving a directory in as {d} makes {p}, under a {action:?} WRITE rule: {new:?}\n{}",
+                        explain(policies, plan)
+                    );
+                    checks += 1;
+                }
+            }
         }
     }
     for p in paths {
         let write = sim.path(Op::Write, p, None, None);
-        let below = format!("{p}/");
-        let under: Vec<u8> =
-            guarded.iter().filter(|(r, _)| r == p || r.starts_with(&below)).map(|(_, a)| rank(*a)).collect();
-        match under.iter().max() {
-            None => assert_eq!(
-                sim.moved(p, false, true),
-                (write, Op::Write, 0),
-                "rename of {p}\n{}",
-                explain(policies, plan)
-            ),
-            Some(&strongest) => assert!(rank(sim.moved(p, false, true).0.action) >= strongest, "rename of {p}"),
-        }
-        let read = oracle(plan, Op::Read, &|r| {
-            matches!(&r.matcher, Matcher::Path(m) if m.matches(p)) && r.conditions.access.contains(&FileAccess::Read)
-        });
-        let want = if read.rule_id != 0 && rank(read.action) > rank(write.action) {
-            (read, Op::Read, polc_abi::event_flags::NAME_MOVED)
-        } else {
-            (write, Op::Write, 0)
+        let read_rule = |x: &str| {
+            oracle(plan, Op::Read, &|r| {
+                matches!(&r.matcher, Matcher::Path(m) if m.matches(x))
+                    && r.conditions.access.contains(&FileAccess::Read)
+            })
         };
-        assert_eq!(sim.moved(p, true, false), want, "move of the name {p}\n{}", explain(policies, plan));
-        checks += 2;
+        for to in [q, "/a/b", "/ab"] {
+            let (here, there) = (read_rule(p), read_rule(to));
+            let there = if there.rule_id == 0 { Action::Allow } else { there.action };
+            let want = if here.rule_id != 0 && rank(here.action) > rank(write.action) && rank(here.action) > rank(there)
+            {
+                (here, Op::Read, polc_abi::event_flags::NAME_MOVED)
+            } else {
+                (write, Op::Write, 0)
+            };
+            assert_eq!(
+                sim.moved(p, Name::Old { to }, false),
+                want,
+                "move of the name {p} to {to}\n{}",
+                explain(policies, plan)
+            );
+            checks += 1;
+        }
+        assert_eq!(sim.moved(p, Name::New, false), (write, Op::Write, 0), "the new name {p}");
     }
     checks
 }
@@ -825,4 +879,62 @@ fn every_lpm_value_carries_its_prefix_length() {
             assert_eq!(len, bytes, "{map}: entry of a {bytes}-byte prefix");
         }
     }
+}
+
+#[test]
+fn moves_are_decided_by_what_they_expose() {
+    use super::sim::Name;
+    use polc_abi::event_flags::{BELOW, NAME_MOVED};
+    let p = policy(
+        "p",
+        "prevention",
+        json!({"selector": {}, "file": [
+            {"name": "secret", "action": "Block", "access": ["Read"], "dirs": [{"path": "/srv/secret", "recursive": true}]},
+            {"name": "data", "action": "Block", "access": ["Write"], "dirs": [{"path": "/srv/data", "recursive": true}]},
+            {"name": "tail-b", "action": "Block", "access": ["Write"], "paths": ["/**/b/x"]},
+            {"name": "tail-ab", "action": "Audit", "access": ["Write"], "paths": ["/**/a/b/y"]},
+            {"name": "deep-a", "action": "Block", "access": ["Write"], "paths": ["/w/*/x"]},
+            {"name": "deep-ab", "action": "Audit", "access": ["Write"], "paths": ["/w/b/*/y"]},
+            {"name": "logs", "action": "Audit", "access": ["Read"], "paths": ["/var/log/*.log"]},
+        ]}),
+    );
+    let (plan, b, out) = bundle_of(std::slice::from_ref(&p));
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    let id = |name: &str| plan.sections.iter().flat_map(|s| &s.rules).find(|r| r.rule.name == name).unwrap().id;
+    let sim = Sim::new(&b).unwrap();
+    let v = |action, rule| Verdict { action, rule_id: rule };
+    let allow = (v(Action::Allow, 0), Op::Write, 0);
+    let old = |to| Name::Old { to };
+    // A name that may not be read: not moved to where it is read more freely.
+    assert_eq!(
+        sim.moved("/srv/secret/key", old("/tmp/key"), false),
+        (v(Action::Block, id("secret")), Op::Read, NAME_MOVED)
+    );
+    assert_eq!(sim.moved("/srv/secret/key", old("/srv/secret/key.new"), false), allow, "a rename inside the tree");
+    // Directories: the rule below, under the old name; a directory moved in is
+    // checked against WRITE only.
+    let below = NAME_MOVED | BELOW;
+    assert_eq!(sim.moved("/srv/secret", old("/tmp/s"), true), (v(Action::Block, id("secret")), Op::Read, below));
+    assert_eq!(sim.moved("/srv", old("/old"), true).0.action, Action::Block);
+    assert_eq!(sim.moved("/srv/secret", Name::New, true), allow, "moving a directory in exposes nothing to READ");
+    assert_eq!(sim.moved("/srv/data", Name::New, true), (v(Action::Block, id("data")), Op::Write, below));
+    assert_eq!(sim.moved("/srv/pub", old("/srv/pub2"), true), allow);
+    // Suffix globs with directories: a directory that ends with one of their
+    // directory tails; a longer tail of a weaker rule does not hide a stronger one.
+    assert_eq!(sim.moved("/home/u/b", old("/tmp/b2"), true), (v(Action::Block, id("tail-b")), Op::Write, below));
+    assert_eq!(sim.moved("/home/u/a/b", old("/tmp/b2"), true), (v(Action::Block, id("tail-b")), Op::Write, below));
+    assert_eq!(sim.moved("/home/u/a", old("/tmp/a2"), true), (v(Action::Audit, id("tail-ab")), Op::Write, below));
+    assert_eq!(sim.moved("/home/u/ab", old("/tmp/x"), true), allow, "tails are whole names");
+    // Globs with a wildcard directory: every directory below their literal prefix;
+    // a longer prefix of a weaker rule does not hide a stronger one.
+    assert_eq!(sim.moved("/w/app", old("/tmp/x"), true), (v(Action::Block, id("deep-a")), Op::Write, below));
+    assert_eq!(sim.moved("/w/b/c", old("/tmp/x"), true), (v(Action::Block, id("deep-a")), Op::Write, below));
+    assert_eq!(sim.moved("/w", old("/tmp/x"), true).0.action, Action::Block);
+    // Matches only directly in their directory: that directory alone.
+    assert_eq!(sim.moved("/var/log", old("/tmp/x"), true), (v(Action::Audit, id("logs")), Op::Read, below));
+    assert_eq!(sim.moved("/var/log/app", old("/tmp/x"), true), allow);
+    // The entries behind these, in the bundle.
+    let deep = b.map(polc_abi::MAP_GUARD_DEEP.name).map_or(0, |m| m.entries.len());
+    let sfx = b.map(polc_abi::MAP_GUARD_SFX.name).map_or(0, |m| m.entries.len());
+    assert_eq!((deep, sfx), (2, 3), "deep: /w/ and /w/b/; tails: /b, /a, /a/b");
 }
