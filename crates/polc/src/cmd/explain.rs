@@ -94,6 +94,13 @@ fn describe(out: &mut String, p: &Plan, policies: &[polc_compiler::model::Policy
         for r in &s.rules {
             let _ = writeln!(out, "    {:<6} {}  [{}]", verb(r), rule_words(r), r.source);
         }
+        if s.section == Section::File && s.rules.iter().any(|r| r.rule.effective != Action::Allow) {
+            let _ = writeln!(
+                out,
+                "    renames and links are also decided by what they move: a name these rules keep from \
+                 being read, a directory that holds paths they block or audit (docs/enforcement.md, \"Names moved\")"
+            );
+        }
         let default = match s.default {
             Action::Allow => "allowed",
             Action::Audit => "allowed and reported",
@@ -184,6 +191,34 @@ fn rule_words(r: &EffRule) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn file_rules_that_block_say_how_renames_are_decided() {
+        let dir = std::env::temp_dir().join(format!("polc-explain-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let policy = |action: &str| {
+            format!(
+                "apiVersion: polc.dev/v1alpha1\nkind: PreventionPolicy\nmetadata: {{name: p, namespace: n}}\n\
+                 spec:\n  selector: {{matchLabels: {{app: a}}}}\n  file:\n    - action: {action}\n      \
+                 access: [Write]\n      dirs: [{{path: /srv/data/, recursive: true}}]\n"
+            )
+        };
+        let mut seen = Vec::new();
+        for action in ["Block", "Allow"] {
+            let f = dir.join(format!("{action}.yaml"));
+            std::fs::write(&f, policy(action)).unwrap();
+            let (report, _, _) = crate::cmd::lint::lint_paths(&[f.display().to_string()], None, true).unwrap();
+            let plans = super::plan(&report.model_policies, &report.model_workloads);
+            let mut out = String::new();
+            for p in &plans {
+                super::describe(&mut out, p, &report.model_policies);
+            }
+            assert!(out.contains("write anything under /srv/data/"), "{out}");
+            seen.push(out.contains("renames and links are also decided by what they move"));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(seen, [true, false]);
+    }
+
     #[test]
     fn docs_lint_codes_md_is_current() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/lint-codes.md");
