@@ -49,16 +49,20 @@
  *     as a WRITE of its path (step 1), then by what the move exposes, the strongest
  *     action winning (Block > Audit > Allow):
  *       - the old name's READ rules (step 1 with op READ; a rule only, not the
- *         default), when stronger than the new name's: a name that may not be read
- *         is not moved to where it is read more freely (POLC_EVENT_NAME_MOVED);
+ *         default): for a file, when stronger than the new name's (a name that may
+ *         not be read is not moved to where it is read more freely); for a
+ *         directory, unless the same rule decides the new name, since another rule
+ *         there may not cover what is below it (POLC_EVENT_NAME_MOVED);
  *       - for a directory, per op (WRITE, then READ for the old name only: moving a
  *         directory in exposes nothing to READ), POLC_EVENT_NAME_MOVED |
  *         POLC_EVENT_BELOW:
  *         polc_dir_guard {policy, op, 0, path} (POLC_LOOKUP_GUARD): the strongest
  *           Block or Audit rule whose literal directory is this one or below it;
- *         LPM polc_guard_deep over the path (POLC_LOOKUP_GUARD_DEEP): the strongest
- *           such glob with a wildcard directory segment (`/srv/STAR/conf/x`) whose
- *           literal prefix (`/srv/`) this directory starts with;
+ *         LPM polc_guard_deep over the path (POLC_LOOKUP_GUARD_DEEP), with pclass
+ *           the directory's number of '/' and then POLC_ANY: the strongest such glob
+ *           with a wildcard directory segment (`/srv/STAR/conf/x`) whose literal
+ *           prefix (`/srv/`) this directory starts with and whose matches can lie
+ *           below it (fewer '/' than a match has; any number for `STARSTAR`);
  *         LPM polc_guard_sfx over the reversed path (POLC_LOOKUP_GUARD_SFX): the
  *           strongest such suffix glob with directories (`/STARSTAR/.ssh/id_rsa`) one
  *           of whose directory tails (`/.ssh`) this directory ends with.
@@ -313,9 +317,11 @@ struct polc_net6_key {
 
 /* polc_dir_guard key: polc_path_key with pclass 0 and the directory's path without
  * a trailing '/'; value: polc_decision (action Block or Audit, DryRun folded in).
- * polc_guard_deep key: polc_path_lpm_key over "DIR/" (pclass 0); polc_guard_sfx key:
- * polc_path_lpm_key over a reversed "/NAME..." tail; value of both: polc_decision,
- * the strongest of its own and of every shorter entry that is a prefix of it. */
+ * polc_guard_deep key: polc_path_lpm_key over a glob's literal prefix, pclass the
+ * number of '/' of the directories it guards (POLC_ANY: any); polc_guard_sfx key:
+ * polc_path_lpm_key over a reversed "/NAME..." tail (pclass 0); value of both:
+ * polc_decision, the strongest of its own and of every shorter entry of its pclass
+ * that is a prefix of it. */
 
 /* polc_id key (value: polc_decision): capabilities (id = CAP_*), raw sockets (id 0). */
 struct polc_id_key {

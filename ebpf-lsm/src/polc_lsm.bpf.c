@@ -232,6 +232,20 @@ static __always_inline __u32 min_u32(__u32 a, __u32 b)
 	return a < b ? a : b;
 }
 
+/*
+ * A decision an earlier LSM (or program) made, passed on: 0 or -errno. From 6.12
+ * the verifier refuses an LSM program whose return value may lie outside
+ * [-MAX_ERRNO, 0], and `ret` is a number it knows nothing about.
+ */
+#define POLC_MAX_ERRNO 4095
+
+static __always_inline int prior(int ret)
+{
+	if (ret < -POLC_MAX_ERRNO || ret > 0)
+		return -EPERM;
+	return ret;
+}
+
 /* ---- Step 0: the policy of the current task ---- */
 
 /* The config of the policy bound to cgroup `cgid`; NULL: not contained (allow). */
@@ -932,7 +946,7 @@ int BPF_PROG(polc_bprm_check, struct linux_binprm *bprm, int ret)
 	int resolved;
 
 	if (ret != 0)
-		return ret;
+		return prior(ret);
 	cgid = bpf_get_current_cgroup_id();
 	cfg = policy_of(cgid, &policy);
 	if (!cfg || !cfg->has_op[POLC_OP_EXEC])
@@ -1011,7 +1025,7 @@ int BPF_PROG(polc_task_alloc, struct task_struct *task, unsigned long clone_flag
 	struct polc_task *p, *c;
 
 	if (ret != 0)
-		return ret;
+		return prior(ret);
 	p = bpf_task_storage_get(&polc_tasks, bpf_get_current_task_btf(), 0, 0);
 	if (!p)
 		return 0;
@@ -1037,7 +1051,7 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 	int read, write, resolved;
 
 	if (ret != 0)
-		return ret;
+		return prior(ret);
 	cgid = bpf_get_current_cgroup_id();
 	cfg = policy_of(cgid, &policy);
 	if (!cfg)
@@ -1110,9 +1124,11 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 #define MOVE_READ 8    /* note the READ rule action of this name in `read_out` */
 
 struct move {
-	__u32 flags;   /* MOVE_* */
-	__u8 read_in;  /* MOVE_NAME: the READ rule action where the name goes (0: no rule) */
-	__u8 read_out; /* MOVE_READ: the READ rule action of this name (0: no rule) */
+	__u32 flags;	     /* MOVE_* */
+	__u32 read_rule_in;  /* MOVE_NAME: the READ rule where the name goes (0: none) */
+	__u32 read_rule_out; /* MOVE_READ: the READ rule of this name (0: none) */
+	__u8 read_in;	     /* MOVE_NAME: that rule's action (0: no rule) */
+	__u8 read_out;	     /* MOVE_READ: that rule's action (0: no rule) */
 	__u8 pad[2];
 };
 
@@ -1130,12 +1146,13 @@ static __always_inline void stronger(struct polc_decision *best, __u8 *action, _
 
 /*
  * The guards of a directory whose path is in s->fwd (zero-padded) and, reversed, in
- * s->rev, for WRITE (steps 0-2) and READ (steps 3-5): polc_dir_guard (a rule's
- * literal directory is this one or below it), polc_guard_deep (a glob with a
- * wildcard directory segment has a literal prefix this directory starts with),
- * polc_guard_sfx (a suffix glob's directories end where this one does). One
- * bpf_loop callback per lookup: the verifier checks the callback once, not every
- * combination of six lookups in every hook that inlines them.
+ * s->rev, for WRITE (steps 0-3) and READ (steps 4-7): polc_dir_guard (a rule's
+ * literal directory is this one or below it), polc_guard_deep with the directory's
+ * number of '/' and with POLC_ANY (a glob with a wildcard directory has a literal
+ * prefix this directory starts with, and matches deeper than it), polc_guard_sfx (a
+ * suffix glob's directories end where this one does). One bpf_loop callback per
+ * lookup: the verifier checks the callback once, not every combination of eight
+ * lookups in every hook that inlines them.
  */
 struct guard_walk {
 	struct polc_scratch *s;
@@ -1143,7 +1160,8 @@ struct guard_walk {
 	struct polc_decision best;
 	__u32 policy;
 	__u32 len;
-	__u32 steps; /* 3: WRITE only, 6: WRITE and READ */
+	__u32 slashes; /* '/' in the path */
+	__u32 steps;   /* 4: WRITE only, 8: WRITE and READ */
 	__u8 action;
 	__u8 op;
 	__u8 flags;
@@ -1155,8 +1173,8 @@ static long guard_step(__u32 i, void *data)
 	struct guard_walk *w = data;
 	struct polc_scratch *s = w->s;
 	const struct polc_decision *g;
-	__u8 op = i < 3 ? POLC_OP_WRITE : POLC_OP_READ;
-	__u32 kind = i < 3 ? i : i - 3, n = min_u32(w->len, POLC_PATH_MAX);
+	__u8 op = i < 4 ? POLC_OP_WRITE : POLC_OP_READ;
+	__u32 kind = i < 4 ? i : i - 4, n = min_u32(w->len, POLC_PATH_MAX);
 	__u16 lookups;
 
 	if (!s || !w->cfg || i >= w->steps || w->action == POLC_BLOCK)
@@ -1169,14 +1187,16 @@ static long guard_step(__u32 i, void *data)
 		s->fwd.key.op = op;
 		s->fwd.key.pclass = 0;
 		g = bpf_map_lookup_elem(&polc_dir_guard, &s->fwd.key);
-	} else if (kind == 1) {
+	} else if (kind == 1 || kind == 2) {
 		/* Entries are "PREFIX": directories that start with it (a longer path is
-		 * looked up by its first POLC_PATH_MAX bytes, which still do). */
-		if (!(lookups & POLC_LOOKUP_GUARD_DEEP))
+		 * looked up by its first POLC_PATH_MAX bytes, which still do), keyed by the
+		 * directory's number of '/' (globs whose matches have a fixed number: a
+		 * directory with as many or more holds none) or POLC_ANY (`**` globs). */
+		if (!(lookups & POLC_LOOKUP_GUARD_DEEP) || (kind == 1 && w->slashes >= POLC_ANY))
 			return 0;
 		s->fwd.key.policy = w->policy;
 		s->fwd.key.op = op;
-		s->fwd.key.pclass = 0;
+		s->fwd.key.pclass = kind == 1 ? (__u16)w->slashes : POLC_ANY;
 		s->fwd.prefixlen = POLC_PATH_PREFIXLEN(n);
 		g = bpf_map_lookup_elem(&polc_guard_deep, &s->fwd);
 	} else {
@@ -1208,7 +1228,7 @@ static __always_inline int write_decision(struct polc_scratch *s, __u64 cgid, __
 {
 	struct polc_decision best = {}, r = {};
 	struct path_info pi = {};
-	__u16 lw = cfg->lookups[POLC_OP_WRITE], lr = 0;
+	__u16 lw = cfg->lookups[POLC_OP_WRITE], lr = 0, guards = 0;
 	__u8 flags = 0, op = POLC_OP_WRITE, action = POLC_ALLOW;
 	int governed = cfg->has_op[POLC_OP_WRITE];
 	int read = m && (m->flags & (MOVE_NAME | MOVE_READ)) && cfg->has_op[POLC_OP_READ];
@@ -1222,8 +1242,16 @@ static __always_inline int write_decision(struct polc_scratch *s, __u64 cgid, __
 	}
 	if (read)
 		lr = cfg->lookups[POLC_OP_READ];
-	if (dir)
-		lr |= POLC_LOOKUP_EXACT | POLC_LOOKUP_SUFFIX; /* the guards' keys: the path and its reverse */
+	if (dir) {
+		/* The guards' keys: the path, its '/' count, its reverse. */
+		guards = lw | ((m->flags & MOVE_DIR) ? cfg->lookups[POLC_OP_READ] : 0);
+		if (guards & (POLC_LOOKUP_GUARD | POLC_LOOKUP_GUARD_DEEP))
+			lr |= POLC_LOOKUP_EXACT;
+		if (guards & POLC_LOOKUP_GUARD_DEEP)
+			lr |= POLC_LOOKUP_INFIX;
+		if (guards & POLC_LOOKUP_GUARD_SFX)
+			lr |= POLC_LOOKUP_SUFFIX;
+	}
 	path_keys(s, (__u32)len, lw | lr, &pi);
 	if (governed) {
 		path_pass(s, &pi, policy, POLC_OP_WRITE, lw, 0, NULL, &best);
@@ -1231,27 +1259,33 @@ static __always_inline int write_decision(struct polc_scratch *s, __u64 cgid, __
 	}
 	if (read) {
 		path_pass(s, &pi, policy, POLC_OP_READ, cfg->lookups[POLC_OP_READ], 0, NULL, &r);
-		if (m->flags & MOVE_READ)
+		if (m->flags & MOVE_READ) {
 			m->read_out = r.rule_id != 0 && r.action <= POLC_BLOCK ? r.action : 0;
-		/* Moving a name that may not be read exposes it only where it is read more freely. */
-		if ((m->flags & MOVE_NAME) && r.rule_id != 0 && r.action > m->read_in)
+			m->read_rule_out = r.rule_id;
+		}
+		/* Moving a file that may not be read exposes it only where it is read more
+		 * freely; a directory, unless the same rule decides both names (a rule on
+		 * the new name may not cover what is below it). */
+		if ((m->flags & MOVE_NAME) && r.rule_id != 0 &&
+		    ((m->flags & MOVE_DIR) ? r.rule_id != m->read_rule_in : r.action > m->read_in))
 			stronger(&best, &action, &op, &flags, &r, POLC_OP_READ, POLC_EVENT_NAME_MOVED);
 	}
-	if (dir && action != POLC_BLOCK) {
+	if (dir && action != POLC_BLOCK && guards) {
 		struct guard_walk w = {
 			.s = s,
 			.cfg = cfg,
 			.best = best,
 			.policy = policy,
 			.len = (__u32)len,
+			.slashes = pi.slashes,
 			/* A directory moved in exposes nothing to READ; one moved out may. */
-			.steps = (m->flags & MOVE_DIR) ? 6 : 3,
+			.steps = (m->flags & MOVE_DIR) ? 8 : 4,
 			.action = action,
 			.op = op,
 			.flags = flags,
 		};
 
-		bpf_loop(6, guard_step, &w, 0);
+		bpf_loop(8, guard_step, &w, 0);
 		best = w.best;
 		action = w.action;
 		op = w.op;
@@ -1279,7 +1313,7 @@ int BPF_PROG(polc_path_trunc, const struct path *path, int ret)
 	__u32 policy = 0;
 
 	if (ret != 0)
-		return ret;
+		return prior(ret);
 	cgid = bpf_get_current_cgroup_id();
 	cfg = policy_of(cgid, &policy);
 	if (!cfg || !cfg->has_op[POLC_OP_WRITE])
@@ -1321,7 +1355,7 @@ static __always_inline int name_write(const struct vfsmount *mnt, struct dentry 
 		return 0;
 	/* The directory may be unlinked (the kernel then refuses with ENOENT):
 	 * unresolved, as d_path would name it "DIR (deleted)/NAME", a path no file has. */
-	if (!unlinked(parent))
+	if (mnt && parent && dentry && !unlinked(parent))
 		len = walk_path(s, dentry, mnt, existing);
 	return write_decision(s, cgid, policy, cfg, len, m);
 }
@@ -1341,7 +1375,8 @@ static __always_inline __u64 number_of(const void *p)
 	const void *volatile slot = p;
 	__u64 v = 0;
 
-	bpf_probe_read_kernel(&v, sizeof(v), (const void *)&slot);
+	if (bpf_probe_read_kernel(&v, sizeof(v), (const void *)&slot))
+		return 0; /* polc_move_name takes a 0 as a path it cannot resolve */
 	return v;
 }
 
@@ -1370,7 +1405,7 @@ SEC("lsm/path_mknod")
 int BPF_PROG(polc_path_mknod, const struct path *dir, struct dentry *dentry, umode_t mode, unsigned int dev, int ret)
 {
 	if (ret != 0)
-		return ret;
+		return prior(ret);
 	return name_write(dir->mnt, dir->dentry, dentry, 0, NULL);
 }
 
@@ -1379,7 +1414,7 @@ SEC("lsm/path_unlink")
 int BPF_PROG(polc_unlink, const struct path *dir, struct dentry *dentry, int ret)
 {
 	if (ret != 0)
-		return ret;
+		return prior(ret);
 	return name_write(dir->mnt, dir->dentry, dentry, 1, NULL);
 }
 
@@ -1388,7 +1423,7 @@ SEC("lsm/path_mkdir")
 int BPF_PROG(polc_mkdir, const struct path *dir, struct dentry *dentry, umode_t mode, int ret)
 {
 	if (ret != 0)
-		return ret;
+		return prior(ret);
 	return name_write(dir->mnt, dir->dentry, dentry, 0, NULL);
 }
 
@@ -1397,7 +1432,7 @@ SEC("lsm/path_rmdir")
 int BPF_PROG(polc_rmdir, const struct path *dir, struct dentry *dentry, int ret)
 {
 	if (ret != 0)
-		return ret;
+		return prior(ret);
 	return name_write(dir->mnt, dir->dentry, dentry, 1, NULL);
 }
 
@@ -1407,7 +1442,7 @@ SEC("lsm/path_symlink")
 int BPF_PROG(polc_symlink, const struct path *dir, struct dentry *dentry, const char *old_name, int ret)
 {
 	if (ret != 0)
-		return ret;
+		return prior(ret);
 	return name_write(dir->mnt, dir->dentry, dentry, 0, NULL);
 }
 
@@ -1424,14 +1459,16 @@ int BPF_PROG(polc_link, struct dentry *old_dentry, const struct path *new_dir, s
 	int r;
 
 	if (ret != 0)
-		return ret;
+		return prior(ret);
 	r = polc_move_name(number_of(new_dir->mnt), number_of(new_dir->dentry), number_of(new_dentry), 0, &m);
 	if (r != 0)
-		return r;
+		return -EPERM;
 	m.flags = MOVE_NAME;
 	m.read_in = m.read_out;
-	return polc_move_name(number_of(new_dir->mnt), number_of(BPF_CORE_READ(old_dentry, d_parent)),
-			      number_of(old_dentry), 1, &m);
+	m.read_rule_in = m.read_rule_out;
+	r = polc_move_name(number_of(new_dir->mnt), number_of(BPF_CORE_READ(old_dentry, d_parent)),
+			   number_of(old_dentry), 1, &m);
+	return r != 0 ? -EPERM : 0;
 }
 
 /*
@@ -1450,7 +1487,7 @@ int BPF_PROG(polc_rename, const struct path *old_dir, struct dentry *old_dentry,
 	struct move m = {.flags = MOVE_READ};
 
 	if (ret != 0)
-		return ret;
+		return prior(ret);
 	if (xchg)
 		m.flags |= MOVE_NAME;
 	if (od)
@@ -1459,14 +1496,16 @@ int BPF_PROG(polc_rename, const struct path *old_dir, struct dentry *old_dentry,
 		m.flags |= MOVE_DIR;
 	r = polc_move_name(number_of(new_dir->mnt), number_of(new_dir->dentry), number_of(new_dentry), xchg, &m);
 	if (r != 0)
-		return r;
+		return -EPERM;
 	m.flags = MOVE_NAME;
 	if (od)
 		m.flags |= MOVE_DIR;
 	if (nd)
 		m.flags |= MOVE_DIR_NEW;
 	m.read_in = m.read_out;
-	return polc_move_name(number_of(old_dir->mnt), number_of(old_dir->dentry), number_of(old_dentry), 1, &m);
+	m.read_rule_in = m.read_rule_out;
+	r = polc_move_name(number_of(old_dir->mnt), number_of(old_dir->dentry), number_of(old_dentry), 1, &m);
+	return r != 0 ? -EPERM : 0;
 }
 
 /* ---- CONNECT / ACCEPT ---- */
@@ -1635,7 +1674,7 @@ int BPF_PROG(polc_connect, struct socket *sock, struct sockaddr *address, int ad
 	__u64 cgid;
 
 	if (ret != 0)
-		return ret;
+		return prior(ret);
 	cgid = bpf_get_current_cgroup_id();
 	if (!bpf_map_lookup_elem(&polc_cgroups, &cgid))
 		return 0;
@@ -1661,7 +1700,7 @@ int BPF_PROG(polc_sendmsg, struct socket *sock, struct msghdr *msg, int size, in
 	__u64 cgid;
 
 	if (ret != 0)
-		return ret;
+		return prior(ret);
 	name = BPF_CORE_READ(msg, msg_name);
 	if (!name)
 		return 0;
@@ -1689,7 +1728,7 @@ int BPF_PROG(polc_conn_req, struct sock *sk, struct sk_buff *skb, struct request
 	__u64 cgid;
 
 	if (ret != 0)
-		return ret;
+		return prior(ret);
 	cgid = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
 	if (!bpf_map_lookup_elem(&polc_cgroups, &cgid))
 		return 0;
@@ -1748,7 +1787,7 @@ int BPF_PROG(polc_sock_new, int family, int type, int protocol, int kern, int re
 	__u64 cgid;
 
 	if (ret != 0)
-		return ret;
+		return prior(ret);
 	/* Sockets the kernel makes for itself are not the task's. */
 	if (kern)
 		return 0;
@@ -1773,7 +1812,7 @@ int BPF_PROG(polc_capable, const struct cred *cred, struct user_namespace *ns, i
 	__u64 cgid;
 
 	if (ret != 0)
-		return ret;
+		return prior(ret);
 	cgid = bpf_get_current_cgroup_id();
 	if (!bpf_map_lookup_elem(&polc_cgroups, &cgid))
 		return 0;

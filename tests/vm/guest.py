@@ -870,11 +870,11 @@ def case_file_moves_block():
     directory with no rule below it."""
     m = f"{SCRATCH}/files/moves"
     t = f"{m}/tree"
-    for d in (f"{t}/data/sub", f"{t}/secret", f"{t}/pub", f"{m}/free", f"{m}/incoming", f"{m}/home/vault",
-              f"{m}/apps/web/conf", f"{m}/apps/web/other"):
+    for d in (f"{t}/data/sub", f"{t}/secret/sub", f"{t}/inbox", f"{t}/pub", f"{m}/free", f"{m}/incoming",
+              f"{m}/home/vault", f"{m}/apps/web/conf", f"{m}/apps/web/other/deep"):
         os.makedirs(d, exist_ok=True)
-    for p in (f"{t}/data/sub/d.txt", f"{t}/secret/key", f"{t}/secret/other", f"{t}/pub/p.txt", f"{m}/free/f.txt",
-              f"{m}/home/vault/keep.txt", f"{m}/apps/web/conf/app.yaml"):
+    for p in (f"{t}/data/sub/d.txt", f"{t}/secret/key", f"{t}/secret/other", f"{t}/secret/sub/s.key", f"{t}/pub/p.txt",
+              f"{m}/free/f.txt", f"{m}/home/vault/keep.txt", f"{m}/apps/web/conf/app.yaml"):
         with open(p, "w", encoding="utf-8") as fh:
             fh.write("x\n")
 
@@ -892,6 +892,9 @@ def case_file_moves_block():
             fs("rename-conf", "rename", f"{m}/apps/web/conf", to=f"{m}/apps/web/conf-old"),
             fs("rename-web", "rename", f"{m}/apps/web", to=f"{m}/web-out"),
             fs("rename-web-other", "rename", f"{m}/apps/web/other", to=f"{m}/apps/web/other2"),
+            fs("rename-sub-to-inbox", "rename", f"{t}/secret/sub", to=f"{t}/inbox/sub"),
+            fs("rename-sub-inside", "rename", f"{t}/secret/sub", to=f"{t}/secret/sub2"),
+            fs("rename-deeper", "rename", f"{m}/apps/web/other/deep", to=f"{m}/apps/web/other/deep2"),
             fs("rename-pub", "rename", f"{t}/pub", to=f"{t}/pub-moved"),
             fs("rename-free", "rename", f"{m}/free", to=f"{m}/free-moved"),
             fs("link-pub", "link", f"{t}/pub-moved/p.txt", to=f"{m}/p-link"),
@@ -902,10 +905,11 @@ def case_file_moves_block():
     )
     expect_exit_ok(r)
     blocked = ("rename-data", "rename-tree", "rename-secret", "rename-key", "link-key", "rename-data-sub",
-               "rename-vault", "rename-conf", "rename-web", "rename-web-other")
+               "rename-vault", "rename-conf", "rename-web", "rename-web-other", "rename-sub-to-inbox")
     for s in blocked:
         expect_blocked(r, s)
-    for s in ("rename-pub", "rename-free", "link-pub", "rename-inside-secret", "rename-into-secret", "rename-home"):
+    for s in ("rename-pub", "rename-free", "link-pub", "rename-inside-secret", "rename-into-secret", "rename-home",
+              "rename-sub-inside", "rename-deeper"):
         expect_allowed(r, s)
     for p in (f"{t}/data/sub/d.txt", f"{t}/secret/key", f"{m}/apps/web/conf/app.yaml", f"{m}/apps/web/other"):
         expect_exists(p, "a blocked rename moved it")
@@ -915,7 +919,8 @@ def case_file_moves_block():
               f"{m}/home/vault-old", f"{m}/apps/web/conf-old", f"{m}/web-out", f"{m}/apps/web/other2"):
         expect_missing(p, "a blocked rename or link made it")
     for p in (f"{t}/pub-moved/p.txt", f"{m}/free-moved/f.txt", f"{m}/p-link", f"{t}/secret/other.new",
-              f"{t}/secret/incoming", f"{m}/home-moved/vault/keep.txt"):
+              f"{t}/secret/incoming", f"{m}/home-moved/vault/keep.txt", f"{t}/secret/sub2/s.key",
+              f"{m}/apps/web/other/deep2"):
         expect_exists(p, "an allowed rename or link did not happen")
     # One event per refusal. A directory at or above a rule's directory names that
     # rule (Write first); a file that may not be read, the Read rule on its path.
@@ -923,12 +928,16 @@ def case_file_moves_block():
     expect_events(r, 1, action="block", op="write", path=t, rule="no-write-data", moved=True, below=True)
     expect_events(r, 1, action="block", op="read", path=f"{t}/secret", rule="no-read-secret", moved=True, below=True)
     expect_events(r, 2, action="block", op="read", path=f"{t}/secret/key", rule="no-read-secret", moved=True, below=False)
+    # A directory whose new name another Read rule decides, one that does not cover
+    # what is below it (inbox/ is not recursive).
+    expect_events(r, 1, action="block", op="read", path=f"{t}/secret/sub", rule="no-read-secret", moved=True, below=False)
     # Below the rule's directory a rename is a WRITE of its name, as before.
     expect_events(r, 1, action="block", op="write", path=f"{t}/data/sub", rule="no-write-data", moved=False)
     # A directory the suffix glob runs through; directories below the wildcard
     # directory's literal prefix (all of them: `other` holds no match, a documented
-    # superset). The new name is decided first: a directory renamed within apps/ is
-    # refused at its new name, one moved out of it at its old name.
+    # superset, as deep as a match's directories: other/deep is not). The new name is
+    # decided first: a directory renamed within apps/ is refused at its new name, one
+    # moved out of it at its old name.
     expect_events(r, 1, action="block", op="write", path=f"{m}/home/vault", rule="no-write-vault-key", below=True)
     for p in ("apps/web/conf-old", "apps/web", "apps/web/other2"):
         expect_events(r, 1, action="block", op="write", path=f"{m}/{p}", rule="no-write-app-conf", below=True)

@@ -801,9 +801,10 @@ pub const MAP_DIR_GUARD: MapDef = MapDef {
     value_size: Decision::SIZE,
     policy_offset: Some(offset_of!(PathKey, policy)),
 };
-/// `polc_guard_deep`: `DIR/` for the literal directory of each Block or Audit
-/// READ/WRITE glob with a wildcard directory segment; an LPM lookup of a directory
-/// being renamed finds the strongest such glob above it.
+/// `polc_guard_deep`: the literal prefix of each Block or Audit READ/WRITE glob with a
+/// wildcard directory segment, per number of '/' of the directories below it that
+/// can hold a match (`pclass`; [`ANY`] for `**`); an LPM lookup of a directory being
+/// renamed finds the strongest such glob that can match below it.
 pub const MAP_GUARD_DEEP: MapDef = MapDef {
     name: "polc_guard_deep",
     c_define: "POLC_MAP_GUARD_DEEP",

@@ -55,21 +55,27 @@ fn guarded_dir(f: &PathForm) -> Option<&[u8]> {
     (cut > 0).then(|| &lit[..cut])
 }
 
-/// The `polc_guard_deep` node of a guarding rule whose paths lie below directories
+/// The `polc_guard_deep` entries of a guarding rule whose paths lie below directories
 /// it does not match itself, so that renaming such a directory takes paths out of
-/// it: an infix glob whose middle or suffix may hold a '/' (`/srv/*/conf.yaml`,
-/// `/a/**/b`). The node is the literal prefix; every directory that starts with it
-/// is guarded (a superset). `None` for the other forms: every directory that holds a
-/// match of a prefix form is matched itself (`/srv/**`, a recursive directory) or is
-/// the prefix's own directory, which [`guarded_dir`] covers; an infix glob whose
-/// matches are all directly in its prefix's directory (`/var/log/*.log`) is covered
-/// the same way; exact paths too; suffix and name globs match wherever they move.
-/// `None` also for the root, which would guard every directory.
-fn deep_node(f: &PathForm) -> Option<&[u8]> {
+/// it: an infix glob whose suffix holds a '/' (`/srv/*/conf.yaml`, `/a/**/b`). The
+/// node is the literal prefix: every directory that starts with it is guarded (a
+/// superset), with, for a glob whose matches have a fixed number of '/', one entry
+/// per number of '/' a directory that holds a match can have (from the prefix's to
+/// one less than the glob's), and otherwise one entry for any ([`ANY`]). `None` for
+/// the other forms: every directory that holds a match of a prefix form is matched
+/// itself (`/srv/**`, a recursive directory) or is the prefix's own directory, which
+/// [`guarded_dir`] covers; an infix glob whose matches are all directly in its
+/// prefix's directory (`/var/log/*.log`) is covered the same way; exact paths too;
+/// suffix and name globs match wherever they move. `None` also for the root, which
+/// would guard every directory.
+fn deep_node(f: &PathForm) -> Option<(&[u8], std::ops::RangeInclusive<u16>)> {
     let PathForm::Infix { prefix, suffix, slashes, .. } = f else { return None };
-    let fixed = prefix.matches('/').count() + suffix.matches('/').count();
-    let needed = suffix.contains('/') || *slashes == ANY || usize::from(*slashes) > fixed;
-    (needed && prefix.as_str() != "/").then_some(prefix.as_bytes())
+    if !suffix.contains('/') || prefix.as_str() == "/" {
+        return None;
+    }
+    let from = u16::try_from(prefix.matches('/').count()).ok()?;
+    let range = if *slashes == ANY { ANY..=ANY } else { from..=slashes.checked_sub(1)? };
+    (!range.is_empty()).then_some((prefix.as_bytes(), range))
 }
 
 /// The directory tails of a guarding suffix glob with directories: `/**/a/b/c`
@@ -85,20 +91,22 @@ fn dir_tails(f: &PathForm) -> Vec<&[u8]> {
     (2..=dir.len()).filter(|&i| i == dir.len() || dir[i] == b'/').map(|i| &dir[..i]).collect()
 }
 
-/// LPM entries from (op, node) -> decision, sorted: the lookup finds the longest node
-/// only, so each carries the strongest of itself and of the nodes of its op that
-/// are prefixes of it. In sorted order a node follows its prefixes, so a stack of
-/// the current node's prefixes is enough.
-fn strongest_of_prefixes<'a>(nodes: &[((Op, &'a [u8]), Decision)]) -> Vec<((Op, &'a [u8]), Decision)> {
-    let mut stack: Vec<((Op, &[u8]), Decision)> = Vec::new();
+/// LPM entries from ((op, pclass), node) -> decision, sorted: the lookup finds the
+/// longest node only, so each carries the strongest of itself and of the nodes of
+/// its group that are prefixes of it. In sorted order a node follows its prefixes,
+/// so a stack of the current node's prefixes is enough.
+type Group = (Op, u16);
+type LpmEntry<'a> = ((Group, &'a [u8]), Decision);
+fn strongest_of_prefixes<'a>(nodes: &[LpmEntry<'a>]) -> Vec<LpmEntry<'a>> {
+    let mut stack: Vec<LpmEntry<'_>> = Vec::new();
     let mut out = Vec::with_capacity(nodes.len());
-    for &((op, node), d) in nodes {
-        while stack.last().is_some_and(|((o, n), _)| *o != op || !node.starts_with(n)) {
+    for &((group, node), d) in nodes {
+        while stack.last().is_some_and(|((g, n), _)| *g != group || !node.starts_with(n)) {
             stack.pop();
         }
         let d = stack.last().map_or(d, |(_, up)| stronger(*up, d));
-        stack.push(((op, node), d));
-        out.push(((op, node), d));
+        stack.push(((group, node), d));
+        out.push(((group, node), d));
     }
     out
 }
@@ -142,7 +150,7 @@ pub(crate) fn build(low: &Lowered, policy: u32) -> (Vec<MapSection>, Vec<(u32, B
     let mut net: BTreeMap<(Op, bool, u8, u16), Vec<NetRule>> = BTreeMap::new();
     let mut ids: BTreeMap<(Op, u32), Decision> = BTreeMap::new();
     let mut guard: BTreeMap<(Op, &[u8]), Decision> = BTreeMap::new();
-    let mut deep: BTreeMap<(Op, &[u8]), Decision> = BTreeMap::new();
+    let mut deep: BTreeMap<((Op, u16), &[u8]), Decision> = BTreeMap::new();
     let mut tails: BTreeMap<(Op, Vec<u8>), Decision> = BTreeMap::new();
     for it in &low.items {
         let d = it.decision;
@@ -153,9 +161,11 @@ pub(crate) fn build(low: &Lowered, policy: u32) -> (Vec<MapSection>, Vec<(u32, B
                         let e = guard.entry((it.op, a)).or_insert_with(none);
                         *e = stronger(*e, d);
                     }
-                    if let Some(node) = deep_node(f) {
-                        let e = deep.entry((it.op, node)).or_insert_with(none);
-                        *e = stronger(*e, d);
+                    if let Some((node, counts)) = deep_node(f) {
+                        for n in counts {
+                            let e = deep.entry(((it.op, n), node)).or_insert_with(none);
+                            *e = stronger(*e, d);
+                        }
                     }
                     for t in dir_tails(f) {
                         let e = tails.entry((it.op, t.iter().rev().copied().collect())).or_insert_with(none);
@@ -357,15 +367,15 @@ pub(crate) fn build(low: &Lowered, policy: u32) -> (Vec<MapSection>, Vec<(u32, B
         let k = PathKey { policy, op: *op as u16, pclass: 0, path: pad::<PATH_MAX>(dir) };
         put(&polc_abi::MAP_DIR_GUARD, *op, lookup::GUARD, k.to_bytes().to_vec(), d.to_bytes().to_vec());
     }
-    let tails: Vec<((Op, &[u8]), Decision)> = tails.iter().map(|((op, t), d)| ((*op, t.as_slice()), *d)).collect();
+    let tails: Vec<LpmEntry<'_>> = tails.iter().map(|((op, t), d)| (((*op, 0), t.as_slice()), *d)).collect();
     for (def, bit, nodes) in [
         (&polc_abi::MAP_GUARD_DEEP, lookup::GUARD_DEEP, deep.into_iter().collect::<Vec<_>>()),
         (&polc_abi::MAP_GUARD_SFX, lookup::GUARD_SFX, tails),
     ] {
-        for ((op, node), d) in strongest_of_prefixes(&nodes) {
+        for (((op, pclass), node), d) in strongest_of_prefixes(&nodes) {
             let k = PathLpmKey {
                 prefixlen: path_prefixlen(node.len()),
-                key: PathKey { policy, op: op as u16, pclass: 0, path: pad::<PATH_MAX>(node) },
+                key: PathKey { policy, op: op as u16, pclass, path: pad::<PATH_MAX>(node) },
             };
             put(def, op, bit, k.to_bytes().to_vec(), d.to_bytes().to_vec());
         }

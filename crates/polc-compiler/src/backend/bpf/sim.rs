@@ -178,9 +178,11 @@ impl<'a> Sim<'a> {
 
     /// A name of a rename or link (step 6 of `polc_abi.h`, as `polc_rename` and
     /// `polc_link` decide it): the WRITE verdict of `path`, unless what the move
-    /// exposes is stronger. For the old name, the READ rule on `path` when stronger
-    /// than the one on where it goes; for a directory, its guards (WRITE, then for the
-    /// old name READ; per op the directory's own, the deep and the suffix guard).
+    /// exposes is stronger. For the old name of a file, the READ rule on `path` when
+    /// stronger than the one on where it goes; of a directory, unless the same rule
+    /// decides both. For a directory, its guards (WRITE, then for the old name READ;
+    /// per op the directory's own, the deep guard by its number of '/' and for any,
+    /// and the suffix guard).
     /// Returns the verdict, the op of the deciding rule and the event flags it sets
     /// (`NAME_MOVED`, `BELOW`; 0 when the WRITE of the name decided).
     pub fn moved(&self, path: &str, name: Name<'_>, dir: bool) -> (Verdict, Op, u8) {
@@ -197,8 +199,10 @@ impl<'a> Sim<'a> {
             }
         };
         if let Name::Old { to } = name {
-            let (d, a) = self.read_rule(path);
-            if rank(a) > rank(self.read_rule(to).1) {
+            // A file: where its new name's READ rule is weaker. A directory: unless the
+            // same rule decides both names.
+            let ((d, a), (there, ta)) = (self.read_rule(path), self.read_rule(to));
+            if if dir { d.rule_id != there.rule_id } else { rank(a) > rank(ta) } {
                 take(&mut out, d, Op::Read, NAME_MOVED);
             }
         }
@@ -207,6 +211,7 @@ impl<'a> Sim<'a> {
         }
         let p = path.as_bytes();
         let n = p.len().min(PATH_MAX);
+        let slashes = u16::try_from(p.iter().filter(|&&c| c == b'/').count()).ok().filter(|&c| c != polc_abi::ANY);
         let reversed: Vec<u8> = p.iter().rev().take(n).copied().collect();
         let ops: &[Op] = if matches!(name, Name::Old { .. }) { &[Op::Write, Op::Read] } else { &[Op::Write] };
         for &op in ops {
@@ -216,14 +221,16 @@ impl<'a> Sim<'a> {
                     take(&mut out, d, op, NAME_MOVED | BELOW);
                 }
             }
-            for (def, bit, key) in [
-                (&polc_abi::MAP_GUARD_DEEP, lookup::GUARD_DEEP, &p[..n]),
-                (&polc_abi::MAP_GUARD_SFX, lookup::GUARD_SFX, reversed.as_slice()),
+            for (def, bit, pclass, key) in [
+                (&polc_abi::MAP_GUARD_DEEP, lookup::GUARD_DEEP, slashes, &p[..n]),
+                (&polc_abi::MAP_GUARD_DEEP, lookup::GUARD_DEEP, Some(polc_abi::ANY), &p[..n]),
+                (&polc_abi::MAP_GUARD_SFX, lookup::GUARD_SFX, Some(0), reversed.as_slice()),
             ] {
+                let Some(pclass) = pclass else { continue };
                 if out.0.action == Action::Block || !self.uses(op, bit) {
                     continue;
                 }
-                let key = self.path_lpm_key(op, 0, key);
+                let key = self.path_lpm_key(op, pclass, key);
                 if let Some(d) = lpm(self.map(def), &key).and_then(|(_, v)| Decision::from_bytes(v)) {
                     take(&mut out, d, op, NAME_MOVED | BELOW);
                 }

@@ -400,7 +400,7 @@ fn rank(a: Action) -> u8 {
 fn check_moves(policies: &[Policy], plan: &Plan, sim: &Sim<'_>, paths: &[String]) -> usize {
     use super::sim::Name;
     let mut checks = 0;
-    let mut guarding: Vec<(&crate::pattern::PathMatcher, Action, bool)> = Vec::new();
+    let mut guarding: Vec<(&crate::pattern::PathMatcher, Action, bool, u32)> = Vec::new();
     for e in plan.sections.iter().filter(|s| s.section == Section::File).flat_map(|s| &s.rules) {
         let Matcher::Path(m) = &e.rule.matcher else { continue };
         if e.rule.effective == Action::Allow || !e.rule.conditions.parents.is_empty() {
@@ -414,7 +414,7 @@ fn check_moves(policies: &[Policy], plan: &Plan, sim: &Sim<'_>, paths: &[String]
         }
         for (acc, write) in [(FileAccess::Read, false), (FileAccess::Write, true)] {
             if e.rule.conditions.access.contains(&acc) {
-                guarding.push((m, e.rule.effective, write));
+                guarding.push((m, e.rule.effective, write, e.id));
             }
         }
     }
@@ -434,40 +434,56 @@ fn check_moves(policies: &[Policy], plan: &Plan, sim: &Sim<'_>, paths: &[String]
     }
     dirs.sort_unstable();
     dirs.dedup();
-    let q = "/zz/q";
+    // Destinations: a fresh directory, and some of the directories the rules decide.
+    let fresh = "/zz/q";
+    let mut dests: Vec<&str> = vec![fresh];
+    dests.extend(dirs.iter().step_by(5).copied());
     for d in &dirs {
-        let old = sim.moved(d, Name::Old { to: q }, true);
         let new = sim.moved(d, Name::New, true);
-        for (verdict, op, flags) in [old, new] {
-            if flags != 0 {
-                assert!(
-                    names(verdict.rule_id, op, verdict.action),
-                    "rename of {d}: {verdict:?} {op:?}\n{}",
-                    explain(policies, plan)
-                );
-            }
-        }
-        for (m, action, write) in &guarding {
-            if m.matches(d) {
+        for q in &dests {
+            if d == q || q.starts_with(&format!("{d}/")) {
                 continue;
             }
-            for t in TAILS {
-                let (p, moved) = (format!("{d}{t}"), format!("{q}{t}"));
-                if m.matches(&p) && !m.matches(&moved) {
+            let old = sim.moved(d, Name::Old { to: q }, true);
+            for (verdict, op, flags) in [old, new] {
+                if flags != 0 {
                     assert!(
-                        rank(old.0.action) >= rank(*action),
-                        "renaming {d} to {q} takes {p} out of a {action:?} rule: {old:?}\n{}",
+                        names(verdict.rule_id, op, verdict.action),
+                        "rename of {d}: {verdict:?} {op:?}\n{}",
                         explain(policies, plan)
                     );
-                    checks += 1;
                 }
-                if *write && m.matches(&p) && !m.matches(&moved) {
-                    assert!(
-                        rank(new.0.action) >= rank(*action),
-                        "moving a directory in as {d} makes {p}, under a {action:?} WRITE rule: {new:?}\n{}",
-                        explain(policies, plan)
-                    );
-                    checks += 1;
+            }
+            for (m, action, write, id) in &guarding {
+                // A rule that matches the directory itself counts when it decides it
+                // (not when a more specific rule does: the documented exception).
+                if m.matches(d) {
+                    let (op, acc) = if *write { (Op::Write, FileAccess::Write) } else { (Op::Read, FileAccess::Read) };
+                    let by = oracle(plan, op, &|r| {
+                        matches!(&r.matcher, Matcher::Path(x) if x.matches(d)) && r.conditions.access.contains(&acc)
+                    });
+                    if by.rule_id != *id {
+                        continue;
+                    }
+                }
+                for t in TAILS {
+                    let (p, moved) = (format!("{d}{t}"), format!("{q}{t}"));
+                    if m.matches(&p) && !m.matches(&moved) {
+                        assert!(
+                            rank(old.0.action) >= rank(*action),
+                            "renaming {d} to {q} takes {p} out of a {action:?} rule: {old:?}\n{}",
+                            explain(policies, plan)
+                        );
+                        checks += 1;
+                    }
+                    if *write && *q == fresh && m.matches(&p) && !m.matches(&moved) {
+                        assert!(
+                            rank(new.0.action) >= rank(*action),
+                            "moving a directory in as {d} makes {p}, under a {action:?} WRITE rule: {new:?}\n{}",
+                            explain(policies, plan)
+                        );
+                        checks += 1;
+                    }
                 }
             }
         }
@@ -480,7 +496,7 @@ fn check_moves(policies: &[Policy], plan: &Plan, sim: &Sim<'_>, paths: &[String]
                     && r.conditions.access.contains(&FileAccess::Read)
             })
         };
-        for to in [q, "/a/b", "/ab"] {
+        for to in [fresh, "/a/b", "/ab"] {
             let (here, there) = (read_rule(p), read_rule(to));
             let there = if there.rule_id == 0 { Action::Allow } else { there.action };
             let want = if here.rule_id != 0 && rank(here.action) > rank(write.action) && rank(here.action) > rank(there)
@@ -890,6 +906,7 @@ fn moves_are_decided_by_what_they_expose() {
         "prevention",
         json!({"selector": {}, "file": [
             {"name": "secret", "action": "Block", "access": ["Read"], "dirs": [{"path": "/srv/secret", "recursive": true}]},
+            {"name": "inbox", "action": "Block", "access": ["Read"], "dirs": [{"path": "/srv/inbox", "recursive": false}]},
             {"name": "data", "action": "Block", "access": ["Write"], "dirs": [{"path": "/srv/data", "recursive": true}]},
             {"name": "tail-b", "action": "Block", "access": ["Write"], "paths": ["/**/b/x"]},
             {"name": "tail-ab", "action": "Audit", "access": ["Write"], "paths": ["/**/a/b/y"]},
@@ -911,6 +928,13 @@ fn moves_are_decided_by_what_they_expose() {
         (v(Action::Block, id("secret")), Op::Read, NAME_MOVED)
     );
     assert_eq!(sim.moved("/srv/secret/key", old("/srv/secret/key.new"), false), allow, "a rename inside the tree");
+    assert_eq!(sim.moved("/srv/secret/key", old("/srv/inbox/key"), false), allow, "a file, read-blocked there too");
+    // A directory: the rule on its new name may not cover what is below it.
+    assert_eq!(
+        sim.moved("/srv/secret/sub", old("/srv/inbox/sub"), true),
+        (v(Action::Block, id("secret")), Op::Read, NAME_MOVED)
+    );
+    assert_eq!(sim.moved("/srv/secret/sub", old("/srv/secret/sub2"), true), allow, "the same rule decides both");
     // Directories: the rule below, under the old name; a directory moved in is
     // checked against WRITE only.
     let below = NAME_MOVED | BELOW;
@@ -925,10 +949,12 @@ fn moves_are_decided_by_what_they_expose() {
     assert_eq!(sim.moved("/home/u/a/b", old("/tmp/b2"), true), (v(Action::Block, id("tail-b")), Op::Write, below));
     assert_eq!(sim.moved("/home/u/a", old("/tmp/a2"), true), (v(Action::Audit, id("tail-ab")), Op::Write, below));
     assert_eq!(sim.moved("/home/u/ab", old("/tmp/x"), true), allow, "tails are whole names");
-    // Globs with a wildcard directory: every directory below their literal prefix;
-    // a longer prefix of a weaker rule does not hide a stronger one.
+    // Globs with a wildcard directory: directories below their literal prefix, as
+    // deep as a match's directories can be.
     assert_eq!(sim.moved("/w/app", old("/tmp/x"), true), (v(Action::Block, id("deep-a")), Op::Write, below));
-    assert_eq!(sim.moved("/w/b/c", old("/tmp/x"), true), (v(Action::Block, id("deep-a")), Op::Write, below));
+    // ... by the number of '/' its matches have: `/w/b/c` holds no match of `/w/*/x`.
+    assert_eq!(sim.moved("/w/b/c", old("/tmp/x"), true), (v(Action::Audit, id("deep-ab")), Op::Write, below));
+    assert_eq!(sim.moved("/w/app/sub", old("/tmp/x"), true), allow, "deeper than any match");
     assert_eq!(sim.moved("/w", old("/tmp/x"), true).0.action, Action::Block);
     // Matches only directly in their directory: that directory alone.
     assert_eq!(sim.moved("/var/log", old("/tmp/x"), true), (v(Action::Audit, id("logs")), Op::Read, below));
