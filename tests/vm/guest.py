@@ -874,9 +874,9 @@ def case_file_moves_block():
               f"{m}/home/vault", f"{m}/apps/web/conf", f"{m}/apps/web/other/deep"):
         os.makedirs(d, exist_ok=True)
     for p in (f"{t}/data/sub/d.txt", f"{t}/secret/key", f"{t}/secret/other", f"{t}/secret/sub/s.key", f"{t}/pub/p.txt",
-              f"{m}/free/f.txt", f"{m}/home/vault/keep.txt", f"{m}/apps/web/conf/app.yaml"):
+              f"{m}/free/f.txt", f"{m}/home/vault/keep.txt", f"{m}/apps/web/conf/app.yaml", f"{m}/decoy"):
         with open(p, "w", encoding="utf-8") as fh:
-            fh.write("x\n")
+            fh.write("decoy\n" if p.endswith("/decoy") else "x\n")
 
     r = run_probe(
         "file-moves-block",
@@ -887,6 +887,7 @@ def case_file_moves_block():
             fs("rename-secret", "rename", f"{t}/secret", to=f"{m}/secret-out"),
             fs("rename-key", "rename", f"{t}/secret/key", to=f"{m}/key-out"),
             fs("link-key", "link", f"{t}/secret/key", to=f"{m}/key-link"),
+            fs("exchange-key", "exchange", f"{t}/secret/key", to=f"{m}/decoy"),
             fs("rename-data-sub", "rename", f"{t}/data/sub", to=f"{m}/sub-out"),
             fs("rename-vault", "rename", f"{m}/home/vault", to=f"{m}/home/vault-old"),
             fs("rename-conf", "rename", f"{m}/apps/web/conf", to=f"{m}/apps/web/conf-old"),
@@ -904,7 +905,7 @@ def case_file_moves_block():
         ],
     )
     expect_exit_ok(r)
-    blocked = ("rename-data", "rename-tree", "rename-secret", "rename-key", "link-key", "rename-data-sub",
+    blocked = ("rename-data", "rename-tree", "rename-secret", "rename-key", "link-key", "exchange-key", "rename-data-sub",
                "rename-vault", "rename-conf", "rename-web", "rename-web-other", "rename-sub-to-inbox")
     for s in blocked:
         expect_blocked(r, s)
@@ -927,7 +928,10 @@ def case_file_moves_block():
     expect_events(r, 1, action="block", op="write", path=f"{t}/data", rule="no-write-data", moved=True, below=True)
     expect_events(r, 1, action="block", op="write", path=t, rule="no-write-data", moved=True, below=True)
     expect_events(r, 1, action="block", op="read", path=f"{t}/secret", rule="no-read-secret", moved=True, below=True)
-    expect_events(r, 2, action="block", op="read", path=f"{t}/secret/key", rule="no-read-secret", moved=True, below=False)
+    # Its rename, its hard link, and its exchange with a file outside the tree.
+    expect_events(r, 3, action="block", op="read", path=f"{t}/secret/key", rule="no-read-secret", moved=True, below=False)
+    if file_text(f"{m}/decoy") != "decoy\n" or file_text(f"{t}/secret/key") != "x\n":
+        raise CaseFailure("the blocked exchange swapped the names")
     # A directory whose new name another Read rule decides, one that does not cover
     # what is below it (inbox/ is not recursive).
     expect_events(r, 1, action="block", op="read", path=f"{t}/secret/sub", rule="no-read-secret", moved=True, below=False)

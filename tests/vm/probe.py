@@ -24,6 +24,7 @@ run. Kinds:
   unlink   path         unlink(2)
   rmdir    path         rmdir(2)
   rename   path, to     rename(2)
+  exchange path, to     renameat2(2) with RENAME_EXCHANGE: the two names swap
   link     path, to     link(2): a hard link `to` of `path`
   symlink  path, target symlink(2): a symbolic link `path` pointing to `target`
   status   field        records the line FIELD of /proc/self/status in "out" (NoNewPrivs)
@@ -37,6 +38,7 @@ run. Kinds:
   wait     path         wait until a marker file exists (at most 120 s)
 """
 
+import ctypes
 import json
 import os
 import socket
@@ -113,6 +115,13 @@ def run_step(step):
             res["ok"] = True
         elif kind == "rename":
             os.rename(step["path"], step["to"])
+            res["ok"] = True
+        elif kind == "exchange":
+            libc = ctypes.CDLL(None, use_errno=True)
+            at_fdcwd, rename_exchange = -100, 2
+            if libc.renameat2(at_fdcwd, os.fsencode(step["path"]), at_fdcwd, os.fsencode(step["to"]), rename_exchange):
+                e = ctypes.get_errno()
+                raise OSError(e, os.strerror(e))
             res["ok"] = True
         elif kind == "link":
             os.link(step["path"], step["to"])
