@@ -1180,12 +1180,12 @@ static long guard_step(__u32 i, void *data)
 	if (!s || !w->cfg || i >= w->steps || w->action == POLC_BLOCK)
 		return 1;
 	lookups = w->cfg->lookups[op];
+	s->fwd.key.policy = w->policy;
+	s->fwd.key.op = op;
+	s->fwd.key.pclass = 0;
 	if (kind == 0) {
 		if (!(lookups & POLC_LOOKUP_GUARD) || w->len > POLC_PATH_MAX)
 			return 0;
-		s->fwd.key.policy = w->policy;
-		s->fwd.key.op = op;
-		s->fwd.key.pclass = 0;
 		g = bpf_map_lookup_elem(&polc_dir_guard, &s->fwd.key);
 	} else if (kind == 1 || kind == 2) {
 		/* Entries are "PREFIX": directories that start with it (a longer path is
@@ -1194,8 +1194,6 @@ static long guard_step(__u32 i, void *data)
 		 * directory with as many or more holds none) or POLC_ANY (`**` globs). */
 		if (!(lookups & POLC_LOOKUP_GUARD_DEEP) || (kind == 1 && w->slashes >= POLC_ANY))
 			return 0;
-		s->fwd.key.policy = w->policy;
-		s->fwd.key.op = op;
 		s->fwd.key.pclass = kind == 1 ? (__u16)w->slashes : POLC_ANY;
 		s->fwd.prefixlen = POLC_PATH_PREFIXLEN(n);
 		g = bpf_map_lookup_elem(&polc_guard_deep, &s->fwd);
@@ -1209,12 +1207,8 @@ static long guard_step(__u32 i, void *data)
 		s->rev.prefixlen = POLC_PATH_PREFIXLEN(n);
 		g = bpf_map_lookup_elem(&polc_guard_sfx, &s->rev);
 	}
-	if (g && g->rule_id != 0 && g->action <= POLC_BLOCK && g->action > w->action) {
-		w->best = *g;
-		w->action = g->action;
-		w->op = op;
-		w->flags = POLC_EVENT_NAME_MOVED | POLC_EVENT_BELOW;
-	}
+	if (g)
+		stronger(&w->best, &w->action, &w->op, &w->flags, g, op, POLC_EVENT_NAME_MOVED | POLC_EVENT_BELOW);
 	return 0;
 }
 

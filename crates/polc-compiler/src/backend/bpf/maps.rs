@@ -88,7 +88,7 @@ fn dir_tails(f: &PathForm) -> Vec<&[u8]> {
     if dir.first() != Some(&b'/') {
         return Vec::new();
     }
-    (2..=dir.len()).filter(|&i| i == dir.len() || dir[i] == b'/').map(|i| &dir[..i]).collect()
+    ancestors(dir).collect()
 }
 
 /// LPM entries from ((op, pclass), node) -> decision, sorted: the lookup finds the
@@ -118,20 +118,8 @@ fn ancestors(dir: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 /// The stronger action (Block > Audit), then the lower rule id.
 fn stronger(a: Decision, b: Decision) -> Decision {
-    if a.rule_id == 0 {
-        return b;
-    }
-    match b.action.cmp(&a.action) {
-        std::cmp::Ordering::Greater => b,
-        std::cmp::Ordering::Less => a,
-        std::cmp::Ordering::Equal => {
-            if b.rule_id < a.rule_id {
-                b
-            } else {
-                a
-            }
-        }
-    }
+    use std::cmp::Reverse;
+    if a.rule_id == 0 || (b.action, Reverse(b.rule_id)) > (a.action, Reverse(a.rule_id)) { b } else { a }
 }
 
 /// The map sections of a bundle, in [`BUNDLE_MAPS`] order, for policy id `policy`.

@@ -187,14 +187,9 @@ impl<'a> Sim<'a> {
     /// (`NAME_MOVED`, `BELOW`; 0 when the WRITE of the name decided).
     pub fn moved(&self, path: &str, name: Name<'_>, dir: bool) -> (Verdict, Op, u8) {
         use polc_abi::event_flags::{BELOW, NAME_MOVED};
-        let rank = |a: Action| match a {
-            Action::Block => 2,
-            Action::Audit => 1,
-            Action::Allow => 0,
-        };
         let mut out = (self.path(Op::Write, path, None, None), Op::Write, 0u8);
         let take = |out: &mut (Verdict, Op, u8), d: Decision, op: Op, flags: u8| {
-            if d.rule_id != 0 && rank(to_action(d.action)) > rank(out.0.action) {
+            if d.rule_id != 0 && to_action(d.action) > out.0.action {
                 *out = (Verdict { action: to_action(d.action), rule_id: d.rule_id }, op, flags);
             }
         };
@@ -202,7 +197,7 @@ impl<'a> Sim<'a> {
             // A file: where its new name's READ rule is weaker. A directory: unless the
             // same rule decides both names.
             let ((d, a), (there, ta)) = (self.read_rule(path), self.read_rule(to));
-            if if dir { d.rule_id != there.rule_id } else { rank(a) > rank(ta) } {
+            if if dir { d.rule_id != there.rule_id } else { a > ta } {
                 take(&mut out, d, Op::Read, NAME_MOVED);
             }
         }

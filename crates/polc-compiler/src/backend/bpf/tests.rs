@@ -376,14 +376,6 @@ fn check_plan(g: &mut Gen, policies: &[Policy], plan: &Plan, b: &Bundle) -> usiz
     checks
 }
 
-fn rank(a: Action) -> u8 {
-    match a {
-        Action::Block => 2,
-        Action::Audit => 1,
-        Action::Allow => 0,
-    }
-}
-
 /// Step 6 of polc_abi.h, against what a move does to the paths, read from the IR
 /// matchers (not from the compiler's guard entries):
 /// - renaming a directory `d` to a fresh `/zz/q` takes a path `d/t` out of a Block or
@@ -470,7 +462,7 @@ fn check_moves(policies: &[Policy], plan: &Plan, sim: &Sim<'_>, paths: &[String]
                     let (p, moved) = (format!("{d}{t}"), format!("{q}{t}"));
                     if m.matches(&p) && !m.matches(&moved) {
                         assert!(
-                            rank(old.0.action) >= rank(*action),
+                            old.0.action >= *action,
                             "renaming {d} to {q} takes {p} out of a {action:?} rule: {old:?}\n{}",
                             explain(policies, plan)
                         );
@@ -478,7 +470,7 @@ fn check_moves(policies: &[Policy], plan: &Plan, sim: &Sim<'_>, paths: &[String]
                     }
                     if *write && *q == fresh && m.matches(&p) && !m.matches(&moved) {
                         assert!(
-                            rank(new.0.action) >= rank(*action),
+                            new.0.action >= *action,
                             "moving a directory in as {d} makes {p}, under a {action:?} WRITE rule: {new:?}\n{}",
                             explain(policies, plan)
                         );
@@ -499,8 +491,7 @@ fn check_moves(policies: &[Policy], plan: &Plan, sim: &Sim<'_>, paths: &[String]
         for to in [fresh, "/a/b", "/ab"] {
             let (here, there) = (read_rule(p), read_rule(to));
             let there = if there.rule_id == 0 { Action::Allow } else { there.action };
-            let want = if here.rule_id != 0 && rank(here.action) > rank(write.action) && rank(here.action) > rank(there)
-            {
+            let want = if here.rule_id != 0 && here.action > write.action && here.action > there {
                 (here, Op::Read, polc_abi::event_flags::NAME_MOVED)
             } else {
                 (write, Op::Write, 0)
