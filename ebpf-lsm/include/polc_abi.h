@@ -73,9 +73,10 @@
 
 #ifndef __VMLINUX_H__
 #include <linux/types.h>
+#include <linux/bpf.h> /* struct bpf_spin_lock */
 #endif
 
-#define POLC_ABI_VERSION 3
+#define POLC_ABI_VERSION 4
 
 /* Bytes of a path (or of a last path segment) kept in map keys; no NUL needed.
  * 248 = 256 (the kernel's LPM_DATA_SIZE_MAX) - 8 (policy, op, pclass). */
@@ -181,6 +182,12 @@ enum polc_proto {
 #define POLC_MAP_EVENTS "polc_events"
 /* Per-CPU ARRAY, one __u64 entry: events lost because the ring buffer was full. */
 #define POLC_MAP_DROPS "polc_drops"
+/* ARRAY, one struct polc_host, agent-written. */
+#define POLC_MAP_HOST "polc_host"
+/* ARRAY, one __u64, kernel-owned: counts the links and unlinks of the whole system. */
+#define POLC_MAP_NAMES "polc_names"
+/* INODE_STORAGE of struct polc_open_cache, kernel-owned. */
+#define POLC_MAP_OPEN_CACHE "polc_open_cache"
 
 /* Program names (at most 15 bytes) and their attach points. */
 #define POLC_PROG_BPRM_CHECK "polc_bprm_check"
@@ -217,6 +224,10 @@ enum polc_proto {
 #define POLC_SEC_SOCKET_CREATE "lsm/socket_create"
 #define POLC_PROG_CAPABLE "polc_capable"
 #define POLC_SEC_CAPABLE "lsm/capable"
+#define POLC_PROG_INODE_LINK "polc_ino_link"
+#define POLC_SEC_INODE_LINK "lsm/inode_link"
+#define POLC_PROG_INODE_UNLINK "polc_ino_unlink"
+#define POLC_SEC_INODE_UNLINK "lsm/inode_unlink"
 
 /* One rule's verdict. rule_id 0: no rule (the entry has nothing for this case). */
 struct polc_decision {
@@ -346,10 +357,46 @@ struct polc_policy_config {
 	__u32 flags;
 };
 
-/* polc_gen value (an ARRAY with one entry): the generation hooks use. */
+/* polc_gen value (an ARRAY with one entry): the generation hooks use. Only its low
+ * 16 bits are in policy ids; the agent counts every switch in all 32 (the open cache
+ * compares them). */
 struct polc_generation {
 	__u32 generation;
 	__u32 pad;
+};
+
+/* polc_host value (an ARRAY with one entry), written by the agent at every start:
+ * what the programs know about the running kernel. */
+struct polc_host {
+	__u64 rename_seq; /* kernel address of rename_lock (kallsyms); 0: unknown */
+	__u64 mount_seq;  /* kernel address of mount_lock (kallsyms); 0: unknown */
+	__u32 flags;	  /* POLC_HOST_* */
+	__u32 pad;
+};
+
+/* polc_host.flags: remember the silent Allow decisions of file_open (the open cache). */
+#define POLC_HOST_OPEN_CACHE 1
+
+/*
+ * polc_open_cache value (inode storage, kernel-owned): the ops (1 << op) that
+ * file_open let through without an event for this inode, and everything the path
+ * and the decision depended on then. A later open is let through at once when all
+ * of that is unchanged: the same policy and generation, no dentry moved and no
+ * mount changed since (the sequences of rename_lock and mount_lock), no name made
+ * or removed by link or unlink (polc_names), the same dentry, mount and task root.
+ */
+struct polc_open_cache {
+	struct bpf_spin_lock lock;
+	__u32 allow;	  /* 1 << POLC_OP_READ, 1 << POLC_OP_WRITE */
+	__u32 policy;	  /* POLC_POLICY_ID */
+	__u32 generation; /* polc_gen[0].generation, every bit */
+	__u32 rename_seq;
+	__u32 mount_seq;
+	__u64 names; /* polc_names[0] */
+	__u64 dentry;
+	__u64 mnt;
+	__u64 root_dentry;
+	__u64 root_mnt;
 };
 
 /* polc_cgroups value (key: __u64 cgroup id), written by the agent. */

@@ -39,8 +39,14 @@ enum {
 	BPF_MAP_TYPE_ARRAY = 2,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 	BPF_MAP_TYPE_LPM_TRIE = 11,
+	BPF_MAP_TYPE_INODE_STORAGE = 28,
 	BPF_MAP_TYPE_TASK_STORAGE = 29,
 	BPF_MAP_TYPE_RINGBUF = 27,
+};
+
+/* UAPI: the lock a map value may hold (bpf_spin_lock/bpf_spin_unlock). */
+struct bpf_spin_lock {
+	__u32 val;
 };
 
 /* Map flags and helper flags (UAPI). */
@@ -74,11 +80,40 @@ enum {
 #define S_IFREG 0100000U
 #define S_IFDIR 0040000U
 #define RENAME_EXCHANGE (1 << 1)
+/* include/uapi/linux/magic.h: the local filesystems whose names change only through
+ * the kernel's own rename, link and unlink (the open cache; see polc_lsm.bpf.c). */
+#define EXT4_SUPER_MAGIC 0xEF53UL /* also ext2 and ext3 */
+#define XFS_SUPER_MAGIC 0x58465342UL
+#define BTRFS_SUPER_MAGIC 0x9123683EUL
+#define TMPFS_MAGIC 0x01021994UL
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630UL
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
+struct super_block {
+	unsigned long s_magic;
+};
+
 struct inode {
 	umode_t i_mode;
+	unsigned int i_nlink; /* in an anonymous union with __i_nlink */
+	struct super_block *i_sb;
+};
+
+/* include/linux/seqlock.h: the sequence of a seqcount_t, a seqcount_spinlock_t and a
+ * seqlock_t (rename_lock, mount_lock, and from some kernels fs_struct.seq). The
+ * kernel's seqlock_t is a typedef of an unnamed struct: `struct seqlock` is only the
+ * local shape of fs_struct___seqlock, matched member by member. */
+struct seqcount {
+	unsigned int sequence;
+};
+
+struct seqcount_spinlock {
+	struct seqcount seqcount;
+};
+
+struct seqlock {
+	struct seqcount_spinlock seqcount;
 };
 
 struct dentry;
@@ -144,7 +179,13 @@ struct linux_binprm {
 };
 
 struct fs_struct {
+	struct seqcount_spinlock seq; /* chroot(2) and pivot_root(2) write root under it */
 	struct path root;
+};
+
+/* fs_struct.seq where the kernel made it a seqlock_t. */
+struct fs_struct___seqlock {
+	struct seqlock seq;
 };
 
 struct task_struct {

@@ -161,6 +161,27 @@ struct {
 } polc_tasks SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct polc_host);
+} polc_host SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} polc_names SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_INODE_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct polc_open_cache);
+} polc_open_cache SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 << 20);
 } polc_events SEC(".maps");
@@ -248,8 +269,9 @@ static __always_inline int prior(int ret)
 
 /* ---- Step 0: the policy of the current task ---- */
 
-/* The config of the policy bound to cgroup `cgid`; NULL: not contained (allow). */
-static __always_inline struct polc_policy_config *policy_of(__u64 cgid, __u32 *policy)
+/* The config of the policy bound to cgroup `cgid`, and the generation (all 32 bits)
+ * it was read in; NULL: not contained (allow). */
+static __always_inline struct polc_policy_config *policy_gen_of(__u64 cgid, __u32 *policy, __u32 *generation)
 {
 	struct polc_binding *b = bpf_map_lookup_elem(&polc_cgroups, &cgid);
 	struct polc_policy_key k;
@@ -261,9 +283,17 @@ static __always_inline struct polc_policy_config *policy_of(__u64 cgid, __u32 *p
 	g = bpf_map_lookup_elem(&polc_gen, &zero);
 	if (!g)
 		return NULL;
-	k.policy = POLC_POLICY_ID(g->generation, b->slot);
+	*generation = g->generation;
+	k.policy = POLC_POLICY_ID(*generation, b->slot);
 	*policy = k.policy;
 	return bpf_map_lookup_elem(&polc_config, &k);
+}
+
+static __always_inline struct polc_policy_config *policy_of(__u64 cgid, __u32 *policy)
+{
+	__u32 generation;
+
+	return policy_gen_of(cgid, policy, &generation);
 }
 
 static __always_inline void take(struct polc_decision *best, const struct polc_decision *d)
@@ -1037,23 +1067,213 @@ int BPF_PROG(polc_task_alloc, struct task_struct *task, unsigned long clone_flag
 
 /* ---- READ / WRITE ---- */
 
+/* ---- The open cache: file_open's silent Allow decisions, per inode ---- */
+
+/*
+ * An open in a bound cgroup costs a bpf_d_path and the lookups of step 1, and most
+ * opens of a workload are the same files again. polc_open_cache (inode storage)
+ * remembers, per inode, the ops an open was let through for without an event, with
+ * everything the path and the decision depended on (struct polc_open_cache). The
+ * next open of the inode is let through at once when all of it is unchanged; any
+ * change is a miss, decided as before. Only silent Allows are kept: every Block and
+ * Audit is decided and reported in full.
+ *
+ * The path of a dentry changes only when
+ *   - a dentry moves (rename, a remote rename seen by d_splice_alias): d_move and
+ *     d_exchange write rename_lock, whose sequence the entry keeps;
+ *   - the mount tree changes (mount, umount, a namespace torn down): mount_lock;
+ *   - the task's root changes (chroot, pivot_root, setns): the root is in the entry
+ *     and is read under fs_struct.seq;
+ *   - the inode gets another name or loses one (link, unlink, from any caller, as
+ *     vfs_link and vfs_unlink run the inode hooks): polc_names counts them. With
+ *     one name (i_nlink 1; a directory has one) a dentry freed and allocated again
+ *     for the inode at the same address has the same path.
+ * These sequences are read before the path is resolved, so a change during the
+ * decision makes the entry stale at once. Only local filesystems (ext2/3/4, xfs,
+ * btrfs, tmpfs, overlayfs) are cached: on network and FUSE filesystems names change
+ * where no hook runs. The policy is the policy id and the 32-bit generation: bundles
+ * of a generation are never rewritten, and the agent counts every switch.
+ * rename_lock and mount_lock have no BTF; the agent finds them in /proc/kallsyms and
+ * writes their addresses into polc_host. Without them the cache is off.
+ */
+
+/* What an open's path depends on besides the inode, read before it is resolved. */
+struct open_snap {
+	__u64 names;
+	__u64 dentry;
+	__u64 mnt;
+	__u64 root_dentry;
+	__u64 root_mnt;
+	__u32 rename_seq;
+	__u32 mount_seq;
+	__u32 fs_seq;
+	__u32 pad;
+};
+
+/* The sequence of the seqlock_t at kernel address `addr`. seqlock_t is a typedef of
+ * an unnamed struct, which CO-RE cannot name; its first member is the
+ * seqcount_spinlock_t in every kernel since 5.10. */
+static __always_inline int read_seq(__u64 addr, __u32 *v)
+{
+	const char *p = (const char *)addr + bpf_core_field_offset(struct seqcount_spinlock, seqcount.sequence);
+
+	return bpf_probe_read_kernel(v, sizeof(*v), p);
+}
+
+/* fs_struct.seq: a seqcount_spinlock_t, or a seqlock_t in kernels that made it one. */
+static __always_inline __u32 fs_seq(struct fs_struct *fs)
+{
+	if (bpf_core_field_exists(((struct fs_struct___seqlock *)0)->seq.seqcount.seqcount))
+		return BPF_CORE_READ((struct fs_struct___seqlock *)fs, seq.seqcount.seqcount.sequence);
+	return BPF_CORE_READ(fs, seq.seqcount.sequence);
+}
+
+/* polc_host when the open cache is on and `inode` may be cached, else NULL. */
+static __always_inline const struct polc_host *cache_host(struct inode *inode)
+{
+	__u32 zero = 0;
+	const struct polc_host *h = bpf_map_lookup_elem(&polc_host, &zero);
+	unsigned long magic;
+
+	if (!h || !(h->flags & POLC_HOST_OPEN_CACHE) || h->rename_seq == 0 || h->mount_seq == 0)
+		return NULL;
+	magic = BPF_CORE_READ(inode, i_sb, s_magic);
+	if (magic != EXT4_SUPER_MAGIC && magic != XFS_SUPER_MAGIC && magic != BTRFS_SUPER_MAGIC &&
+	    magic != TMPFS_MAGIC && magic != OVERLAYFS_SUPER_MAGIC)
+		return NULL;
+	if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFDIR && BPF_CORE_READ(inode, i_nlink) != 1)
+		return NULL;
+	return h;
+}
+
+/* Read what the path of `file` depends on; 0, or -1 when a change is under way or
+ * the name is gone (not cached then). */
+static __always_inline int snap_of(const struct polc_host *h, struct file *file, struct open_snap *o)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
+	__u64 *names;
+	__u32 zero = 0;
+
+	if (read_seq(h->rename_seq, &o->rename_seq) != 0 || read_seq(h->mount_seq, &o->mount_seq) != 0)
+		return -1;
+	if ((o->rename_seq | o->mount_seq) & 1)
+		return -1;
+	names = bpf_map_lookup_elem(&polc_names, &zero);
+	if (!names || !fs)
+		return -1;
+	o->names = *(volatile __u64 *)names;
+	o->dentry = (__u64)d;
+	o->mnt = (__u64)BPF_CORE_READ(file, f_path.mnt);
+	if (unlinked(d))
+		return -1;
+	o->fs_seq = fs_seq(fs);
+	if (o->fs_seq & 1)
+		return -1;
+	o->root_dentry = (__u64)BPF_CORE_READ(fs, root.dentry);
+	o->root_mnt = (__u64)BPF_CORE_READ(fs, root.mnt);
+	return fs_seq(fs) == o->fs_seq ? 0 : -1;
+}
+
+static __always_inline int cache_matches(const struct polc_open_cache *c, const struct open_snap *o, __u32 policy,
+					 __u32 generation)
+{
+	return c->policy == policy && c->generation == generation && c->rename_seq == o->rename_seq &&
+	       c->mount_seq == o->mount_seq && c->names == o->names && c->dentry == o->dentry && c->mnt == o->mnt &&
+	       c->root_dentry == o->root_dentry && c->root_mnt == o->root_mnt;
+}
+
+/* Were all ops of `want` let through silently for this inode, with nothing changed? */
+static __always_inline int cache_hit(struct inode *inode, const struct open_snap *o, __u32 policy, __u32 generation,
+				     __u32 want)
+{
+	struct polc_open_cache *c = bpf_inode_storage_get(&polc_open_cache, inode, 0, 0);
+	int hit;
+
+	if (!c)
+		return 0;
+	bpf_spin_lock(&c->lock);
+	hit = cache_matches(c, o, policy, generation) && (c->allow & want) == want;
+	bpf_spin_unlock(&c->lock);
+	return hit;
+}
+
+/* Remember that the ops of `allow` were let through silently under snapshot `o`. */
+static __always_inline void cache_put(struct inode *inode, const struct open_snap *o, __u32 policy, __u32 generation,
+				      __u32 allow)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	struct polc_open_cache *c;
+
+	/* The root the path was resolved against is the one in the snapshot. */
+	if (!fs || fs_seq(fs) != o->fs_seq)
+		return;
+	c = bpf_inode_storage_get(&polc_open_cache, inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!c)
+		return;
+	bpf_spin_lock(&c->lock);
+	if (!cache_matches(c, o, policy, generation))
+		c->allow = 0;
+	c->allow |= allow;
+	c->policy = policy;
+	c->generation = generation;
+	c->rename_seq = o->rename_seq;
+	c->mount_seq = o->mount_seq;
+	c->names = o->names;
+	c->dentry = o->dentry;
+	c->mnt = o->mnt;
+	c->root_dentry = o->root_dentry;
+	c->root_mnt = o->root_mnt;
+	bpf_spin_unlock(&c->lock);
+}
+
+/* inode_link and inode_unlink (every caller of vfs_link and vfs_unlink): a name is
+ * made or removed; no open cache entry taken before stays valid. */
+static __always_inline void names_changed(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&polc_names, &zero);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+SEC("lsm/inode_link")
+int BPF_PROG(polc_ino_link, struct dentry *old_dentry, struct inode *dir, struct dentry *new_dentry, int ret)
+{
+	names_changed();
+	return prior(ret);
+}
+
+SEC("lsm/inode_unlink")
+int BPF_PROG(polc_ino_unlink, struct inode *dir, struct dentry *dentry, int ret)
+{
+	names_changed();
+	return prior(ret);
+}
+
 SEC("lsm/file_open")
 int BPF_PROG(polc_file_open, struct file *file, int ret)
 {
 	struct polc_decision rbest = {}, wbest = {};
 	struct path_info pi = {};
 	struct polc_policy_config *cfg;
+	const struct polc_host *host;
+	struct open_snap snap = {};
 	struct polc_scratch *s;
+	struct inode *inode;
 	__u64 cgid;
-	__u32 policy = 0, mode, fflags, rule_id;
+	__u32 policy = 0, generation = 0, mode, fflags, rule_id, want, silent = 0;
 	__u16 lookups = 0;
 	__u8 rflags = 0, wflags = 0, ra = POLC_ALLOW, wa = POLC_ALLOW, op, action, flags;
-	int read, write, resolved;
+	int read, write, resolved, cache;
 
 	if (ret != 0)
 		return prior(ret);
 	cgid = bpf_get_current_cgroup_id();
-	cfg = policy_of(cgid, &policy);
+	cfg = policy_gen_of(cgid, &policy, &generation);
 	if (!cfg)
 		return 0;
 	/* A stacked filesystem (overlayfs, the root of every container) opens the real
@@ -1074,6 +1294,15 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 	s = scratch();
 	if (!s)
 		return 0;
+	want = (read ? 1U << POLC_OP_READ : 0) | (write ? 1U << POLC_OP_WRITE : 0);
+	inode = file->f_inode;
+	host = inode ? cache_host(inode) : NULL;
+	cache = host && snap_of(host, file, &snap) == 0;
+	if (cache && cache_hit(inode, &snap, policy, generation, want)) {
+		action = POLC_ALLOW;
+		wa = POLC_ALLOW;
+		goto done;
+	}
 	if (read)
 		lookups |= cfg->lookups[POLC_OP_READ];
 	if (write)
@@ -1107,6 +1336,15 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 	}
 	if (reported(cfg, action) || !resolved)
 		emit_path(s, cgid, policy, rule_id, op, action, flags, resolved, pi.len);
+	if (cache && resolved) {
+		if (read && !reported(cfg, ra))
+			silent |= 1U << POLC_OP_READ;
+		if (write && !reported(cfg, wa))
+			silent |= 1U << POLC_OP_WRITE;
+		if (silent)
+			cache_put(inode, &snap, policy, generation, silent);
+	}
+done:
 	/* The truncation this open does next (an existing regular file) is the WRITE
 	 * just decided: polc_path_trunc lets it through without a second event. */
 	if (write && wa != POLC_BLOCK && action != POLC_BLOCK && (fflags & O_TRUNC) &&

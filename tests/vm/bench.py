@@ -85,15 +85,16 @@ def run_direct(cmd):
     return parse(p.stdout.decode().strip().splitlines()[-1])
 
 
-def run_under_polc(g, policy, cmd):
-    """Run the loop under polc exec; the loop's line goes to a file, so a polc exec that
-    does not exit after the loop (reported as a hang) still yields the figure."""
+def run_under_polc(g, policy, cmd, extra=()):
+    """Run the loop under polc exec (with `extra` arguments); the loop's line goes to a
+    file, so a polc exec that does not exit after the loop (reported as a hang) still
+    yields the figure."""
     res = os.path.join(g.OUT, "bench-loop.txt")
     if os.path.exists(res):
         os.remove(res)
     sb, sa = os.path.join(g.OUT, "stats-before.json"), os.path.join(g.OUT, "stats-after.json")
     script = f"{BPFTOOL} -j prog show > {sb}; " + " ".join(cmd) + f" > {res}.tmp; {BPFTOOL} -j prog show > {sa}; mv {res}.tmp {res}"
-    argv = [g.POLC, "exec", "--policy", policy, "--events", "json", "--", "/bin/sh", "-c", script]
+    argv = [g.POLC, "exec", "--policy", policy, "--events", "json", *extra, "--", "/bin/sh", "-c", script]
 
     def done():
         try:
@@ -162,6 +163,7 @@ def events_throughput(g, hb):
     target = f"{d}/audited.txt"
     with open(target, "w", encoding="utf-8") as f:
         f.write("x\n")
+    fstype = subprocess.run(["stat", "-f", "-c", "%T", target], stdout=subprocess.PIPE, check=False).stdout.decode().strip()
     with open(f"{d}/audit.yaml", "w", encoding="utf-8") as f:
         f.write(EVENTS_POLICY.format(path=target))
     subprocess.run([g.POLC, "compile", f"{d}/audit.yaml", "--target", "bpf-lsm", "--out", f"{d}/out"],
@@ -312,12 +314,22 @@ def run(g, only=None):
         rows[f"{n} rules"] = [o, e]
         compile_s[n] = (to, te)
 
+    # The same open loops with every open decided in full (the open cache off): the
+    # cost of a first open of an inode, or of one after a rename, link, unlink or
+    # mount change on the node.
+    for n in TIERS:
+        g.say(f"bench: {n} rules, open cache off")
+        o, to = run_under_polc(g, os.path.join(bench_dir, f"file-{n}.yaml"), loops(g, hb, target)[0],
+                               extra=["--no-open-cache"])
+        rows[f"{n} rules, open cache off"] = [o, None]
+
     g.say("bench: baseline again")
     base2 = [run_direct(c) for c in loops(g, hb, target)]
     base = [(a["median_ns"] + b["median_ns"]) / 2 for a, b in zip(base1, base2)]
 
     lines = [
-        f"open+close: {OPEN_N} x {OPEN_ROUNDS} rounds; fork+exec /usr/bin/true: {EXEC_N} x {EXEC_ROUNDS} rounds; "
+        f"open+close of {target} ({fstype}): {OPEN_N} x {OPEN_ROUNDS} rounds; "
+        f"fork+exec /usr/bin/true: {EXEC_N} x {EXEC_ROUNDS} rounds; "
         "median ns/op, ratio to the mean baseline",
         "",
         "| configuration | open+close ns/op | ratio | fork+exec ns/op | ratio |",
@@ -329,10 +341,8 @@ def run(g, only=None):
     ]
     for name, (o, e) in rows.items():
         label = "programs loaded, loop outside any bound cgroup" if name == "outside" else f"policy of {name}, bound"
-        lines.append(
-            f"| {label} | {o['median_ns']:.0f} | {o['median_ns'] / base[0]:.3f} "
-            f"| {e['median_ns']:.0f} | {e['median_ns'] / base[1]:.3f} |"
-        )
+        exec_cols = "- | -" if e is None else f"{e['median_ns']:.0f} | {e['median_ns'] / base[1]:.3f}"
+        lines.append(f"| {label} | {o['median_ns']:.0f} | {o['median_ns'] / base[0]:.3f} | {exec_cols} |")
 
     def fmt(v, b):
         return "-" if v is None else f"{v:.0f} ns ({100 * v / b:.2f}% of an op)"
@@ -354,7 +364,7 @@ def run(g, only=None):
 
     for name, (o, e) in rows.items():
         label = "outside any bound cgroup" if name == "outside" else f"policy of {name}, bound"
-        vo, ve = o["prog_ns"]["polc_file_open"], e["prog_ns"]["polc_bprm_check"]
+        vo, ve = o["prog_ns"]["polc_file_open"], None if e is None else e["prog_ns"]["polc_bprm_check"]
         lines.append(
             f"| {label} | {fmt(vo, base[0])} | {times(vo, out_open)} "
             f"| {fmt(ve, base[1])} | {times(ve, out_exec)} |"

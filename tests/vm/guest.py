@@ -1019,6 +1019,75 @@ def case_file_audit():
     expect_events(r, 1, path=w)
 
 
+def case_file_open_cache():
+    """The open cache: a silent Allow is remembered per inode (its entry is looked up
+    through an O_PATH descriptor), for each op it was decided for; an inode with two
+    names and an audited open are not remembered. A rename of a directory above a
+    remembered file, and a move of the mount a remembered file is on, give the file a
+    path that a Block rule names: the next open is refused, not taken from the
+    cache."""
+    c = f"{SCRATCH}/files/cache"
+    mp = f"{c}/mp"
+    for d in (f"{c}/pub/dir", f"{c}/secret", mp):
+        os.makedirs(d, exist_ok=True)
+    for p in (f"{c}/pub/dir/f.txt", f"{c}/pub/w.txt", f"{c}/pub/two.txt", f"{c}/watched.txt"):
+        with open(p, "w", encoding="utf-8") as fh:
+            fh.write("x\n")
+    os.link(f"{c}/pub/two.txt", f"{c}/pub/two-link.txt")
+    # A private tmpfs whose child mount can be moved (mount --move refuses to move a
+    # mount whose parent is shared).
+    sh(f"mount -t tmpfs polc-cache {mp} && mount --make-private {mp}")
+    try:
+        os.makedirs(f"{mp}/a", exist_ok=True)
+        os.makedirs(f"{mp}/secret/a", exist_ok=True)
+        sh(f"mount -t tmpfs polc-cache-a {mp}/a")
+        with open(f"{mp}/a/m.txt", "w", encoding="utf-8") as fh:
+            fh.write("m\n")
+        r = run_probe(
+            "file-open-cache",
+            ["file-open-cache.yaml"],
+            [
+                fs("open-1", "read", f"{c}/pub/dir/f.txt"),
+                fs("cached-1", "cached", f"{c}/pub/dir/f.txt"),
+                fs("open-2", "read", f"{c}/pub/dir/f.txt"),
+                fs("move-dir", "rename", f"{c}/pub/dir", to=f"{c}/secret/dir"),
+                fs("open-moved", "read", f"{c}/secret/dir/f.txt"),
+                fs("write-1", "write", f"{c}/pub/w.txt"),
+                fs("cached-w", "cached", f"{c}/pub/w.txt"),
+                fs("read-w", "read", f"{c}/pub/w.txt"),
+                fs("cached-rw", "cached", f"{c}/pub/w.txt"),
+                fs("two-open", "read", f"{c}/pub/two.txt"),
+                fs("two-cached", "cached", f"{c}/pub/two.txt"),
+                fs("watched-1", "read", f"{c}/watched.txt"),
+                fs("watched-2", "read", f"{c}/watched.txt"),
+                fs("watched-3", "read", f"{c}/watched.txt"),
+                fs("watched-cached", "cached", f"{c}/watched.txt"),
+                fs("mnt-open", "read", f"{mp}/a/m.txt"),
+                fs("mnt-cached", "cached", f"{mp}/a/m.txt"),
+                ex("mnt-move", ["/bin/mount", "--move", f"{mp}/a", f"{mp}/secret/a"]),
+                fs("mnt-open-moved", "read", f"{mp}/secret/a/m.txt"),
+            ],
+        )
+    finally:
+        sh(f"umount -R {mp}", check=False)
+    expect_exit_ok(r)
+    for s in ("open-1", "open-2", "move-dir", "write-1", "read-w", "two-open", "watched-1", "watched-2", "watched-3",
+              "mnt-open", "mnt-move"):
+        expect_allowed(r, s)
+    expect_blocked(r, "open-moved")
+    expect_blocked(r, "mnt-open-moved")
+    read, write = 1 << 1, 1 << 2
+    want = {"cached-1": read, "cached-w": write, "cached-rw": read | write, "mnt-cached": read,
+            "two-cached": -1, "watched-cached": -1}
+    got = {k: r.step(k).get("out") for k in want}
+    if got != want:
+        raise CaseFailure(f"open cache entries (ops mask, -1: none): expected {want}, got {got}")
+    expect_events(r, 1, action="block", op="read", path=f"{c}/secret/dir/f.txt", rule="no-read-secret")
+    expect_events(r, 1, action="block", op="read", path=f"{mp}/secret/a/m.txt", rule="no-read-secret")
+    expect_events(r, 3, action="audit", op="read", path=f"{c}/watched.txt", rule="audit-watched")
+    expect_events(r, 5)
+
+
 def case_net_egress_block():
     r = run_probe(
         "net-egress-block",
@@ -1427,6 +1496,7 @@ CASES = [
     ("file-names-block", case_file_names_block),
     ("file-moves-block", case_file_moves_block),
     ("file-audit", case_file_audit),
+    ("file-open-cache", case_file_open_cache),
     ("file-write-audit", case_file_write_audit),
     ("file-write-dryrun", case_file_write_dryrun),
     ("net-egress-block", case_net_egress_block),

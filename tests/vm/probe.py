@@ -34,6 +34,9 @@ run. Kinds:
                         UDP socket connected to `via` (a port on 127.0.0.1), then
                         sendto host:port (the address given overrides the peer)
   fastopen host, port   TCP Fast Open: sendto(MSG_FASTOPEN) on a new TCP socket
+  cached   path         the open cache's entry for the inode of `path` (polc_open_cache,
+                        looked up through an O_PATH descriptor, which no LSM file_open
+                        judges): "out" is its ops mask, or -1 when it has none
   touch    path         create a marker file (synchronisation with the runner)
   wait     path         wait until a marker file exists (at most 120 s)
 """
@@ -45,6 +48,47 @@ import socket
 import subprocess
 import sys
 import time
+
+
+OPEN_CACHE_PIN = "/sys/fs/bpf/polc/maps/polc_open_cache"
+
+
+def bpf(cmd, attr):
+    libc = ctypes.CDLL(None, use_errno=True)
+    nr_bpf = 321  # x86_64
+    r = libc.syscall(nr_bpf, cmd, ctypes.byref(attr), ctypes.sizeof(attr))
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+
+
+def open_cache_mask(path):
+    """polc_open_cache's `allow` for the inode of `path`, or -1 without an entry."""
+
+    class ObjGet(ctypes.Structure):
+        _fields_ = [("pathname", ctypes.c_uint64), ("bpf_fd", ctypes.c_uint32), ("file_flags", ctypes.c_uint32)]
+
+    class Lookup(ctypes.Structure):
+        _fields_ = [("map_fd", ctypes.c_uint32), ("pad", ctypes.c_uint32), ("key", ctypes.c_uint64),
+                    ("value", ctypes.c_uint64), ("flags", ctypes.c_uint64)]
+
+    name = ctypes.create_string_buffer(OPEN_CACHE_PIN.encode())
+    map_fd = bpf(7, ObjGet(pathname=ctypes.addressof(name)))  # BPF_OBJ_GET
+    fd = os.open(path, os.O_PATH)
+    try:
+        key = ctypes.c_int(fd)
+        value = ctypes.create_string_buffer(64)  # struct polc_open_cache
+        try:
+            bpf(1, Lookup(map_fd=map_fd, key=ctypes.addressof(key), value=ctypes.addressof(value)))  # LOOKUP_ELEM
+        except OSError as e:
+            if e.errno == 2:
+                return -1
+            raise
+        return int.from_bytes(value.raw[4:8], "little")
+    finally:
+        os.close(fd)
+        os.close(map_fd)
 
 
 def run_step(step):
@@ -151,6 +195,9 @@ def run_step(step):
             # Blocking (a timeout would make the socket non-blocking: EINPROGRESS).
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
                 s.sendto(b"x", socket.MSG_FASTOPEN, (step["host"], step["port"]))
+            res["ok"] = True
+        elif kind == "cached":
+            res["out"] = open_cache_mask(step["path"])
             res["ok"] = True
         elif kind == "touch":
             with open(step["path"], "w", encoding="utf-8"):

@@ -16,7 +16,7 @@
 use core::mem::{offset_of, size_of};
 
 /// Version of this ABI; a bundle built for another version is refused.
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;
 /// Bytes of a path (or last path segment) kept in map keys (no NUL needed).
 pub const PATH_MAX: usize = 248;
 /// `TASK_COMM_LEN`.
@@ -44,8 +44,16 @@ pub const MAP_TYPE_PERCPU_ARRAY: u32 = 6;
 pub const MAP_TYPE_LPM_TRIE: u32 = 11;
 /// `BPF_MAP_TYPE_RINGBUF`.
 pub const MAP_TYPE_RINGBUF: u32 = 27;
+/// `BPF_MAP_TYPE_INODE_STORAGE`.
+pub const MAP_TYPE_INODE_STORAGE: u32 = 28;
 /// `BPF_MAP_TYPE_TASK_STORAGE`.
 pub const MAP_TYPE_TASK_STORAGE: u32 = 29;
+
+/// `polc_host.flags` bits.
+pub mod host_flags {
+    /// Remember the silent Allow decisions of `file_open` (the open cache).
+    pub const OPEN_CACHE: u32 = 1;
+}
 
 /// `enum polc_action`.
 pub mod action {
@@ -539,6 +547,48 @@ abi_struct! {
 }
 
 abi_struct! {
+    /// `struct polc_host`: `polc_host` value, what the programs know about the kernel.
+    pub struct Host("polc_host", size 24, align 8) {
+        /// Kernel address of `rename_lock` (0: unknown).
+        pub rename_seq: u64 = 0,
+        /// Kernel address of `mount_lock` (0: unknown).
+        pub mount_seq: u64 = 8,
+        /// [`host_flags`] bits.
+        pub flags: u32 = 16,
+        /// Zero.
+        pub pad: u32 = 20,
+    }
+}
+
+abi_struct! {
+    /// `struct polc_open_cache`: `polc_open_cache` value (inode storage, kernel-owned).
+    pub struct OpenCache("polc_open_cache", size 64, align 8) {
+        /// `struct bpf_spin_lock`.
+        pub lock: u32 = 0,
+        /// `1 << op` of the ops let through without an event.
+        pub allow: u32 = 4,
+        /// Policy id.
+        pub policy: u32 = 8,
+        /// `polc_gen[0].generation`.
+        pub generation: u32 = 12,
+        /// `rename_lock`'s sequence.
+        pub rename_seq: u32 = 16,
+        /// `mount_lock`'s sequence.
+        pub mount_seq: u32 = 20,
+        /// `polc_names[0]`.
+        pub names: u64 = 24,
+        /// The dentry.
+        pub dentry: u64 = 32,
+        /// The mount.
+        pub mnt: u64 = 40,
+        /// The task's root dentry.
+        pub root_dentry: u64 = 48,
+        /// The task's root mount.
+        pub root_mnt: u64 = 56,
+    }
+}
+
+abi_struct! {
     /// `struct polc_binding`: `polc_cgroups` value (key: u64 cgroup id).
     pub struct Binding("polc_binding", size 8, align 4) {
         /// Policy slot.
@@ -622,6 +672,8 @@ pub const LAYOUTS: &[Layout] = &[
     PolicyKey::LAYOUT,
     PolicyConfig::LAYOUT,
     Generation::LAYOUT,
+    Host::LAYOUT,
+    OpenCache::LAYOUT,
     Binding::LAYOUT,
     TaskInfo::LAYOUT,
     Event::LAYOUT,
@@ -678,6 +730,7 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("POLC_EVENT_NAME_MOVED", event_flags::NAME_MOVED as u64),
     ("POLC_EVENT_BELOW", event_flags::BELOW as u64),
     ("POLC_CONFIG_EVENT_ALLOW", config_flags::EVENT_ALLOW as u64),
+    ("POLC_HOST_OPEN_CACHE", host_flags::OPEN_CACHE as u64),
     ("POLC_POLICY_ID(3, 7)", policy_id(3, 7) as u64),
     ("POLC_PATH_PREFIXLEN(5)", path_prefixlen(5) as u64),
     ("POLC_NET_PREFIXLEN(24)", net_prefixlen(24) as u64),
@@ -874,6 +927,36 @@ pub const MAP_DROPS: MapDef = MapDef {
     policy_offset: None,
 };
 
+/// `polc_host`: what the programs know about the kernel (agent-owned, one entry).
+pub const MAP_HOST: MapDef = MapDef {
+    name: "polc_host",
+    c_define: "POLC_MAP_HOST",
+    map_type: MAP_TYPE_ARRAY,
+    key_size: 4,
+    value_size: Host::SIZE,
+    policy_offset: None,
+};
+
+/// `polc_names`: links and unlinks of the whole system (kernel-owned, one `u64`).
+pub const MAP_NAMES: MapDef = MapDef {
+    name: "polc_names",
+    c_define: "POLC_MAP_NAMES",
+    map_type: MAP_TYPE_ARRAY,
+    key_size: 4,
+    value_size: 8,
+    policy_offset: None,
+};
+
+/// `polc_open_cache`: `file_open`'s silent Allow decisions per inode (kernel-owned).
+pub const MAP_OPEN_CACHE: MapDef = MapDef {
+    name: "polc_open_cache",
+    c_define: "POLC_MAP_OPEN_CACHE",
+    map_type: MAP_TYPE_INODE_STORAGE,
+    key_size: 4,
+    value_size: OpenCache::SIZE,
+    policy_offset: None,
+};
+
 /// The maps a bundle fills, in bundle order.
 pub const BUNDLE_MAPS: &[MapDef] = &[
     MAP_CONFIG,
@@ -915,6 +998,9 @@ pub const MAPS: &[MapDef] = &[
     MAP_TASKS,
     MAP_EVENTS,
     MAP_DROPS,
+    MAP_HOST,
+    MAP_NAMES,
+    MAP_OPEN_CACHE,
 ];
 
 /// The map called `name`.
@@ -1038,6 +1124,18 @@ pub const PROGRAMS: &[ProgramDef] = &[
         c_define: "POLC_PROG_CAPABLE",
         section: "lsm/capable",
         c_section_define: "POLC_SEC_CAPABLE",
+    },
+    ProgramDef {
+        name: "polc_ino_link",
+        c_define: "POLC_PROG_INODE_LINK",
+        section: "lsm/inode_link",
+        c_section_define: "POLC_SEC_INODE_LINK",
+    },
+    ProgramDef {
+        name: "polc_ino_unlink",
+        c_define: "POLC_PROG_INODE_UNLINK",
+        section: "lsm/inode_unlink",
+        c_section_define: "POLC_SEC_INODE_UNLINK",
     },
 ];
 

@@ -62,7 +62,7 @@ fn bpf_target_layout_matches_rust() {
     let src = dir.join("check.c");
     let prelude = "#define __VMLINUX_H__\n\
         typedef unsigned char __u8;\ntypedef unsigned short __u16;\ntypedef unsigned int __u32;\n\
-        typedef unsigned long long __u64;\ntypedef signed int __s32;\ntypedef __u16 __be16;\n";
+        typedef unsigned long long __u64;\ntypedef signed int __s32;\ntypedef __u16 __be16;\nstruct bpf_spin_lock { __u32 val; };\n";
     let body =
         format!("{prelude}#include \"polc_abi.h\"\n{}\nint polc_check(void) {{ return 0; }}\n", static_asserts());
     std::fs::write(&src, body).unwrap();

@@ -4,6 +4,8 @@
 //! - [`loader`]: load the embedded eBPF LSM object with aya, attach every program from
 //!   one table, pin maps and links under `/sys/fs/bpf/polc` (or reuse those pins, so an
 //!   agent restart leaves enforcement in place).
+//! - [`host`]: what the programs know about the running kernel (`polc_host`): the
+//!   addresses the open cache needs, from `/proc/kallsyms`.
 //! - [`policy`]: load bundles into policy slots with the generation switch of the ABI
 //!   (write the new generation beside the old one, switch with one update of
 //!   `polc_gen`, delete the old one), slot allocation, cgroup bindings; written
@@ -22,6 +24,7 @@ pub mod checks;
 mod error;
 pub mod events;
 pub mod format;
+pub mod host;
 pub mod loader;
 pub mod node;
 pub mod policy;

@@ -21,6 +21,7 @@
 //! the pin directory ([`Loaded::lock`]).
 
 use crate::Error;
+use crate::host::OpenCache;
 use crate::ring::Ring;
 use crate::store::MapStore;
 use aya::maps::lpm_trie::{Key, LpmTrie};
@@ -28,7 +29,7 @@ use aya::maps::{Array, HashMap, Map, MapData, MapError, PerCpuArray};
 use aya::programs::Lsm;
 use aya::programs::links::FdLink;
 use polc_abi::{
-    Binding, Generation, MAP_TYPE_ARRAY, MAP_TYPE_HASH, MAP_TYPE_LPM_TRIE, MAP_TYPE_RINGBUF, MapDef, PROGRAMS,
+    Binding, Generation, Host, MAP_TYPE_ARRAY, MAP_TYPE_HASH, MAP_TYPE_LPM_TRIE, MAP_TYPE_RINGBUF, MapDef, PROGRAMS,
 };
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -48,6 +49,7 @@ pub struct KernelMaps {
     bundle: Vec<(&'static MapDef, Map)>,
     generation: Map,
     cgroups: Map,
+    host: Map,
     events: Option<MapData>,
     drops: Option<Map>,
 }
@@ -88,7 +90,31 @@ impl Loaded {
     /// # Errors
     /// [`Error::NoObject`] for a build without the object; the failing check
     /// ([`crate::checks::all`]); a program that does not load or attach, named.
+    ///
+    /// The first start after a load also writes `polc_host`, with the open cache on
+    /// where the kernel allows it ([`crate::host`]); later starts keep what is there.
     pub fn open(dir: &Path) -> Result<Loaded, Error> {
+        let mut loaded = Self::open_pinned(dir)?;
+        if loaded.maps.host()? == Host::zeroed() {
+            loaded.maps.set_host(crate::host::probe(true).0)?;
+        }
+        Ok(loaded)
+    }
+
+    /// [`Loaded::open`], then write `polc_host` with the open cache on when
+    /// `open_cache` and the kernel allows it ([`crate::host`]); says whether it is on.
+    /// The setting is the node's, and stays until the next `open_with`.
+    ///
+    /// # Errors
+    /// Those of [`Loaded::open`]; `polc_host` that cannot be written.
+    pub fn open_with(dir: &Path, open_cache: bool) -> Result<(Loaded, OpenCache), Error> {
+        let mut loaded = Self::open_pinned(dir)?;
+        let (host, state) = crate::host::probe(open_cache);
+        loaded.maps.set_host(host)?;
+        Ok((loaded, state))
+    }
+
+    fn open_pinned(dir: &Path) -> Result<Loaded, Error> {
         if crate::OBJECT.is_empty() {
             return Err(Error::NoObject);
         }
@@ -270,6 +296,7 @@ fn open_pins(dir: &Path) -> Result<KernelMaps, Error> {
         bundle,
         generation: open_pin(dir, &polc_abi::MAP_GENERATION)?,
         cgroups: open_pin(dir, &polc_abi::MAP_CGROUPS)?,
+        host: open_pin(dir, &polc_abi::MAP_HOST)?,
         events,
         drops,
     })
@@ -344,6 +371,25 @@ impl KernelMaps {
             return Err(Error::MissingMap { map: def.name });
         };
         dispatch(def, map, req).map_err(|source| Error::Map { map: def.name, op, source: Box::new(source) })
+    }
+}
+
+impl KernelMaps {
+    /// `polc_host[0]`.
+    ///
+    /// # Errors
+    /// The map cannot be read.
+    pub fn host(&self) -> Result<Host, Error> {
+        let err = |source| Error::Map { map: polc_abi::MAP_HOST.name, op: "read", source: Box::new(source) };
+        let a: Array<&MapData, [u8; Host::SIZE]> = Array::try_from(&self.host).map_err(err)?;
+        let v = a.get(&0, 0).map_err(err)?;
+        Host::from_bytes(&v).ok_or(Error::MapLayout { map: polc_abi::MAP_HOST.name })
+    }
+
+    fn set_host(&mut self, h: Host) -> Result<(), Error> {
+        let err = |source| Error::Map { map: polc_abi::MAP_HOST.name, op: "update", source: Box::new(source) };
+        let mut a: Array<&mut MapData, [u8; Host::SIZE]> = Array::try_from(&mut self.host).map_err(err)?;
+        a.set(0, h.to_bytes(), 0).map_err(err)
     }
 }
 

@@ -110,7 +110,10 @@ pub fn apply(store: &mut dyn MapStore, changes: &[(u16, Option<&Bundle>)]) -> Re
     }
     let cur = store.generation()?;
     let old = cur.generation as u16;
-    let new = old.wrapping_add(1);
+    // Policy ids hold the low 16 bits; all 32 count the switches (the open cache of
+    // polc_file_open compares them, so a generation number is not reused soon).
+    let full = cur.generation.wrapping_add(1);
+    let new = full as u16;
     let changed: BTreeSet<u16> = changes.iter().map(|(s, _)| *s).collect();
     let mut done = Applied { generation: new, ..Applied::default() };
     let mut written: Vec<(&'static MapDef, Vec<u8>)> = Vec::new();
@@ -153,7 +156,7 @@ pub fn apply(store: &mut dyn MapStore, changes: &[(u16, Option<&Bundle>)]) -> Re
         }
         return Err(e);
     }
-    store.set_generation(Generation { generation: u32::from(new), ..cur })?;
+    store.set_generation(Generation { generation: full, ..cur })?;
     for map in BUNDLE_MAPS {
         for key in store.keys(map)? {
             if policy_of(map, &key).is_some_and(|p| generation_of(p) == old) {
@@ -266,6 +269,21 @@ mod tests {
     }
 
     #[test]
+    fn the_generation_counts_every_switch_in_32_bits() {
+        let mut s = MemStore::default();
+        s.generation.generation = 0xffff;
+        assert!(apply(&mut s, &[(1, Some(&bundle("a", &["/bin/sh"], 1)))]).is_ok());
+        // Policy ids take the low 16 bits (0); the generation keeps counting, so a
+        // number the open cache remembered is not seen again after 65,536 switches.
+        assert_eq!(s.generation.generation, 0x1_0000);
+        assert_eq!(policies(&s, &MAP_PATH_EXACT), vec![policy_id(0, 1)]);
+        assert!(apply(&mut s, &[(1, Some(&bundle("a", &["/bin/ls"], 2)))]).is_ok());
+        assert_eq!(s.generation.generation, 0x1_0001);
+        assert_eq!(policies(&s, &MAP_PATH_EXACT), vec![policy_id(1, 1)]);
+        assert_eq!(loaded_slots(&s).ok(), Some(BTreeSet::from([1])));
+    }
+
+    #[test]
     fn a_failed_load_keeps_the_old_generation() {
         let mut s = MemStore::default();
         assert!(apply(&mut s, &[(1, Some(&bundle("a", &["/bin/sh"], 1)))]).is_ok());
@@ -290,15 +308,6 @@ mod tests {
         assert_eq!(done.map(|d| d.removed), Ok(3));
         assert!(!policies(&s, &MAP_PATH_EXACT).contains(&policy_id(2, 9)));
         assert_eq!(loaded_slots(&s).ok(), Some(BTreeSet::from([1, 4])));
-    }
-
-    #[test]
-    fn generations_wrap() {
-        let mut s = MemStore::default();
-        s.generation.generation = 0xffff;
-        assert!(apply(&mut s, &[(1, Some(&bundle("a", &["/x"], 1)))]).is_ok());
-        assert_eq!(s.generation.generation, 0);
-        assert_eq!(policies(&s, &MAP_PATH_EXACT), vec![policy_id(0, 1)]);
     }
 
     #[test]

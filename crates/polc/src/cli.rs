@@ -307,6 +307,13 @@ pub(crate) struct ExecArgs {
     /// as not enforced); the command also runs without no_new_privs.
     #[arg(long)]
     pub no_seccomp: bool,
+    /// Decide every file open in full: turn off the open cache, which lets an open
+    /// through at once when the same inode was let through silently under the same
+    /// policy and nothing its path depends on has changed since (no rename, link,
+    /// unlink or mount change on the node). The setting is the node's and stays until
+    /// the next `polc exec` or agent start changes it.
+    #[arg(long)]
+    pub no_open_cache: bool,
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub cmd: Vec<std::ffi::OsString>,

@@ -46,7 +46,10 @@ pub(crate) fn run(args: &ExecArgs) -> anyhow::Result<Status> {
         Some(f) => Some(polc_agent::seccomp::seal(&f.to_bytes()).context("cannot hand the seccomp filter over")?),
         None => None,
     };
-    let mut loaded = Loaded::open(Path::new(polc_agent::PIN_DIR))?;
+    let (mut loaded, open_cache) = Loaded::open_with(Path::new(polc_agent::PIN_DIR), !args.no_open_cache)?;
+    if let (false, polc_agent::host::OpenCache::Off(why)) = (args.no_open_cache, &open_cache) {
+        eprintln!("polc: note: the open cache is off ({why}); every file open is decided in full");
+    }
     let root = cgroup::root()?;
     let mut cg = cgroup::Cgroup::create(&root, &format!("polc-exec-{}", std::process::id()))
         .context("cannot create the cgroup for the command")?;
