@@ -184,10 +184,12 @@ enum polc_proto {
 #define POLC_MAP_DROPS "polc_drops"
 /* ARRAY, one struct polc_host, agent-written. */
 #define POLC_MAP_HOST "polc_host"
-/* ARRAY, one __u64, kernel-owned: counts the links and unlinks of the whole system. */
-#define POLC_MAP_NAMES "polc_names"
+/* ARRAY of POLC_COUNT_COUNT __u64, kernel-owned. */
+#define POLC_MAP_COUNTS "polc_counts"
 /* INODE_STORAGE of struct polc_open_cache, kernel-owned. */
 #define POLC_MAP_OPEN_CACHE "polc_open_cache"
+/* Per-CPU ARRAY of POLC_STAT_COUNT __u64, kernel-owned. */
+#define POLC_MAP_CACHE_STAT "polc_cache_stat"
 
 /* Program names (at most 15 bytes) and their attach points. */
 #define POLC_PROG_BPRM_CHECK "polc_bprm_check"
@@ -228,6 +230,8 @@ enum polc_proto {
 #define POLC_SEC_INODE_LINK "lsm/inode_link"
 #define POLC_PROG_INODE_UNLINK "polc_ino_unlink"
 #define POLC_SEC_INODE_UNLINK "lsm/inode_unlink"
+#define POLC_PROG_INODE_FREE "polc_ino_free"
+#define POLC_SEC_INODE_FREE "lsm/inode_free_security"
 
 /* One rule's verdict. rule_id 0: no rule (the entry has nothing for this case). */
 struct polc_decision {
@@ -371,8 +375,23 @@ struct polc_host {
 	__u64 rename_seq; /* kernel address of rename_lock (kallsyms); 0: unknown */
 	__u64 mount_seq;  /* kernel address of mount_lock (kallsyms); 0: unknown */
 	__u32 flags;	  /* POLC_HOST_* */
-	__u32 pad;
+	__u32 cache_max;  /* open cache entries at most (polc_counts[POLC_COUNT_ENTRIES]) */
 };
+
+/* An open cache entry older than this is stale: a sequence cannot wrap around to its
+ * value meanwhile (2^31 renames take far longer). */
+#define POLC_OPEN_CACHE_TTL_NS 10000000000ULL
+
+/* polc_counts (ARRAY of __u64, kernel-owned). */
+#define POLC_COUNT_NAMES 0   /* links and unlinks of the whole system (inode hooks) */
+#define POLC_COUNT_ENTRIES 1 /* open cache entries now: made, minus freed with their inode */
+#define POLC_COUNT_COUNT 2
+
+/* polc_cache_stat (per-CPU ARRAY of __u64, kernel-owned): the open cache at work. */
+#define POLC_STAT_HITS 0  /* opens let through from the cache */
+#define POLC_STAT_STALE 1 /* opens of an inode whose entry was stale or held other ops */
+#define POLC_STAT_FULL 2  /* entries not made: cache_max reached */
+#define POLC_STAT_COUNT 3
 
 /* polc_host.flags: remember the silent Allow decisions of file_open (the open cache). */
 #define POLC_HOST_OPEN_CACHE 1
@@ -383,20 +402,21 @@ struct polc_host {
  * and the decision depended on then. A later open is let through at once when all
  * of that is unchanged: the same policy and generation, no dentry moved and no
  * mount changed since (the sequences of rename_lock and mount_lock), no name made
- * or removed by link or unlink (polc_names), the same dentry, mount and task root.
+ * or removed by link or unlink (polc_counts), the same dentry, mount and task root.
  */
 struct polc_open_cache {
 	struct bpf_spin_lock lock;
-	__u32 allow;	  /* 1 << POLC_OP_READ, 1 << POLC_OP_WRITE */
+	__u32 allow;	  /* 1 << POLC_OP_READ, 1 << POLC_OP_WRITE; 0: empty */
 	__u32 policy;	  /* POLC_POLICY_ID */
 	__u32 generation; /* polc_gen[0].generation, every bit */
 	__u32 rename_seq;
 	__u32 mount_seq;
-	__u64 names; /* polc_names[0] */
+	__u64 names; /* polc_counts[POLC_COUNT_NAMES] */
 	__u64 dentry;
 	__u64 mnt;
 	__u64 root_dentry;
 	__u64 root_mnt;
+	__u64 made_ns; /* bpf_ktime_get_ns() when the decision began */
 };
 
 /* polc_cgroups value (key: __u64 cgroup id), written by the agent. */

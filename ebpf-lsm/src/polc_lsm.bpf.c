@@ -169,10 +169,17 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, POLC_COUNT_COUNT);
 	__type(key, __u32);
 	__type(value, __u64);
-} polc_names SEC(".maps");
+} polc_counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, POLC_STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} polc_cache_stat SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_INODE_STORAGE);
@@ -1085,17 +1092,34 @@ int BPF_PROG(polc_task_alloc, struct task_struct *task, unsigned long clone_flag
  *   - the task's root changes (chroot, pivot_root, setns): the root is in the entry
  *     and is read under fs_struct.seq;
  *   - the inode gets another name or loses one (link, unlink, from any caller, as
- *     vfs_link and vfs_unlink run the inode hooks): polc_names counts them. With
+ *     vfs_link and vfs_unlink run the inode hooks): polc_counts counts them. With
  *     one name (i_nlink 1; a directory has one) a dentry freed and allocated again
- *     for the inode at the same address has the same path.
+ *     for the inode at the same address has the same path. Removed names and
+ *     disconnected dentries (open_by_handle_at) are not kept: another dentry of
+ *     the inode has another path.
  * These sequences are read before the path is resolved, so a change during the
  * decision makes the entry stale at once. Only local filesystems (ext2/3/4, xfs,
  * btrfs, tmpfs, overlayfs) are cached: on network and FUSE filesystems names change
  * where no hook runs. The policy is the policy id and the 32-bit generation: bundles
  * of a generation are never rewritten, and the agent counts every switch.
  * rename_lock and mount_lock have no BTF; the agent finds them in /proc/kallsyms and
- * writes their addresses into polc_host. Without them the cache is off.
+ * writes their addresses into polc_host. Without them the cache is off. An entry
+ * lives POLC_OPEN_CACHE_TTL_NS at most, so a 32-bit sequence cannot come round to
+ * its value again meanwhile.
+ *
+ * Memory: an entry lives as long as its inode, and entries are charged to whoever
+ * loaded the programs (the agent). polc_counts[POLC_COUNT_ENTRIES] counts them (made
+ * here, freed in polc_ino_free before the kernel frees the inode's storage); none
+ * is made beyond polc_host.cache_max.
  */
+
+static __always_inline void cache_stat(__u32 which)
+{
+	__u64 *n = bpf_map_lookup_elem(&polc_cache_stat, &which);
+
+	if (n)
+		*n += 1;
+}
 
 /* What an open's path depends on besides the inode, read before it is resolved. */
 struct open_snap {
@@ -1108,7 +1132,15 @@ struct open_snap {
 	__u32 mount_seq;
 	__u32 fs_seq;
 	__u32 pad;
+	__u64 now_ns;
 };
+
+/* The hit path reads kernel structs through the BTF pointers the hook and
+ * bpf_get_current_task_btf() give (loads the verifier checks and the JIT inlines),
+ * not with bpf_probe_read_kernel: a helper call per field cost more than the full
+ * decision. The barrier keeps the loads of a sequence and of what it guards in
+ * program order. */
+#define COMPILER_BARRIER() asm volatile("" ::: "memory")
 
 /* The sequence of the seqlock_t at kernel address `addr`. seqlock_t is a typedef of
  * an unnamed struct, which CO-RE cannot name; its first member is the
@@ -1123,9 +1155,14 @@ static __always_inline int read_seq(__u64 addr, __u32 *v)
 /* fs_struct.seq: a seqcount_spinlock_t, or a seqlock_t in kernels that made it one. */
 static __always_inline __u32 fs_seq(struct fs_struct *fs)
 {
+	__u32 v;
+
 	if (bpf_core_field_exists(((struct fs_struct___seqlock *)0)->seq.seqcount.seqcount))
-		return BPF_CORE_READ((struct fs_struct___seqlock *)fs, seq.seqcount.seqcount.sequence);
-	return BPF_CORE_READ(fs, seq.seqcount.sequence);
+		v = ((struct fs_struct___seqlock *)fs)->seq.seqcount.seqcount.sequence;
+	else
+		v = fs->seq.seqcount.sequence;
+	COMPILER_BARRIER();
+	return v;
 }
 
 /* polc_host when the open cache is on and `inode` may be cached, else NULL. */
@@ -1137,11 +1174,11 @@ static __always_inline const struct polc_host *cache_host(struct inode *inode)
 
 	if (!h || !(h->flags & POLC_HOST_OPEN_CACHE) || h->rename_seq == 0 || h->mount_seq == 0)
 		return NULL;
-	magic = BPF_CORE_READ(inode, i_sb, s_magic);
+	magic = inode->i_sb->s_magic;
 	if (magic != EXT4_SUPER_MAGIC && magic != XFS_SUPER_MAGIC && magic != BTRFS_SUPER_MAGIC &&
 	    magic != TMPFS_MAGIC && magic != OVERLAYFS_SUPER_MAGIC)
 		return NULL;
-	if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFDIR && BPF_CORE_READ(inode, i_nlink) != 1)
+	if ((inode->i_mode & S_IFMT) != S_IFDIR && inode->i_nlink != 1)
 		return NULL;
 	return h;
 }
@@ -1151,37 +1188,46 @@ static __always_inline const struct polc_host *cache_host(struct inode *inode)
 static __always_inline int snap_of(const struct polc_host *h, struct file *file, struct open_snap *o)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct fs_struct *fs = BPF_CORE_READ(task, fs);
-	struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
+	struct fs_struct *fs = task->fs;
+	struct dentry *d = file->f_path.dentry;
+	struct vfsmount *mnt = file->f_path.mnt;
+	__u32 names_key = POLC_COUNT_NAMES;
 	__u64 *names;
-	__u32 zero = 0;
 
 	if (read_seq(h->rename_seq, &o->rename_seq) != 0 || read_seq(h->mount_seq, &o->mount_seq) != 0)
 		return -1;
 	if ((o->rename_seq | o->mount_seq) & 1)
 		return -1;
-	names = bpf_map_lookup_elem(&polc_names, &zero);
+	names = bpf_map_lookup_elem(&polc_counts, &names_key);
 	if (!names || !fs)
 		return -1;
 	o->names = *(volatile __u64 *)names;
 	o->dentry = (__u64)d;
-	o->mnt = (__u64)BPF_CORE_READ(file, f_path.mnt);
-	if (unlinked(d))
+	o->mnt = (__u64)mnt;
+	if (!d || !mnt)
+		return -1;
+	/* A removed name (" (deleted)": unhashed, not a root), or a disconnected dentry
+	 * (open_by_handle_at: a root that is not its mount's): another dentry of the
+	 * inode has another path. */
+	if ((__u64)d->d_parent == o->dentry ? (__u64)mnt->mnt_root != o->dentry : d->d_hash.pprev == NULL)
 		return -1;
 	o->fs_seq = fs_seq(fs);
 	if (o->fs_seq & 1)
 		return -1;
-	o->root_dentry = (__u64)BPF_CORE_READ(fs, root.dentry);
-	o->root_mnt = (__u64)BPF_CORE_READ(fs, root.mnt);
+	o->root_dentry = (__u64)fs->root.dentry;
+	o->root_mnt = (__u64)fs->root.mnt;
+	COMPILER_BARRIER();
+	o->now_ns = bpf_ktime_get_ns();
 	return fs_seq(fs) == o->fs_seq ? 0 : -1;
 }
 
 static __always_inline int cache_matches(const struct polc_open_cache *c, const struct open_snap *o, __u32 policy,
 					 __u32 generation)
 {
-	return c->policy == policy && c->generation == generation && c->rename_seq == o->rename_seq &&
+	return c->allow != 0 && c->policy == policy && c->generation == generation && c->rename_seq == o->rename_seq &&
 	       c->mount_seq == o->mount_seq && c->names == o->names && c->dentry == o->dentry && c->mnt == o->mnt &&
-	       c->root_dentry == o->root_dentry && c->root_mnt == o->root_mnt;
+	       c->root_dentry == o->root_dentry && c->root_mnt == o->root_mnt &&
+	       o->now_ns - c->made_ns < POLC_OPEN_CACHE_TTL_NS;
 }
 
 /* Were all ops of `want` let through silently for this inode, with nothing changed? */
@@ -1196,23 +1242,37 @@ static __always_inline int cache_hit(struct inode *inode, const struct open_snap
 	bpf_spin_lock(&c->lock);
 	hit = cache_matches(c, o, policy, generation) && (c->allow & want) == want;
 	bpf_spin_unlock(&c->lock);
+	cache_stat(hit ? POLC_STAT_HITS : POLC_STAT_STALE);
 	return hit;
 }
 
 /* Remember that the ops of `allow` were let through silently under snapshot `o`. */
-static __always_inline void cache_put(struct inode *inode, const struct open_snap *o, __u32 policy, __u32 generation,
-				      __u32 allow)
+static __always_inline void cache_put(const struct polc_host *h, struct inode *inode, const struct open_snap *o,
+				      __u32 policy, __u32 generation, __u32 allow)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	struct fs_struct *fs = task->fs;
+	__u32 entries_key = POLC_COUNT_ENTRIES;
 	struct polc_open_cache *c;
+	__u64 *entries;
 
 	/* The root the path was resolved against is the one in the snapshot. */
 	if (!fs || fs_seq(fs) != o->fs_seq)
 		return;
-	c = bpf_inode_storage_get(&polc_open_cache, inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!c)
-		return;
+	c = bpf_inode_storage_get(&polc_open_cache, inode, 0, 0);
+	if (!c) {
+		entries = bpf_map_lookup_elem(&polc_counts, &entries_key);
+		if (!entries)
+			return;
+		if (*(volatile __u64 *)entries >= h->cache_max) {
+			cache_stat(POLC_STAT_FULL);
+			return;
+		}
+		c = bpf_inode_storage_get(&polc_open_cache, inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!c)
+			return;
+		__sync_fetch_and_add(entries, 1);
+	}
 	bpf_spin_lock(&c->lock);
 	if (!cache_matches(c, o, policy, generation))
 		c->allow = 0;
@@ -1226,6 +1286,7 @@ static __always_inline void cache_put(struct inode *inode, const struct open_sna
 	c->mnt = o->mnt;
 	c->root_dentry = o->root_dentry;
 	c->root_mnt = o->root_mnt;
+	c->made_ns = o->now_ns;
 	bpf_spin_unlock(&c->lock);
 }
 
@@ -1233,8 +1294,8 @@ static __always_inline void cache_put(struct inode *inode, const struct open_sna
  * made or removed; no open cache entry taken before stays valid. */
 static __always_inline void names_changed(void)
 {
-	__u32 zero = 0;
-	__u64 *n = bpf_map_lookup_elem(&polc_names, &zero);
+	__u32 key = POLC_COUNT_NAMES;
+	__u64 *n = bpf_map_lookup_elem(&polc_counts, &key);
 
 	if (n)
 		__sync_fetch_and_add(n, 1);
@@ -1252,6 +1313,22 @@ int BPF_PROG(polc_ino_unlink, struct inode *dir, struct dentry *dentry, int ret)
 {
 	names_changed();
 	return prior(ret);
+}
+
+/* inode_free_security runs the BPF programs before the BPF LSM frees the inode's
+ * storage: an entry that goes with its inode leaves the count. */
+SEC("lsm/inode_free_security")
+int BPF_PROG(polc_ino_free, struct inode *inode)
+{
+	__u32 key = POLC_COUNT_ENTRIES;
+	__u64 *entries;
+
+	if (!bpf_inode_storage_get(&polc_open_cache, inode, 0, 0))
+		return 0;
+	entries = bpf_map_lookup_elem(&polc_counts, &key);
+	if (entries)
+		__sync_fetch_and_add(entries, -1);
+	return 0;
 }
 
 SEC("lsm/file_open")
@@ -1280,7 +1357,7 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 	 * file under the path the caller opened, after that open was judged: the same
 	 * path and decision twice, and an Audit would be reported twice. Such an inner
 	 * file's inode is the lower file's, not its path's. */
-	if (BPF_CORE_READ(file, f_inode) != BPF_CORE_READ(file, f_path.dentry, d_inode))
+	if (file->f_inode != file->f_path.dentry->d_inode)
 		return 0;
 	mode = file->f_mode;
 	fflags = file->f_flags;
@@ -1342,7 +1419,7 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 		if (write && !reported(cfg, wa))
 			silent |= 1U << POLC_OP_WRITE;
 		if (silent)
-			cache_put(inode, &snap, policy, generation, silent);
+			cache_put(host, inode, &snap, policy, generation, silent);
 	}
 done:
 	/* The truncation this open does next (an existing regular file) is the WRITE

@@ -61,6 +61,29 @@ def per_call(before, after, prog):
     return (t1 - t0) / (c1 - c0) if c1 > c0 else None
 
 
+CACHE_STAT_PIN = "/sys/fs/bpf/polc/maps/polc_cache_stat"
+CACHE_STAT_KEYS = ("hits", "stale", "full")
+
+
+def cache_stats(text):
+    """`bpftool -j map dump` of polc_cache_stat -> {hits, stale, full}, summed over CPUs."""
+    out = dict.fromkeys(CACHE_STAT_KEYS, 0)
+    for e in json.loads(text):
+        key = e.get("key")
+        if isinstance(key, list):  # raw bytes, as hex strings
+            key = int.from_bytes(bytes(int(b, 16) for b in key), "little")
+        if not isinstance(key, int) or key >= len(CACHE_STAT_KEYS):
+            continue
+        total = 0
+        for v in e.get("values", []):
+            val = v.get("value")
+            if isinstance(val, list):
+                val = int.from_bytes(bytes(int(b, 16) for b in val), "little")
+            total += int(val)
+        out[CACHE_STAT_KEYS[key]] = total
+    return out
+
+
 def parse(line):
     """`open n=.. rounds=.. median_ns=x min_ns=y` -> dict."""
     parts = line.split()
@@ -93,7 +116,10 @@ def run_under_polc(g, policy, cmd, extra=()):
     if os.path.exists(res):
         os.remove(res)
     sb, sa = os.path.join(g.OUT, "stats-before.json"), os.path.join(g.OUT, "stats-after.json")
-    script = f"{BPFTOOL} -j prog show > {sb}; " + " ".join(cmd) + f" > {res}.tmp; {BPFTOOL} -j prog show > {sa}; mv {res}.tmp {res}"
+    cb, ca = os.path.join(g.OUT, "cache-before.json"), os.path.join(g.OUT, "cache-after.json")
+    dump = f"{BPFTOOL} -j map dump pinned {CACHE_STAT_PIN}"
+    script = (f"{dump} > {cb}; {BPFTOOL} -j prog show > {sb}; " + " ".join(cmd)
+              + f" > {res}.tmp; {BPFTOOL} -j prog show > {sa}; {dump} > {ca}; mv {res}.tmp {res}")
     argv = [g.POLC, "exec", "--policy", policy, "--events", "json", *extra, "--", "/bin/sh", "-c", script]
 
     def done():
@@ -121,6 +147,11 @@ def run_under_polc(g, policy, cmd, extra=()):
     with open(sa, encoding="utf-8") as f:
         after = prog_stats(f.read())
     r["prog_ns"] = {p: per_call(before, after, p) for p in PROGS}
+    with open(cb, encoding="utf-8") as f:
+        c0 = cache_stats(f.read())
+    with open(ca, encoding="utf-8") as f:
+        c1 = cache_stats(f.read())
+    r["open_cache"] = {k: c1[k] - c0[k] for k in c1}
     return r, time.monotonic() - t0
 
 
@@ -163,7 +194,6 @@ def events_throughput(g, hb):
     target = f"{d}/audited.txt"
     with open(target, "w", encoding="utf-8") as f:
         f.write("x\n")
-    fstype = subprocess.run(["stat", "-f", "-c", "%T", target], stdout=subprocess.PIPE, check=False).stdout.decode().strip()
     with open(f"{d}/audit.yaml", "w", encoding="utf-8") as f:
         f.write(EVENTS_POLICY.format(path=target))
     subprocess.run([g.POLC, "compile", f"{d}/audit.yaml", "--target", "bpf-lsm", "--out", f"{d}/out"],
@@ -263,6 +293,7 @@ def run(g, only=None):
     target = "/tmp/polc-vm/bench-target.txt"
     with open(target, "w", encoding="utf-8") as f:
         f.write("x\n")
+    fstype = subprocess.run(["stat", "-f", "-c", "%T", target], stdout=subprocess.PIPE, check=False).stdout.decode().strip()
     # In-kernel run time of each program (run_time_ns / run_cnt, as bpftool shows
     # them): the hook's own cost per call, without the loop timing's noise.
     with open("/proc/sys/kernel/bpf_stats_enabled", "w", encoding="utf-8") as f:
@@ -369,6 +400,11 @@ def run(g, only=None):
             f"| {label} | {fmt(vo, base[0])} | {times(vo, out_open)} "
             f"| {fmt(ve, base[1])} | {times(ve, out_exec)} |"
         )
+    lines += ["", "Open cache during each bound open loop (polc_cache_stat): opens let through from it, stale entries, not kept:", ""]
+    for name, (o, _) in rows.items():
+        oc = o.get("open_cache")
+        if oc is not None:
+            lines.append(f"- {name}: {oc['hits']} hits, {oc['stale']} stale, {oc['full']} full")
     lines.append("")
     lines.append(
         "wall time of each `polc exec` (lint + compile + load + loop), open / exec policy: "

@@ -1038,18 +1038,21 @@ def case_file_open_cache():
     # mount whose parent is shared).
     sh(f"mount -t tmpfs polc-cache {mp} && mount --make-private {mp}")
     try:
-        os.makedirs(f"{mp}/a", exist_ok=True)
-        os.makedirs(f"{mp}/secret/a", exist_ok=True)
-        sh(f"mount -t tmpfs polc-cache-a {mp}/a")
-        with open(f"{mp}/a/m.txt", "w", encoding="utf-8") as fh:
-            fh.write("m\n")
+        for d in ("a", "b", "secret/a"):
+            os.makedirs(f"{mp}/{d}", exist_ok=True)
+        for d in ("a", "b"):
+            sh(f"mount -t tmpfs polc-cache-{d} {mp}/{d}")
+            with open(f"{mp}/{d}/m.txt", "w", encoding="utf-8") as fh:
+                fh.write("m\n")
         r = run_probe(
             "file-open-cache",
             ["file-open-cache.yaml"],
             [
                 fs("open-1", "read", f"{c}/pub/dir/f.txt"),
                 fs("cached-1", "cached", f"{c}/pub/dir/f.txt"),
+                {"name": "stats-1", "kind": "stats"},
                 fs("open-2", "read", f"{c}/pub/dir/f.txt"),
+                {"name": "stats-2", "kind": "stats"},
                 fs("move-dir", "rename", f"{c}/pub/dir", to=f"{c}/secret/dir"),
                 fs("open-moved", "read", f"{c}/secret/dir/f.txt"),
                 fs("write-1", "write", f"{c}/pub/w.txt"),
@@ -1064,28 +1067,40 @@ def case_file_open_cache():
                 fs("watched-cached", "cached", f"{c}/watched.txt"),
                 fs("mnt-open", "read", f"{mp}/a/m.txt"),
                 fs("mnt-cached", "cached", f"{mp}/a/m.txt"),
-                ex("mnt-move", ["/bin/mount", "--move", f"{mp}/a", f"{mp}/secret/a"]),
+                fs("mnt-move", "move", f"{mp}/a", to=f"{mp}/secret/a"),
                 fs("mnt-open-moved", "read", f"{mp}/secret/a/m.txt"),
+                # Detaching a mount changes the path of what is on it (to "/m.txt",
+                # from the mount's root) and writes mount_lock, not rename_lock.
+                fs("det-open", "read", f"{mp}/b/m.txt"),
+                fs("det-cached", "cached", f"{mp}/b/m.txt"),
+                fs("det-read", "read-detached", f"{mp}/b", file="m.txt"),
             ],
         )
     finally:
         sh(f"umount -R {mp}", check=False)
     expect_exit_ok(r)
     for s in ("open-1", "open-2", "move-dir", "write-1", "read-w", "two-open", "watched-1", "watched-2", "watched-3",
-              "mnt-open", "mnt-move"):
+              "mnt-open", "mnt-move", "det-open"):
         expect_allowed(r, s)
     expect_blocked(r, "open-moved")
     expect_blocked(r, "mnt-open-moved")
+    expect_blocked(r, "det-read")
     read, write = 1 << 1, 1 << 2
     want = {"cached-1": read, "cached-w": write, "cached-rw": read | write, "mnt-cached": read,
-            "two-cached": -1, "watched-cached": -1}
+            "two-cached": -1, "watched-cached": -1, "det-cached": read}
     got = {k: r.step(k).get("out") for k in want}
     if got != want:
         raise CaseFailure(f"open cache entries (ops mask, -1: none): expected {want}, got {got}")
+    # The second open was let through from the cache: one hit more (the python of the
+    # probe opens nothing between the two counter readings).
+    s1, s2 = r.step("stats-1").get("out") or {}, r.step("stats-2").get("out") or {}
+    if s2.get("hits", 0) - s1.get("hits", 0) != 1 or s2.get("stale") != s1.get("stale"):
+        raise CaseFailure(f"the second open of f.txt was not one cache hit: counters {s1} then {s2}")
     expect_events(r, 1, action="block", op="read", path=f"{c}/secret/dir/f.txt", rule="no-read-secret")
     expect_events(r, 1, action="block", op="read", path=f"{mp}/secret/a/m.txt", rule="no-read-secret")
     expect_events(r, 3, action="audit", op="read", path=f"{c}/watched.txt", rule="audit-watched")
-    expect_events(r, 5)
+    expect_events(r, 1, action="block", op="read", path="/m.txt", rule="no-read-detached")
+    expect_events(r, 6)
 
 
 def case_net_egress_block():

@@ -37,6 +37,14 @@ run. Kinds:
   cached   path         the open cache's entry for the inode of `path` (polc_open_cache,
                         looked up through an O_PATH descriptor, which no LSM file_open
                         judges): "out" is its ops mask, or -1 when it has none
+  stats                 the open cache's counters (polc_cache_stat, summed over CPUs):
+                        "out" is {"hits": .., "stale": .., "full": ..}
+  move     path, to     mount(2) with MS_MOVE: move the mount at `path` to `to`
+  read-detached path, file
+                        hold an O_PATH descriptor of the mount at `path`, detach it
+                        (umount2 MNT_DETACH), then open `file` O_RDONLY relative to the
+                        descriptor and read (the file's path is now from the detached
+                        mount's root)
   touch    path         create a marker file (synchronisation with the runner)
   wait     path         wait until a marker file exists (at most 120 s)
 """
@@ -51,6 +59,7 @@ import time
 
 
 OPEN_CACHE_PIN = "/sys/fs/bpf/polc/maps/polc_open_cache"
+CACHE_STAT_PIN = "/sys/fs/bpf/polc/maps/polc_cache_stat"
 
 
 def bpf(cmd, attr):
@@ -78,7 +87,7 @@ def open_cache_mask(path):
     fd = os.open(path, os.O_PATH)
     try:
         key = ctypes.c_int(fd)
-        value = ctypes.create_string_buffer(64)  # struct polc_open_cache
+        value = ctypes.create_string_buffer(72)  # sizeof(struct polc_open_cache)
         try:
             bpf(1, Lookup(map_fd=map_fd, key=ctypes.addressof(key), value=ctypes.addressof(value)))  # LOOKUP_ELEM
         except OSError as e:
@@ -88,6 +97,40 @@ def open_cache_mask(path):
         return int.from_bytes(value.raw[4:8], "little")
     finally:
         os.close(fd)
+        os.close(map_fd)
+
+
+def possible_cpus():
+    with open("/sys/devices/system/cpu/possible", encoding="utf-8") as f:
+        n = 0
+        for part in f.read().strip().split(","):
+            lo, _, hi = part.partition("-")
+            n += int(hi or lo) - int(lo) + 1
+        return n
+
+
+def cache_stats():
+    """polc_cache_stat summed over CPUs: hits, stale, full."""
+
+    class ObjGet(ctypes.Structure):
+        _fields_ = [("pathname", ctypes.c_uint64), ("bpf_fd", ctypes.c_uint32), ("file_flags", ctypes.c_uint32)]
+
+    class Lookup(ctypes.Structure):
+        _fields_ = [("map_fd", ctypes.c_uint32), ("pad", ctypes.c_uint32), ("key", ctypes.c_uint64),
+                    ("value", ctypes.c_uint64), ("flags", ctypes.c_uint64)]
+
+    name = ctypes.create_string_buffer(CACHE_STAT_PIN.encode())
+    map_fd = bpf(7, ObjGet(pathname=ctypes.addressof(name)))
+    try:
+        ncpu = possible_cpus()
+        out = {}
+        for i, k in enumerate(("hits", "stale", "full")):
+            key = ctypes.c_uint32(i)
+            value = ctypes.create_string_buffer(8 * ncpu)
+            bpf(1, Lookup(map_fd=map_fd, key=ctypes.addressof(key), value=ctypes.addressof(value)))
+            out[k] = sum(int.from_bytes(value.raw[8 * c:8 * c + 8], "little") for c in range(ncpu))
+        return out
+    finally:
         os.close(map_fd)
 
 
@@ -198,6 +241,32 @@ def run_step(step):
             res["ok"] = True
         elif kind == "cached":
             res["out"] = open_cache_mask(step["path"])
+            res["ok"] = True
+        elif kind == "stats":
+            res["out"] = cache_stats()
+            res["ok"] = True
+        elif kind == "move":
+            libc = ctypes.CDLL(None, use_errno=True)
+            ms_move = 8192
+            if libc.mount(os.fsencode(step["path"]), os.fsencode(step["to"]), None, ms_move, None):
+                e = ctypes.get_errno()
+                raise OSError(e, os.strerror(e))
+            res["ok"] = True
+        elif kind == "read-detached":
+            libc = ctypes.CDLL(None, use_errno=True)
+            mnt_detach = 2
+            dfd = os.open(step["path"], os.O_PATH | os.O_DIRECTORY)
+            try:
+                if libc.umount2(os.fsencode(step["path"]), mnt_detach):
+                    e = ctypes.get_errno()
+                    raise OSError(e, os.strerror(e))
+                fd = os.open(step["file"], os.O_RDONLY, dir_fd=dfd)
+                try:
+                    os.read(fd, 64)
+                finally:
+                    os.close(fd)
+            finally:
+                os.close(dfd)
             res["ok"] = True
         elif kind == "touch":
             with open(step["path"], "w", encoding="utf-8"):

@@ -55,6 +55,31 @@ pub mod host_flags {
     pub const OPEN_CACHE: u32 = 1;
 }
 
+/// An open cache entry older than this (ns) is stale.
+pub const OPEN_CACHE_TTL_NS: u64 = 10_000_000_000;
+
+/// Indices of `polc_counts`.
+pub mod count {
+    /// Links and unlinks of the whole system.
+    pub const NAMES: u32 = 0;
+    /// Open cache entries now.
+    pub const ENTRIES: u32 = 1;
+    /// Entries of the map.
+    pub const COUNT: u32 = 2;
+}
+
+/// Indices of `polc_cache_stat` (per-CPU counters).
+pub mod cache_stat {
+    /// Opens let through from the cache.
+    pub const HITS: u32 = 0;
+    /// Opens of an inode whose entry was stale or held other ops.
+    pub const STALE: u32 = 1;
+    /// Entries not made because `polc_host.cache_max` was reached.
+    pub const FULL: u32 = 2;
+    /// Entries of the map.
+    pub const COUNT: u32 = 3;
+}
+
 /// `enum polc_action`.
 pub mod action {
     /// Let it happen.
@@ -555,14 +580,14 @@ abi_struct! {
         pub mount_seq: u64 = 8,
         /// [`host_flags`] bits.
         pub flags: u32 = 16,
-        /// Zero.
-        pub pad: u32 = 20,
+        /// Open cache entries at most.
+        pub cache_max: u32 = 20,
     }
 }
 
 abi_struct! {
     /// `struct polc_open_cache`: `polc_open_cache` value (inode storage, kernel-owned).
-    pub struct OpenCache("polc_open_cache", size 64, align 8) {
+    pub struct OpenCache("polc_open_cache", size 72, align 8) {
         /// `struct bpf_spin_lock`.
         pub lock: u32 = 0,
         /// `1 << op` of the ops let through without an event.
@@ -575,7 +600,7 @@ abi_struct! {
         pub rename_seq: u32 = 16,
         /// `mount_lock`'s sequence.
         pub mount_seq: u32 = 20,
-        /// `polc_names[0]`.
+        /// `polc_counts[COUNT_NAMES]`.
         pub names: u64 = 24,
         /// The dentry.
         pub dentry: u64 = 32,
@@ -585,6 +610,8 @@ abi_struct! {
         pub root_dentry: u64 = 48,
         /// The task's root mount.
         pub root_mnt: u64 = 56,
+        /// `bpf_ktime_get_ns()` when the decision began.
+        pub made_ns: u64 = 64,
     }
 }
 
@@ -731,6 +758,14 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("POLC_EVENT_BELOW", event_flags::BELOW as u64),
     ("POLC_CONFIG_EVENT_ALLOW", config_flags::EVENT_ALLOW as u64),
     ("POLC_HOST_OPEN_CACHE", host_flags::OPEN_CACHE as u64),
+    ("POLC_OPEN_CACHE_TTL_NS", OPEN_CACHE_TTL_NS),
+    ("POLC_COUNT_NAMES", count::NAMES as u64),
+    ("POLC_COUNT_ENTRIES", count::ENTRIES as u64),
+    ("POLC_COUNT_COUNT", count::COUNT as u64),
+    ("POLC_STAT_HITS", cache_stat::HITS as u64),
+    ("POLC_STAT_STALE", cache_stat::STALE as u64),
+    ("POLC_STAT_FULL", cache_stat::FULL as u64),
+    ("POLC_STAT_COUNT", cache_stat::COUNT as u64),
     ("POLC_POLICY_ID(3, 7)", policy_id(3, 7) as u64),
     ("POLC_PATH_PREFIXLEN(5)", path_prefixlen(5) as u64),
     ("POLC_NET_PREFIXLEN(24)", net_prefixlen(24) as u64),
@@ -937,11 +972,21 @@ pub const MAP_HOST: MapDef = MapDef {
     policy_offset: None,
 };
 
-/// `polc_names`: links and unlinks of the whole system (kernel-owned, one `u64`).
-pub const MAP_NAMES: MapDef = MapDef {
-    name: "polc_names",
-    c_define: "POLC_MAP_NAMES",
+/// `polc_counts`: [`count`] (kernel-owned `u64`s).
+pub const MAP_COUNTS: MapDef = MapDef {
+    name: "polc_counts",
+    c_define: "POLC_MAP_COUNTS",
     map_type: MAP_TYPE_ARRAY,
+    key_size: 4,
+    value_size: 8,
+    policy_offset: None,
+};
+
+/// `polc_cache_stat`: [`cache_stat`] (kernel-owned, per-CPU `u64`s; sum over CPUs).
+pub const MAP_CACHE_STAT: MapDef = MapDef {
+    name: "polc_cache_stat",
+    c_define: "POLC_MAP_CACHE_STAT",
+    map_type: MAP_TYPE_PERCPU_ARRAY,
     key_size: 4,
     value_size: 8,
     policy_offset: None,
@@ -999,7 +1044,8 @@ pub const MAPS: &[MapDef] = &[
     MAP_EVENTS,
     MAP_DROPS,
     MAP_HOST,
-    MAP_NAMES,
+    MAP_COUNTS,
+    MAP_CACHE_STAT,
     MAP_OPEN_CACHE,
 ];
 
@@ -1136,6 +1182,12 @@ pub const PROGRAMS: &[ProgramDef] = &[
         c_define: "POLC_PROG_INODE_UNLINK",
         section: "lsm/inode_unlink",
         c_section_define: "POLC_SEC_INODE_UNLINK",
+    },
+    ProgramDef {
+        name: "polc_ino_free",
+        c_define: "POLC_PROG_INODE_FREE",
+        section: "lsm/inode_free_security",
+        c_section_define: "POLC_SEC_INODE_FREE",
     },
 ];
 

@@ -17,6 +17,28 @@ use std::fmt;
 /// The symbols of `/proc/kallsyms` the open cache needs.
 pub const SYMBOLS: [&str; 2] = ["rename_lock", "mount_lock"];
 
+/// Open cache entries at most (`polc_host.cache_max`). An entry and its share of the
+/// inode's BPF storage take about 250 bytes, charged to the memory cgroup of the
+/// process that loaded the programs: 64 MiB at most.
+pub const CACHE_MAX: u32 = 262_144;
+
+/// The open cache at work: `polc_counts` and `polc_cache_stat` (summed over CPUs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Is the cache on (`polc_host`)?
+    pub on: bool,
+    /// Entries at most.
+    pub max_entries: u32,
+    /// Entries now.
+    pub entries: u64,
+    /// Opens let through from the cache.
+    pub hits: u64,
+    /// Opens of an inode whose entry was stale or held other ops.
+    pub stale: u64,
+    /// Entries not made because the cache was full.
+    pub full: u64,
+}
+
 /// Is the open cache on, and if not, why?
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OpenCache {
@@ -36,24 +58,31 @@ impl fmt::Display for OpenCache {
 }
 
 /// The addresses of [`SYMBOLS`] in the text of `/proc/kallsyms`, in that order; a
-/// symbol that is missing or shown as 0 (hidden addresses) is `None`. Module symbols
-/// (`[module]` after the name) are not taken.
+/// symbol that is missing, shown as 0 (hidden addresses) or found twice is `None`.
+/// Only data symbols of the kernel itself count: not code, not module symbols
+/// (`[module]` after the name).
 pub fn addresses(kallsyms: &str) -> [Option<u64>; 2] {
-    let mut out = [None; 2];
+    let mut found: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
     for line in kallsyms.lines() {
         let mut it = line.split_ascii_whitespace();
-        let (Some(addr), Some(_kind), Some(name), None) = (it.next(), it.next(), it.next(), it.next()) else {
+        let (Some(addr), Some(kind), Some(name), None) = (it.next(), it.next(), it.next(), it.next()) else {
             continue;
         };
-        if let Some(i) = SYMBOLS.iter().position(|s| *s == name) {
-            if let Ok(a) = u64::from_str_radix(addr, 16) {
-                if a != 0 && out[i].is_none() {
-                    out[i] = Some(a);
-                }
-            }
+        // Data, not code: D/d (initialised) or B/b (bss).
+        if !matches!(kind, "D" | "d" | "B" | "b") {
+            continue;
+        }
+        if let Some(i) = SYMBOLS.iter().position(|s| *s == name)
+            && let Ok(a) = u64::from_str_radix(addr, 16)
+            && a != 0
+            && !found[i].contains(&a)
+        {
+            found[i].push(a);
         }
     }
-    out
+    // Two data symbols of one name (a static of another file): which one is the
+    // kernel's lock is unknown, so neither is taken.
+    found.map(|f| if f.len() == 1 { Some(f[0]) } else { None })
 }
 
 /// The `polc_host` value for these addresses, with the open cache on when `want`
@@ -63,6 +92,7 @@ pub fn host_value(addrs: [Option<u64>; 2], want: bool) -> (Host, OpenCache) {
     let mut h = Host::zeroed();
     h.rename_seq = rename.unwrap_or(0);
     h.mount_seq = mount.unwrap_or(0);
+    h.cache_max = CACHE_MAX;
     let state = if !want {
         OpenCache::Off("turned off (--no-open-cache)".into())
     } else if let Some(missing) = SYMBOLS.iter().zip(addrs).find(|(_, a)| a.is_none()).map(|(s, _)| s) {
@@ -101,11 +131,18 @@ ffffffff82a0c1c0 D rename_lock
 ffffffffc0a01000 d mount_lock\t[some_module]
 ffffffff82a0e280 d mount_lock
 ffffffff82a0e2c0 d mount_lock_other
+ffffffff81234560 t rename_lock
 ";
 
     #[test]
     fn kernel_symbols_are_found_and_module_symbols_are_not() {
         assert_eq!(addresses(TEXT), [Some(0xffff_ffff_82a0_c1c0), Some(0xffff_ffff_82a0_e280)]);
+    }
+
+    #[test]
+    fn a_symbol_found_twice_is_not_taken() {
+        let twice = format!("{TEXT}ffffffff83000000 b rename_lock\n");
+        assert_eq!(addresses(&twice), [None, Some(0xffff_ffff_82a0_e280)]);
     }
 
     #[test]

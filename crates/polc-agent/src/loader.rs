@@ -29,7 +29,8 @@ use aya::maps::{Array, HashMap, Map, MapData, MapError, PerCpuArray};
 use aya::programs::Lsm;
 use aya::programs::links::FdLink;
 use polc_abi::{
-    Binding, Generation, Host, MAP_TYPE_ARRAY, MAP_TYPE_HASH, MAP_TYPE_LPM_TRIE, MAP_TYPE_RINGBUF, MapDef, PROGRAMS,
+    Binding, Generation, Host, MAP_TYPE_ARRAY, MAP_TYPE_HASH, MAP_TYPE_LPM_TRIE, MAP_TYPE_PERCPU_ARRAY,
+    MAP_TYPE_RINGBUF, MapDef, PROGRAMS,
 };
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -50,6 +51,8 @@ pub struct KernelMaps {
     generation: Map,
     cgroups: Map,
     host: Map,
+    counts: Map,
+    cache_stat: Map,
     events: Option<MapData>,
     drops: Option<Map>,
 }
@@ -277,6 +280,7 @@ fn open_pin(dir: &Path, def: &'static MapDef) -> Result<Map, Error> {
         MAP_TYPE_LPM_TRIE => Map::LpmTrie(md),
         MAP_TYPE_ARRAY => Map::Array(md),
         MAP_TYPE_RINGBUF => Map::RingBuf(md),
+        MAP_TYPE_PERCPU_ARRAY => Map::PerCpuArray(md),
         _ => Map::Unsupported(md),
     })
 }
@@ -297,6 +301,8 @@ fn open_pins(dir: &Path) -> Result<KernelMaps, Error> {
         generation: open_pin(dir, &polc_abi::MAP_GENERATION)?,
         cgroups: open_pin(dir, &polc_abi::MAP_CGROUPS)?,
         host: open_pin(dir, &polc_abi::MAP_HOST)?,
+        counts: open_pin(dir, &polc_abi::MAP_COUNTS)?,
+        cache_stat: open_pin(dir, &polc_abi::MAP_CACHE_STAT)?,
         events,
         drops,
     })
@@ -384,6 +390,31 @@ impl KernelMaps {
         let a: Array<&MapData, [u8; Host::SIZE]> = Array::try_from(&self.host).map_err(err)?;
         let v = a.get(&0, 0).map_err(err)?;
         Host::from_bytes(&v).ok_or(Error::MapLayout { map: polc_abi::MAP_HOST.name })
+    }
+
+    /// The open cache's counters.
+    ///
+    /// # Errors
+    /// The maps cannot be read.
+    pub fn cache_stats(&self) -> Result<crate::host::CacheStats, Error> {
+        let err = |map| move |source| Error::Map { map, op: "read", source: Box::new(source) };
+        let counts: Array<&MapData, u64> = Array::try_from(&self.counts).map_err(err(polc_abi::MAP_COUNTS.name))?;
+        let entries = counts.get(&polc_abi::count::ENTRIES, 0).map_err(err(polc_abi::MAP_COUNTS.name))?;
+        let stat: PerCpuArray<&MapData, u64> =
+            PerCpuArray::try_from(&self.cache_stat).map_err(err(polc_abi::MAP_CACHE_STAT.name))?;
+        let sum = |i: u32| -> Result<u64, Error> {
+            let v = stat.get(&i, 0).map_err(err(polc_abi::MAP_CACHE_STAT.name))?;
+            Ok(v.iter().fold(0u64, |a, b| a.wrapping_add(*b)))
+        };
+        let host = self.host()?;
+        Ok(crate::host::CacheStats {
+            on: host.flags & polc_abi::host_flags::OPEN_CACHE != 0,
+            max_entries: host.cache_max,
+            entries,
+            hits: sum(polc_abi::cache_stat::HITS)?,
+            stale: sum(polc_abi::cache_stat::STALE)?,
+            full: sum(polc_abi::cache_stat::FULL)?,
+        })
     }
 
     fn set_host(&mut self, h: Host) -> Result<(), Error> {

@@ -310,8 +310,8 @@ pub(crate) struct ExecArgs {
     /// Decide every file open in full: turn off the open cache, which lets an open
     /// through at once when the same inode was let through silently under the same
     /// policy and nothing its path depends on has changed since (no rename, link,
-    /// unlink or mount change on the node). The setting is the node's and stays until
-    /// the next `polc exec` or agent start changes it.
+    /// unlink or mount change on the node). The setting is the node's: every `polc
+    /// exec` sets it (on unless this flag is given).
     #[arg(long)]
     pub no_open_cache: bool,
     /// The command and its arguments.

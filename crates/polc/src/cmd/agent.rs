@@ -351,6 +351,7 @@ fn status(common: &AgentArgs, args: &AgentStatusArgs) -> anyhow::Result<Status> 
         .map(|(id, _)| *id)
         .collect();
     let drops = loaded.drops();
+    let cache = loaded.maps.cache_stats()?;
     match args.format {
         StatusFormat::Json => {
             let doc = serde_json::json!({
@@ -360,6 +361,14 @@ fn status(common: &AgentArgs, args: &AgentStatusArgs) -> anyhow::Result<Status> 
                 "programs": polc_agent::loader::attach_table().len(),
                 "generation": generation,
                 "dropped_events": drops,
+                "open_cache": {
+                    "on": cache.on,
+                    "entries": cache.entries,
+                    "max_entries": cache.max_entries,
+                    "hits": cache.hits,
+                    "stale": cache.stale,
+                    "full": cache.full,
+                },
                 "slots": rows,
                 "cgroups_bound_to_nothing": orphans,
             });
@@ -371,6 +380,15 @@ fn status(common: &AgentArgs, args: &AgentStatusArgs) -> anyhow::Result<Status> 
                 polc_agent::loader::attach_table().len(),
                 loaded.dir.display(),
                 drops.unwrap_or(0)
+            );
+            println!(
+                "open cache: {}, {} of {} entries; {} opens let through from it, {} stale, {} not kept (full)",
+                if cache.on { "on" } else { "off" },
+                cache.entries,
+                cache.max_entries,
+                cache.hits,
+                cache.stale,
+                cache.full
             );
             if rows.is_empty() {
                 println!("no policy slot is loaded");
