@@ -378,9 +378,11 @@ struct polc_host {
 	__u32 cache_max;  /* open cache entries at most (polc_counts[POLC_COUNT_ENTRIES]) */
 };
 
-/* An open cache entry older than this is stale: a sequence cannot wrap around to its
- * value meanwhile (2^31 renames take far longer). */
-#define POLC_OPEN_CACHE_TTL_NS 10000000000ULL
+/* An open cache entry older than this many jiffies (10 s at HZ=1000, 100 s at
+ * HZ=100) is stale: a sequence cannot come round to its value meanwhile (2^31
+ * renames take far longer). Jiffies, not bpf_ktime_get_ns: a clock read can cost
+ * more than the whole hit (HPET clocksources). */
+#define POLC_OPEN_CACHE_TTL_JIFFIES 10000ULL
 
 /* polc_counts (ARRAY of __u64, kernel-owned). */
 #define POLC_COUNT_NAMES 0   /* links and unlinks of the whole system (inode hooks) */
@@ -416,7 +418,7 @@ struct polc_open_cache {
 	__u64 mnt;
 	__u64 root_dentry;
 	__u64 root_mnt;
-	__u64 made_ns; /* bpf_ktime_get_ns() when the decision began */
+	__u64 made; /* bpf_jiffies64() when the decision began */
 };
 
 /* polc_cgroups value (key: __u64 cgroup id), written by the agent. */

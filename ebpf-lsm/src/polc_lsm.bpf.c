@@ -1104,7 +1104,7 @@ int BPF_PROG(polc_task_alloc, struct task_struct *task, unsigned long clone_flag
  * of a generation are never rewritten, and the agent counts every switch.
  * rename_lock and mount_lock have no BTF; the agent finds them in /proc/kallsyms and
  * writes their addresses into polc_host. Without them the cache is off. An entry
- * lives POLC_OPEN_CACHE_TTL_NS at most, so a 32-bit sequence cannot come round to
+ * lives POLC_OPEN_CACHE_TTL_JIFFIES at most, so a 32-bit sequence cannot come round to
  * its value again meanwhile.
  *
  * Memory: an entry lives as long as its inode, and entries are charged to whoever
@@ -1132,7 +1132,7 @@ struct open_snap {
 	__u32 mount_seq;
 	__u32 fs_seq;
 	__u32 pad;
-	__u64 now_ns;
+	__u64 now; /* jiffies */
 };
 
 /* The hit path reads kernel structs through the BTF pointers the hook and
@@ -1217,7 +1217,7 @@ static __always_inline int snap_of(const struct polc_host *h, struct file *file,
 	o->root_dentry = (__u64)fs->root.dentry;
 	o->root_mnt = (__u64)fs->root.mnt;
 	COMPILER_BARRIER();
-	o->now_ns = bpf_ktime_get_ns();
+	o->now = bpf_jiffies64();
 	return fs_seq(fs) == o->fs_seq ? 0 : -1;
 }
 
@@ -1227,7 +1227,7 @@ static __always_inline int cache_matches(const struct polc_open_cache *c, const 
 	return c->allow != 0 && c->policy == policy && c->generation == generation && c->rename_seq == o->rename_seq &&
 	       c->mount_seq == o->mount_seq && c->names == o->names && c->dentry == o->dentry && c->mnt == o->mnt &&
 	       c->root_dentry == o->root_dentry && c->root_mnt == o->root_mnt &&
-	       o->now_ns - c->made_ns < POLC_OPEN_CACHE_TTL_NS;
+	       o->now - c->made < POLC_OPEN_CACHE_TTL_JIFFIES;
 }
 
 /* Were all ops of `want` let through silently for this inode, with nothing changed? */
@@ -1286,7 +1286,7 @@ static __always_inline void cache_put(const struct polc_host *h, struct inode *i
 	c->mnt = o->mnt;
 	c->root_dentry = o->root_dentry;
 	c->root_mnt = o->root_mnt;
-	c->made_ns = o->now_ns;
+	c->made = o->now;
 	bpf_spin_unlock(&c->lock);
 }
 

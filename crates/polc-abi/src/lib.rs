@@ -55,8 +55,8 @@ pub mod host_flags {
     pub const OPEN_CACHE: u32 = 1;
 }
 
-/// An open cache entry older than this (ns) is stale.
-pub const OPEN_CACHE_TTL_NS: u64 = 10_000_000_000;
+/// An open cache entry older than this many jiffies is stale.
+pub const OPEN_CACHE_TTL_JIFFIES: u64 = 10_000;
 
 /// Indices of `polc_counts`.
 pub mod count {
@@ -610,8 +610,8 @@ abi_struct! {
         pub root_dentry: u64 = 48,
         /// The task's root mount.
         pub root_mnt: u64 = 56,
-        /// `bpf_ktime_get_ns()` when the decision began.
-        pub made_ns: u64 = 64,
+        /// `bpf_jiffies64()` when the decision began.
+        pub made: u64 = 64,
     }
 }
 
@@ -758,7 +758,7 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("POLC_EVENT_BELOW", event_flags::BELOW as u64),
     ("POLC_CONFIG_EVENT_ALLOW", config_flags::EVENT_ALLOW as u64),
     ("POLC_HOST_OPEN_CACHE", host_flags::OPEN_CACHE as u64),
-    ("POLC_OPEN_CACHE_TTL_NS", OPEN_CACHE_TTL_NS),
+    ("POLC_OPEN_CACHE_TTL_JIFFIES", OPEN_CACHE_TTL_JIFFIES),
     ("POLC_COUNT_NAMES", count::NAMES as u64),
     ("POLC_COUNT_ENTRIES", count::ENTRIES as u64),
     ("POLC_COUNT_COUNT", count::COUNT as u64),
