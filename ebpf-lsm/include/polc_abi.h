@@ -418,7 +418,8 @@ struct polc_open_cache {
 	__u64 mnt;
 	__u64 root_dentry;
 	__u64 root_mnt;
-	__u64 made; /* bpf_jiffies64() when the decision began */
+	__u64 made;	/* bpf_jiffies64() when the decision began */
+	__u64 root_ino; /* the task root's inode number: a root dentry at a reused address is another */
 };
 
 /* polc_cgroups value (key: __u64 cgroup id), written by the agent. */

@@ -96,6 +96,7 @@ struct super_block {
 
 struct inode {
 	umode_t i_mode;
+	unsigned long i_ino;
 	unsigned int i_nlink; /* in an anonymous union with __i_nlink */
 	struct super_block *i_sb;
 };

@@ -1128,6 +1128,7 @@ struct open_snap {
 	__u64 mnt;
 	__u64 root_dentry;
 	__u64 root_mnt;
+	__u64 root_ino;
 	__u32 rename_seq;
 	__u32 mount_seq;
 	__u32 fs_seq;
@@ -1216,6 +1217,7 @@ static __always_inline int snap_of(const struct polc_host *h, struct file *file,
 		return -1;
 	o->root_dentry = (__u64)fs->root.dentry;
 	o->root_mnt = (__u64)fs->root.mnt;
+	o->root_ino = fs->root.dentry->d_inode->i_ino;
 	COMPILER_BARRIER();
 	o->now = bpf_jiffies64();
 	return fs_seq(fs) == o->fs_seq ? 0 : -1;
@@ -1226,7 +1228,7 @@ static __always_inline int cache_matches(const struct polc_open_cache *c, const 
 {
 	return c->allow != 0 && c->policy == policy && c->generation == generation && c->rename_seq == o->rename_seq &&
 	       c->mount_seq == o->mount_seq && c->names == o->names && c->dentry == o->dentry && c->mnt == o->mnt &&
-	       c->root_dentry == o->root_dentry && c->root_mnt == o->root_mnt &&
+	       c->root_dentry == o->root_dentry && c->root_mnt == o->root_mnt && c->root_ino == o->root_ino &&
 	       o->now - c->made < POLC_OPEN_CACHE_TTL_JIFFIES;
 }
 
@@ -1286,6 +1288,7 @@ static __always_inline void cache_put(const struct polc_host *h, struct inode *i
 	c->mnt = o->mnt;
 	c->root_dentry = o->root_dentry;
 	c->root_mnt = o->root_mnt;
+	c->root_ino = o->root_ino;
 	c->made = o->now;
 	bpf_spin_unlock(&c->lock);
 }

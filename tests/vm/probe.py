@@ -87,7 +87,7 @@ def open_cache_mask(path):
     fd = os.open(path, os.O_PATH)
     try:
         key = ctypes.c_int(fd)
-        value = ctypes.create_string_buffer(72)  # sizeof(struct polc_open_cache)
+        value = ctypes.create_string_buffer(80)  # sizeof(struct polc_open_cache)
         try:
             bpf(1, Lookup(map_fd=map_fd, key=ctypes.addressof(key), value=ctypes.addressof(value)))  # LOOKUP_ELEM
         except OSError as e:

@@ -587,7 +587,7 @@ abi_struct! {
 
 abi_struct! {
     /// `struct polc_open_cache`: `polc_open_cache` value (inode storage, kernel-owned).
-    pub struct OpenCache("polc_open_cache", size 72, align 8) {
+    pub struct OpenCache("polc_open_cache", size 80, align 8) {
         /// `struct bpf_spin_lock`.
         pub lock: u32 = 0,
         /// `1 << op` of the ops let through without an event.
@@ -612,6 +612,8 @@ abi_struct! {
         pub root_mnt: u64 = 56,
         /// `bpf_jiffies64()` when the decision began.
         pub made: u64 = 64,
+        /// The task root's inode number.
+        pub root_ino: u64 = 72,
     }
 }
 

@@ -98,9 +98,11 @@ impl Loaded {
     /// where the kernel allows it ([`crate::host`]); later starts keep what is there.
     pub fn open(dir: &Path) -> Result<Loaded, Error> {
         let mut loaded = Self::open_pinned(dir)?;
+        let _lock = loaded.lock()?;
         if loaded.maps.host()? == Host::zeroed() {
             loaded.maps.set_host(crate::host::probe(true).0)?;
         }
+        drop(_lock);
         Ok(loaded)
     }
 
@@ -113,7 +115,9 @@ impl Loaded {
     pub fn open_with(dir: &Path, open_cache: bool) -> Result<(Loaded, OpenCache), Error> {
         let mut loaded = Self::open_pinned(dir)?;
         let (host, state) = crate::host::probe(open_cache);
+        let _lock = loaded.lock()?;
         loaded.maps.set_host(host)?;
+        drop(_lock);
         Ok((loaded, state))
     }
 
