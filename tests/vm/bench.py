@@ -125,7 +125,7 @@ def run_under_polc(g, policy, cmd, extra=()):
     def done():
         try:
             with open(res, encoding="utf-8") as f:
-                return any(l.startswith(("open ", "exec ")) for l in f)
+                return any(l.startswith(("open ", "open-renaming ", "exec ")) for l in f)
         except OSError:
             return False
 
@@ -138,7 +138,7 @@ def run_under_polc(g, policy, cmd, extra=()):
     lines = []
     if os.path.exists(res):
         with open(res, encoding="utf-8") as f:
-            lines = [l for l in f if l.startswith(("open ", "exec "))]
+            lines = [l for l in f if l.startswith(("open ", "open-renaming ", "exec "))]
     if not lines:
         raise RuntimeError(f"no hookbench line from the loop under polc exec --policy {policy}")
     r = parse(lines[-1])
@@ -353,6 +353,19 @@ def run(g, only=None):
         o, to = run_under_polc(g, os.path.join(bench_dir, f"file-{n}.yaml"), loops(g, hb, target)[0],
                                extra=["--no-open-cache"])
         rows[f"{n} rules, open cache off"] = [o, None]
+    # With the cache on, but a rename before every open: each entry is stale, so each
+    # open pays the full decision plus the cache's own work (snapshot, lookup, store).
+    ra, rb = "/tmp/polc-vm/bench-rename-a", "/tmp/polc-vm/bench-rename-b"
+    for n in TIERS:
+        for p in (ra, rb):
+            if os.path.exists(p):
+                os.remove(p)
+        with open(ra, "w", encoding="utf-8"):
+            pass
+        g.say(f"bench: {n} rules, a rename before every open")
+        cmd = [hb, "open-renaming", str(OPEN_N), str(OPEN_ROUNDS), target, ra, rb]
+        o, to = run_under_polc(g, os.path.join(bench_dir, f"file-{n}.yaml"), cmd)
+        rows[f"{n} rules, a rename before every open"] = [o, None]
 
     g.say("bench: baseline again")
     base2 = [run_direct(c) for c in loops(g, hb, target)]

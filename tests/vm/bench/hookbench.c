@@ -4,6 +4,11 @@
  *
  *   hookbench open N ROUNDS PATH   N x open(PATH, O_RDONLY) + close, per round
  *   hookbench exec N ROUNDS        N x fork + execv("/usr/bin/true") + waitpid, per round
+ *   hookbench open-renaming N ROUNDS PATH A B
+ *                                  N x (rename A to B or B to A) + open(PATH) + close:
+ *                                  every rename on the node makes polc's open cache stale,
+ *                                  so each open is decided in full (the ns/op include the
+ *                                  rename; the program's own time comes from bpf_stats)
  *
  * Prints one line: `<op> n=<N> rounds=<R> median_ns=<x> min_ns=<y>`, ns per operation
  * (median and minimum over the rounds). Exits 1 when an operation fails, so a loop that
@@ -43,6 +48,28 @@ static int open_round(long n, const char *path)
 	return 0;
 }
 
+static int open_renaming_round(long n, const char *path, const char *a, const char *b)
+{
+	for (long i = 0; i < n; i++) {
+		if (rename(i % 2 ? b : a, i % 2 ? a : b) != 0) {
+			perror("rename");
+			return -1;
+		}
+		int fd = open(path, O_RDONLY);
+		if (fd < 0) {
+			perror(path);
+			return -1;
+		}
+		close(fd);
+	}
+	/* An even number of renames leaves A in place for the next round. */
+	if (n % 2 && rename(b, a) != 0) {
+		perror("rename");
+		return -1;
+	}
+	return 0;
+}
+
 static int exec_round(long n)
 {
 	for (long i = 0; i < n; i++) {
@@ -67,8 +94,9 @@ static int exec_round(long n)
 
 int main(int argc, char **argv)
 {
-	if (argc < 4 || (strcmp(argv[1], "open") == 0 && argc < 5)) {
-		fprintf(stderr, "usage: hookbench open N ROUNDS PATH | hookbench exec N ROUNDS\n");
+	if (argc < 4 || (strcmp(argv[1], "open") == 0 && argc < 5) || (strcmp(argv[1], "open-renaming") == 0 && argc < 7)) {
+		fprintf(stderr, "usage: hookbench open N ROUNDS PATH | hookbench exec N ROUNDS | "
+				"hookbench open-renaming N ROUNDS PATH A B\n");
 		return 2;
 	}
 	const char *op = argv[1];
@@ -86,6 +114,8 @@ int main(int argc, char **argv)
 			rc = open_round(n, argv[4]);
 		else if (strcmp(op, "exec") == 0)
 			rc = exec_round(n);
+		else if (strcmp(op, "open-renaming") == 0)
+			rc = open_renaming_round(n, argv[4], argv[5], argv[6]);
 		else {
 			fprintf(stderr, "hookbench: unknown op %s\n", op);
 			return 2;
