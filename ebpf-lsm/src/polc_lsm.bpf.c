@@ -1232,15 +1232,12 @@ static __always_inline int cache_matches(const struct polc_open_cache *c, const 
 	       o->now - c->made < POLC_OPEN_CACHE_TTL_JIFFIES;
 }
 
-/* Were all ops of `want` let through silently for this inode, with nothing changed? */
-static __always_inline int cache_hit(struct inode *inode, const struct open_snap *o, __u32 policy, __u32 generation,
-				     __u32 want)
+/* Were all ops of `want` let through silently under entry `c`, with nothing changed? */
+static __always_inline int cache_hit(struct polc_open_cache *c, const struct open_snap *o, __u32 policy,
+				     __u32 generation, __u32 want)
 {
-	struct polc_open_cache *c = bpf_inode_storage_get(&polc_open_cache, inode, 0, 0);
 	int hit;
 
-	if (!c)
-		return 0;
 	bpf_spin_lock(&c->lock);
 	hit = cache_matches(c, o, policy, generation) && (c->allow & want) == want;
 	bpf_spin_unlock(&c->lock);
@@ -1248,20 +1245,23 @@ static __always_inline int cache_hit(struct inode *inode, const struct open_snap
 	return hit;
 }
 
-/* Remember that the ops of `allow` were let through silently under snapshot `o`. */
-static __always_inline void cache_put(const struct polc_host *h, struct inode *inode, const struct open_snap *o,
-				      __u32 policy, __u32 generation, __u32 allow)
+/* Remember that the ops of `allow` were let through silently under snapshot `o`, in
+ * entry `c` (the inode's, looked up before the decision; NULL: it had none then). */
+static __always_inline void cache_put(const struct polc_host *h, struct inode *inode, struct polc_open_cache *c,
+				      const struct open_snap *o, __u32 policy, __u32 generation, __u32 allow)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct fs_struct *fs = task->fs;
 	__u32 entries_key = POLC_COUNT_ENTRIES;
-	struct polc_open_cache *c;
 	__u64 *entries;
 
 	/* The root the path was resolved against is the one in the snapshot. */
 	if (!fs || fs_seq(fs) != o->fs_seq)
 		return;
-	c = bpf_inode_storage_get(&polc_open_cache, inode, 0, 0);
+	/* Another open may have made the entry meanwhile: look again before making one,
+	 * so that each entry is counted once. */
+	if (!c)
+		c = bpf_inode_storage_get(&polc_open_cache, inode, 0, 0);
 	if (!c) {
 		entries = bpf_map_lookup_elem(&polc_counts, &entries_key);
 		if (!entries)
@@ -1342,6 +1342,7 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 	struct polc_policy_config *cfg;
 	const struct polc_host *host;
 	struct open_snap snap = {};
+	struct polc_open_cache *entry = NULL;
 	struct polc_scratch *s;
 	struct inode *inode;
 	__u64 cgid;
@@ -1378,7 +1379,9 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 	inode = file->f_inode;
 	host = inode ? cache_host(inode) : NULL;
 	cache = host && snap_of(host, file, &snap) == 0;
-	if (cache && cache_hit(inode, &snap, policy, generation, want)) {
+	if (cache)
+		entry = bpf_inode_storage_get(&polc_open_cache, inode, 0, 0);
+	if (entry && cache_hit(entry, &snap, policy, generation, want)) {
 		action = POLC_ALLOW;
 		wa = POLC_ALLOW;
 		goto done;
@@ -1422,13 +1425,13 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 		if (write && !reported(cfg, wa))
 			silent |= 1U << POLC_OP_WRITE;
 		if (silent)
-			cache_put(host, inode, &snap, policy, generation, silent);
+			cache_put(host, inode, entry, &snap, policy, generation, silent);
 	}
 done:
 	/* The truncation this open does next (an existing regular file) is the WRITE
 	 * just decided: polc_path_trunc lets it through without a second event. */
-	if (write && wa != POLC_BLOCK && action != POLC_BLOCK && (fflags & O_TRUNC) &&
-	    (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) == S_IFREG) {
+	if (write && wa != POLC_BLOCK && action != POLC_BLOCK && (fflags & O_TRUNC) && inode &&
+	    (inode->i_mode & S_IFMT) == S_IFREG) {
 		s->trunc_task = bpf_get_current_pid_tgid();
 		s->trunc_file = (__u64)file;
 	}

@@ -72,29 +72,42 @@ def bpf(cmd, attr):
     return r
 
 
+class ObjGet(ctypes.Structure):
+    """union bpf_attr for BPF_OBJ_GET."""
+    _fields_ = [("pathname", ctypes.c_uint64), ("bpf_fd", ctypes.c_uint32), ("file_flags", ctypes.c_uint32)]
+
+
+class Lookup(ctypes.Structure):
+    """union bpf_attr for BPF_MAP_LOOKUP_ELEM."""
+    _fields_ = [("map_fd", ctypes.c_uint32), ("pad", ctypes.c_uint32), ("key", ctypes.c_uint64),
+                ("value", ctypes.c_uint64), ("flags", ctypes.c_uint64)]
+
+
+def pinned_map(pin):
+    """A descriptor of the map pinned at `pin` (BPF_OBJ_GET)."""
+    name = ctypes.create_string_buffer(pin.encode())
+    return bpf(7, ObjGet(pathname=ctypes.addressof(name)))
+
+
+def lookup(map_fd, key, size):
+    """The `size` bytes of the value of ctypes `key` (BPF_MAP_LOOKUP_ELEM); None when absent."""
+    value = ctypes.create_string_buffer(size)
+    try:
+        bpf(1, Lookup(map_fd=map_fd, key=ctypes.addressof(key), value=ctypes.addressof(value)))
+    except OSError as e:
+        if e.errno == 2:
+            return None
+        raise
+    return value.raw
+
+
 def open_cache_mask(path):
     """polc_open_cache's `allow` for the inode of `path`, or -1 without an entry."""
-
-    class ObjGet(ctypes.Structure):
-        _fields_ = [("pathname", ctypes.c_uint64), ("bpf_fd", ctypes.c_uint32), ("file_flags", ctypes.c_uint32)]
-
-    class Lookup(ctypes.Structure):
-        _fields_ = [("map_fd", ctypes.c_uint32), ("pad", ctypes.c_uint32), ("key", ctypes.c_uint64),
-                    ("value", ctypes.c_uint64), ("flags", ctypes.c_uint64)]
-
-    name = ctypes.create_string_buffer(OPEN_CACHE_PIN.encode())
-    map_fd = bpf(7, ObjGet(pathname=ctypes.addressof(name)))  # BPF_OBJ_GET
+    map_fd = pinned_map(OPEN_CACHE_PIN)
     fd = os.open(path, os.O_PATH)
     try:
-        key = ctypes.c_int(fd)
-        value = ctypes.create_string_buffer(80)  # sizeof(struct polc_open_cache)
-        try:
-            bpf(1, Lookup(map_fd=map_fd, key=ctypes.addressof(key), value=ctypes.addressof(value)))  # LOOKUP_ELEM
-        except OSError as e:
-            if e.errno == 2:
-                return -1
-            raise
-        return int.from_bytes(value.raw[4:8], "little")
+        value = lookup(map_fd, ctypes.c_int(fd), 80)  # sizeof(struct polc_open_cache)
+        return -1 if value is None else int.from_bytes(value[4:8], "little")
     finally:
         os.close(fd)
         os.close(map_fd)
@@ -111,24 +124,15 @@ def possible_cpus():
 
 def cache_stats():
     """polc_cache_stat summed over CPUs: hits, stale, full."""
-
-    class ObjGet(ctypes.Structure):
-        _fields_ = [("pathname", ctypes.c_uint64), ("bpf_fd", ctypes.c_uint32), ("file_flags", ctypes.c_uint32)]
-
-    class Lookup(ctypes.Structure):
-        _fields_ = [("map_fd", ctypes.c_uint32), ("pad", ctypes.c_uint32), ("key", ctypes.c_uint64),
-                    ("value", ctypes.c_uint64), ("flags", ctypes.c_uint64)]
-
-    name = ctypes.create_string_buffer(CACHE_STAT_PIN.encode())
-    map_fd = bpf(7, ObjGet(pathname=ctypes.addressof(name)))
+    map_fd = pinned_map(CACHE_STAT_PIN)
     try:
         ncpu = possible_cpus()
         out = {}
         for i, k in enumerate(("hits", "stale", "full")):
-            key = ctypes.c_uint32(i)
-            value = ctypes.create_string_buffer(8 * ncpu)
-            bpf(1, Lookup(map_fd=map_fd, key=ctypes.addressof(key), value=ctypes.addressof(value)))
-            out[k] = sum(int.from_bytes(value.raw[8 * c:8 * c + 8], "little") for c in range(ncpu))
+            value = lookup(map_fd, ctypes.c_uint32(i), 8 * ncpu)
+            if value is None:
+                raise OSError(2, f"polc_cache_stat has no entry {i}")
+            out[k] = sum(int.from_bytes(value[8 * c:8 * c + 8], "little") for c in range(ncpu))
         return out
     finally:
         os.close(map_fd)

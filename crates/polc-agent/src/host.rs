@@ -110,14 +110,10 @@ pub fn host_value(addrs: [Option<u64>; 2], want: bool) -> (Host, OpenCache) {
 pub fn probe(want: bool) -> (Host, OpenCache) {
     match std::fs::read_to_string("/proc/kallsyms") {
         Ok(text) => host_value(addresses(&text), want),
-        Err(e) => {
-            let (h, state) = host_value([None, None], want);
-            let state = match state {
-                OpenCache::Off(_) if want => OpenCache::Off(format!("cannot read /proc/kallsyms: {e}")),
-                s => s,
-            };
-            (h, state)
+        Err(e) if want => {
+            (host_value([None, None], false).0, OpenCache::Off(format!("cannot read /proc/kallsyms: {e}")))
         }
+        Err(_) => host_value([None, None], false),
     }
 }
 
