@@ -1,12 +1,16 @@
 //! Fuzz the loader: arbitrary bytes through `load_input`, then `classify` and the span
 //! lookups on every document. Nothing may panic, and the span tree must have the
 //! shape of the value it describes, so that every field a check can name has a
-//! position.
+//! position. Whenever the fast YAML path accepts the text, its documents must be
+//! exactly those of the yaml-rust2 path (values, positions, indices).
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use polc_load::{FieldPath, Limits, PathSeg, SourceFile, Span, SpanTree, classify, load_input};
+use polc_load::{
+    FieldPath, Limits, PathSeg, SourceFile, Span, SpanTree, classify, load_input, parse_documents_fast,
+    parse_documents_yaml_rust2,
+};
 use serde_json::Value;
 
 /// Paths looked up per document; lookups are linear in the width of each level, so
@@ -18,7 +22,21 @@ fuzz_target!(|data: &[u8]| {
     // Tight limits reach the limit errors from small inputs, at every depth.
     let tight = Limits { max_file_bytes: 2048, max_depth: 6, max_nodes: 64 };
     check_file(&load_input("fuzz.yaml".into(), data, &tight), data);
+    if let Ok(text) = std::str::from_utf8(data) {
+        same_as_yaml_rust2(text, &Limits::default());
+        same_as_yaml_rust2(text, &tight);
+    }
 });
+
+/// The fast path either declines or gives what yaml-rust2 gives, with no errors.
+fn same_as_yaml_rust2(text: &str, limits: &Limits) {
+    let Some(fast) = parse_documents_fast(text, limits) else {
+        return;
+    };
+    let (slow, errors) = parse_documents_yaml_rust2(text, limits);
+    assert!(errors.is_empty(), "the fast path accepted a text yaml-rust2 refuses: {errors:?}");
+    assert_eq!(fast, slow, "the fast path and yaml-rust2 disagree");
+}
 
 fn check_file(file: &SourceFile, data: &[u8]) {
     // YAML breaks lines at LF, CRLF and a lone CR; errors at the end of the input

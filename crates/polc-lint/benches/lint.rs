@@ -27,7 +27,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use polc_lint::{Config, Level, Linter, Report};
-use polc_load::{Limits, SourceFile, load_input, load_many};
+use polc_load::{Limits, SourceFile, load_input, load_many, parse_documents_fast, parse_documents_yaml_rust2};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -967,6 +967,12 @@ fn load_serial(files: &[(String, String)], limits: &Limits) -> Vec<SourceFile> {
     files.iter().map(|(n, t)| load_input(n.clone(), t.as_bytes(), limits)).collect()
 }
 
+/// Every file through polc-load's yaml-rust2 path only (the loader before the fast
+/// path), on the calling thread. Returns the document count.
+fn load_serial_yaml_rust2(files: &[(String, String)], limits: &Limits) -> usize {
+    files.iter().map(|(_, t)| parse_documents_yaml_rust2(t, limits).0.len()).sum()
+}
+
 /// yaml-rust2's event parser alone over every file: no tree is built. The events
 /// are counted so that the work is not optimised away.
 fn parse_events(c: &Corpus) -> usize {
@@ -1131,8 +1137,11 @@ fn main() -> ExitCode {
                 let r = serial.lint(&files);
                 Box::new((files, r))
             },
+            &mut || Box::new(load_serial(&c.files, &limits)),
+            &mut || Box::new(load_serial_yaml_rust2(&c.files, &limits)),
         ],
     );
+    let fast_files = c.files.iter().filter(|(_, t)| parse_documents_fast(t, &limits).is_some()).count();
     drop(loaded);
     let rows: Vec<Row> =
         [("(a) yaml-rust2 YamlLoader", "yaml"), ("(b) polc-load load_input", "load"), ("(c) load + lint", "full")]
@@ -1142,6 +1151,7 @@ fn main() -> ExitCode {
             .collect();
     let (lint_all, lint_pol, lint_wl) = (best[3].0, best[4].0, best[5].0);
     let (events, serial_full) = (best[6], best[7]);
+    let (serial_load, serial_slow_load) = (best[8], best[9]);
     // The baseline is the fastest plain parse of the same bytes by yaml-rust2: its
     // event parser alone (no tree) or YamlLoader, by wall and by CPU time apart.
     let base_wall = rows[0].time.min(events.0);
@@ -1195,7 +1205,12 @@ fn main() -> ExitCode {
             mib(r.rss.map(|(b, p)| p.saturating_sub(b)))
         );
     }
-    for (what, (time, cpu)) in [("(a') yaml-rust2 events only", events), ("(c1) load + lint, 1 thread", serial_full)] {
+    for (what, (time, cpu)) in [
+        ("(a') yaml-rust2 events only", events),
+        ("(b1) load, 1 thread", serial_load),
+        ("(b2) load via yaml-rust2, 1 th", serial_slow_load),
+        ("(c1) load + lint, 1 thread", serial_full),
+    ] {
         println!(
             "{:<28} {:>8.1}ms {:>8.1}ms {:>12.0} {:>9.1} {:>7.2}x {:>10} {:>9}",
             what,
@@ -1211,6 +1226,12 @@ fn main() -> ExitCode {
     println!(
         "(b) and (c) run on {threads} threads; CPU time is the whole process's (10 ms ticks); \
          vs (a): against the faster of (a) and (a')"
+    );
+    println!(
+        "(b1) loads with the fast YAML path where a file is in its subset ({fast_files} of {} files here), \
+         (b2) with yaml-rust2 only (the loader without the fast path): (b2)/(b1) = {:.2}x",
+        c.files.len(),
+        secs(serial_slow_load.0) / secs(serial_load.0)
     );
     if rows.iter().any(|r| r.cpu > Duration::ZERO && secs(r.time) > 1.15 * secs(r.cpu) * threads as f64) {
         println!("note: wall time well above CPU time: other processes were using the CPUs; figures are inflated");

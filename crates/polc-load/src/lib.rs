@@ -8,6 +8,7 @@
 //! limits, duplicate keys are errors, and nothing here panics on bad bytes.
 
 mod error;
+mod fast;
 mod object;
 mod scalar;
 mod source;
@@ -18,4 +19,4 @@ pub use error::{LoadError, LoadErrorKind};
 pub use object::{Object, ObjectClass, WorkloadKind, classify};
 pub use source::{Input, SourceFile, load_input, load_many, read_inputs};
 pub use span::{FieldPath, PathSeg, Span, SpanTree};
-pub use yaml::{Document, Limits, parse_documents};
+pub use yaml::{Document, Limits, parse_documents, parse_documents_fast, parse_documents_yaml_rust2};

@@ -82,7 +82,7 @@ impl Frame {
     }
 }
 
-struct Builder<'l> {
+pub(crate) struct Builder<'l> {
     limits: &'l Limits,
     stack: Vec<Frame>,
     /// The finished entries of every open collection, innermost last: one buffer
@@ -91,7 +91,7 @@ struct Builder<'l> {
     entries: Vec<Entry>,
     anchors: HashMap<usize, (Value, SpanTree, usize)>,
     nodes: usize,
-    root: Option<(Value, SpanTree)>,
+    pub(crate) root: Option<(Value, SpanTree)>,
 }
 
 fn span_of(m: &Marker) -> Span {
@@ -106,11 +106,11 @@ fn tag_text(t: &Tag) -> String {
 }
 
 impl<'l> Builder<'l> {
-    fn new(limits: &'l Limits) -> Self {
+    pub(crate) fn new(limits: &'l Limits) -> Self {
         Builder { limits, stack: Vec::new(), entries: Vec::new(), anchors: HashMap::new(), nodes: 0, root: None }
     }
 
-    fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.stack.clear();
         self.entries.clear();
         self.anchors.clear();
@@ -161,7 +161,7 @@ impl<'l> Builder<'l> {
         matches!(self.stack.last(), Some(Frame::Map { pending: None, .. }))
     }
 
-    fn scalar(
+    pub(crate) fn scalar(
         &mut self,
         text: String,
         style: TScalarStyle,
@@ -250,7 +250,7 @@ impl<'l> Builder<'l> {
         }
     }
 
-    fn start_map(&mut self, anchor: usize, tag: Option<Tag>, at: Span) -> Result<(), LoadError> {
+    pub(crate) fn start_map(&mut self, anchor: usize, tag: Option<Tag>, at: Span) -> Result<(), LoadError> {
         self.check_key_position(at, "mapping")?;
         self.check_tag(tag.as_ref(), &["!!map", "tag:yaml.org,2002:map"], at)?;
         let start = self.entries.len();
@@ -258,7 +258,7 @@ impl<'l> Builder<'l> {
         self.push(frame, at)
     }
 
-    fn start_seq(&mut self, anchor: usize, tag: Option<Tag>, at: Span) -> Result<(), LoadError> {
+    pub(crate) fn start_seq(&mut self, anchor: usize, tag: Option<Tag>, at: Span) -> Result<(), LoadError> {
         self.check_key_position(at, "sequence")?;
         self.check_tag(tag.as_ref(), &["!!seq", "tag:yaml.org,2002:seq"], at)?;
         self.push(Frame::Seq { start: self.entries.len(), at, anchor, nodes: 0 }, at)
@@ -271,7 +271,7 @@ impl<'l> Builder<'l> {
         Ok(())
     }
 
-    fn end(&mut self) -> Result<(), LoadError> {
+    pub(crate) fn end(&mut self) -> Result<(), LoadError> {
         let Some(frame) = self.stack.pop() else {
             return Ok(());
         };
@@ -375,7 +375,29 @@ impl<'l> Builder<'l> {
 /// Parse every document of `text`. Empty documents are skipped (as kubectl does).
 /// Returns the documents that parsed and one error per document that did not; a
 /// syntax error ends the stream, since YAML cannot be resynchronised after one.
+///
+/// Files in the block-YAML subset that repositories are written in are parsed by
+/// the fast path (`fast.rs`); anything else, and every file with an error, by
+/// yaml-rust2. Both give the same documents and positions.
 pub fn parse_documents(text: &str, limits: &Limits) -> (Vec<Document>, Vec<LoadError>) {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Some(docs) = crate::fast::parse(text, limits) {
+        return (docs, Vec::new());
+    }
+    parse_documents_yaml_rust2(text, limits)
+}
+
+/// The fast path alone: `None` when the text is outside its subset or has an error.
+/// For tests, benchmarks and the fuzz target, which compare it with
+/// [`parse_documents_yaml_rust2`].
+#[doc(hidden)]
+pub fn parse_documents_fast(text: &str, limits: &Limits) -> Option<Vec<Document>> {
+    crate::fast::parse(text.strip_prefix('\u{feff}').unwrap_or(text), limits)
+}
+
+/// [`parse_documents`] through yaml-rust2 only, whatever the text.
+#[doc(hidden)]
+pub fn parse_documents_yaml_rust2(text: &str, limits: &Limits) -> (Vec<Document>, Vec<LoadError>) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut parser = Parser::new_from_str(text);
     let mut docs = Vec::new();

@@ -1,0 +1,661 @@
+//! The fast path: a byte-level parser for the block YAML that policy repositories
+//! and Kubernetes manifests are written in, feeding the same [`Builder`] as the
+//! yaml-rust2 path.
+//!
+//! It accepts a subset and gives up (returns `None`) on anything else, and the
+//! caller then parses the whole file with yaml-rust2. So this parser never has to
+//! produce an error message, and an input is either parsed here into exactly what
+//! yaml-rust2 would give (values, positions, document indices), or not at all.
+//!
+//! The subset:
+//! - documents separated by `---` lines (nothing after the marker but a comment);
+//! - block mappings and block sequences, indented with spaces, including compact
+//!   mappings in sequence items (`- name: x`) and sequences at their key's
+//!   indentation (`containers:` followed by `- name: x`);
+//! - keys: plain, or quoted on one line;
+//! - values: plain scalars on one line, single-quoted scalars on one line,
+//!   double-quoted scalars on one line without escapes, flow sequences and
+//!   mappings on one line, and empty values;
+//! - comments.
+//!
+//! Everything else makes it give up: tabs, carriage returns and other control
+//! characters, anchors, aliases, tags, block scalars (`|`, `>`), multi-line
+//! scalars and flow collections, `?` keys, directives, `...`, escapes in
+//! double-quoted scalars, and any input that is not valid YAML. The tests compare
+//! both paths on every file of the repository, generated variations and the fuzz
+//! corpus (`tests` below, `fuzz/fuzz_targets/loader.rs`).
+//!
+//! Positions follow yaml-rust2's markers, which the builder records: a scalar or
+//! a flow collection at its first character, a block mapping at its first key, a
+//! block sequence at its first `-` (at its first item's content when it sits at
+//! its key's indentation), and an empty value at the next token.
+
+use crate::Span;
+use crate::yaml::{Builder, Document, Limits};
+use yaml_rust2::scanner::TScalarStyle;
+
+/// The fast path gave up; the file is parsed by yaml-rust2 instead.
+struct Bail;
+
+type R<T> = Result<T, Bail>;
+
+/// Nesting beyond this is left to yaml-rust2 (and to the builder's depth limit),
+/// so that the recursion here stays shallow whatever the input.
+const MAX_NEST: usize = 200;
+
+/// yaml-rust2 refuses simple keys longer than 1024 characters; longer keys are
+/// left to it.
+const MAX_KEY_BYTES: usize = 1000;
+
+/// Parse `text` (without its byte-order mark) if it is in the subset, into the
+/// documents yaml-rust2 would give; `None` when it is not, or when the builder
+/// refuses it (duplicate keys, limits), so that the caller reports the error.
+pub(crate) fn parse(text: &str, limits: &Limits) -> Option<Vec<Document>> {
+    if !plain_text(text) || blank_unterminated_end(text) {
+        return None;
+    }
+    let mut p = P {
+        t: text.as_bytes(),
+        s: text,
+        next: 0,
+        next_num: 1,
+        line: None,
+        b: Builder::new(limits),
+        docs: Vec::new(),
+        index: 0,
+        depth: 0,
+    };
+    p.stream().ok()?;
+    Some(p.docs)
+}
+
+/// Only newlines and printable characters (tabs, carriage returns, control
+/// characters, byte-order marks and line separators go to yaml-rust2).
+fn plain_text(s: &str) -> bool {
+    let t = s.as_bytes();
+    if !t.iter().all(|&b| (b >= 0x20 && b != 0x7f) || b == b'\n') {
+        return false;
+    }
+    t.is_ascii()
+        || s.chars()
+            .all(|c| !matches!(c, '\u{80}'..='\u{9f}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}' | '\u{2028}' | '\u{2029}'))
+}
+
+/// Does the text end in a line without a newline that holds only spaces or a
+/// comment? yaml-rust2 then closes the blocks indented deeper than that line's end
+/// at its end, and the rest on the line after: left to it.
+fn blank_unterminated_end(s: &str) -> bool {
+    if s.is_empty() || s.ends_with('\n') {
+        return false;
+    }
+    let last = s.rsplit('\n').next().unwrap_or_default().trim_start_matches(' ');
+    last.is_empty() || last.starts_with('#')
+}
+
+/// A line with content (not blank, not only a comment).
+#[derive(Clone, Copy)]
+struct Line {
+    /// Byte offset of its first byte.
+    start: usize,
+    /// Byte offset of its newline (or of the end of the text).
+    end: usize,
+    /// Leading spaces.
+    indent: usize,
+    /// 1-based line number.
+    num: u32,
+    /// Whether the line is ASCII (columns are byte offsets then).
+    ascii: bool,
+    /// A `---` document marker.
+    marker: bool,
+}
+
+struct P<'t, 'l> {
+    t: &'t [u8],
+    s: &'t str,
+    /// Where the line after the current one starts.
+    next: usize,
+    /// Its number.
+    next_num: u32,
+    /// The current content line; `None` at the end of the text.
+    line: Option<Line>,
+    b: Builder<'l>,
+    docs: Vec<Document>,
+    index: usize,
+    depth: usize,
+}
+
+fn is_entry_at(t: &[u8], p: usize, end: usize) -> bool {
+    t[p] == b'-' && (p + 1 == end || t[p + 1] == b' ')
+}
+
+impl P<'_, '_> {
+    /// Move to the next content line, skipping blank and comment lines.
+    fn advance(&mut self) -> R<()> {
+        let t = self.t;
+        loop {
+            if self.next >= t.len() {
+                self.line = None;
+                return Ok(());
+            }
+            let start = self.next;
+            let end = t[start..].iter().position(|&b| b == b'\n').map_or(t.len(), |i| start + i);
+            let num = self.next_num;
+            self.next = end + 1;
+            self.next_num = self.next_num.saturating_add(1);
+            let indent = t[start..end].iter().take_while(|&&b| b == b' ').count();
+            let p = start + indent;
+            if p == end || t[p] == b'#' {
+                continue;
+            }
+            let mut marker = false;
+            if indent == 0 {
+                let rest = &t[start..end];
+                if rest.starts_with(b"---") {
+                    // A document marker, with nothing after it but a comment.
+                    if rest.len() > 3 && rest[3] != b' ' {
+                        return Err(Bail);
+                    }
+                    let after = rest[3..].iter().position(|&b| b != b' ').map(|i| rest[3 + i]);
+                    if after.is_some_and(|b| b != b'#') {
+                        return Err(Bail);
+                    }
+                    marker = true;
+                } else if rest.starts_with(b"...") || rest[0] == b'%' {
+                    return Err(Bail);
+                }
+            }
+            let ascii = t[start..end].is_ascii();
+            self.line = Some(Line { start, end, indent, num, ascii, marker });
+            return Ok(());
+        }
+    }
+
+    fn cur(&self) -> R<Line> {
+        self.line.ok_or(Bail)
+    }
+
+    /// The indentation of the current line; `None` at the end of the text or of the
+    /// document.
+    fn indent(&self) -> Option<usize> {
+        self.line.filter(|l| !l.marker).map(|l| l.indent)
+    }
+
+    fn span(&self, pos: usize) -> Span {
+        match self.line {
+            Some(l) => {
+                let col = if l.ascii { pos - l.start } else { self.s[l.start..pos].chars().count() };
+                Span { line: l.num, col: u32::try_from(col + 1).unwrap_or(u32::MAX) }
+            }
+            None => Span { line: self.next_num, col: 1 },
+        }
+    }
+
+    /// The byte at `i` of the current line, or `\n` past its end.
+    fn at(&self, l: &Line, i: usize) -> u8 {
+        if i < l.end { self.t[i] } else { b'\n' }
+    }
+
+    fn skip_spaces(&self, l: &Line, mut i: usize) -> usize {
+        while i < l.end && self.t[i] == b' ' {
+            i += 1;
+        }
+        i
+    }
+
+    /// Nothing but spaces and a comment from `i` (a comment after at least one
+    /// space, or at `i` itself when the caller knows a space precedes it).
+    fn rest_is_blank(&self, l: &Line, i: usize) -> bool {
+        let j = self.skip_spaces(l, i);
+        j == l.end || (self.t[j] == b'#' && (j > i || (i > l.start && self.t[i - 1] == b' ')))
+    }
+
+    fn nest(&mut self) -> R<()> {
+        self.depth += 1;
+        if self.depth > MAX_NEST { Err(Bail) } else { Ok(()) }
+    }
+
+    fn stream(&mut self) -> R<()> {
+        self.advance()?;
+        if self.line.is_none() {
+            return Ok(());
+        }
+        loop {
+            if self.line.is_some_and(|l| l.marker) {
+                self.advance()?;
+            }
+            self.b.reset();
+            let Some(l) = self.line.filter(|l| !l.marker) else {
+                // An empty document: counted, not kept.
+                self.index += 1;
+                if self.line.is_none() {
+                    return Ok(());
+                }
+                continue;
+            };
+            let p = l.start + l.indent;
+            if is_entry_at(self.t, p, l.end) {
+                self.block_seq(l.indent, p, false)?;
+            } else if matches!(self.t[p], b'[' | b'{') {
+                let after = self.flow(&l, p)?;
+                if !self.rest_is_blank(&l, after) {
+                    return Err(Bail);
+                }
+                self.advance()?;
+            } else if self.is_key_line(&l, p)? {
+                self.block_map(l.indent, p)?;
+            } else {
+                return Err(Bail);
+            }
+            if self.indent().is_some() {
+                return Err(Bail);
+            }
+            if let Some((value, spans)) = self.b.root.take()
+                && !value.is_null()
+            {
+                self.docs.push(Document { index: self.index, value, spans });
+            }
+            self.index += 1;
+            if self.line.is_none() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Does a mapping key (plain or quoted, then `:` and a space or the end of the
+    /// line) start at `p`?
+    fn is_key_line(&self, l: &Line, p: usize) -> R<bool> {
+        let t = self.t;
+        match t[p] {
+            // `[a]: b` and `{a: b}: c` are complex keys: not in the subset.
+            b'[' | b'{' => Ok(false),
+            b'"' | b'\'' => {
+                let (_, after) = self.quoted(l, p)?;
+                let j = self.skip_spaces(l, after);
+                Ok(j < l.end && t[j] == b':' && matches!(self.at(l, j + 1), b' ' | b'\n'))
+            }
+            _ => {
+                let mut i = p;
+                while i < l.end {
+                    match t[i] {
+                        b':' if i + 1 == l.end || t[i + 1] == b' ' => return Ok(true),
+                        b'#' if i > p && t[i - 1] == b' ' => return Ok(false),
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    /// The key at `p`: its text, style, and the offset after its `:`.
+    fn key(&self, l: &Line, p: usize) -> R<(String, TScalarStyle, usize)> {
+        let t = self.t;
+        match t[p] {
+            b'"' | b'\'' => {
+                let (text, after) = self.quoted(l, p)?;
+                let j = self.skip_spaces(l, after);
+                if j < l.end && t[j] == b':' && (j + 1 == l.end || t[j + 1] == b' ') {
+                    let style = if t[p] == b'"' { TScalarStyle::DoubleQuoted } else { TScalarStyle::SingleQuoted };
+                    return Ok((text, style, j + 1));
+                }
+                Err(Bail)
+            }
+            c if is_indicator(c) => Err(Bail),
+            _ => {
+                let mut i = p;
+                while i < l.end {
+                    match t[i] {
+                        b':' if i + 1 == l.end || t[i + 1] == b' ' => break,
+                        b'#' if t[i - 1] == b' ' => return Err(Bail),
+                        b'[' | b']' | b'{' | b'}' | b',' => return Err(Bail),
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                if i == l.end || i - p > MAX_KEY_BYTES {
+                    return Err(Bail);
+                }
+                let mut e = i;
+                while t[e - 1] == b' ' {
+                    e -= 1;
+                }
+                Ok((self.s[p..e].to_owned(), TScalarStyle::Plain, i + 1))
+            }
+        }
+    }
+
+    /// A quoted scalar on one line: its text and the offset after the closing quote.
+    fn quoted(&self, l: &Line, p: usize) -> R<(String, usize)> {
+        let t = self.t;
+        if t[p] == b'"' {
+            let mut i = p + 1;
+            while i < l.end {
+                match t[i] {
+                    b'"' => return Ok((self.s[p + 1..i].to_owned(), i + 1)),
+                    b'\\' => return Err(Bail),
+                    _ => i += 1,
+                }
+            }
+            return Err(Bail);
+        }
+        let mut out = String::new();
+        let mut from = p + 1;
+        let mut i = from;
+        while i < l.end {
+            if t[i] == b'\'' {
+                if i + 1 < l.end && t[i + 1] == b'\'' {
+                    out.push_str(&self.s[from..=i]);
+                    i += 2;
+                    from = i;
+                    continue;
+                }
+                out.push_str(&self.s[from..i]);
+                return Ok((out, i + 1));
+            }
+            i += 1;
+        }
+        Err(Bail)
+    }
+
+    /// A block mapping of indentation `n` whose first key is at `p` of the current
+    /// line.
+    fn block_map(&mut self, n: usize, mut p: usize) -> R<()> {
+        self.nest()?;
+        let at = self.span(p);
+        self.b.start_map(0, None, at).map_err(|_| Bail)?;
+        loop {
+            let l = self.cur()?;
+            let (key, style, after) = self.key(&l, p)?;
+            let key_at = self.span(p);
+            self.b.scalar(key, style, 0, None, key_at).map_err(|_| Bail)?;
+            let v = self.skip_spaces(&l, after);
+            if v == l.end || self.t[v] == b'#' {
+                self.advance()?;
+                self.block_value(n, false)?;
+            } else {
+                self.inline_value(&l, v)?;
+                self.advance()?;
+                if self.indent().is_some_and(|i| i > n) {
+                    // A continuation line of a plain scalar, or an error.
+                    return Err(Bail);
+                }
+            }
+            match self.indent() {
+                Some(i) if i == n => {
+                    let l = self.cur()?;
+                    p = l.start + i;
+                    if is_entry_at(self.t, p, l.end) {
+                        return Err(Bail);
+                    }
+                }
+                Some(i) if i > n => return Err(Bail),
+                _ => break,
+            }
+        }
+        self.depth -= 1;
+        self.b.end().map_err(|_| Bail)
+    }
+
+    /// The value of a mapping entry (`in_seq` false) or sequence item (`in_seq`
+    /// true) of a collection of indentation `n`, written on the lines below it; the
+    /// current line is the first line after the key or `-`.
+    fn block_value(&mut self, n: usize, in_seq: bool) -> R<()> {
+        if let Some(i) = self.indent() {
+            let l = self.cur()?;
+            let p = l.start + i;
+            let entry = is_entry_at(self.t, p, l.end);
+            if i > n {
+                if entry {
+                    return self.block_seq(i, p, false);
+                }
+                if self.is_key_line(&l, p)? {
+                    return self.block_map(i, p);
+                }
+                // A scalar or a flow collection on a line of its own.
+                return Err(Bail);
+            }
+            if i == n && !in_seq && entry {
+                return self.block_seq(i, p, true);
+            }
+        }
+        // An empty value, at the next token: the content of the next item of the
+        // same sequence, or the next line's first character (a key, or the end of
+        // blocks), or the end of the text.
+        let at = match self.line {
+            Some(l) if !l.marker => {
+                let p = l.start + l.indent;
+                if in_seq && l.indent == n && is_entry_at(self.t, p, l.end) {
+                    self.span(self.after_entry(&l, p))
+                } else {
+                    self.span(p)
+                }
+            }
+            Some(l) => Span { line: l.num, col: 1 },
+            None => self.span(0),
+        };
+        self.b.scalar(String::new(), TScalarStyle::Plain, 0, None, at).map_err(|_| Bail)
+    }
+
+    /// Where the item of the `-` at `p` starts: after the spaces (and a comment) that
+    /// follow it.
+    fn after_entry(&self, l: &Line, p: usize) -> usize {
+        let j = self.skip_spaces(l, p + 1);
+        if j < l.end && self.t[j] == b'#' { l.end } else { j }
+    }
+
+    /// A block sequence whose first `-` is at `p` (indentation `n`) of the current
+    /// line; `indentless` when it sits at its key's indentation.
+    fn block_seq(&mut self, n: usize, mut p: usize, indentless: bool) -> R<()> {
+        self.nest()?;
+        let l = self.cur()?;
+        let at = if indentless { self.span(self.after_entry(&l, p)) } else { self.span(p) };
+        self.b.start_seq(0, None, at).map_err(|_| Bail)?;
+        loop {
+            let l = self.cur()?;
+            let q = self.skip_spaces(&l, p + 1);
+            if q == l.end || self.t[q] == b'#' {
+                self.advance()?;
+                self.block_value(n, true)?;
+            } else if is_entry_at(self.t, q, l.end) {
+                return Err(Bail);
+            } else if self.is_key_line(&l, q)? {
+                // A compact mapping: its keys are at the column of the first.
+                self.block_map(q - l.start, q)?;
+            } else {
+                self.inline_value(&l, q)?;
+                self.advance()?;
+                if self.indent().is_some_and(|i| i > n) {
+                    return Err(Bail);
+                }
+            }
+            match self.indent() {
+                Some(i) if i == n => {
+                    let l = self.cur()?;
+                    p = l.start + i;
+                    if !is_entry_at(self.t, p, l.end) {
+                        break;
+                    }
+                }
+                Some(i) if i > n => return Err(Bail),
+                _ => break,
+            }
+        }
+        self.depth -= 1;
+        self.b.end().map_err(|_| Bail)
+    }
+
+    /// A value on the rest of the line from `p`: a scalar or a flow collection,
+    /// then nothing but a comment.
+    fn inline_value(&mut self, l: &Line, p: usize) -> R<()> {
+        let t = self.t;
+        let after = match t[p] {
+            b'[' | b'{' => self.flow(l, p)?,
+            b'"' | b'\'' => {
+                let (text, after) = self.quoted(l, p)?;
+                let style = if t[p] == b'"' { TScalarStyle::DoubleQuoted } else { TScalarStyle::SingleQuoted };
+                let at = self.span(p);
+                self.b.scalar(text, style, 0, None, at).map_err(|_| Bail)?;
+                after
+            }
+            b'-' if p + 1 == l.end || t[p + 1] == b' ' => return Err(Bail),
+            c if c != b'-' && is_indicator(c) => return Err(Bail),
+            _ => {
+                // A plain scalar: to a comment or the end of the line.
+                let mut i = p;
+                let mut e = p;
+                while i < l.end {
+                    match t[i] {
+                        b'#' if i > p && t[i - 1] == b' ' => break,
+                        // A mapping inside a value, or a key without a value: not here.
+                        b':' if i + 1 == l.end || t[i + 1] == b' ' => return Err(Bail),
+                        b' ' => {}
+                        _ => e = i + 1,
+                    }
+                    i += 1;
+                }
+                let at = self.span(p);
+                self.b.scalar(self.s[p..e].to_owned(), TScalarStyle::Plain, 0, None, at).map_err(|_| Bail)?;
+                return Ok(());
+            }
+        };
+        if self.rest_is_blank(l, after) { Ok(()) } else { Err(Bail) }
+    }
+
+    /// A flow sequence or mapping at `p`, closed on the same line; returns the
+    /// offset after it.
+    fn flow(&mut self, l: &Line, p: usize) -> R<usize> {
+        self.nest()?;
+        let t = self.t;
+        let at = self.span(p);
+        let close = if t[p] == b'[' {
+            self.b.start_seq(0, None, at).map_err(|_| Bail)?;
+            b']'
+        } else {
+            self.b.start_map(0, None, at).map_err(|_| Bail)?;
+            b'}'
+        };
+        let mut i = self.skip_spaces(l, p + 1);
+        if self.at(l, i) != close {
+            loop {
+                if close == b'}' {
+                    i = self.flow_key(l, i)?;
+                }
+                i = self.flow_node(l, i)?;
+                i = self.skip_spaces(l, i);
+                match self.at(l, i) {
+                    b',' => {
+                        i = self.skip_spaces(l, i + 1);
+                        if self.at(l, i) == close {
+                            // A trailing comma: valid, but left to yaml-rust2.
+                            return Err(Bail);
+                        }
+                    }
+                    c if c == close => break,
+                    _ => return Err(Bail),
+                }
+            }
+        }
+        self.depth -= 1;
+        self.b.end().map_err(|_| Bail)?;
+        Ok(i + 1)
+    }
+
+    /// A key of a flow mapping, its `:` and the spaces after it.
+    fn flow_key(&mut self, l: &Line, i: usize) -> R<usize> {
+        let t = self.t;
+        let (text, style, after) = match self.at(l, i) {
+            b'"' => {
+                let (text, after) = self.quoted(l, i)?;
+                (text, TScalarStyle::DoubleQuoted, after)
+            }
+            b'\'' => {
+                let (text, after) = self.quoted(l, i)?;
+                (text, TScalarStyle::SingleQuoted, after)
+            }
+            _ => {
+                let (e, after) = self.flow_plain(l, i, true)?;
+                (self.s[i..e].to_owned(), TScalarStyle::Plain, after)
+            }
+        };
+        let j = self.skip_spaces(l, after);
+        if !(j < l.end && t[j] == b':' && self.at(l, j + 1) == b' ') {
+            return Err(Bail);
+        }
+        let at = self.span(i);
+        self.b.scalar(text, style, 0, None, at).map_err(|_| Bail)?;
+        Ok(self.skip_spaces(l, j + 1))
+    }
+
+    /// An item or value inside a flow collection; returns the offset after it.
+    fn flow_node(&mut self, l: &Line, i: usize) -> R<usize> {
+        let at = self.span(i);
+        let (text, style, after) = match self.at(l, i) {
+            b'[' | b'{' => return self.flow(l, i),
+            b'"' => {
+                let (text, after) = self.quoted(l, i)?;
+                (text, TScalarStyle::DoubleQuoted, after)
+            }
+            b'\'' => {
+                let (text, after) = self.quoted(l, i)?;
+                (text, TScalarStyle::SingleQuoted, after)
+            }
+            _ => {
+                let (e, after) = self.flow_plain(l, i, false)?;
+                (self.s[i..e].to_owned(), TScalarStyle::Plain, after)
+            }
+        };
+        self.b.scalar(text, style, 0, None, at).map_err(|_| Bail)?;
+        Ok(after)
+    }
+
+    /// A plain scalar inside a flow collection (a mapping key when `key`): returns
+    /// where its text ends (trailing spaces trimmed) and where the scan stopped.
+    fn flow_plain(&self, l: &Line, i: usize, key: bool) -> R<(usize, usize)> {
+        let c = self.at(l, i);
+        // `-` starts a plain scalar when text follows it (`-1`).
+        let dash_text = c == b'-' && !matches!(self.at(l, i + 1), b' ' | b'\n' | b',' | b']' | b'}' | b'[' | b'{');
+        if c == b'\n' || (is_indicator(c) && !dash_text) {
+            return Err(Bail);
+        }
+        let mut j = i;
+        let mut e = i;
+        loop {
+            match self.at(l, j) {
+                b',' | b']' | b'}' => return Ok((e, j)),
+                b':' if key && self.at(l, j + 1) == b' ' => return Ok((e, j)),
+                // Multi-line flow, nested flow right after text, `:` and `#` inside:
+                // left to yaml-rust2.
+                b'\n' | b'[' | b'{' | b':' | b'#' => return Err(Bail),
+                b' ' => {}
+                _ => e = j + 1,
+            }
+            j += 1;
+        }
+    }
+}
+
+/// Characters that start something other than a plain scalar (or may).
+fn is_indicator(c: u8) -> bool {
+    matches!(
+        c,
+        b'-' | b'?'
+            | b':'
+            | b','
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'#'
+            | b'&'
+            | b'*'
+            | b'!'
+            | b'|'
+            | b'>'
+            | b'\''
+            | b'"'
+            | b'%'
+            | b'@'
+            | b'`'
+    )
+}
