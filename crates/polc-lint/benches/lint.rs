@@ -962,6 +962,11 @@ fn load_all(files: &[(String, String)], limits: &Limits) -> Vec<SourceFile> {
     load_many(files, limits, 0)
 }
 
+/// Load and lint as `polc lint` does: each file parsed on the thread that checks it.
+fn lint_loading(files: &[(String, String)], linter: &Linter, limits: &Limits) -> (Vec<SourceFile>, Report) {
+    linter.lint_with(files.len(), |i| load_input(files[i].0.clone(), files[i].1.as_bytes(), limits))
+}
+
 /// Load every file on the calling thread.
 fn load_serial(files: &[(String, String)], limits: &Limits) -> Vec<SourceFile> {
     files.iter().map(|(n, t)| load_input(n.clone(), t.as_bytes(), limits)).collect()
@@ -1028,11 +1033,7 @@ fn profile(phase: Phase, c: &Corpus, linter: &Linter, iters: usize) {
         let out: Box<dyn std::any::Any> = match phase {
             Phase::Yaml => Box::new(parse_yaml(c)),
             Phase::Load => Box::new(load_all(&c.files, &limits)),
-            Phase::Full => {
-                let files = load_all(&c.files, &limits);
-                let r = linter.lint(&files);
-                Box::new((files, r))
-            }
+            Phase::Full => Box::new(lint_loading(&c.files, linter, &limits)),
             Phase::Lint => Box::new(linter.lint(&loaded)),
             Phase::LintPolicies => Box::new(linter.lint(pol)),
             Phase::LintWorkloads => Box::new(linter.lint(wl)),
@@ -1123,11 +1124,8 @@ fn main() -> ExitCode {
         &mut [
             &mut || Box::new(parse_yaml(&c)),
             &mut || Box::new(load_all(&c.files, &limits)),
-            &mut || {
-                let files = load_all(&c.files, &limits);
-                let r = linter.lint(&files);
-                Box::new((files, r))
-            },
+            // As `polc lint`: each file parsed on the thread that checks it.
+            &mut || Box::new(lint_loading(&c.files, &linter, &limits)),
             &mut || Box::new(linter.lint(&loaded)),
             &mut || Box::new(linter.lint(pol)),
             &mut || Box::new(linter.lint(wl)),
@@ -1139,6 +1137,11 @@ fn main() -> ExitCode {
             },
             &mut || Box::new(load_serial(&c.files, &limits)),
             &mut || Box::new(load_serial_yaml_rust2(&c.files, &limits)),
+            &mut || {
+                let files = load_all(&c.files, &limits);
+                let r = linter.lint(&files);
+                Box::new((files, r))
+            },
         ],
     );
     let fast_files = c.files.iter().filter(|(_, t)| parse_documents_fast(t, &limits).is_some()).count();
@@ -1151,7 +1154,7 @@ fn main() -> ExitCode {
             .collect();
     let (lint_all, lint_pol, lint_wl) = (best[3].0, best[4].0, best[5].0);
     let (events, serial_full) = (best[6], best[7]);
-    let (serial_load, serial_slow_load) = (best[8], best[9]);
+    let (serial_load, serial_slow_load, two_pass) = (best[8], best[9], best[10]);
     // The baseline is the fastest plain parse of the same bytes by yaml-rust2: its
     // event parser alone (no tree) or YamlLoader, by wall and by CPU time apart.
     let base_wall = rows[0].time.min(events.0);
@@ -1210,6 +1213,7 @@ fn main() -> ExitCode {
         ("(b1) load, 1 thread", serial_load),
         ("(b2) load via yaml-rust2, 1 th", serial_slow_load),
         ("(c1) load + lint, 1 thread", serial_full),
+        ("(c2) load all, then lint", two_pass),
     ] {
         println!(
             "{:<28} {:>8.1}ms {:>8.1}ms {:>12.0} {:>9.1} {:>7.2}x {:>10} {:>9}",
@@ -1226,6 +1230,10 @@ fn main() -> ExitCode {
     println!(
         "(b) and (c) run on {threads} threads; CPU time is the whole process's (10 ms ticks); \
          vs (a): against the faster of (a) and (a')"
+    );
+    println!(
+        "(c) parses each file on the thread that checks it (as `polc lint` does); (c2) loads every file first, \
+         then lints"
     );
     println!(
         "(b1) loads with the fast YAML path where a file is in its subset ({fast_files} of {} files here), \

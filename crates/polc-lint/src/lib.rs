@@ -112,24 +112,8 @@ struct Part {
     io_errors: usize,
 }
 
-/// Split `files` into at most `n` runs of consecutive files of about equal size.
-fn chunks(files: &[SourceFile], n: usize) -> Vec<(usize, &[SourceFile])> {
-    let weight = |f: &SourceFile| f.text.len() + 64;
-    let total: usize = files.iter().map(weight).sum();
-    let mut out = Vec::with_capacity(n);
-    let (mut start, mut acc) = (0, 0);
-    for (i, f) in files.iter().enumerate() {
-        acc += weight(f);
-        if out.len() + 1 < n && acc * n >= total * (out.len() + 1) {
-            out.push((start, &files[start..=i]));
-            start = i + 1;
-        }
-    }
-    if start < files.len() || out.is_empty() {
-        out.push((start, &files[start..]));
-    }
-    out
-}
+/// Files per unit of work of the per-file checks.
+const LINT_BATCH: usize = 16;
 
 /// `f` over `items` on up to `threads` threads, results in the order of `items`.
 /// Items are handed out one at a time, so a few costly ones do not leave a thread
@@ -283,20 +267,38 @@ impl Linter {
     /// The per-file checks run on several threads (see [`Linter::with_threads`]);
     /// their results are merged in file order, so the report is the same as on one.
     pub fn lint(&self, files: &[SourceFile]) -> Report {
+        // Batches of files handed out one at a time: policy files cost far more per
+        // byte than manifests, so runs of equal size would leave a thread idle.
+        let batches: Vec<(usize, &[SourceFile])> =
+            files.chunks(LINT_BATCH).enumerate().map(|(i, run)| (i * LINT_BATCH, run)).collect();
+        let parts = par_map(&batches, self.thread_count(files.len()), |&(first, run)| self.lint_part(first, run));
+        self.finish(files, parts)
+    }
+
+    /// Load and lint `n` files: file `i` is `load(i)` (for instance
+    /// [`polc_load::RawInput::load`]), called on the threads of the per-file checks,
+    /// so that parsing and checking run in one pass without waiting for each other.
+    /// Returns the files, in order, and the report [`Linter::lint`] gives for them.
+    pub fn lint_with(&self, n: usize, load: impl Fn(usize) -> SourceFile + Sync) -> (Vec<SourceFile>, Report) {
+        let batches: Vec<usize> = (0..n).step_by(LINT_BATCH).collect();
+        let done = par_map(&batches, self.thread_count(n), |&first| {
+            let files: Vec<SourceFile> = (first..n.min(first + LINT_BATCH)).map(&load).collect();
+            let part = self.lint_part(first, &files);
+            (files, part)
+        });
+        let mut files = Vec::with_capacity(n);
+        let mut parts = Vec::with_capacity(done.len());
+        for (f, p) in done {
+            files.extend(f);
+            parts.push(p);
+        }
+        let report = self.finish(&files, parts);
+        (files, report)
+    }
+
+    /// The checks across files, over the per-file results in file order.
+    fn finish(&self, files: &[SourceFile], parts: Vec<Part>) -> Report {
         let mut report = Report { files: files.len(), ..Report::default() };
-        let parts: Vec<Part> = match chunks(files, self.thread_count(files.len())).as_slice() {
-            [(first, only)] => vec![self.lint_part(*first, only)],
-            many => std::thread::scope(|s| {
-                let handles: Vec<_> =
-                    many[1..].iter().map(|&(first, run)| s.spawn(move || self.lint_part(first, run))).collect();
-                let mut parts = vec![self.lint_part(many[0].0, many[0].1)];
-                for h in handles {
-                    // A panic in a check is a bug: pass it on as it is.
-                    parts.push(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-                }
-                parts
-            }),
-        };
         let mut out = Vec::new();
         let mut policies = Vec::new();
         let mut workloads = Vec::new();

@@ -2158,6 +2158,18 @@ fn findings_do_not_depend_on_threads_or_the_model() {
         assert_eq!((many.objects, many.policies, many.files), (one.objects, one.policies, one.files));
         assert_eq!(many.model_policies, one.model_policies, "{threads} threads");
     }
+    // Loading inside the linter's batches (`polc lint`) gives the same files and
+    // report; 6 copies of 11 files make several batches.
+    assert!(files.len() > 40, "{}", files.len());
+    for threads in [1, 2, 5] {
+        let linter = Linter::new(Config::default()).unwrap().with_threads(threads);
+        let (loaded, fused) = linter.lint_with(files.len(), |i| files[i].clone());
+        assert_eq!(loaded.len(), files.len());
+        assert!(loaded.iter().zip(&files).all(|(a, b)| a.name == b.name && a.documents == b.documents));
+        assert_eq!(fused.findings, one.findings, "lint_with, {threads} threads");
+        assert_eq!((fused.objects, fused.policies, fused.files), (one.objects, one.policies, one.files));
+        assert_eq!(fused.model_policies, one.model_policies, "lint_with, {threads} threads");
+    }
     let plain = Linter::new(Config::default()).unwrap().with_threads(2).with_model(false).lint(&files);
     assert_eq!(plain.findings, one.findings);
     assert!(plain.model_policies.is_empty() && plain.model_workloads.is_empty());

@@ -87,7 +87,7 @@ pub struct Object {
 
 /// Classify a document's value.
 pub fn classify(v: &Value) -> Object {
-    let s = |p: &str| v.pointer(p).and_then(Value::as_str);
+    let s = |p: &str| crate::pointer(v, p).and_then(Value::as_str);
     let name = s("/metadata/name").unwrap_or_default().to_string();
     let namespace = s("/metadata/namespace").map(str::to_string);
     let (Some(api), Some(kind)) = (s("/apiVersion"), s("/kind")) else {

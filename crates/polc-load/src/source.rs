@@ -121,29 +121,13 @@ pub fn load_many<B: AsRef<[u8]> + Sync>(files: &[(String, B)], limits: &Limits, 
 ///
 /// Files are read in order, then parsed on one thread per available CPU.
 pub fn read_inputs(inputs: &[Input], limits: &Limits) -> Vec<SourceFile> {
-    let mut read = Vec::new();
-    for input in inputs {
-        match input {
-            Input::Stdin => {
-                let mut buf = Vec::new();
-                let name = "<stdin>".to_string();
-                let res = std::io::stdin().lock().take(limits.max_file_bytes + 1).read_to_end(&mut buf);
-                match res {
-                    Ok(_) => read.push(Raw::Bytes(name, buf)),
-                    Err(e) => {
-                        read.push(Raw::Failed(SourceFile::failed(name, LoadErrorKind::Io { message: e.to_string() })))
-                    }
-                }
-            }
-            Input::Path(p) => walk(p, true, limits, &mut read),
-        }
-    }
+    let read = read_raw(inputs, limits);
     let mut bytes = Vec::new();
     let mut failed = Vec::new();
     for (i, r) in read.into_iter().enumerate() {
         match r {
-            Raw::Bytes(name, b) => bytes.push((name, b)),
-            Raw::Failed(f) => failed.push((i, f)),
+            RawInput::Bytes(name, b) => bytes.push((name, b)),
+            RawInput::Failed(f) => failed.push((i, f)),
         }
     }
     let mut loaded = load_many(&bytes, limits, 0).into_iter();
@@ -161,22 +145,57 @@ pub fn read_inputs(inputs: &[Input], limits: &Limits) -> Vec<SourceFile> {
     out
 }
 
+/// Read every input as [`read_inputs`] does, without parsing: for callers that
+/// parse the files where they use them ([`RawInput::load`]).
+pub fn read_raw(inputs: &[Input], limits: &Limits) -> Vec<RawInput> {
+    let mut read = Vec::new();
+    for input in inputs {
+        match input {
+            Input::Stdin => {
+                let mut buf = Vec::new();
+                let name = "<stdin>".to_string();
+                let res = std::io::stdin().lock().take(limits.max_file_bytes + 1).read_to_end(&mut buf);
+                match res {
+                    Ok(_) => read.push(RawInput::Bytes(name, buf)),
+                    Err(e) => read
+                        .push(RawInput::Failed(SourceFile::failed(name, LoadErrorKind::Io { message: e.to_string() }))),
+                }
+            }
+            Input::Path(p) => walk(p, true, limits, &mut read),
+        }
+    }
+    read
+}
+
 /// A file read (not yet parsed), or one that could not be read.
-enum Raw {
+#[derive(Clone, Debug)]
+pub enum RawInput {
+    /// Its name and bytes.
     Bytes(String, Vec<u8>),
+    /// The error of reading it.
     Failed(SourceFile),
+}
+
+impl RawInput {
+    /// The file, parsed ([`load_input`]), or its read error.
+    pub fn load(&self, limits: &Limits) -> SourceFile {
+        match self {
+            RawInput::Bytes(name, bytes) => load_input(name.clone(), bytes, limits),
+            RawInput::Failed(f) => f.clone(),
+        }
+    }
 }
 
 fn is_manifest(p: &Path) -> bool {
     matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
 }
 
-fn walk(path: &Path, explicit: bool, limits: &Limits, out: &mut Vec<Raw>) {
+fn walk(path: &Path, explicit: bool, limits: &Limits, out: &mut Vec<RawInput>) {
     let name = path.display().to_string();
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => {
-            return out.push(Raw::Failed(SourceFile::failed(name, LoadErrorKind::Io { message: e.to_string() })));
+            return out.push(RawInput::Failed(SourceFile::failed(name, LoadErrorKind::Io { message: e.to_string() })));
         }
     };
     if meta.is_dir() {
@@ -186,7 +205,8 @@ fn walk(path: &Path, explicit: bool, limits: &Limits, out: &mut Vec<Raw>) {
         let entries = match std::fs::read_dir(path) {
             Ok(rd) => rd.filter_map(Result::ok).map(|e| e.path()).collect::<Vec<_>>(),
             Err(e) => {
-                return out.push(Raw::Failed(SourceFile::failed(name, LoadErrorKind::Io { message: e.to_string() })));
+                return out
+                    .push(RawInput::Failed(SourceFile::failed(name, LoadErrorKind::Io { message: e.to_string() })));
             }
         };
         let mut entries: Vec<PathBuf> = entries
@@ -203,14 +223,14 @@ fn walk(path: &Path, explicit: bool, limits: &Limits, out: &mut Vec<Raw>) {
     }
     if meta.len() > limits.max_file_bytes {
         let kind = LoadErrorKind::TooLarge { size: meta.len(), max: limits.max_file_bytes };
-        return out.push(Raw::Failed(SourceFile::failed(name, kind)));
+        return out.push(RawInput::Failed(SourceFile::failed(name, kind)));
     }
     match std::fs::File::open(path).and_then(|f| {
         let mut buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
         f.take(limits.max_file_bytes + 1).read_to_end(&mut buf).map(|_| buf)
     }) {
-        Ok(buf) => out.push(Raw::Bytes(name, buf)),
-        Err(e) => out.push(Raw::Failed(SourceFile::failed(name, LoadErrorKind::Io { message: e.to_string() }))),
+        Ok(buf) => out.push(RawInput::Bytes(name, buf)),
+        Err(e) => out.push(RawInput::Failed(SourceFile::failed(name, LoadErrorKind::Io { message: e.to_string() }))),
     }
 }
 

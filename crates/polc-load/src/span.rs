@@ -155,9 +155,74 @@ impl fmt::Display for FieldPath {
     }
 }
 
+/// `value.pointer(ptr)` (RFC 6901, as `serde_json::Value::pointer` reads it),
+/// without an allocation per segment: segments are unescaped only when they hold a
+/// `~`.
+pub fn pointer<'v>(value: &'v Value, ptr: &str) -> Option<&'v Value> {
+    if ptr.is_empty() {
+        return Some(value);
+    }
+    let rest = ptr.strip_prefix('/')?;
+    let mut target = value;
+    for seg in rest.split('/') {
+        let unescaped;
+        let token = if seg.contains('~') {
+            unescaped = seg.replace("~1", "/").replace("~0", "~");
+            unescaped.as_str()
+        } else {
+            seg
+        };
+        target = match target {
+            Value::Object(m) => m.get(token)?,
+            Value::Array(a) => {
+                if token.starts_with('+') || (token.starts_with('0') && token.len() != 1) {
+                    return None;
+                }
+                a.get(token.parse::<usize>().ok()?)?
+            }
+            _ => return None,
+        };
+    }
+    Some(target)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pointer_reads_as_serde_json_does() {
+        let v = serde_json::json!({
+            "a": {"b": [10, {"c": 1}], "": 2, "x/y": 3, "m~n": 4, "~1": 5, "0": 6},
+            "01": 7
+        });
+        let ptrs = [
+            "",
+            "/",
+            "/a",
+            "/a/b",
+            "/a/b/0",
+            "/a/b/1/c",
+            "/a/b/2",
+            "/a/b/01",
+            "/a/b/+1",
+            "/a/b/-1",
+            "/a/b/x",
+            "/a/",
+            "/a/x~1y",
+            "/a/m~0n",
+            "/a/~01",
+            "/a/0",
+            "/01",
+            "a",
+            "/a/b/1/c/d",
+            "/a/b/18446744073709551616",
+            "/a/~2",
+        ];
+        for p in ptrs {
+            assert_eq!(pointer(&v, p), v.pointer(p), "{p}");
+        }
+    }
 
     #[test]
     fn pointer_round_trips_to_display() {

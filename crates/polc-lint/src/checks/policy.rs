@@ -181,7 +181,7 @@ pub(crate) fn check(
     };
     let valid = schemas.check(k, ctx);
     for key in ["name", "namespace"] {
-        if let Some(v) = ctx.value.pointer(&format!("/metadata/{key}"))
+        if let Some(v) = polc_load::pointer(ctx.value, &format!("/metadata/{key}"))
             && !v.is_string()
         {
             let f = ctx
@@ -194,7 +194,7 @@ pub(crate) fn check(
             ctx.push(f);
         }
     }
-    match ctx.value.pointer("/metadata/name") {
+    match polc_load::pointer(ctx.value, "/metadata/name") {
         Some(v) if !v.is_string() => {}
         None => {
             let f = ctx.finding_at(Code::Metadata, "/metadata", "`metadata.name` is missing");
@@ -233,9 +233,7 @@ pub(crate) fn check(
     check_selector(ctx, &selector, "/spec/selector");
     lower_findings(ctx, &ir);
     rule_findings(ctx, &ir);
-    let labels = ctx
-        .value
-        .pointer("/metadata/labels")
+    let labels = polc_load::pointer(ctx.value, "/metadata/labels")
         .and_then(Value::as_object)
         .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
         .unwrap_or_default();
@@ -372,13 +370,14 @@ fn rule_findings(ctx: &mut Ctx<'_>, ir: &PolicyIr) {
         }
         names.insert(&r.name, first);
         // Point at whichever of the two wrote the name explicitly.
-        let (here, other) = if ctx.value.pointer(&format!("{}/name", r.rule_pointer)).is_some() {
+        let (here, other) = if polc_load::pointer(ctx.value, &format!("{}/name", r.rule_pointer)).is_some() {
             (r.rule_pointer.as_str(), first)
         } else {
             (first, r.rule_pointer.as_str())
         };
         let other_line = ctx.doc.spans.value_span(ctx.value, FieldPath::from_pointer(other).segs()).line;
-        let implicit = if ctx.value.pointer(&format!("{other}/name")).is_none() { " (its default name)" } else { "" };
+        let implicit =
+            if polc_load::pointer(ctx.value, &format!("{other}/name")).is_none() { " (its default name)" } else { "" };
         let f = ctx
             .finding_at_value(
                 Code::DuplicateRuleName,

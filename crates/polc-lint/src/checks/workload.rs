@@ -23,16 +23,18 @@ pub(crate) struct Workload {
 
 impl Workload {
     pub fn read(kind: WorkloadKind, obj: &Object, doc: &Document, loc: (usize, usize)) -> Workload {
-        let labels = doc
-            .value
-            .pointer(&format!("{}/labels", kind.pod_metadata_pointer()))
+        let labels = polc_load::pointer(&doc.value, &format!("{}/labels", kind.pod_metadata_pointer()))
             .and_then(Value::as_object)
             .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
             .unwrap_or_default();
         let spec = kind.pod_spec_pointer();
         let mut containers = Vec::new();
         for list in ["containers", "initContainers", "ephemeralContainers"] {
-            for c in doc.value.pointer(&format!("{spec}/{list}")).and_then(Value::as_array).into_iter().flatten() {
+            for c in polc_load::pointer(&doc.value, &format!("{spec}/{list}"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(n) = c.get("name").and_then(Value::as_str) {
                     containers.push(n.to_string());
                 }
@@ -167,7 +169,7 @@ fn posture(ctx: &mut Ctx<'_>, kind: WorkloadKind, contained: bool) {
     let level = if contained { Level::Note } else { Level::Warning };
     let suffix = if contained { " (contained by a polc policy)" } else { "" };
     let spec_ptr = kind.pod_spec_pointer();
-    let Some(spec) = ctx.value.pointer(spec_ptr) else {
+    let Some(spec) = polc_load::pointer(ctx.value, spec_ptr) else {
         return;
     };
     let mut found: Vec<(Code, String, String)> = Vec::new();
@@ -181,7 +183,7 @@ fn posture(ctx: &mut Ctx<'_>, kind: WorkloadKind, contained: bool) {
         }
     }
     for (i, v) in spec.get("volumes").and_then(Value::as_array).into_iter().flatten().enumerate() {
-        if let Some(p) = v.pointer("/hostPath/path").and_then(Value::as_str)
+        if let Some(p) = polc_load::pointer(v, "/hostPath/path").and_then(Value::as_str)
             && sensitive(p)
         {
             found.push((
@@ -191,7 +193,7 @@ fn posture(ctx: &mut Ctx<'_>, kind: WorkloadKind, contained: bool) {
             ));
         }
     }
-    let pod_seccomp = spec.pointer("/securityContext/seccompProfile").is_some();
+    let pod_seccomp = polc_load::pointer(spec, "/securityContext/seccompProfile").is_some();
     for list in ["initContainers", "containers"] {
         for (i, c) in spec.get(list).and_then(Value::as_array).into_iter().flatten().enumerate() {
             let base = format!("{spec_ptr}/{list}/{i}");

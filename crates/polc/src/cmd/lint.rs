@@ -5,7 +5,7 @@ use crate::cli::{ColorChoice, Format, LintArgs, Threshold};
 use anyhow::Context;
 use polc_lint::output::{self, Color};
 use polc_lint::{Config, Level, Linter, Report};
-use polc_load::{Input, Limits, SourceFile, load_input, read_inputs};
+use polc_load::{Input, Limits, SourceFile, load_input, read_raw};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -60,11 +60,13 @@ fn lint_paths_with(
     let fail_on = config.fail_on;
     let linter = Linter::new(config).context("internal error: CRD schema")?.with_model(model);
     let inputs: Vec<Input> = paths.iter().map(|p| Input::parse(p)).collect();
-    let files = read_inputs(&inputs, &limits);
-    if std::io::stderr().is_terminal() && files.len() > 200 {
-        eprintln!("polc: linting {} files", files.len());
+    let raw = read_raw(&inputs, &limits);
+    if std::io::stderr().is_terminal() && raw.len() > 200 {
+        eprintln!("polc: linting {} files", raw.len());
     }
-    Ok((linter.lint(&files), files, fail_on))
+    // Each file is parsed on the thread that checks it.
+    let (files, report) = linter.lint_with(raw.len(), |i| raw[i].load(&limits));
+    Ok((report, files, fail_on))
 }
 
 pub(crate) fn run(args: &LintArgs) -> anyhow::Result<Status> {
