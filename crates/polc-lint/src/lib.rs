@@ -310,8 +310,8 @@ impl Linter {
             report.policies += p.policy_count;
             report.io_errors += p.io_errors;
         }
-        checks::workload::coverage(files, &policies, &workloads, &mut out);
         let threads = self.thread_count(usize::MAX);
+        checks::workload::coverage(files, &policies, &workloads, threads, &mut out);
         checks::policy::cross_policy(files, &policies, &workloads, threads, &mut out);
         report.findings = self.config.apply(out);
         if !self.model {

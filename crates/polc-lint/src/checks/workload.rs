@@ -90,7 +90,13 @@ fn sensitive(path: &str) -> bool {
 
 /// Coverage: unselected workloads, posture issues (a note when a policy contains the
 /// workload), policies selecting nothing, container names nobody has.
-pub(crate) fn coverage(files: &[SourceFile], policies: &[PolicyEntry], workloads: &[Workload], out: &mut Vec<Finding>) {
+pub(crate) fn coverage(
+    files: &[SourceFile],
+    policies: &[PolicyEntry],
+    workloads: &[Workload],
+    threads: usize,
+    out: &mut Vec<Finding>,
+) {
     let mut ns_workloads: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, w) in workloads.iter().enumerate() {
         ns_workloads.entry(&w.namespace).or_default().push(i);
@@ -99,41 +105,60 @@ pub(crate) fn coverage(files: &[SourceFile], policies: &[PolicyEntry], workloads
     for (i, p) in policies.iter().enumerate() {
         ns_policies.entry(&p.namespace).or_default().push(i);
     }
-    let mut selected_any = vec![false; policies.len()];
-    let mut labels_match_any = vec![false; policies.len()];
-    let mut container_hit: Vec<Vec<bool>> = policies.iter().map(|p| vec![false; p.containers.len()]).collect();
-    for w in workloads {
-        let file = &files[w.loc.0];
-        let doc = &file.documents[w.loc.1];
-        let mut contained = Vec::new();
-        for &pi in ns_policies.get(w.namespace.as_str()).into_iter().flatten() {
-            let p = &policies[pi];
-            if p.namespace == w.namespace && selector::matches(&p.selector, &w.labels) {
-                labels_match_any[pi] = true;
-                for (ci, c) in p.containers.iter().enumerate() {
-                    container_hit[pi][ci] |= w.containers.contains(c);
-                }
-                if selects(p, w) {
-                    selected_any[pi] = true;
-                    if p.kind != PolcKind::NetworkAccessPolicy {
-                        contained.push(p.label());
+    // Workloads in runs on every thread; the runs' findings and hits are merged in
+    // workload order, so the result does not depend on the threads.
+    let runs: Vec<&[Workload]> = workloads.chunks(COVERAGE_RUN).collect();
+    let hits = crate::par_map(&runs, threads, |run| {
+        let mut h = Hits::default();
+        for w in *run {
+            let file = &files[w.loc.0];
+            let doc = &file.documents[w.loc.1];
+            let mut contained = false;
+            for &pi in ns_policies.get(w.namespace.as_str()).into_iter().flatten() {
+                let p = &policies[pi];
+                if p.namespace == w.namespace && selector::matches(&p.selector, &w.labels) {
+                    h.labels.push(pi);
+                    for (ci, c) in p.containers.iter().enumerate() {
+                        if w.containers.contains(c) {
+                            h.containers.push((pi, ci));
+                        }
+                    }
+                    if selects(p, w) {
+                        h.selected.push(pi);
+                        contained |= p.kind != PolcKind::NetworkAccessPolicy;
                     }
                 }
             }
+            let label = format!("{} {}/{}", w.kind.as_str(), w.namespace, w.name);
+            let mut ctx = Ctx { file, doc, value: &doc.value, object: Some(label.clone()), out: &mut h.out };
+            if !contained {
+                let f = ctx
+                    .finding_at(
+                        Code::Unselected,
+                        "/metadata/name",
+                        format!("{label} is not selected by any PreventionPolicy or RuntimePolicy"),
+                    )
+                    .help("add a policy whose selector matches the pod template labels");
+                ctx.push(f);
+            }
+            posture(&mut ctx, w.kind, contained);
         }
-        let label = format!("{} {}/{}", w.kind.as_str(), w.namespace, w.name);
-        let mut ctx = Ctx { file, doc, value: &doc.value, object: Some(label.clone()), out };
-        if contained.is_empty() {
-            let f = ctx
-                .finding_at(
-                    Code::Unselected,
-                    "/metadata/name",
-                    format!("{label} is not selected by any PreventionPolicy or RuntimePolicy"),
-                )
-                .help("add a policy whose selector matches the pod template labels");
-            ctx.push(f);
+        h
+    });
+    let mut selected_any = vec![false; policies.len()];
+    let mut labels_match_any = vec![false; policies.len()];
+    let mut container_hit: Vec<Vec<bool>> = policies.iter().map(|p| vec![false; p.containers.len()]).collect();
+    for h in hits {
+        out.extend(h.out);
+        for pi in h.labels {
+            labels_match_any[pi] = true;
         }
-        posture(&mut ctx, w.kind, !contained.is_empty());
+        for pi in h.selected {
+            selected_any[pi] = true;
+        }
+        for (pi, ci) in h.containers {
+            container_hit[pi][ci] = true;
+        }
     }
     for (pi, p) in policies.iter().enumerate() {
         let file = &files[p.loc.0];
@@ -163,6 +188,19 @@ pub(crate) fn coverage(files: &[SourceFile], policies: &[PolicyEntry], workloads
             }
         }
     }
+}
+
+/// Workloads per unit of work of [`coverage`].
+const COVERAGE_RUN: usize = 64;
+
+/// What the workloads of one run found: their findings, and the policies (and
+/// containers of policies) whose selectors matched them.
+#[derive(Default)]
+struct Hits {
+    out: Vec<Finding>,
+    labels: Vec<usize>,
+    selected: Vec<usize>,
+    containers: Vec<(usize, usize)>,
 }
 
 fn posture(ctx: &mut Ctx<'_>, kind: WorkloadKind, contained: bool) {
