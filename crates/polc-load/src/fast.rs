@@ -73,7 +73,9 @@ pub(crate) fn parse(text: &str, limits: &Limits) -> Option<Vec<Document>> {
 /// characters, byte-order marks and line separators go to yaml-rust2).
 fn plain_text(s: &str) -> bool {
     let t = s.as_bytes();
-    if !t.iter().all(|&b| (b >= 0x20 && b != 0x7f) || b == b'\n') {
+    // In blocks without an early exit, so that the loop is vectorised.
+    let ok = |b: u8| (b >= 0x20 && b != 0x7f) || b == b'\n';
+    if !t.chunks(64).all(|c| c.iter().fold(true, |acc, &b| acc & ok(b))) {
         return false;
     }
     t.is_ascii()
@@ -138,7 +140,7 @@ impl P<'_, '_> {
                 return Ok(());
             }
             let start = self.next;
-            let end = t[start..].iter().position(|&b| b == b'\n').map_or(t.len(), |i| start + i);
+            let end = memchr::memchr(b'\n', &t[start..]).map_or(t.len(), |i| start + i);
             let num = self.next_num;
             self.next = end + 1;
             self.next_num = self.next_num.saturating_add(1);
@@ -275,7 +277,8 @@ impl P<'_, '_> {
             }
             _ => {
                 let mut i = p;
-                while i < l.end {
+                while let Some(k) = memchr::memchr2(b':', b'#', &t[i..l.end]) {
+                    i += k;
                     match t[i] {
                         b':' if i + 1 == l.end || t[i + 1] == b' ' => return Ok(true),
                         b'#' if i > p && t[i - 1] == b' ' => return Ok(false),
@@ -503,16 +506,24 @@ impl P<'_, '_> {
             _ => {
                 // A plain scalar: to a comment or the end of the line.
                 let mut i = p;
-                let mut e = p;
-                while i < l.end {
+                let mut stop = l.end;
+                while let Some(k) = memchr::memchr2(b':', b'#', &t[i..l.end]) {
+                    i += k;
                     match t[i] {
-                        b'#' if i > p && t[i - 1] == b' ' => break,
+                        b'#' if i > p && t[i - 1] == b' ' => {
+                            stop = i;
+                            break;
+                        }
                         // A mapping inside a value, or a key without a value: not here.
                         b':' if i + 1 == l.end || t[i + 1] == b' ' => return Err(Bail),
-                        b' ' => {}
-                        _ => e = i + 1,
+                        _ => {}
                     }
                     i += 1;
+                }
+                // Without the spaces before the comment or the end of the line.
+                let mut e = stop;
+                while e > p && t[e - 1] == b' ' {
+                    e -= 1;
                 }
                 let at = self.span(p);
                 self.b.scalar(self.s[p..e].to_owned(), TScalarStyle::Plain, 0, None, at).map_err(|_| Bail)?;
