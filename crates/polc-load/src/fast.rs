@@ -15,13 +15,15 @@
 //! - keys: plain, or quoted on one line;
 //! - values: plain scalars on one line, single-quoted scalars on one line,
 //!   double-quoted scalars on one line without escapes, flow sequences and
-//!   mappings on one line, and empty values;
-//! - comments.
+//!   mappings on one line, literal and folded block scalars (`|`, `>-`, `|+`, ...)
+//!   without an indentation indicator, and empty values;
+//! - comments, and LF or CRLF line ends.
 //!
-//! Everything else makes it give up: tabs, carriage returns and other control
-//! characters, anchors, aliases, tags, block scalars (`|`, `>`), multi-line
-//! scalars and flow collections, `?` keys, directives, `...`, escapes in
-//! double-quoted scalars, and any input that is not valid YAML. The tests compare
+//! Everything else makes it give up: tabs, lone carriage returns and other control
+//! characters, anchors, aliases, tags, multi-line plain and quoted scalars,
+//! multi-line flow collections, `?` keys, directives, `...`, escapes in
+//! double-quoted scalars, the rarer shapes of block scalars (see
+//! [`P::block_scalar`]), and any input that is not valid YAML. The tests compare
 //! both paths on every file of the repository, generated variations and the fuzz
 //! corpus (`tests` below, `fuzz/fuzz_targets/loader.rs`).
 //!
@@ -69,13 +71,17 @@ pub(crate) fn parse(text: &str, limits: &Limits) -> Option<Vec<Document>> {
     Some(p.docs)
 }
 
-/// Only newlines and printable characters (tabs, carriage returns, control
-/// characters, byte-order marks and line separators go to yaml-rust2).
+/// Only line breaks (LF or CRLF) and printable characters (tabs, lone carriage
+/// returns, control characters, byte-order marks and line separators go to
+/// yaml-rust2).
 fn plain_text(s: &str) -> bool {
     let t = s.as_bytes();
     // In blocks without an early exit, so that the loop is vectorised.
-    let ok = |b: u8| (b >= 0x20 && b != 0x7f) || b == b'\n';
+    let ok = |b: u8| (b >= 0x20 && b != 0x7f) || b == b'\n' || b == b'\r';
     if !t.chunks(64).all(|c| c.iter().fold(true, |acc, &b| acc & ok(b))) {
+        return false;
+    }
+    if memchr::memchr_iter(b'\r', t).any(|i| t.get(i + 1) != Some(&b'\n')) {
         return false;
     }
     t.is_ascii()
@@ -92,6 +98,16 @@ fn blank_unterminated_end(s: &str) -> bool {
     }
     let last = s.rsplit('\n').next().unwrap_or_default().trim_start_matches(' ');
     last.is_empty() || last.starts_with('#')
+}
+
+/// Where the line starting at `start` ends (before its LF or CRLF) and where the
+/// next one starts.
+fn line_end(t: &[u8], start: usize) -> (usize, usize) {
+    match memchr::memchr(b'\n', &t[start..]) {
+        Some(i) if i > 0 && t[start + i - 1] == b'\r' => (start + i - 1, start + i + 1),
+        Some(i) => (start + i, start + i + 1),
+        None => (t.len(), t.len() + 1),
+    }
 }
 
 /// A line with content (not blank, not only a comment).
@@ -140,9 +156,9 @@ impl P<'_, '_> {
                 return Ok(());
             }
             let start = self.next;
-            let end = memchr::memchr(b'\n', &t[start..]).map_or(t.len(), |i| start + i);
+            let (end, next) = line_end(t, start);
             let num = self.next_num;
-            self.next = end + 1;
+            self.next = next;
             self.next_num = self.next_num.saturating_add(1);
             let indent = t[start..end].iter().take_while(|&&b| b == b' ').count();
             let p = start + indent;
@@ -377,7 +393,7 @@ impl P<'_, '_> {
                 self.advance()?;
                 self.block_value(n, false)?;
             } else {
-                self.inline_value(&l, v)?;
+                self.inline_value(&l, v, n)?;
                 self.advance()?;
                 if self.indent().is_some_and(|i| i > n) {
                     // A continuation line of a plain scalar, or an error.
@@ -466,7 +482,7 @@ impl P<'_, '_> {
                 // A compact mapping: its keys are at the column of the first.
                 self.block_map(q - l.start, q)?;
             } else {
-                self.inline_value(&l, q)?;
+                self.inline_value(&l, q, n)?;
                 self.advance()?;
                 if self.indent().is_some_and(|i| i > n) {
                     return Err(Bail);
@@ -489,11 +505,13 @@ impl P<'_, '_> {
     }
 
     /// A value on the rest of the line from `p`: a scalar or a flow collection,
-    /// then nothing but a comment.
-    fn inline_value(&mut self, l: &Line, p: usize) -> R<()> {
+    /// then nothing but a comment; or a block scalar, whose lines follow (indented
+    /// deeper than `n`, the indentation of the collection the value is in).
+    fn inline_value(&mut self, l: &Line, p: usize, n: usize) -> R<()> {
         let t = self.t;
         let after = match t[p] {
             b'[' | b'{' => self.flow(l, p)?,
+            b'|' | b'>' => return self.block_scalar(l, p, n),
             b'"' | b'\'' => {
                 let (text, after) = self.quoted(l, p)?;
                 let style = if t[p] == b'"' { TScalarStyle::DoubleQuoted } else { TScalarStyle::SingleQuoted };
@@ -531,6 +549,106 @@ impl P<'_, '_> {
             }
         };
         if self.rest_is_blank(l, after) { Ok(()) } else { Err(Bail) }
+    }
+
+    /// A literal (`|`) or folded (`>`) block scalar whose header is at `p`, with its
+    /// chomping indicator. Its lines are read here (comments are content in them);
+    /// the next line to read is left in `self.next`. Explicit indentation
+    /// indicators, empty scalars, leading empty lines, lines of spaces longer than
+    /// the indentation and (in folded scalars) more-indented lines are left to
+    /// yaml-rust2.
+    fn block_scalar(&mut self, l: &Line, p: usize, n: usize) -> R<()> {
+        let t = self.t;
+        let literal = t[p] == b'|';
+        let mut i = p + 1;
+        // Chomping: `-` strip, `+` keep, none clip.
+        let chomp = match self.at(l, i) {
+            c @ (b'-' | b'+') => {
+                i += 1;
+                c
+            }
+            _ => b' ',
+        };
+        // Then nothing but spaces and a comment (an indentation indicator is not taken).
+        if !self.rest_is_blank(l, i) {
+            return Err(Bail);
+        }
+        let (mut pos, mut num) = (self.next, self.next_num);
+        let mut lines: Vec<&str> = Vec::new();
+        let mut ind = 0;
+        let mut at = Span::default();
+        while pos < t.len() {
+            let (end, next) = line_end(t, pos);
+            let spaces = t[pos..end].iter().take_while(|&&b| b == b' ').count();
+            if pos + spaces == end {
+                // A line of spaces: an empty line of the scalar (or after it).
+                if lines.is_empty() || spaces > ind {
+                    return Err(Bail);
+                }
+                lines.push("");
+            } else if lines.is_empty() {
+                if spaces <= n {
+                    return Err(Bail);
+                }
+                ind = spaces;
+                at = Span { line: num, col: u32::try_from(ind + 1).map_err(|_| Bail)? };
+                lines.push(&self.s[pos + ind..end]);
+            } else if spaces < ind {
+                break;
+            } else {
+                if !literal && spaces > ind {
+                    return Err(Bail);
+                }
+                lines.push(&self.s[pos + ind..end]);
+            }
+            pos = next;
+            num = num.saturating_add(1);
+        }
+        if lines.is_empty() {
+            return Err(Bail);
+        }
+        // Trailing empty lines belong to the scalar only when kept.
+        let content = lines.iter().rposition(|x| !x.is_empty()).map_or(0, |k| k + 1);
+        let trailing = lines.len() - content;
+        let mut text = String::new();
+        let mut empties = 0;
+        for (k, line) in lines[..content].iter().enumerate() {
+            if line.is_empty() {
+                empties += 1;
+                continue;
+            }
+            if k > 0 {
+                if literal {
+                    text.push('\n');
+                    for _ in 0..empties {
+                        text.push('\n');
+                    }
+                } else if empties == 0 {
+                    text.push(' ');
+                } else {
+                    for _ in 0..empties {
+                        text.push('\n');
+                    }
+                }
+            }
+            empties = 0;
+            text.push_str(line);
+        }
+        match chomp {
+            b'-' => {}
+            b'+' => {
+                for _ in 0..=trailing {
+                    text.push('\n');
+                }
+            }
+            _ => text.push('\n'),
+        }
+        // Give the empty lines that are not the scalar's back to the reader (they
+        // are skipped as blank), so that line numbers stay right.
+        self.next = pos;
+        self.next_num = num;
+        let style = if literal { TScalarStyle::Literal } else { TScalarStyle::Folded };
+        self.b.scalar(text, style, 0, None, at).map_err(|_| Bail)
     }
 
     /// A flow sequence or mapping at `p`, closed on the same line; returns the
@@ -635,6 +753,13 @@ impl P<'_, '_> {
             match self.at(l, j) {
                 b',' | b']' | b'}' => return Ok((e, j)),
                 b':' if key && self.at(l, j + 1) == b' ' => return Ok((e, j)),
+                // yaml-rust2 refuses ` -` before a flow indicator (found by the fuzzer).
+                b'-' if j > i
+                    && self.t[j - 1] == b' '
+                    && matches!(self.at(l, j + 1), b',' | b'[' | b']' | b'{' | b'}') =>
+                {
+                    return Err(Bail);
+                }
                 // Multi-line flow, nested flow right after text, `:` and `#` inside:
                 // left to yaml-rust2.
                 b'\n' | b'[' | b'{' | b':' | b'#' => return Err(Bail),
