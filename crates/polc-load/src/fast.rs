@@ -14,15 +14,15 @@
 //!   indentation (`containers:` followed by `- name: x`);
 //! - keys: plain, or quoted on one line;
 //! - values: plain scalars on one line, single-quoted scalars on one line,
-//!   double-quoted scalars on one line without escapes, flow sequences and
+//!   double-quoted scalars on one line (with escapes), flow sequences and
 //!   mappings on one line, literal and folded block scalars (`|`, `>-`, `|+`, ...)
 //!   without an indentation indicator, and empty values;
 //! - comments, and LF or CRLF line ends.
 //!
 //! Everything else makes it give up: tabs, lone carriage returns and other control
 //! characters, anchors, aliases, tags, multi-line plain and quoted scalars,
-//! multi-line flow collections, `?` keys, directives, `...`, escapes in
-//! double-quoted scalars, the rarer shapes of block scalars (see
+//! multi-line flow collections, `?` keys, directives, `...`, escaped line breaks,
+//! the rarer shapes of block scalars (see
 //! [`P::block_scalar`]), and any input that is not valid YAML. The tests compare
 //! both paths on every file of the repository, generated variations and the fuzz
 //! corpus (`tests` below, `fuzz/fuzz_targets/loader.rs`).
@@ -348,11 +348,22 @@ impl P<'_, '_> {
     fn quoted(&self, l: &Line, p: usize) -> R<(String, usize)> {
         let t = self.t;
         if t[p] == b'"' {
-            let mut i = p + 1;
+            let mut out = String::new();
+            let mut from = p + 1;
+            let mut i = from;
             while i < l.end {
                 match t[i] {
-                    b'"' => return Ok((self.s[p + 1..i].to_owned(), i + 1)),
-                    b'\\' => return Err(Bail),
+                    b'"' => {
+                        out.push_str(&self.s[from..i]);
+                        return Ok((out, i + 1));
+                    }
+                    b'\\' => {
+                        out.push_str(&self.s[from..i]);
+                        let (c, len) = escape(&t[i + 1..l.end])?;
+                        out.push(c);
+                        i += 1 + len;
+                        from = i;
+                    }
                     _ => i += 1,
                 }
             }
@@ -769,6 +780,47 @@ impl P<'_, '_> {
             j += 1;
         }
     }
+}
+
+/// The character a double-quoted scalar's escape stands for, as yaml-rust2 reads
+/// it, and the bytes it takes after the backslash. An escaped line break, an
+/// unknown escape and an invalid code point are left to yaml-rust2.
+fn escape(after: &[u8]) -> R<(char, usize)> {
+    let c = match after.first().ok_or(Bail)? {
+        b'0' => '\0',
+        b'a' => '\x07',
+        b'b' => '\x08',
+        b't' => '\t',
+        b'n' => '\n',
+        b'v' => '\x0b',
+        b'f' => '\x0c',
+        b'r' => '\r',
+        b'e' => '\x1b',
+        b' ' => ' ',
+        b'"' => '"',
+        b'/' => '/',
+        b'\\' => '\\',
+        b'N' => '\u{85}',
+        b'_' => '\u{a0}',
+        b'L' => '\u{2028}',
+        b'P' => '\u{2029}',
+        &x @ (b'x' | b'u' | b'U') => {
+            let n = match x {
+                b'x' => 2,
+                b'u' => 4,
+                _ => 8,
+            };
+            let hex = after.get(1..=n).ok_or(Bail)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return Err(Bail);
+            }
+            let text = std::str::from_utf8(hex).map_err(|_| Bail)?;
+            let code = u32::from_str_radix(text, 16).map_err(|_| Bail)?;
+            return Ok((char::from_u32(code).ok_or(Bail)?, 1 + n));
+        }
+        _ => return Err(Bail),
+    };
+    Ok((c, 1))
 }
 
 /// Characters that start something other than a plain scalar (or may).
