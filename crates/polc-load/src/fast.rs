@@ -15,13 +15,13 @@
 //! - keys: plain, or quoted on one line;
 //! - values: plain scalars on one line, single-quoted scalars on one line,
 //!   double-quoted scalars on one line (with escapes), flow sequences and
-//!   mappings on one line, literal and folded block scalars (`|`, `>-`, `|+`, ...)
+//!   mappings (over several lines too, with every scalar on one line), literal and folded block scalars (`|`, `>-`, `|+`, ...)
 //!   without an indentation indicator, and empty values;
 //! - comments, and LF or CRLF line ends.
 //!
 //! Everything else makes it give up: tabs, lone carriage returns and other control
 //! characters, anchors, aliases, tags, multi-line plain and quoted scalars,
-//! multi-line flow collections, `?` keys, directives, `...`, escaped line breaks,
+//! flow collections whose lines are not indented deeper than their block, `?` keys, directives, `...`, escaped line breaks,
 //! the rarer shapes of block scalars (see
 //! [`P::block_scalar`]), and any input that is not valid YAML. The tests compare
 //! both paths on every file of the repository, generated variations and the fuzz
@@ -254,8 +254,8 @@ impl P<'_, '_> {
             if is_entry_at(self.t, p, l.end) {
                 self.block_seq(l.indent, p, false)?;
             } else if matches!(self.t[p], b'[' | b'{') {
-                let after = self.flow(&l, p)?;
-                if !self.rest_is_blank(&l, after) {
+                let after = self.flow(p, -1)?;
+                if !self.rest_is_blank(&self.cur()?, after) {
                     return Err(Bail);
                 }
                 self.advance()?;
@@ -521,7 +521,11 @@ impl P<'_, '_> {
     fn inline_value(&mut self, l: &Line, p: usize, n: usize) -> R<()> {
         let t = self.t;
         let after = match t[p] {
-            b'[' | b'{' => self.flow(l, p)?,
+            b'[' | b'{' => {
+                let after = self.flow(p, isize::try_from(n).map_err(|_| Bail)?)?;
+                // The collection may have ended on a later line.
+                return if self.rest_is_blank(&self.cur()?, after) { Ok(()) } else { Err(Bail) };
+            }
             b'|' | b'>' => return self.block_scalar(l, p, n),
             b'"' | b'\'' => {
                 let (text, after) = self.quoted(l, p)?;
@@ -662,9 +666,12 @@ impl P<'_, '_> {
         self.b.scalar(text, style, 0, None, at).map_err(|_| Bail)
     }
 
-    /// A flow sequence or mapping at `p`, closed on the same line; returns the
-    /// offset after it.
-    fn flow(&mut self, l: &Line, p: usize) -> R<usize> {
+    /// A flow sequence or mapping at `p` of the current line. It may go on over the
+    /// next lines between its tokens (each scalar is on one line); they must be
+    /// indented deeper than `n`, the indentation of the block it is in (-1 at the
+    /// root). Returns the offset after it, on the line where it ends, which is then
+    /// the current line.
+    fn flow(&mut self, p: usize, n: isize) -> R<usize> {
         self.nest()?;
         let t = self.t;
         let at = self.span(p);
@@ -675,18 +682,19 @@ impl P<'_, '_> {
             self.b.start_map(0, None, at).map_err(|_| Bail)?;
             b'}'
         };
-        let mut i = self.skip_spaces(l, p + 1);
-        if self.at(l, i) != close {
+        let mut i = self.flow_skip(p + 1, n)?;
+        if t[i] != close {
             loop {
                 if close == b'}' {
-                    i = self.flow_key(l, i)?;
+                    i = self.flow_key(i)?;
+                    i = self.flow_skip(i, n)?;
                 }
-                i = self.flow_node(l, i)?;
-                i = self.skip_spaces(l, i);
-                match self.at(l, i) {
+                i = self.flow_node(i, n)?;
+                i = self.flow_skip(i, n)?;
+                match t[i] {
                     b',' => {
-                        i = self.skip_spaces(l, i + 1);
-                        if self.at(l, i) == close {
+                        i = self.flow_skip(i + 1, n)?;
+                        if t[i] == close {
                             // A trailing comma: valid, but left to yaml-rust2.
                             return Err(Bail);
                         }
@@ -701,47 +709,67 @@ impl P<'_, '_> {
         Ok(i + 1)
     }
 
-    /// A key of a flow mapping, its `:` and the spaces after it.
-    fn flow_key(&mut self, l: &Line, i: usize) -> R<usize> {
+    /// The next token inside a flow collection from `i`: past spaces, comments and
+    /// line breaks. A line it moves to must be indented deeper than `n`; the end of
+    /// the text or of the document is left to yaml-rust2 (an unclosed collection).
+    fn flow_skip(&mut self, i: usize, n: isize) -> R<usize> {
+        let l = self.cur()?;
+        let j = self.skip_spaces(&l, i);
+        let comment = j < l.end && self.t[j] == b'#' && (j == l.start || self.t[j - 1] == b' ');
+        if j < l.end && !comment {
+            return Ok(j);
+        }
+        self.advance()?;
+        let l = self.cur()?;
+        if l.marker || isize::try_from(l.indent).map_err(|_| Bail)? <= n {
+            return Err(Bail);
+        }
+        Ok(l.start + l.indent)
+    }
+
+    /// A key of a flow mapping at `i`; returns the offset after its `:`.
+    fn flow_key(&mut self, i: usize) -> R<usize> {
         let t = self.t;
-        let (text, style, after) = match self.at(l, i) {
+        let l = self.cur()?;
+        let (text, style, after) = match t[i] {
             b'"' => {
-                let (text, after) = self.quoted(l, i)?;
+                let (text, after) = self.quoted(&l, i)?;
                 (text, TScalarStyle::DoubleQuoted, after)
             }
             b'\'' => {
-                let (text, after) = self.quoted(l, i)?;
+                let (text, after) = self.quoted(&l, i)?;
                 (text, TScalarStyle::SingleQuoted, after)
             }
             _ => {
-                let (e, after) = self.flow_plain(l, i, true)?;
+                let (e, after) = self.flow_plain(i, true)?;
                 (self.s[i..e].to_owned(), TScalarStyle::Plain, after)
             }
         };
-        let j = self.skip_spaces(l, after);
-        if !(j < l.end && t[j] == b':' && self.at(l, j + 1) == b' ') {
+        let j = self.skip_spaces(&l, after);
+        if !(j < l.end && t[j] == b':' && self.at(&l, j + 1) == b' ') {
             return Err(Bail);
         }
         let at = self.span(i);
         self.b.scalar(text, style, 0, None, at).map_err(|_| Bail)?;
-        Ok(self.skip_spaces(l, j + 1))
+        Ok(j + 1)
     }
 
-    /// An item or value inside a flow collection; returns the offset after it.
-    fn flow_node(&mut self, l: &Line, i: usize) -> R<usize> {
+    /// An item or value inside a flow collection at `i`; returns the offset after it.
+    fn flow_node(&mut self, i: usize, n: isize) -> R<usize> {
+        let l = self.cur()?;
         let at = self.span(i);
-        let (text, style, after) = match self.at(l, i) {
-            b'[' | b'{' => return self.flow(l, i),
+        let (text, style, after) = match self.t[i] {
+            b'[' | b'{' => return self.flow(i, n),
             b'"' => {
-                let (text, after) = self.quoted(l, i)?;
+                let (text, after) = self.quoted(&l, i)?;
                 (text, TScalarStyle::DoubleQuoted, after)
             }
             b'\'' => {
-                let (text, after) = self.quoted(l, i)?;
+                let (text, after) = self.quoted(&l, i)?;
                 (text, TScalarStyle::SingleQuoted, after)
             }
             _ => {
-                let (e, after) = self.flow_plain(l, i, false)?;
+                let (e, after) = self.flow_plain(i, false)?;
                 (self.s[i..e].to_owned(), TScalarStyle::Plain, after)
             }
         };
@@ -749,31 +777,36 @@ impl P<'_, '_> {
         Ok(after)
     }
 
-    /// A plain scalar inside a flow collection (a mapping key when `key`): returns
-    /// where its text ends (trailing spaces trimmed) and where the scan stopped.
-    fn flow_plain(&self, l: &Line, i: usize, key: bool) -> R<(usize, usize)> {
-        let c = self.at(l, i);
+    /// A plain scalar inside a flow collection (a mapping key when `key`), on the
+    /// current line: returns where its text ends (trailing spaces trimmed) and where
+    /// the scan stopped (a flow indicator, a comment or the end of the line; what
+    /// follows must then be one of `,` `]` `}`, or the scalar would go on).
+    fn flow_plain(&self, i: usize, key: bool) -> R<(usize, usize)> {
+        let l = self.cur()?;
+        let c = self.at(&l, i);
         // `-` starts a plain scalar when text follows it (`-1`).
-        let dash_text = c == b'-' && !matches!(self.at(l, i + 1), b' ' | b'\n' | b',' | b']' | b'}' | b'[' | b'{');
+        let dash_text = c == b'-' && !matches!(self.at(&l, i + 1), b' ' | b'\n' | b',' | b']' | b'}' | b'[' | b'{');
         if c == b'\n' || (is_indicator(c) && !dash_text) {
             return Err(Bail);
         }
         let mut j = i;
         let mut e = i;
         loop {
-            match self.at(l, j) {
-                b',' | b']' | b'}' => return Ok((e, j)),
-                b':' if key && self.at(l, j + 1) == b' ' => return Ok((e, j)),
+            match self.at(&l, j) {
+                // A key must have its `:` on its line.
+                b'\n' if key => return Err(Bail),
+                b',' | b']' | b'}' | b'\n' => return Ok((e, j)),
+                b'#' if self.t[j - 1] == b' ' && !key => return Ok((e, j)),
+                b':' if key && self.at(&l, j + 1) == b' ' => return Ok((e, j)),
                 // yaml-rust2 refuses ` -` before a flow indicator (found by the fuzzer).
                 b'-' if j > i
                     && self.t[j - 1] == b' '
-                    && matches!(self.at(l, j + 1), b',' | b'[' | b']' | b'{' | b'}') =>
+                    && matches!(self.at(&l, j + 1), b',' | b'[' | b']' | b'{' | b'}') =>
                 {
                     return Err(Bail);
                 }
-                // Multi-line flow, nested flow right after text, `:` and `#` inside:
-                // left to yaml-rust2.
-                b'\n' | b'[' | b'{' | b':' | b'#' => return Err(Bail),
+                // Nested flow right after text, `:` and `#` inside: left to yaml-rust2.
+                b'[' | b'{' | b':' | b'#' => return Err(Bail),
                 b' ' => {}
                 _ => e = j + 1,
             }

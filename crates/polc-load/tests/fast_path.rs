@@ -103,6 +103,11 @@ const IN: &[&str] = &[
     "- a: |-\n    x\n  b: 1\n-   |\n      y\n",
     "a: 1\r\nb:\r\n  - x # c\r\nc: |\r\n  l1\r\n  l2\r\n",
     "a: \"x\\ty\"\nb: \"\\\\.\\\"q\\\" \\x41\\u00e9\\U0001F600 \\N\\_\\L\\P\\0\\/\\ \\e\"\nc: [\"\\n\", {\"k\\t\": 1}]\n",
+    "k: [\n    read, write,\n    open\n  ]\nl: {a: 1,\n  b: [2,\n   3], 'c': 4,\n    d: 5 } # c\n",
+    "{\n  \"a\": [1, 2],\n  \"b\": {\"c\": null}\n}\n",
+    "a: [x, # c\n  y]\n",
+    "- [x,\n  # c\n\n  y]\n- {a: [\n   1]}\n",
+    "a: [1,\n  2]\n",
     "a: -1\nb: --x\nc: x,y\nd: [-1]\ne: 0x1F\nf: 1e3\ng: ~\nh: yes\ni: 'yes'\n",
     "é: [ä, \"ö\"]\n  # c\nb: ü # ß\n",
     "a: b #c\nc: \"x\" # y\nd: e#f\n",
@@ -137,7 +142,6 @@ const OUT: &[&str] = &[
     "a: &x 1\nb: *x\n",
     "a: !!str 1\n",
     "a:\tb\n",
-    "a: [1,\n  2]\n",
     "a: [1, 2,]\n",
     "? a\n: b\n",
     "a: b: c\n",
@@ -157,6 +161,12 @@ const OUT: &[&str] = &[
     "-x: 1\n",
     "a: \u{85}\n",
     "a: |2\n   x\n",
+    "a:\n  b: [\n    x\n  ]\n",
+    "k: [\n]\n",
+    "a: [x\n  y]\n",
+    "a: [x,\n",
+    "a: [x,\n---\n]\n",
+    "a: {b\n  : 1}\n",
     "a: \"\\q\"\n",
     "a: \"\\x4\"\n",
     "a: \"\\uD800\"\n",
@@ -283,7 +293,39 @@ fn node(r: &mut Rng, ind: usize, depth: usize, out: &mut String) {
                 }
             }
         }
-        7 if r.chance(50) => out.push_str(if r.chance(50) { "\n\n" } else { "\n# comment\n" }),
+        7 if r.chance(30) => out.push_str(if r.chance(50) { "\n\n" } else { "\n# comment\n" }),
+        7 if r.chance(40) => {
+            // A flow collection over several lines, indented deeper than its block
+            // or not.
+            let (open, close) = if r.chance(50) { ("[", "]") } else { ("{", "}") };
+            out.push(' ');
+            out.push_str(open);
+            let items = 1 + r.next() % 3;
+            for k in 0..items {
+                if r.chance(60) {
+                    out.push_str(if r.chance(20) { " # c\n" } else { "\n" });
+                    let deeper = if r.chance(85) { 1 } else { 0 };
+                    out.push_str(&pad(ind + deeper + (r.next() % 3) as usize));
+                }
+                if open == "{" {
+                    out.push_str(r.pick(&["a", "'b'", "\"c\"", "d e"]));
+                    out.push_str(": ");
+                }
+                out.push_str(
+                    r.pick(&["x", "1", "'q'", "\"d\"", "[y, z]", "{k: v}", "a b", "true", "x y", "- x", "x:y"]),
+                );
+                if k + 1 < items {
+                    out.push(',');
+                }
+            }
+            if r.chance(50) {
+                out.push('\n');
+                let deeper = if r.chance(85) { 1 } else { 0 };
+                out.push_str(&pad(ind + deeper + (r.next() % 2) as usize));
+            }
+            out.push_str(close);
+            out.push('\n');
+        }
         7 => {
             // A block scalar, sometimes with the shapes left to yaml-rust2.
             out.push(' ');
@@ -314,7 +356,7 @@ fn node(r: &mut Rng, ind: usize, depth: usize, out: &mut String) {
 fn generated_texts() {
     let mut r = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut accepted, total) = (0, 20_000);
-    let (mut blocks, mut crlf) = (0, 0);
+    let (mut blocks, mut crlf, mut flows) = (0, 0, 0);
     for case in 0..total {
         let mut text = String::new();
         for d in 0..1 + r.next() % 3 {
@@ -348,10 +390,17 @@ fn generated_texts() {
             accepted += 1;
             blocks += usize::from(text.contains(": |") || text.contains(": >") || text.contains("- |"));
             crlf += usize::from(text.contains('\r'));
+            flows += usize::from(text.contains("[\n") || text.contains("{\n") || text.contains(",\n"));
         }
     }
     // Enough of them are in the subset for the comparison to mean something.
     assert!(accepted * 6 > total, "{accepted} of {total} accepted");
-    assert!(blocks > 200 && crlf > 200, "accepted: {blocks} with block scalars, {crlf} with CRLF");
-    eprintln!("generated: {accepted} of {total} in the subset ({blocks} with block scalars, {crlf} with CRLF)");
+    assert!(
+        blocks > 150 && crlf > 200 && flows > 80,
+        "accepted: {blocks} with block scalars, {crlf} with CRLF, {flows} with flow collections over lines"
+    );
+    eprintln!(
+        "generated: {accepted} of {total} in the subset ({blocks} with block scalars, {crlf} with CRLF, \
+         {flows} with flow collections over lines)"
+    );
 }
