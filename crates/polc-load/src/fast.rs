@@ -66,6 +66,7 @@ pub(crate) fn parse(text: &str, limits: &Limits) -> Option<Vec<Document>> {
         docs: Vec::new(),
         index: 0,
         depth: 0,
+        col_at: std::cell::Cell::new((0, 0)),
     };
     p.stream().ok()?;
     Some(p.docs)
@@ -140,6 +141,10 @@ struct P<'t, 'l> {
     docs: Vec<Document>,
     index: usize,
     depth: usize,
+    /// The last column counted on a line that is not ASCII: (byte offset, column).
+    /// Positions on a line are asked for in order, so counting goes on from there
+    /// (counting from the line's start each time would be quadratic in its length).
+    col_at: std::cell::Cell<(usize, usize)>,
 }
 
 fn is_entry_at(t: &[u8], p: usize, end: usize) -> bool {
@@ -201,7 +206,15 @@ impl P<'_, '_> {
     fn span(&self, pos: usize) -> Span {
         match self.line {
             Some(l) => {
-                let col = if l.ascii { pos - l.start } else { self.s[l.start..pos].chars().count() };
+                let col = if l.ascii {
+                    pos - l.start
+                } else {
+                    let (from, col) = self.col_at.get();
+                    let (from, col) = if (l.start..=pos).contains(&from) { (from, col) } else { (l.start, 0) };
+                    let col = col + self.s[from..pos].chars().count();
+                    self.col_at.set((pos, col));
+                    col
+                };
                 Span { line: l.num, col: u32::try_from(col + 1).unwrap_or(u32::MAX) }
             }
             None => Span { line: self.next_num, col: 1 },
@@ -314,6 +327,11 @@ impl P<'_, '_> {
             b'"' | b'\'' => {
                 let (text, after) = self.quoted(l, p)?;
                 let j = self.skip_spaces(l, after);
+                // yaml-rust2 gives up on a key whose `:` is over 1024 characters
+                // from its start (found in review).
+                if j - p > MAX_KEY_BYTES {
+                    return Err(Bail);
+                }
                 if j < l.end && t[j] == b':' && (j + 1 == l.end || t[j + 1] == b' ') {
                     let style = if t[p] == b'"' { TScalarStyle::DoubleQuoted } else { TScalarStyle::SingleQuoted };
                     return Ok((text, style, j + 1));
