@@ -422,27 +422,40 @@ impl P<'_, '_> {
                 self.advance()?;
                 self.block_value(n, false)?;
             } else {
-                self.inline_value(&l, v, n)?;
-                self.advance()?;
-                if self.indent().is_some_and(|i| i > n) {
-                    // A continuation line of a plain scalar, or an error.
-                    return Err(Bail);
-                }
+                self.inline_then_next(&l, v, n)?;
             }
-            match self.indent() {
-                Some(i) if i == n => {
-                    let l = self.cur()?;
-                    p = l.start + i;
-                    if is_entry_at(self.t, p, l.end) {
-                        return Err(Bail);
-                    }
-                }
-                Some(i) if i > n => return Err(Bail),
-                _ => break,
+            match self.next_at(n)? {
+                Some((_, true)) => return Err(Bail),
+                Some((q, false)) => p = q,
+                None => break,
             }
         }
         self.depth -= 1;
         self.b.end().map_err(|_| Bail)
+    }
+
+    /// A value on the rest of the line from `p` ([`P::inline_value`]), then the next
+    /// line, which must not be deeper than `n` (it would be a continuation line of
+    /// a plain scalar, or an error).
+    fn inline_then_next(&mut self, l: &Line, p: usize, n: usize) -> R<()> {
+        self.inline_value(l, p, n)?;
+        self.advance()?;
+        if self.indent().is_some_and(|i| i > n) { Err(Bail) } else { Ok(()) }
+    }
+
+    /// Where the next item of a collection of indentation `n` starts, and whether
+    /// it is a `-` entry; `None` when the collection ends there (a shallower line,
+    /// or the end of the document).
+    fn next_at(&self, n: usize) -> R<Option<(usize, bool)>> {
+        match self.indent() {
+            Some(i) if i == n => {
+                let l = self.cur()?;
+                let p = l.start + i;
+                Ok(Some((p, is_entry_at(self.t, p, l.end))))
+            }
+            Some(i) if i > n => Err(Bail),
+            _ => Ok(None),
+        }
     }
 
     /// The value of a mapping entry (`in_seq` false) or sequence item (`in_seq`
@@ -511,21 +524,10 @@ impl P<'_, '_> {
                 // A compact mapping: its keys are at the column of the first.
                 self.block_map(q - l.start, q)?;
             } else {
-                self.inline_value(&l, q, n)?;
-                self.advance()?;
-                if self.indent().is_some_and(|i| i > n) {
-                    return Err(Bail);
-                }
+                self.inline_then_next(&l, q, n)?;
             }
-            match self.indent() {
-                Some(i) if i == n => {
-                    let l = self.cur()?;
-                    p = l.start + i;
-                    if !is_entry_at(self.t, p, l.end) {
-                        break;
-                    }
-                }
-                Some(i) if i > n => return Err(Bail),
+            match self.next_at(n)? {
+                Some((q, true)) => p = q,
                 _ => break,
             }
         }
@@ -749,20 +751,7 @@ impl P<'_, '_> {
     fn flow_key(&mut self, i: usize) -> R<usize> {
         let t = self.t;
         let l = self.cur()?;
-        let (text, style, after) = match t[i] {
-            b'"' => {
-                let (text, after) = self.quoted(&l, i)?;
-                (text, TScalarStyle::DoubleQuoted, after)
-            }
-            b'\'' => {
-                let (text, after) = self.quoted(&l, i)?;
-                (text, TScalarStyle::SingleQuoted, after)
-            }
-            _ => {
-                let (e, after) = self.flow_plain(i, true)?;
-                (self.s[i..e].to_owned(), TScalarStyle::Plain, after)
-            }
-        };
+        let (text, style, after) = self.flow_scalar(&l, i, true)?;
         let j = self.skip_spaces(&l, after);
         if !(j < l.end && t[j] == b':' && self.at(&l, j + 1) == b' ') {
             return Err(Bail);
@@ -774,25 +763,33 @@ impl P<'_, '_> {
 
     /// An item or value inside a flow collection at `i`; returns the offset after it.
     fn flow_node(&mut self, i: usize, n: isize) -> R<usize> {
+        if matches!(self.t[i], b'[' | b'{') {
+            return self.flow(i, n);
+        }
         let l = self.cur()?;
         let at = self.span(i);
-        let (text, style, after) = match self.t[i] {
-            b'[' | b'{' => return self.flow(i, n),
-            b'"' => {
-                let (text, after) = self.quoted(&l, i)?;
-                (text, TScalarStyle::DoubleQuoted, after)
-            }
-            b'\'' => {
-                let (text, after) = self.quoted(&l, i)?;
-                (text, TScalarStyle::SingleQuoted, after)
-            }
-            _ => {
-                let (e, after) = self.flow_plain(i, false)?;
-                (self.s[i..e].to_owned(), TScalarStyle::Plain, after)
-            }
-        };
+        let (text, style, after) = self.flow_scalar(&l, i, false)?;
         self.b.scalar(text, style, 0, None, at).map_err(|_| Bail)?;
         Ok(after)
+    }
+
+    /// A scalar inside a flow collection at `i` (a mapping key when `key`): its
+    /// text, style, and the offset after it.
+    fn flow_scalar(&self, l: &Line, i: usize, key: bool) -> R<(String, TScalarStyle, usize)> {
+        match self.t[i] {
+            b'"' => {
+                let (text, after) = self.quoted(l, i)?;
+                Ok((text, TScalarStyle::DoubleQuoted, after))
+            }
+            b'\'' => {
+                let (text, after) = self.quoted(l, i)?;
+                Ok((text, TScalarStyle::SingleQuoted, after))
+            }
+            _ => {
+                let (e, after) = self.flow_plain(i, key)?;
+                Ok((self.s[i..e].to_owned(), TScalarStyle::Plain, after))
+            }
+        }
     }
 
     /// A plain scalar inside a flow collection (a mapping key when `key`), on the
