@@ -11,6 +11,7 @@ use polc_api::{Action, PolcKind};
 use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 /// What a plan is for: one container of one workload, or a policy compiled on its
 /// own when no linted workload matches it.
@@ -50,13 +51,13 @@ pub struct EffRule {
     /// Index of the policy in the compiler's input.
     #[serde(skip)]
     pub policy: usize,
-    /// `Kind namespace/name` of the policy.
-    pub policy_label: String,
-    /// The rule.
+    /// `Kind namespace/name` of the policy (shared by the plans that have the rule).
+    pub policy_label: Arc<str>,
+    /// The rule (shared by the plans that have it).
     #[serde(skip)]
-    pub rule: IrRule,
+    pub rule: Arc<IrRule>,
     /// `file:line:col` of the rule entry.
-    pub source: String,
+    pub source: Arc<str>,
 }
 
 /// The effective rules of one section.
@@ -152,7 +153,11 @@ pub fn plan(policies: &[Policy], workloads: &[Workload]) -> Vec<Plan> {
     // What every plan of a policy repeats, made once per policy instead of once per plan.
     let texts: Vec<Texts> = policies
         .iter()
-        .map(|p| Texts { label: p.label(), sources: p.ir.rules.iter().map(|r| p.source.locate(&r.pointer)).collect() })
+        .map(|p| Texts {
+            label: p.label().into(),
+            sources: p.ir.rules.iter().map(|r| p.source.locate(&r.pointer).into()).collect(),
+            rules: p.ir.rules.iter().cloned().map(Arc::new).collect(),
+        })
         .collect();
     let ctx = Ctx { policies, ids: &ids, texts: &texts };
     let mut by_ns: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
@@ -221,10 +226,13 @@ pub fn plan(policies: &[Policy], workloads: &[Workload]) -> Vec<Plan> {
     plans
 }
 
-/// The label and the `file:line:col` of every rule of one policy.
+/// The label, and the rules with the `file:line:col` of each, of one policy: made
+/// once, and shared by every plan the policy is in (plans of large sets repeat a
+/// policy's rules thousands of times).
 struct Texts {
-    label: String,
-    sources: Vec<String>,
+    label: Arc<str>,
+    sources: Vec<Arc<str>>,
+    rules: Vec<Arc<IrRule>>,
 }
 
 /// What [`build`] reads: the policies, their rule ids and texts.
@@ -246,19 +254,19 @@ fn build(target: Target, applicable: Vec<usize>, ctx: &Ctx<'_>) -> Plan {
             *e = (*e).max(d);
         }
         let texts = &ctx.texts[pi];
-        for (ri, r) in p.ir.rules.iter().enumerate() {
+        for (ri, r) in texts.rules.iter().enumerate() {
             all.push(EffRule {
                 id: ids[pi][ri],
                 policy: pi,
-                policy_label: texts.label.clone(),
-                rule: r.clone(),
-                source: texts.sources[ri].clone(),
+                policy_label: Arc::clone(&texts.label),
+                rule: Arc::clone(r),
+                source: Arc::clone(&texts.sources[ri]),
             });
         }
     }
     // Network access policies are compiled per policy by the Cilium backend; their
     // egress rules also join the agent's network section.
-    let refs: Vec<&IrRule> = all.iter().map(|e| &e.rule).collect();
+    let refs: Vec<&IrRule> = all.iter().map(|e| &*e.rule).collect();
     let mut dead = vec![None; all.len()];
     for o in overlaps(&refs) {
         dead[o.loser] = Some((o.relation, all[o.winner].id));

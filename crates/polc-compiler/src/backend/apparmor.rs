@@ -62,6 +62,7 @@ use polc_api::{Action, FileAccess, Mode};
 use serde::Serialize;
 use shape::{Shape, subtract};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// The layout [`Profile::render`] writes (the tests check the two agree).
 #[cfg(test)]
@@ -380,14 +381,15 @@ impl Cx<'_> {
                 "/spec/defaultAction"
             };
             let key = Key {
-                policy: p.label(),
+                policy: p.label().into(),
                 rule_id: 0,
                 rule: "defaultAction".into(),
                 matches: format!("{}: what no rule matches ({})", section_label(section), default.as_str()),
                 source: [pointer, "/spec"]
                     .into_iter()
                     .find(|f| p.source.positions.contains_key(*f))
-                    .map_or_else(|| p.source.locate(pointer), |f| p.source.locate(f)),
+                    .map_or_else(|| p.source.locate(pointer), |f| p.source.locate(f))
+                    .into(),
             };
             v.note_key(key, self.target, level, reason);
         }
@@ -802,11 +804,11 @@ enum Level {
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Key {
-    policy: String,
+    policy: Arc<str>,
     rule_id: u32,
     rule: String,
     matches: String,
-    source: String,
+    source: Arc<str>,
 }
 
 /// The targets a rule applies to, and each non-exact verdict with the targets it holds for.

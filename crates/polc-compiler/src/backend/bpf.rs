@@ -33,6 +33,7 @@ use crate::model::{Policy, Spec};
 use crate::plan::{EffRule, Plan};
 use bundle::{Bundle, OpDefault, RuleInfo};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// Compile the plans for this backend.
 ///
@@ -87,7 +88,7 @@ pub fn compile_plan(plan: &Plan, policies: &[Policy], slot: u16) -> (Option<Bund
             rule: e.rule.name.clone(),
             rule_id: e.id,
             matches: matches_text(&e.rule),
-            source: e.source.clone(),
+            source: Arc::clone(&e.source),
             support: support.clone(),
         });
     }
@@ -96,9 +97,9 @@ pub fn compile_plan(plan: &Plan, policies: &[Policy], slot: u16) -> (Option<Bund
     for (e, err) in errors.chain(map_errors) {
         out.errors.push(CompileError {
             backend: Target::BpfLsm,
-            policy: e.policy_label.clone(),
+            policy: e.policy_label.to_string(),
             rule: e.rule.name.clone(),
-            location: e.source.clone(),
+            location: e.source.to_string(),
             message: err.to_string(),
         });
     }
@@ -186,7 +187,7 @@ impl Texts {
         }
         RuleInfo {
             id: e.id,
-            policy: e.policy_label.clone(),
+            policy: e.policy_label.to_string(),
             rule: e.rule.name.clone(),
             section: serde_json::to_value(e.rule.section)
                 .ok()
@@ -196,7 +197,7 @@ impl Texts {
             effective: e.rule.effective,
             severity: e.rule.severity,
             matches: matches_text(&e.rule),
-            source: e.source.clone(),
+            source: e.source.to_string(),
             message,
             tags,
         }

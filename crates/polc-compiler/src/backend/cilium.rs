@@ -283,7 +283,7 @@ fn deciding(input: &Input<'_>) -> Vec<Vec<bool>> {
             }
         }
         for e in plan.sections.iter().flat_map(|s| &s.rules) {
-            let ri = ps.get(e.policy).and_then(|p| p.ir.rules.iter().position(|r| *r == e.rule));
+            let ri = ps.get(e.policy).and_then(|p| p.ir.rules.iter().position(|r| *r == *e.rule));
             if let Some(ri) = ri
                 && let Some(d) = decides.get_mut(e.policy).and_then(|d| d.get_mut(ri))
             {
@@ -638,11 +638,11 @@ fn direction_word(s: Section) -> &'static str {
 fn capabilities(p: &Policy, ids: &[u32], dec: &[Decision], out: &mut Output) {
     let cap = |rule: String, rule_id: u32, matches: String, pointer: &str, support: Support| Capability {
         backend: Target::Cilium,
-        policy: p.label(),
+        policy: p.label().into(),
         rule,
         rule_id,
         matches,
-        source: p.source.locate(pointer),
+        source: p.source.locate(pointer).into(),
         support,
     };
     // Entries Cilium cannot express: once per rule (per baseline section for RuntimePolicy).

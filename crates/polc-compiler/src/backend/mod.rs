@@ -15,6 +15,7 @@ use crate::model::{Policy, Workload};
 use crate::plan::Plan;
 use serde::Serialize;
 use std::fmt;
+use std::sync::Arc;
 
 /// The backends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -80,16 +81,16 @@ pub enum Support {
 pub struct Capability {
     /// Backend.
     pub backend: Target,
-    /// `Kind namespace/name` of the policy.
-    pub policy: String,
+    /// `Kind namespace/name` of the policy (shared with the plans' rules).
+    pub policy: Arc<str>,
     /// Rule name.
     pub rule: String,
     /// Stable rule id.
     pub rule_id: u32,
     /// What the rule entry matches, in words.
     pub matches: String,
-    /// `file:line:col`.
-    pub source: String,
+    /// `file:line:col` (shared with the plans' rules).
+    pub source: Arc<str>,
     /// Verdict.
     #[serde(flatten)]
     pub support: Support,

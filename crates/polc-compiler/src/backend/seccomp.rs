@@ -64,6 +64,7 @@ use polc_api::Action;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 /// The architectures of every profile: the three ABIs an x86_64 kernel accepts.
 pub const ARCHITECTURES: [&str; 3] = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"];
@@ -311,7 +312,7 @@ pub fn capabilities(policies: &[Policy]) -> Vec<Capability> {
     let ids = assign_ids(policies);
     let mut out = Vec::new();
     for (pi, p) in policies.iter().enumerate() {
-        let label = p.label();
+        let label: Arc<str> = p.label().into();
         let id = |ri: usize| ids.get(pi).and_then(|v| v.get(ri)).copied().unwrap_or(0);
         // Entries of one rule share its pointer; keep them together in source order.
         let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
@@ -323,7 +324,7 @@ pub fn capabilities(policies: &[Policy]) -> Vec<Capability> {
                     rule: r.name.clone(),
                     rule_id: id(ri),
                     matches: r.matcher.to_string(),
-                    source: p.source.locate(&r.pointer),
+                    source: p.source.locate(&r.pointer).into(),
                     support: Support::Exact,
                 });
             } else if let Some(g) = groups.iter_mut().find(|(ptr, _)| *ptr == r.rule_pointer) {
@@ -345,7 +346,7 @@ pub fn capabilities(policies: &[Policy]) -> Vec<Capability> {
                 rule: first.name.clone(),
                 rule_id: id(ri0),
                 matches: summarize(&matchers),
-                source: p.source.locate(ptr),
+                source: p.source.locate(ptr).into(),
                 support: Support::NotExpressible { reason: reason.to_string() },
             });
         }
@@ -689,7 +690,7 @@ mod tests {
                     Support::NotExpressible { .. } => "not",
                     Support::Approximated { .. } => "approx",
                 };
-                (c.policy.clone(), c.matches.clone(), s)
+                (c.policy.to_string(), c.matches.clone(), s)
             })
             .collect();
         seen.sort();

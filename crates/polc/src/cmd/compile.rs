@@ -114,10 +114,10 @@ fn table(out: &Output) -> String {
         rows.push([
             c.backend.to_string(),
             s.into(),
-            c.policy.clone(),
+            c.policy.to_string(),
             c.rule.clone(),
             c.matches.clone(),
-            c.source.clone(),
+            c.source.to_string(),
             note,
         ]);
     }

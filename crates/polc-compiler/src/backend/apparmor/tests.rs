@@ -602,7 +602,7 @@ fn the_profile_decides_as_polc_wherever_the_report_says_exact() {
                         })
                         .unwrap_or_default();
                     let default = sp.map(|s| s.default).unwrap_or(Action::Allow);
-                    let (want, _) = crate::precedence::decide(matching.iter().map(|e| &e.rule), default);
+                    let (want, _) = crate::precedence::decide(matching.iter().map(|e| &*e.rule), default);
                     let got = apparmor_decision(&text, p, *perm);
                     checked += 1;
                     if want == got {

@@ -281,8 +281,8 @@ fn oracle(plan: &Plan, op: Op, m: &dyn Fn(&crate::ir::IrRule) -> bool) -> Verdic
     let mut rules: Vec<&crate::plan::EffRule> =
         sps.iter().flat_map(|s| s.rules.iter()).filter(|e| m(&e.rule)).collect();
     rules.sort_by(|a, b| crate::precedence::compare(&b.rule, &a.rule).then(a.id.cmp(&b.id)));
-    let (action, winner) = decide(rules.iter().map(|e| &e.rule), default);
-    let rule_id = winner.and_then(|w| rules.iter().find(|e| std::ptr::eq(&e.rule, w))).map_or(0, |e| e.id);
+    let (action, winner) = decide(rules.iter().map(|e| &*e.rule), default);
+    let rule_id = winner.and_then(|w| rules.iter().find(|e| std::ptr::eq(&*e.rule, w))).map_or(0, |e| e.id);
     Verdict { action, rule_id }
 }
 
