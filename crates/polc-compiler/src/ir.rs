@@ -14,6 +14,7 @@ use polc_api::{
 };
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 
 /// The longest `comm` the kernel keeps (`TASK_COMM_LEN` - 1).
 pub const COMM_MAX: usize = 15;
@@ -245,7 +246,7 @@ impl Conditions {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IrRule {
     /// The rule's name (given, or `<section>-<index>`).
-    pub name: String,
+    pub name: Arc<str>,
     /// The section.
     pub section: Section,
     /// The action as written.
@@ -365,6 +366,8 @@ struct Lower {
     policy_severity: Severity,
     rules: Vec<IrRule>,
     errors: Vec<LowerError>,
+    /// Where default rule names are written before they are shared.
+    scratch: String,
 }
 
 fn effective(mode: Mode, a: Action) -> Action {
@@ -373,7 +376,7 @@ fn effective(mode: Mode, a: Action) -> Action {
 
 impl Lower {
     fn new(mode: Mode, policy_severity: Severity) -> Self {
-        Lower { mode, policy_severity, rules: Vec::new(), errors: Vec::new() }
+        Lower { mode, policy_severity, rules: Vec::new(), errors: Vec::new(), scratch: String::new() }
     }
 
     fn err(&mut self, pointer: String, kind: impl Into<LowerErrorKind>) {
@@ -392,13 +395,17 @@ impl Lower {
         matcher: Matcher,
         conditions: Conditions,
     ) {
-        let name = meta.and_then(|m| m.name.clone()).unwrap_or_else(|| {
-            let mut n = String::with_capacity(16);
-            n.push_str(section_name(section));
-            n.push('-');
-            crate::text::push_decimal(&mut n, idx as u64);
-            n
-        });
+        let name: Arc<str> = match meta.and_then(|m| m.name.as_deref()) {
+            Some(n) => n.into(),
+            None => {
+                let n = &mut self.scratch;
+                n.clear();
+                n.push_str(section_name(section));
+                n.push('-');
+                crate::text::push_decimal(n, idx as u64);
+                n.as_str().into()
+            }
+        };
         let severity = meta.and_then(|m| m.severity).unwrap_or(self.policy_severity);
         self.rules.push(IrRule {
             name,

@@ -806,7 +806,7 @@ enum Level {
 struct Key {
     policy: Arc<str>,
     rule_id: u32,
-    rule: String,
+    rule: Arc<str>,
     matches: String,
     source: Arc<str>,
 }

@@ -98,7 +98,7 @@ pub fn compile_plan(plan: &Plan, policies: &[Policy], slot: u16) -> (Option<Bund
         out.errors.push(CompileError {
             backend: Target::BpfLsm,
             policy: e.policy_label.to_string(),
-            rule: e.rule.name.clone(),
+            rule: e.rule.name.to_string(),
             location: e.source.to_string(),
             message: err.to_string(),
         });
@@ -188,7 +188,7 @@ impl Texts {
         RuleInfo {
             id: e.id,
             policy: e.policy_label.to_string(),
-            rule: e.rule.name.clone(),
+            rule: e.rule.name.to_string(),
             section: serde_json::to_value(e.rule.section)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))

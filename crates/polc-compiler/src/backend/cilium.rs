@@ -73,6 +73,7 @@ use polc_api::{
 use serde_json::{Map, Value, json};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 const API_VERSION: &str = "cilium.io/v2";
 const KIND: &str = "CiliumNetworkPolicy";
@@ -636,7 +637,7 @@ fn direction_word(s: Section) -> &'static str {
 }
 
 fn capabilities(p: &Policy, ids: &[u32], dec: &[Decision], out: &mut Output) {
-    let cap = |rule: String, rule_id: u32, matches: String, pointer: &str, support: Support| Capability {
+    let cap = |rule: Arc<str>, rule_id: u32, matches: String, pointer: &str, support: Support| Capability {
         backend: Target::Cilium,
         policy: p.label().into(),
         rule,
@@ -667,7 +668,7 @@ fn capabilities(p: &Policy, ids: &[u32], dec: &[Decision], out: &mut Output) {
     for (_, ris) in outside {
         let first = &p.ir.rules[ris[0]];
         let rule = match p.spec {
-            Spec::Runtime(_) => format!("baseline.{}", baseline_field(first.section)),
+            Spec::Runtime(_) => format!("baseline.{}", baseline_field(first.section)).into(),
             _ => first.name.clone(),
         };
         let mut shown: Vec<String> = ris.iter().take(3).map(|&ri| p.ir.rules[ri].matcher.to_string()).collect();
@@ -806,7 +807,7 @@ fn network_object(
                     .collect();
             let allowed: Vec<&IrRule> = entries.iter().filter(|e| !e.1).map(|e| e.0).collect();
             let denied: Vec<&IrRule> = entries.iter().filter(|e| e.1).map(|e| e.0).collect();
-            let name = allowed.first().or(denied.first()).map_or("", |r| r.name.as_str());
+            let name = allowed.first().or(denied.first()).map_or("", |r| &*r.name);
             let http = match (allowed.is_empty(), tr.http.is_empty()) {
                 (false, false) if tr.action == Action::Allow && !tr.ports.is_empty() => {
                     let mut v = Vec::new();
@@ -868,7 +869,7 @@ fn prevention_object(
                 .filter(|(r, d)| r.rule_pointer == rp && r.section == section && d.emit && r.effective == Action::Block)
                 .map(|(r, _)| r)
                 .collect();
-            let name = denied.first().map_or("", |r| r.name.as_str());
+            let name = denied.first().map_or("", |r| &*r.name);
             deny.extend(cilium_rules(&rp, name, &denied, dir, None, &mut errs));
         }
         if !deny.is_empty() {
@@ -1286,7 +1287,7 @@ mod tests {
     }
 
     fn support(out: &Output, rule: &str) -> Vec<Support> {
-        out.capabilities.iter().filter(|c| c.rule == rule).map(|c| c.support.clone()).collect()
+        out.capabilities.iter().filter(|c| &*c.rule == rule).map(|c| c.support.clone()).collect()
     }
 
     fn reason(s: &Support) -> &str {
@@ -1472,12 +1473,12 @@ mod tests {
         // The HTTP allow is left out (no default deny); the DryRun Block is compiled as allowed traffic.
         assert_eq!(d["egress"], json!([{"toCIDRSet": [{"cidr": "192.0.2.0/24"}]}]));
         let dr: Vec<&Capability> = out.capabilities.iter().filter(|c| c.policy.ends_with("/dry")).collect();
-        assert!(dr.iter().any(|c| c.rule == "stop" && reason(&c.support).contains("mode DryRun")), "{dr:?}");
-        assert!(dr.iter().any(|c| c.rule == "defaultAction" && reason(&c.support).contains("mode DryRun")), "{dr:?}");
-        assert!(dr.iter().any(|c| c.rule == "web" && c.support == Support::Exact), "{dr:?}");
+        assert!(dr.iter().any(|c| &*c.rule == "stop" && reason(&c.support).contains("mode DryRun")), "{dr:?}");
+        assert!(dr.iter().any(|c| &*c.rule == "defaultAction" && reason(&c.support).contains("mode DryRun")), "{dr:?}");
+        assert!(dr.iter().any(|c| &*c.rule == "web" && c.support == Support::Exact), "{dr:?}");
         let au: Vec<&Capability> = out.capabilities.iter().filter(|c| c.policy.ends_with("/audit")).collect();
-        assert!(au.iter().any(|c| c.rule == "watch" && reason(&c.support).starts_with("Audit")), "{au:?}");
-        assert!(au.iter().any(|c| c.rule == "defaultAction" && reason(&c.support).contains("defaultAction Audit")));
+        assert!(au.iter().any(|c| &*c.rule == "watch" && reason(&c.support).starts_with("Audit")), "{au:?}");
+        assert!(au.iter().any(|c| &*c.rule == "defaultAction" && reason(&c.support).contains("defaultAction Audit")));
     }
 
     #[test]
@@ -1557,7 +1558,7 @@ mod tests {
         let out = run(&[dry, list, only]);
         assert!(out.artifacts.is_empty() && out.errors.is_empty(), "{:?} {:?}", out.artifacts, out.errors);
         let by = |pol: &str, rule: &str| {
-            out.capabilities.iter().find(|c| c.policy.ends_with(pol) && c.rule == rule).map(|c| c.support.clone())
+            out.capabilities.iter().find(|c| c.policy.ends_with(pol) && &*c.rule == rule).map(|c| c.support.clone())
         };
         assert!(reason(&by("/dry", "m").unwrap_or(Support::Exact)).contains("mode DryRun"));
         assert!(matches!(by("/list", "defaultAction"), Some(Support::NotExpressible { .. })));
@@ -1574,7 +1575,7 @@ mod tests {
         );
         let out = run(&[rt]);
         assert!(out.artifacts.is_empty());
-        let rules: Vec<(&str, &str)> = out.capabilities.iter().map(|c| (c.rule.as_str(), c.matches.as_str())).collect();
+        let rules: Vec<(&str, &str)> = out.capabilities.iter().map(|c| (&*c.rule, c.matches.as_str())).collect();
         assert_eq!(
             rules,
             vec![

@@ -83,8 +83,8 @@ pub struct Capability {
     pub backend: Target,
     /// `Kind namespace/name` of the policy (shared with the plans' rules).
     pub policy: Arc<str>,
-    /// Rule name.
-    pub rule: String,
+    /// Rule name (shared with the IR).
+    pub rule: Arc<str>,
     /// Stable rule id.
     pub rule_id: u32,
     /// What the rule entry matches, in words.

@@ -660,7 +660,7 @@ mod tests {
         assert!(out.artifacts.is_empty());
         assert_eq!(out.capabilities.len(), 1, "one entry per rule, not per path");
         let c = &out.capabilities[0];
-        assert_eq!(c.rule, "no-shells");
+        assert_eq!(&*c.rule, "no-shells");
         assert_eq!(c.matches, "/bin/sh, /bin/bash, /bin/dash and 1 more");
         assert_eq!(c.support, Support::NotExpressible { reason: NOT_SYSCALLS.into() });
         assert!(out.errors.is_empty());

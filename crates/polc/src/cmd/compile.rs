@@ -115,7 +115,7 @@ fn table(out: &Output) -> String {
             c.backend.to_string(),
             s.into(),
             c.policy.to_string(),
-            c.rule.clone(),
+            c.rule.to_string(),
             c.matches.clone(),
             c.source.to_string(),
             note,

@@ -67,7 +67,7 @@ impl Run {
     }
 
     fn support(&self, rule: &str) -> Vec<&Support> {
-        let s: Vec<&Support> = self.out.capabilities.iter().filter(|c| c.rule == rule).map(|c| &c.support).collect();
+        let s: Vec<&Support> = self.out.capabilities.iter().filter(|c| &*c.rule == rule).map(|c| &c.support).collect();
         assert!(!s.is_empty(), "no capability entry for {rule}: {:#?}", self.out.capabilities);
         s
     }
@@ -78,7 +78,7 @@ impl Run {
             .plans
             .iter()
             .flat_map(|p| p.sections.iter().flat_map(|s| s.rules.iter()))
-            .filter(|e| e.rule.name == rule)
+            .filter(|e| &*e.rule.name == rule)
             .map(|e| e.id)
             .collect();
         assert!(!ids.is_empty(), "no rule {rule}");

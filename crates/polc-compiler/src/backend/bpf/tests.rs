@@ -84,7 +84,7 @@ fn block_dir_and_allow_file_flatten_into_exact_and_lpm_entries() {
     let (plan, b, out) = bundle_of(std::slice::from_ref(&p));
     assert!(out.errors.is_empty());
     assert!(out.capabilities.iter().all(|c| c.support == Support::Exact));
-    let id = |name: &str| plan.sections[0].rules.iter().find(|r| r.rule.name == name).unwrap().id;
+    let id = |name: &str| plan.sections[0].rules.iter().find(|r| &*r.rule.name == name).unwrap().id;
     let pol = polc_abi::policy_id(0, 7);
     let exact = entry(&b, "polc_path_exact", &path_key(pol, Op::Exec, "/usr/bin/python3").to_bytes()).unwrap();
     let d = polc_abi::Decision::from_bytes(exact).unwrap();
@@ -574,7 +574,7 @@ fn network_exceptions_and_nap_ops() {
     let (plan, b, out) = bundle_of(std::slice::from_ref(&p));
     assert!(out.errors.is_empty());
     let sim = Sim::new(&b).unwrap();
-    let id = |n: &str| plan.sections[0].rules.iter().find(|r| r.rule.name == n).unwrap().id;
+    let id = |n: &str| plan.sections[0].rules.iter().find(|r| &*r.rule.name == n).unwrap().id;
     let v = |a: &str, pr, po| sim.net(Op::NapConnect, a.parse().unwrap(), pr, po);
     assert_eq!(v("10.2.0.1", 6, 443), Verdict { action: Action::Allow, rule_id: id("ten") });
     assert_eq!(v("10.1.0.1", 6, 443), Verdict { action: Action::Block, rule_id: 0 });
@@ -618,7 +618,7 @@ fn parent_conditions_use_parent_classes() {
     let (plan, b, out) = bundle_of(std::slice::from_ref(&p));
     assert!(out.errors.is_empty(), "{:?}", out.errors);
     let sim = Sim::new(&b).unwrap();
-    let id = |n: &str| plan.sections[0].rules.iter().find(|r| r.rule.name == n).unwrap().id;
+    let id = |n: &str| plan.sections[0].rules.iter().find(|r| &*r.rule.name == n).unwrap().id;
     let exec = |par: Option<&str>| sim.path(Op::Exec, "/bin/sh", Some("sh"), par);
     assert_eq!(exec(Some("/usr/lib/jvm/java-8/bin/java")).rule_id, id("shell-from-java"));
     assert_eq!(exec(Some("/app")).action, Action::Block);
@@ -716,7 +716,7 @@ fn unlowerable_globs_block_is_an_error_allow_is_approximated() {
     assert!(errs.iter().any(|(r, m)| *r == "wide-range" && m.contains("parent `/**/java`")), "{errs:?}");
     assert!(errs.iter().any(|(r, m)| *r == "high" && m.contains("Cilium")), "{errs:?}");
     assert!(out.errors.iter().all(|e| e.location == "p.yaml" && e.backend == crate::backend::Target::BpfLsm));
-    let support = |r: &str| out.capabilities.iter().find(|c| c.rule == r).map(|c| c.support.clone());
+    let support = |r: &str| out.capabilities.iter().find(|c| &*c.rule == r).map(|c| c.support.clone());
     assert!(matches!(support("libs"), Some(Support::Approximated { reason }) if reason.contains("`/lib/*`")));
     assert!(matches!(support("high-ok"), Some(Support::Approximated { .. })));
     let b = b.unwrap();
@@ -908,7 +908,7 @@ fn moves_are_decided_by_what_they_expose() {
     );
     let (plan, b, out) = bundle_of(std::slice::from_ref(&p));
     assert!(out.errors.is_empty(), "{:?}", out.errors);
-    let id = |name: &str| plan.sections.iter().flat_map(|s| &s.rules).find(|r| r.rule.name == name).unwrap().id;
+    let id = |name: &str| plan.sections.iter().flat_map(|s| &s.rules).find(|r| &*r.rule.name == name).unwrap().id;
     let sim = Sim::new(&b).unwrap();
     let v = |action, rule| Verdict { action, rule_id: rule };
     let allow = (v(Action::Allow, 0), Op::Write, 0);
