@@ -300,7 +300,7 @@ impl P<'_, '_> {
             // `[a]: b` and `{a: b}: c` are complex keys: not in the subset.
             b'[' | b'{' => Ok(false),
             b'"' | b'\'' => {
-                let (_, after) = self.quoted(l, p)?;
+                let (_, _, after) = self.quoted(l, p)?;
                 let j = self.skip_spaces(l, after);
                 Ok(j < l.end && t[j] == b':' && matches!(self.at(l, j + 1), b' ' | b'\n'))
             }
@@ -325,7 +325,7 @@ impl P<'_, '_> {
         let t = self.t;
         match t[p] {
             b'"' | b'\'' => {
-                let (text, after) = self.quoted(l, p)?;
+                let (text, style, after) = self.quoted(l, p)?;
                 let j = self.skip_spaces(l, after);
                 // yaml-rust2 gives up on a key whose `:` is over 1024 characters
                 // from its start (found in review).
@@ -333,7 +333,6 @@ impl P<'_, '_> {
                     return Err(Bail);
                 }
                 if j < l.end && t[j] == b':' && (j + 1 == l.end || t[j + 1] == b' ') {
-                    let style = if t[p] == b'"' { TScalarStyle::DoubleQuoted } else { TScalarStyle::SingleQuoted };
                     return Ok((text, style, j + 1));
                 }
                 Err(Bail)
@@ -362,8 +361,9 @@ impl P<'_, '_> {
         }
     }
 
-    /// A quoted scalar on one line: its text and the offset after the closing quote.
-    fn quoted(&self, l: &Line, p: usize) -> R<(String, usize)> {
+    /// A quoted scalar on one line: its text, style, and the offset after the closing
+    /// quote.
+    fn quoted(&self, l: &Line, p: usize) -> R<(String, TScalarStyle, usize)> {
         let t = self.t;
         if t[p] == b'"' {
             let mut out = String::new();
@@ -373,7 +373,7 @@ impl P<'_, '_> {
                 match t[i] {
                     b'"' => {
                         out.push_str(&self.s[from..i]);
-                        return Ok((out, i + 1));
+                        return Ok((out, TScalarStyle::DoubleQuoted, i + 1));
                     }
                     b'\\' => {
                         out.push_str(&self.s[from..i]);
@@ -399,7 +399,7 @@ impl P<'_, '_> {
                     continue;
                 }
                 out.push_str(&self.s[from..i]);
-                return Ok((out, i + 1));
+                return Ok((out, TScalarStyle::SingleQuoted, i + 1));
             }
             i += 1;
         }
@@ -548,8 +548,7 @@ impl P<'_, '_> {
             }
             b'|' | b'>' => return self.block_scalar(l, p, n),
             b'"' | b'\'' => {
-                let (text, after) = self.quoted(l, p)?;
-                let style = if t[p] == b'"' { TScalarStyle::DoubleQuoted } else { TScalarStyle::SingleQuoted };
+                let (text, style, after) = self.quoted(l, p)?;
                 let at = self.span(p);
                 self.b.scalar(text, style, 0, None, at).map_err(|_| Bail)?;
                 after
@@ -678,8 +677,8 @@ impl P<'_, '_> {
             }
             _ => text.push('\n'),
         }
-        // Give the empty lines that are not the scalar's back to the reader (they
-        // are skipped as blank), so that line numbers stay right.
+        // Reading goes on after the last line taken (trailing empty lines included:
+        // the reader would skip them as blank anyway).
         self.next = pos;
         self.next_num = num;
         let style = if literal { TScalarStyle::Literal } else { TScalarStyle::Folded };
@@ -777,14 +776,7 @@ impl P<'_, '_> {
     /// text, style, and the offset after it.
     fn flow_scalar(&self, l: &Line, i: usize, key: bool) -> R<(String, TScalarStyle, usize)> {
         match self.t[i] {
-            b'"' => {
-                let (text, after) = self.quoted(l, i)?;
-                Ok((text, TScalarStyle::DoubleQuoted, after))
-            }
-            b'\'' => {
-                let (text, after) = self.quoted(l, i)?;
-                Ok((text, TScalarStyle::SingleQuoted, after))
-            }
+            b'"' | b'\'' => self.quoted(l, i),
             _ => {
                 let (e, after) = self.flow_plain(i, key)?;
                 Ok((self.s[i..e].to_owned(), TScalarStyle::Plain, after))

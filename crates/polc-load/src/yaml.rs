@@ -384,7 +384,7 @@ pub fn parse_documents(text: &str, limits: &Limits) -> (Vec<Document>, Vec<LoadE
     if let Some(docs) = crate::fast::parse(text, limits) {
         return (docs, Vec::new());
     }
-    parse_documents_yaml_rust2(text, limits)
+    parse_yaml_rust2(text, limits)
 }
 
 /// The fast path alone: `None` when the text is outside its subset or has an error.
@@ -398,7 +398,11 @@ pub fn parse_documents_fast(text: &str, limits: &Limits) -> Option<Vec<Document>
 /// [`parse_documents`] through yaml-rust2 only, whatever the text.
 #[doc(hidden)]
 pub fn parse_documents_yaml_rust2(text: &str, limits: &Limits) -> (Vec<Document>, Vec<LoadError>) {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    parse_yaml_rust2(text.strip_prefix('\u{feff}').unwrap_or(text), limits)
+}
+
+/// The yaml-rust2 path over a text whose byte-order mark is already stripped.
+fn parse_yaml_rust2(text: &str, limits: &Limits) -> (Vec<Document>, Vec<LoadError>) {
     let mut parser = Parser::new_from_str(text);
     let mut docs = Vec::new();
     let mut errors = Vec::new();
@@ -569,6 +573,15 @@ mod tests {
         assert!(matches!(errs[0].kind, LoadErrorKind::UnsupportedTag { .. }));
         let (_, errs) = parse("? [a]\n: b\n");
         assert!(matches!(errs[0].kind, LoadErrorKind::ComplexKey { .. }));
+    }
+
+    #[test]
+    fn one_byte_order_mark_is_stripped() {
+        // Only the first: a second one is the text's own, for the parser to judge.
+        let text = "\u{feff}\u{feff}a: 1\n";
+        assert_eq!(parse(text), parse_documents_yaml_rust2(text, &Limits::default()));
+        let (docs, errs) = parse("\u{feff}a: 1\n");
+        assert!(errs.is_empty() && docs.len() == 1, "{errs:?}");
     }
 
     #[test]
