@@ -1415,6 +1415,142 @@ def case_agent_restart():
             log(f"cannot remove {cg}: {e}")
 
 
+K8S_IDS = {k: (c * 64) for k, c in (("web", "a"), ("db", "b"), ("stray", "c"))}
+K8S_UIDS = {
+    "web": "11111111-2222-4333-8444-555555555555",
+    "db": "66666666-7777-4888-9999-aaaaaaaaaaaa",
+    "stray": "bbbbbbbb-cccc-4ddd-8eee-ffffffffffff",
+}
+
+
+def k8s_pod(name, uid, owner, container, cid, runtime="containerd", node="vm-node", hash_label=None):
+    labels = {"app": "vm-pods"}
+    if hash_label:
+        labels["pod-template-hash"] = hash_label
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name, "namespace": "polc-vm", "uid": uid, "labels": labels,
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": owner[0], "name": owner[1], "controller": True}],
+        },
+        "spec": {"nodeName": node},
+        "status": {"containerStatuses": [{"name": container, "containerID": f"{runtime}://{cid}", "ready": True}]},
+    }
+
+
+def case_k8s_pods():
+    """`polc agent apply --pods`: a kubelet-shaped cgroup tree (the systemd driver's
+    names for the web pod, the cgroupfs driver's for the db pod) and a pod list as
+    `kubectl get pods -o json` prints it. The containers of the Deployment's and the
+    StatefulSet's pods are bound to their plans (and a cgroup below a container's
+    too); a pod whose workload has no plan and a pod of another node are left
+    unbound and listed; id is blocked in the bound cgroups only. A second apply
+    after the db pod's cgroups are removed takes their bindings away."""
+    d = f"{SCRATCH}/k8s"
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    polc("compile", os.path.join(REPO, "tests/vm/policies/k8s-pods.yaml"),
+         os.path.join(REPO, "tests/vm/workloads/k8s-pods.yaml"), "--target", "bpf-lsm", "--out", f"{d}/out")
+    root = "/sys/fs/cgroup"
+    web_pod = f"{root}/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{K8S_UIDS['web'].replace('-', '_')}.slice"
+    web = f"{web_pod}/cri-containerd-{K8S_IDS['web']}.scope"
+    web_sub = f"{web}/container"
+    db_pod = f"{root}/kubepods/besteffort/pod{K8S_UIDS['db']}"
+    db = f"{db_pod}/{K8S_IDS['db']}"
+    stray = f"{root}/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{K8S_UIDS['stray'].replace('-', '_')}.slice/crio-{K8S_IDS['stray']}.scope"
+    made = [web_sub, db, stray]
+    for c in made:
+        os.makedirs(c, exist_ok=True)
+    pods = [
+        k8s_pod("shop-web-7c9f8d6b5-x2x7k", K8S_UIDS["web"], ("ReplicaSet", "shop-web-7c9f8d6b5"), "web",
+                K8S_IDS["web"], hash_label="7c9f8d6b5"),
+        k8s_pod("shop-db-0", K8S_UIDS["db"], ("StatefulSet", "shop-db"), "db", K8S_IDS["db"], runtime="cri-o"),
+        k8s_pod("other-5b4c-q8w9e", K8S_UIDS["stray"], ("ReplicaSet", "other-5b4c"), "main", K8S_IDS["stray"],
+                hash_label="5b4c"),
+        k8s_pod("elsewhere", "dddddddd-0000-4000-8000-000000000000", ("DaemonSet", "x"), "x", "d" * 64, node="vm-node-2"),
+    ]
+
+    def write_list(items):
+        with open(f"{d}/pods.json", "w", encoding="utf-8") as f:
+            json.dump({"apiVersion": "v1", "kind": "List", "items": items}, f, indent=2)
+
+    def in_cg(cg, argv):
+        p = subprocess.run(["/bin/sh", "-c", f'echo $$ > {cg}/cgroup.procs && exec "$@"', "sh", *argv],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, check=False)
+        log(f"in {cg}: {argv} -> {p.returncode} {p.stdout!r} {p.stderr!r}")
+        return p
+
+    def expect(cg, blocked, why):
+        p = in_cg(cg, ["/usr/bin/id", "-u"])
+        if blocked and (p.returncode == 0 or b"ermission denied" not in p.stderr):
+            raise CaseFailure(f"id was not blocked in {cg} ({why}): exit {p.returncode} {p.stderr!r}")
+        if not blocked and p.returncode != 0:
+            raise CaseFailure(f"id did not run in {cg} ({why}): exit {p.returncode} {p.stderr!r}")
+
+    plans = {"web": "polc-vm/Deployment/shop-web/web", "db": "polc-vm/StatefulSet/shop-db/db"}
+    try:
+        write_list(pods)
+        _, out, err = polc("agent", "apply", f"{d}/out", "--pods", f"{d}/pods.json", "--node", "vm-node")
+        for cg, plan in ((web, plans["web"]), (web_sub, plans["web"]), (db, plans["db"])):
+            if not re.search(r"bind\s+slot\s+\d+\s+" + re_escape(cg) + r" \(cgroup id \d+\)", out):
+                raise CaseFailure(f"apply --pods did not bind {cg} ({plan}): {out!r}")
+        if stray in out:
+            raise CaseFailure(f"the pod with no plan was bound: {out!r}")
+        if "polc-vm/other-5b4c-q8w9e container main: not bound: no loaded plan" not in err:
+            raise CaseFailure(f"the pod with no plan is not listed as unbound: {err!r}")
+        if "elsewhere" in out + err or "2 containers bound, 1 not bound" not in err:
+            raise CaseFailure(f"expected 2 containers bound and 1 not (the other node's pod left out): {err!r}")
+        expect(web, True, "the Deployment's container")
+        expect(web_sub, True, "a cgroup below the Deployment's container")
+        expect(db, True, "the StatefulSet's container (cgroupfs names)")
+        expect(stray, False, "a pod whose workload has no plan")
+        if subprocess.run(["/usr/bin/id", "-u"], stdout=subprocess.PIPE, check=False).returncode != 0:
+            raise CaseFailure("id did not run outside the pods' cgroups")
+        _, st, _ = polc("agent", "status", "--format", "json")
+        bound = {x["plan"]: sorted(c["path"] for c in x["cgroups"]) for x in json.loads(st)["slots"]}
+        if bound.get(plans["web"]) != sorted([web, web_sub]) or bound.get(plans["db"]) != [db]:
+            raise CaseFailure(f"status does not show the pods' cgroups bound: {bound}")
+
+        # The db pod goes away: its cgroups are removed, and the next apply takes
+        # their bindings away.
+        for c in (db, db_pod):
+            os.rmdir(c)
+        write_list([p for p in pods if p["metadata"]["name"] != "shop-db-0"])
+        _, out, err = polc("agent", "apply", f"{d}/out", "--pods", f"{d}/pods.json", "--node", "vm-node")
+        gone = re_line(err, r"(\d+) bindings of removed cgroups taken away")
+        if not gone or int(gone) < 1:
+            raise CaseFailure(f"the removed db cgroup's binding was not taken away: {err!r}")
+        _, st, _ = polc("agent", "status", "--format", "json")
+        bound = {x["plan"]: sorted(c["path"] for c in x["cgroups"]) for x in json.loads(st)["slots"]}
+        if bound.get(plans["db"]) or bound.get(plans["web"]) != sorted([web, web_sub]):
+            raise CaseFailure(f"after the db pod went, status shows: {bound}")
+        if any(x.get("plan") is None for x in json.loads(st)["slots"]):
+            log(f"status: {st}")
+        expect(web, True, "the Deployment's container, after the second apply")
+
+        # A list that does not read changes nothing, and says where it is wrong.
+        with open(f"{d}/bad.json", "w", encoding="utf-8") as f:
+            f.write('{"kind": "List", "items": [{"kind": "Pod", "metadata": {"name": "p"}}]}\n')
+        rc, _, err = polc("agent", "apply", f"{d}/out", "--pods", f"{d}/bad.json", check=False)
+        if rc == 0 or f"{d}/bad.json:1:" not in err or "metadata.uid" not in err:
+            raise CaseFailure(f"a pod without a uid was not refused with its line and field: {rc} {err!r}")
+        expect(web, True, "after a refused pod list")
+    finally:
+        polc("agent", "unload", "--all", check=False)
+        for c in [web_sub, web, web_pod, db, db_pod, stray, os.path.dirname(stray)]:
+            try:
+                os.rmdir(c)
+            except OSError:
+                pass
+        for c in (f"{root}/kubepods.slice/kubepods-burstable.slice", f"{root}/kubepods.slice/kubepods-besteffort.slice",
+                  f"{root}/kubepods.slice", f"{root}/kubepods/besteffort", f"{root}/kubepods"):
+            try:
+                os.rmdir(c)
+            except OSError:
+                pass
+
+
 def re_line(text, pattern):
     m = re.search(pattern, text)
     return (m.group(1) if m.groups() else m.group(0)) if m else None
@@ -1427,11 +1563,18 @@ def re_escape(s):
 def case_swap_under_load():
     """Execs in a loop while the cgroup's slot flips between policies A and B.
 
-    A blocks who and id, B blocks who and whoami (tests/vm/policies/swap-*.yaml). The
-    binding lasts one contiguous period, so every iteration between the first and the
-    last blocked `who` ran while A or B was bound: there `who` must be blocked and
-    `true` must run (else neither policy decided), and id and whoami must each be seen
-    both blocked and allowed (else no swap happened under the load).
+    A blocks who and id and reading fa.txt, B blocks who and whoami and reading fb.txt
+    (tests/vm/policies/swap-*.yaml). The binding lasts one contiguous period, so every
+    iteration between the first and the last blocked `who` ran while A or B was bound:
+    there `who` must be blocked and `true` must run (else neither policy decided), and
+    id, whoami and both reads must each be seen both blocked and allowed (else no swap
+    happened under the load).
+
+    The reads are the shell's own opens (`read < file`), in the bound cgroup, with the
+    open cache on: a read one policy lets through is remembered for the inode. Each
+    file must be seen refused in an iteration after one where it was read, so a
+    remembered Allow did not outlive the policy that made it; and the cache must have
+    let opens through during the flips (else this proves nothing about it).
     """
     swap_bin = os.path.join(REPO, "target/release/examples/swap")
     bundles = [os.path.join(OUT, "swap", f"{p}.bundle") for p in ("a", "b")]
@@ -1445,11 +1588,16 @@ def case_swap_under_load():
     for m in (stop, loadlog):
         if os.path.exists(m):
             os.remove(m)
+    fa, fb = f"{SCRATCH}/swap/fa.txt", f"{SCRATCH}/swap/fb.txt"
+    for f in (fa, fb):
+        with open(f, "w", encoding="utf-8") as fh:
+            fh.write("x\n")
     loop = (
         f"echo $$ > {cg}/cgroup.procs || exit 3; exec >{loadlog} 2>/dev/null; "
         f"while [ ! -e {stop} ]; do "
         "/usr/bin/who; w=$?; /usr/bin/true; t=$?; /usr/bin/id -u >/dev/null; i=$?; /usr/bin/whoami >/dev/null; m=$?; "
-        'echo "w=$w t=$t i=$i m=$m"; done'
+        f"read -r x < {fa}; a=$?; read -r x < {fb}; b=$?; "
+        'echo "w=$w t=$t i=$i m=$m a=$a b=$b"; done'
     )
     load = subprocess.Popen(["/bin/sh", "-c", loop])
     try:
@@ -1482,16 +1630,27 @@ def case_swap_under_load():
         raise CaseFailure(f"who was blocked in {len(blocked)} of {len(rows)} iterations: the binding never took effect")
     window = rows[blocked[0] : blocked[-1] + 1]
     neither = [n for n, r in enumerate(window) if r["w"] == "0" or r["t"] != "0"]
-    seen = {k: {r[k] != "0" for r in window} for k in ("i", "m")}
+    seen = {k: {r[k] != "0" for r in window} for k in ("i", "m", "a", "b")}
+    hits = re_line(out, r"open cache during the flips: hits (\d+)")
     summary = (
         f"{len(window)} iterations under {SWAP_FLIPS} flips in {elapsed:.1f}s: "
-        f"id blocked {sum(r['i'] != '0' for r in window)}, whoami blocked {sum(r['m'] != '0' for r in window)}"
+        f"id blocked {sum(r['i'] != '0' for r in window)}, whoami blocked {sum(r['m'] != '0' for r in window)}, "
+        f"fa.txt refused {sum(r['a'] != '0' for r in window)}, fb.txt refused {sum(r['b'] != '0' for r in window)}; "
+        f"open cache hits during the flips: {hits}"
     )
     log(f"swap: {summary}")
     if neither:
         raise CaseFailure(f"{len(neither)} iterations decided by neither A nor B (who ran or true failed); {summary}")
-    if seen["i"] != {True, False} or seen["m"] != {True, False}:
+    if any(v != {True, False} for v in seen.values()):
         raise CaseFailure(f"both policies were not both seen deciding; {summary}")
+    if "open cache: on" not in out:
+        raise CaseFailure(f"the swap tool did not turn the open cache on: {tail(out)}")
+    if not hits or int(hits) == 0:
+        raise CaseFailure(f"no open was let through from the open cache during the flips; {summary}")
+    for k, name in (("a", "fa.txt"), ("b", "fb.txt")):
+        first_read = next(n for n, r in enumerate(window) if r[k] == "0")
+        if not any(r[k] != "0" for r in window[first_read + 1 :]):
+            raise CaseFailure(f"{name} was never refused after it was first read: a remembered Allow outlived its policy; {summary}")
     say(f"  swap: {summary}")
 
 
@@ -1520,6 +1679,7 @@ CASES = [
     ("isolation", case_isolation),
     ("file-write-isolation", case_file_write_isolation),
     ("agent-restart", case_agent_restart),
+    ("k8s-pods", case_k8s_pods),
     ("swap-under-load", case_swap_under_load),
 ]
 

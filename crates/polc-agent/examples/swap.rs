@@ -8,8 +8,10 @@
 //! ```
 //!
 //! `polc compile --target bpf-lsm` writes the bundles (`bpf-lsm/*.bundle`). Prints
-//! the flips per second and the entries each flip wrote. Exit status 0 when every
-//! flip succeeded, 2 on an error (printed).
+//! the flips per second and the entries each flip wrote, and the open cache's
+//! counters before the first flip and after the last (the cache is turned on where
+//! the kernel allows it, so that the loop's opens are remembered between flips).
+//! Exit status 0 when every flip succeeded, 2 on an error (printed).
 
 use polc_agent::loader::Loaded;
 use polc_agent::policy;
@@ -39,7 +41,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: swap A.bundle B.bundle [--flips N] [--cgroup DIR]".into());
     };
     let (a, b) = (read(a)?, read(b)?);
-    let mut loaded = Loaded::open(Path::new(polc_agent::PIN_DIR))?;
+    let (mut loaded, cache) = Loaded::open_with(Path::new(polc_agent::PIN_DIR), true)?;
+    println!("open cache: {cache}");
     let cg_id = cgroup.as_deref().map(polc_agent::cgroup::id).transpose()?;
     let slot = {
         let _lock = loaded.lock()?;
@@ -51,6 +54,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
         slot
     };
+    let before = loaded.maps.cache_stats()?;
     let start = std::time::Instant::now();
     let mut written = 0usize;
     let mut result = Ok(());
@@ -66,6 +70,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let secs = start.elapsed().as_secs_f64();
+    let after = loaded.maps.cache_stats()?;
+    println!(
+        "open cache during the flips: hits {} stale {}",
+        after.hits.wrapping_sub(before.hits),
+        after.stale.wrapping_sub(before.stale)
+    );
     {
         let _lock = loaded.lock()?;
         if let Some(id) = cg_id {

@@ -27,6 +27,7 @@ pub mod format;
 pub mod host;
 pub mod loader;
 pub mod node;
+pub mod pods;
 pub mod policy;
 pub mod reader;
 pub mod ring;

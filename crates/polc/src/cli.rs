@@ -338,6 +338,15 @@ pub(crate) enum AgentCommand {
     /// BUNDLE is a .bundle file, a directory of them, or a `polc compile --out`
     /// directory (its bpf-lsm/ is read). Prints one line per plan: load, replace,
     /// unchanged or unload, with its slot.
+    ///
+    /// On a Kubernetes node, --pods binds every running container of the pod list
+    /// to its workload's plan, finding each container's cgroup by its runtime id:
+    ///
+    ///   kubectl get pods -A -o json --field-selector spec.nodeName=$(hostname) \
+    ///     | polc agent apply /var/lib/polc/build --prune --pods -
+    ///
+    /// Run it again when pods come and go: it binds the new containers and unbinds
+    /// the cgroups that no longer exist.
     #[command(verbatim_doc_comment)]
     Apply(AgentApplyArgs),
     /// Print violation records as the kernel reports them, until Ctrl-C or SIGTERM.
@@ -362,6 +371,22 @@ pub(crate) struct AgentApplyArgs {
     /// Unload the agent's plans that are not among BUNDLE (their cgroups are unbound).
     #[arg(long)]
     pub prune: bool,
+    /// Bind the containers of the pods in FILE (`kubectl get pods -o json`: a
+    /// PodList, List or Pod, in JSON or YAML; `-` reads stdin) to their workloads'
+    /// plans, and unbind cgroups that no longer exist. A pod's workload is its
+    /// controller (a ReplicaSet stands for its Deployment); each container's cgroup
+    /// is found under the cgroup v2 root by its runtime id (containerd, CRI-O,
+    /// Docker; systemd or cgroupfs driver). Containers left unbound are listed, with
+    /// the reason.
+    #[arg(long, value_name = "FILE")]
+    pub pods: Option<PathBuf>,
+    /// With --pods: only the pods whose spec.nodeName is NODE.
+    #[arg(long, value_name = "NODE", requires = "pods")]
+    pub node: Option<String>,
+    /// With --pods: where the containers' cgroups are looked for (default: the
+    /// cgroup v2 mount point).
+    #[arg(long, value_name = "DIR", requires = "pods")]
+    pub cgroup_root: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

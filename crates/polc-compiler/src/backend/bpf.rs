@@ -32,7 +32,7 @@ use crate::ir::IrRule;
 use crate::model::{Policy, Spec};
 use crate::plan::{EffRule, Plan};
 use bundle::{Bundle, OpDefault, RuleInfo};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Compile the plans for this backend.
@@ -135,8 +135,17 @@ pub(crate) fn matches_text(r: &IrRule) -> String {
 
 /// A slot per target: 16 bits of FNV-1a over the target id (stable when other
 /// targets come and go), non-zero, collisions resolved in plan order.
-fn slots(plans: &[Plan]) -> Vec<u16> {
-    let mut used = BTreeSet::new();
+///
+/// The slot is the agent's first choice, not a promise (`polc_agent::policy::pick_slot`
+/// takes another free one when a node already uses it): so once every one of the
+/// 65,535 slots is taken, the plans that remain keep their hashed slot, shared with
+/// another plan. (A node binds at most 65,535 plans at a time, whatever a compile
+/// of a whole fleet holds.)
+pub(crate) fn slots(plans: &[Plan]) -> Vec<u16> {
+    const SLOTS: usize = u16::MAX as usize; // 1..=65,535
+    let mut used = vec![false; SLOTS + 1];
+    used[0] = true;
+    let mut taken = 0usize;
     plans
         .iter()
         .map(|p| {
@@ -144,10 +153,16 @@ fn slots(plans: &[Plan]) -> Vec<u16> {
             for b in p.target.id().bytes() {
                 h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
             }
-            let mut s = ((h >> 16) ^ (h & 0xffff)) as u16;
-            while s == 0 || !used.insert(s) {
+            let hashed = ((h >> 16) ^ (h & 0xffff)) as u16;
+            if taken == SLOTS {
+                return hashed.max(1);
+            }
+            let mut s = hashed;
+            while used[usize::from(s)] {
                 s = s.wrapping_add(1);
             }
+            used[usize::from(s)] = true;
+            taken += 1;
             s
         })
         .collect()

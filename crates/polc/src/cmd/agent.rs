@@ -111,9 +111,15 @@ fn apply(common: &AgentArgs, args: &AgentApplyArgs) -> anyhow::Result<Status> {
         .iter()
         .map(|(_, dir)| cgroup::id(dir).with_context(|| format!("--bind: {} is not a cgroup directory", dir.display())))
         .collect::<anyhow::Result<_>>()?;
+    // The pod list and the cgroup tree are read before anything changes: a list
+    // that does not read changes nothing.
+    let pod_list = args.pods.as_deref().map(|p| read_pods(p, args)).transpose()?;
     let state = State::open(&common.state_dir)?;
     let mut loaded = Loaded::open(&common.pin_dir)?;
     let _lock = loaded.lock()?;
+    // Walked under the lock: a `polc exec` binds its cgroup under it, so every cgroup
+    // bound now is in the walk, and none is bound before the walk's unbinding ends.
+    let pods = pod_list.map(|l| scan_cgroups(l, args)).transpose()?;
     let recorded = state.read()?;
     let in_kernel = policy::loaded_slots(&loaded.maps)?;
     let used = policy::used_slots(&loaded.maps)?;
@@ -183,11 +189,18 @@ fn apply(common: &AgentArgs, args: &AgentApplyArgs) -> anyhow::Result<Status> {
         policy::bind(&mut loaded.maps, *id, *slot)
             .with_context(|| format!("cannot bind cgroup {} to slot {slot}", dir.display()))?;
     }
+    let pod_result = match &pods {
+        Some(p) => Some(bind_pods(&mut loaded, p, &plans, &cgroup_ids)?),
+        None => None,
+    };
     for c in &changes {
         println!("{:<9} slot {:>5}  {}", c.verb(), c.slot(), c.target());
     }
     for ((id, (_, dir)), slot) in cgroup_ids.iter().zip(&binds).zip(&bind_slots) {
         println!("bind      slot {slot:>5}  {} (cgroup id {id})", dir.display());
+    }
+    if let Some(r) = &pod_result {
+        r.print();
     }
     match done {
         Some(d) => eprintln!(
@@ -201,6 +214,112 @@ fn apply(common: &AgentArgs, args: &AgentApplyArgs) -> anyhow::Result<Status> {
         None => eprintln!("polc: nothing to change: every plan is loaded as given"),
     }
     Ok(Status::Ok)
+}
+
+/// A pod list read and the cgroup tree walked, before anything is changed.
+struct Pods {
+    containers: Vec<polc_agent::pods::PodContainer>,
+    cgroups: polc_agent::pods::Cgroups,
+    root: PathBuf,
+    /// The whole cgroup v2 hierarchy was walked, so a bound cgroup not found is gone.
+    whole_tree: bool,
+}
+
+fn read_pods(path: &Path, args: &AgentApplyArgs) -> anyhow::Result<Vec<polc_agent::pods::PodContainer>> {
+    let (name, bytes) = if path == Path::new("-") {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut b)
+            .context("cannot read the pod list from stdin")?;
+        ("<stdin>".to_string(), b)
+    } else {
+        let b = std::fs::read(path).with_context(|| format!("--pods: cannot read {}", path.display()))?;
+        (path.display().to_string(), b)
+    };
+    let file = polc_agent::pods::load(&name, &bytes);
+    polc_agent::pods::read_pods(&file, args.node.as_deref())
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("--pods: the pod list cannot be read (nothing was changed)")
+}
+
+fn scan_cgroups(containers: Vec<polc_agent::pods::PodContainer>, args: &AgentApplyArgs) -> anyhow::Result<Pods> {
+    let mount = cgroup::root()?;
+    let root = args.cgroup_root.clone().unwrap_or_else(|| mount.clone());
+    let whole_tree = std::fs::canonicalize(&root).ok() == std::fs::canonicalize(&mount).ok();
+    eprintln!("polc: {} containers in the pod list; walking the cgroups under {}", containers.len(), root.display());
+    let cgroups = polc_agent::pods::scan(&root)
+        .with_context(|| format!("--pods: cannot read the cgroup tree under {}", root.display()))?;
+    Ok(Pods { containers, cgroups, root, whole_tree })
+}
+
+/// What `--pods` did.
+struct PodsDone {
+    resolution: polc_agent::pods::Resolution,
+    root: PathBuf,
+    dirs: usize,
+    /// Bindings removed because their cgroups no longer exist.
+    gone: usize,
+    /// The walk covered a subtree only, so no binding was checked.
+    partial: bool,
+}
+
+impl PodsDone {
+    fn print(&self) {
+        use polc_agent::pods::NotBound;
+        for b in &self.resolution.binds {
+            for (dir, id) in &b.cgroups {
+                println!("bind      slot {:>5}  {} (cgroup id {id}) <- {}", b.slot, dir.display(), b.container.label());
+            }
+        }
+        for (c, why) in &self.resolution.notes {
+            let why = match why {
+                NotBound::NoPlan { looked_for } => format!("no loaded plan (looked for {})", looked_for.join(", ")),
+                NotBound::NotStarted => "not started (no containerID)".to_string(),
+                NotBound::NoCgroup => format!(
+                    "no cgroup under {} is named after its id (another node's pod, or stopped)",
+                    self.root.display()
+                ),
+                NotBound::OtherPod { dir, uid } => {
+                    format!("its cgroup {} is below pod {uid}, not {}; left unbound", dir.display(), c.uid)
+                }
+            };
+            eprintln!("polc: {}: {}: not bound: {why}", c.source, c.label());
+        }
+        let bound: usize = self.resolution.binds.len();
+        eprintln!(
+            "polc: pods: {bound} containers bound, {} not bound; {} cgroups walked; {}",
+            self.resolution.notes.len(),
+            self.dirs,
+            if self.partial {
+                format!(
+                    "bindings of removed cgroups not checked (--cgroup-root {} is not the whole tree)",
+                    self.root.display()
+                )
+            } else {
+                format!("{} bindings of removed cgroups taken away", self.gone)
+            }
+        );
+    }
+}
+
+fn bind_pods(loaded: &mut Loaded, pods: &Pods, plans: &BTreeMap<&str, u16>, keep: &[u64]) -> anyhow::Result<PodsDone> {
+    let resolution = polc_agent::pods::resolve(&pods.containers, &pods.cgroups, plans);
+    let mut gone = 0;
+    if pods.whole_tree {
+        for (id, _) in loaded.maps.bindings()? {
+            if !pods.cgroups.ids.contains(&id) && !keep.contains(&id) {
+                loaded.maps.unbind(id)?;
+                gone += 1;
+            }
+        }
+    }
+    for b in &resolution.binds {
+        for (dir, id) in &b.cgroups {
+            policy::bind(&mut loaded.maps, *id, b.slot).with_context(|| {
+                format!("cannot bind cgroup {} ({}) to slot {}", dir.display(), b.container.label(), b.slot)
+            })?;
+        }
+    }
+    Ok(PodsDone { resolution, root: pods.root.clone(), dirs: pods.cgroups.dirs, gone, partial: !pods.whole_tree })
 }
 
 fn catalog_of(state: &State) -> anyhow::Result<Catalog> {

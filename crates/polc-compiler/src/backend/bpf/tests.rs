@@ -955,3 +955,30 @@ fn moves_are_decided_by_what_they_expose() {
     let sfx = b.map(polc_abi::MAP_GUARD_SFX.name).map_or(0, |m| m.entries.len());
     assert_eq!((deep, sfx), (2, 3), "deep: /w/ and /w/b/; tails: /b, /a, /a/b");
 }
+
+/// More plans than slots: every slot is handed out once, then the rest keep their
+/// hashed slot (a first choice for the agent), and assignment ends (it used to probe
+/// for a free slot for ever beyond 65,535 plans).
+#[test]
+fn slots_beyond_the_slot_space() {
+    let plan = |i: usize| crate::plan::Plan {
+        target: crate::plan::Target {
+            namespace: format!("ns{}", i / 100),
+            kind: "Deployment".into(),
+            name: format!("w{i}"),
+            container: "c".into(),
+        },
+        policies: Vec::new(),
+        sections: Vec::new(),
+        dropped: Vec::new(),
+    };
+    let plans: Vec<_> = (0..70_000).map(plan).collect();
+    let s = super::slots(&plans);
+    assert_eq!(s.len(), 70_000);
+    assert!(s.iter().all(|&x| x != 0), "slot 0 means no slot");
+    let first: std::collections::HashSet<u16> = s[..65_535].iter().copied().collect();
+    assert_eq!(first.len(), 65_535, "the first 65,535 plans get distinct slots");
+    // Fewer plans: the same slots as with more (a plan's slot depends on the plans
+    // before it only).
+    assert_eq!(super::slots(&plans[..1000]), s[..1000]);
+}
