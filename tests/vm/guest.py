@@ -1435,7 +1435,9 @@ def k8s_pod(name, uid, owner, container, cid, runtime="containerd", node="vm-nod
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": owner[0], "name": owner[1], "controller": True}],
         },
         "spec": {"nodeName": node},
-        "status": {"containerStatuses": [{"name": container, "containerID": f"{runtime}://{cid}", "ready": True}]},
+        "status": {"containerStatuses": [
+            {"name": container, "containerID": f"{runtime}://{cid}", "ready": True, "state": {"running": {}}},
+        ]},
     }
 
 
@@ -1459,7 +1461,11 @@ def case_k8s_pods():
     db_pod = f"{root}/kubepods/besteffort/pod{K8S_UIDS['db']}"
     db = f"{db_pod}/{K8S_IDS['db']}"
     stray = f"{root}/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{K8S_UIDS['stray'].replace('-', '_')}.slice/crio-{K8S_IDS['stray']}.scope"
-    made = [web_sub, db, stray]
+    # A decoy: a directory named after the web container in a fake pod directory out
+    # of the kubelet's tree (any user with a delegated cgroup could make one).
+    decoy_top = f"{root}/polc-vm-decoy"
+    decoy = f"{decoy_top}/pod{K8S_UIDS['web']}/cri-containerd-{K8S_IDS['web']}.scope"
+    made = [web_sub, db, stray, decoy]
     for c in made:
         os.makedirs(c, exist_ok=True)
     pods = [
@@ -1495,8 +1501,8 @@ def case_k8s_pods():
         for cg, plan in ((web, plans["web"]), (web_sub, plans["web"]), (db, plans["db"])):
             if not re.search(r"bind\s+slot\s+\d+\s+" + re_escape(cg) + r" \(cgroup id \d+\)", out):
                 raise CaseFailure(f"apply --pods did not bind {cg} ({plan}): {out!r}")
-        if stray in out:
-            raise CaseFailure(f"the pod with no plan was bound: {out!r}")
+        if stray in out or decoy in out:
+            raise CaseFailure(f"the pod with no plan, or the decoy, was bound: {out!r}")
         if "polc-vm/other-5b4c-q8w9e container main: not bound: no loaded plan" not in err:
             raise CaseFailure(f"the pod with no plan is not listed as unbound: {err!r}")
         if "elsewhere" in out + err or "2 containers bound, 1 not bound" not in err:
@@ -1505,6 +1511,7 @@ def case_k8s_pods():
         expect(web_sub, True, "a cgroup below the Deployment's container")
         expect(db, True, "the StatefulSet's container (cgroupfs names)")
         expect(stray, False, "a pod whose workload has no plan")
+        expect(decoy, False, "a decoy named after the web container out of the kubelet's tree")
         if subprocess.run(["/usr/bin/id", "-u"], stdout=subprocess.PIPE, check=False).returncode != 0:
             raise CaseFailure("id did not run outside the pods' cgroups")
         _, st, _ = polc("agent", "status", "--format", "json")
@@ -1512,21 +1519,23 @@ def case_k8s_pods():
         if bound.get(plans["web"]) != sorted([web, web_sub]) or bound.get(plans["db"]) != [db]:
             raise CaseFailure(f"status does not show the pods' cgroups bound: {bound}")
 
-        # The db pod goes away: its cgroups are removed, and the next apply takes
-        # their bindings away.
+        # The db pod's cgroups are removed while the list still says it runs: the
+        # next apply takes their binding away (the kernel says the cgroup is gone),
+        # and exits 1, since a running container with a plan is not enforced.
         for c in (db, db_pod):
             os.rmdir(c)
-        write_list([p for p in pods if p["metadata"]["name"] != "shop-db-0"])
-        _, out, err = polc("agent", "apply", f"{d}/out", "--pods", f"{d}/pods.json", "--node", "vm-node")
+        rc, out, err = polc("agent", "apply", f"{d}/out", "--pods", f"{d}/pods.json", "--node", "vm-node", check=False)
         gone = re_line(err, r"(\d+) bindings of removed cgroups taken away")
         if not gone or int(gone) < 1:
             raise CaseFailure(f"the removed db cgroup's binding was not taken away: {err!r}")
+        if rc != 1 or "1 containers with a plan are not enforced" not in err:
+            raise CaseFailure(f"a running container with a plan and no cgroup did not fail the apply: {rc} {err!r}")
+        write_list([p for p in pods if p["metadata"]["name"] != "shop-db-0"])
+        _, out, err = polc("agent", "apply", f"{d}/out", "--pods", f"{d}/pods.json", "--node", "vm-node")
         _, st, _ = polc("agent", "status", "--format", "json")
         bound = {x["plan"]: sorted(c["path"] for c in x["cgroups"]) for x in json.loads(st)["slots"]}
         if bound.get(plans["db"]) or bound.get(plans["web"]) != sorted([web, web_sub]):
             raise CaseFailure(f"after the db pod went, status shows: {bound}")
-        if any(x.get("plan") is None for x in json.loads(st)["slots"]):
-            log(f"status: {st}")
         expect(web, True, "the Deployment's container, after the second apply")
 
         # A list that does not read changes nothing, and says where it is wrong.
@@ -1538,7 +1547,7 @@ def case_k8s_pods():
         expect(web, True, "after a refused pod list")
     finally:
         polc("agent", "unload", "--all", check=False)
-        for c in [web_sub, web, web_pod, db, db_pod, stray, os.path.dirname(stray)]:
+        for c in [web_sub, web, web_pod, db, db_pod, stray, os.path.dirname(stray), decoy, os.path.dirname(decoy), decoy_top]:
             try:
                 os.rmdir(c)
             except OSError:

@@ -92,3 +92,91 @@ pub fn enter(dir: &Path) -> Result<(), Error> {
     let procs = dir.join("cgroup.procs");
     std::fs::write(&procs, std::process::id().to_string()).map_err(|source| Error::Io { path: procs, source })
 }
+
+/// Is `dir` on the cgroup v2 file system mounted at `root` (the same device)? Inode
+/// numbers of another file system are not cgroup ids.
+///
+/// # Errors
+/// [`Error::Io`] when either cannot be read.
+pub fn on_cgroup2(root: &Path, dir: &Path) -> Result<bool, Error> {
+    let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).map_err(|source| Error::Io { path: p.into(), source });
+    Ok(dev(root)? == dev(dir)?)
+}
+
+/// Does the cgroup with id `id` still exist? Asked of the kernel by file handle
+/// (`open_by_handle_at` on the cgroup v2 mount at `root`: a cgroup's handle is its
+/// id, and a removed cgroup's is stale), so the answer does not depend on walking a
+/// tree or on which part of it is visible. Needs `CAP_DAC_READ_SEARCH`.
+///
+/// # Errors
+/// Any answer but "it exists" or "it is gone" (ESTALE): a kernel without file
+/// handles on cgroupfs, a missing capability.
+#[allow(unsafe_code)]
+pub fn exists(root: &Path, id: u64) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd as _;
+    /// `struct file_handle` with room for a kernfs handle (`FILEID_KERNFS`: the
+    /// 64-bit kernfs node id).
+    #[repr(C)]
+    struct KernfsHandle {
+        handle_bytes: u32,
+        handle_type: i32,
+        f_handle: [u8; 8],
+    }
+    const FILEID_KERNFS: i32 = 0xfe;
+    let mount = std::fs::File::open(root)?;
+    let mut h = KernfsHandle { handle_bytes: 8, handle_type: FILEID_KERNFS, f_handle: id.to_ne_bytes() };
+    // SAFETY: `h` is a valid `struct file_handle` of 8 handle bytes, alive for the
+    // call; the kernel reads `handle_bytes` and at most that many bytes after it.
+    let fd = unsafe {
+        libc::open_by_handle_at(
+            mount.as_raw_fd(),
+            (&raw mut h).cast::<libc::file_handle>(),
+            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_DIRECTORY,
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: `fd` was just opened by this call and is owned here.
+        unsafe { libc::close(fd) };
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::ESTALE) => Ok(false),
+        _ => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cgroup made and removed here is seen to exist, then to be gone; another
+    /// file system's directory is not on cgroupfs. Where this process may not make
+    /// cgroups or open handles (not root), there is nothing to check, and it says so.
+    #[test]
+    fn a_removed_cgroup_is_gone() {
+        let Ok(root) = super::root() else {
+            eprintln!("no cgroup v2 hierarchy: nothing to check");
+            return;
+        };
+        let dir = root.join(format!("polc-test-exists-{}", std::process::id()));
+        if std::fs::create_dir(&dir).is_err() {
+            eprintln!("cannot make a cgroup under {}: nothing to check", root.display());
+            return;
+        }
+        let cg = id(&dir).unwrap();
+        let before = exists(&root, cg);
+        std::fs::remove_dir(&dir).unwrap();
+        let before = match before {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("open_by_handle_at: {e}: nothing to check");
+                return;
+            }
+        };
+        assert!(before, "a live cgroup exists");
+        assert!(!exists(&root, cg).unwrap(), "a removed cgroup is gone");
+        assert!(on_cgroup2(&root, &root).unwrap());
+        assert!(!on_cgroup2(&root, &std::env::temp_dir()).unwrap());
+    }
+}

@@ -7,24 +7,33 @@
 //! ```text
 //! systemd driver:  kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<UID, '-' as '_'>.slice/cri-containerd-<ID>.scope
 //!                  (CRI-O: crio-<ID>.scope; cri-dockerd: docker-<ID>.scope)
-//! cgroupfs driver: kubepods/burstable/pod<UID>/<ID>
+//! cgroupfs driver: kubepods/burstable/pod<UID>/<ID>   (CRI-O: crio-<ID>)
 //! ```
+//!
+//! Containers are looked for only in that shape, below `kubepods.slice` or
+//! `kubepods` at the top of the cgroup tree (which only root can make cgroups in):
+//! a directory named after a container elsewhere, or not directly below a directory
+//! named after its pod's UID, is never bound, and two directories named after the
+//! same container are both refused.
 //!
 //! The pod list (`kubectl get pods -o json`, the API's `PodList`) says which pod,
 //! workload and container each runtime id belongs to (`status.containerStatuses`).
 //! [`read_pods`] reads the list, [`scan`] walks the cgroup tree, and [`resolve`]
 //! joins them with the loaded plans (`namespace/Kind/name/container`): a pod's
-//! workload is found from its controller (`ownerReferences`): a ReplicaSet whose name
-//! is a Deployment's name plus the pod's `pod-template-hash` label stands for that
-//! Deployment, and a Job whose name is a name plus `-<digits>` may stand for a
-//! CronJob; a pod without a controller is the workload `Pod/<name>`.
+//! workload is found from its controller (the `ownerReferences` entry with
+//! `controller: true`): a ReplicaSet whose name is a Deployment's name plus the pod's
+//! `pod-template-hash` label stands for that Deployment, and a Job whose name is a
+//! name plus `-` and 8 or more digits (a schedule time in minutes) may stand for a
+//! CronJob; a pod without a controller is the workload `Pod/<name>`, and so, after
+//! its controller, is a pod whose controller is of another kind (a static pod's
+//! `Node`, an operator's resource).
 //!
 //! Nothing is silently left out: every container of the list ends up bound, or in
 //! [`Resolution::notes`] with the reason.
 
 use polc_load::{FieldPath, Limits, SourceFile, pointer};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
@@ -43,9 +52,10 @@ pub struct PodContainer {
     pub uid: String,
     /// The container's name.
     pub container: String,
-    /// The runtime's container id (`containerd://<ID>` without the scheme); `None`
-    /// while the container has not started.
-    pub id: Option<String>,
+    /// The runtime's container id, as the status gives it.
+    pub id: ContainerId,
+    /// The status says the container is running (`state.running`).
+    pub running: bool,
     /// The workloads the pod may belong to, `(kind, name)`, the likeliest first.
     pub workloads: Vec<(String, String)>,
     /// `file:line:col` of the container's status.
@@ -59,7 +69,19 @@ impl PodContainer {
     }
 }
 
-/// A pod list that cannot be read: every problem, each with file, line and field.
+/// A container's runtime id, from `containerID` (`containerd://<ID>`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ContainerId {
+    /// No `containerID`: the container has not started.
+    None,
+    /// `containerd://`, `cri-o://` or `docker://` and 64 lowercase hexadecimal digits.
+    Known(String),
+    /// Another runtime, or another shape: its cgroup is not looked for.
+    Unknown(String),
+}
+
+/// A pod list that cannot be read: every problem (the first of each pod), each with
+/// file, line and field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PodsError(pub Vec<String>);
 
@@ -93,6 +115,12 @@ pub fn read_pods(file: &SourceFile, node: Option<&str>) -> Result<Vec<PodContain
         })
         .collect();
     let mut out = Vec::new();
+    if errors.is_empty() && file.documents.iter().all(|d| d.value.is_null()) {
+        errors.push(format!(
+            "{}: no pod list (the input is empty; `kubectl get pods -o json` prints a List even when there are no pods)",
+            file.name
+        ));
+    }
     for doc in &file.documents {
         let at = |path: &FieldPath| {
             let s = doc.spans.value_span(&doc.value, path.segs());
@@ -150,6 +178,12 @@ fn read_pod(
     out: &mut Vec<PodContainer>,
 ) -> Result<(), String> {
     let pod = value_at(root, at_pod).unwrap_or(&Value::Null);
+    if let Some(kind) = pod.get("kind").filter(|_| !at_pod.segs().is_empty())
+        && kind.as_str() != Some("Pod")
+    {
+        let p = at_pod.key("kind");
+        return Err(format!("{}: {p}: expected Pod (a list of pods), found {kind}", at(&p)));
+    }
     let field = |rel: &str| -> FieldPath {
         let mut p = at_pod.clone();
         for k in rel.split('.') {
@@ -180,7 +214,17 @@ fn read_pod(
         Some(_) => string("metadata.namespace")?,
     };
     let hash = pointer(pod, "/metadata/labels/pod-template-hash").and_then(Value::as_str);
-    let workloads = workloads_of(pod, name, hash);
+    let workloads = workloads_of(pod, name, hash).map_err(|i| {
+        let p = field("metadata.ownerReferences").index(i);
+        format!("{}: {p}: a controller reference needs a kind and a name", at(&p))
+    })?;
+    match pod.get("status") {
+        None | Some(Value::Null | Value::Object(_)) => {}
+        Some(_) => {
+            let p = field("status");
+            return Err(format!("{}: {p}: expected a mapping", at(&p)));
+        }
+    }
     for list in ["initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses"] {
         let Some(statuses) = pointer(pod, &format!("/status/{list}")) else { continue };
         let Some(statuses) = statuses.as_array() else {
@@ -196,12 +240,12 @@ fn read_pod(
                 return Err(format!("{}: {p}.name: missing or not a string", at(&p)));
             };
             let id = match s.get("containerID") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(c)) if c.is_empty() => None,
-                Some(Value::String(c)) => Some(runtime_id(c).ok_or_else(|| {
-                    let q = p.key("containerID");
-                    format!("{}: {q}: `{c}` is not RUNTIME://ID with a hexadecimal ID", at(&q))
-                })?),
+                None | Some(Value::Null) => ContainerId::None,
+                Some(Value::String(c)) if c.is_empty() => ContainerId::None,
+                Some(Value::String(c)) => match runtime_id(c) {
+                    Some(id) => ContainerId::Known(id.to_string()),
+                    None => ContainerId::Unknown(c.clone()),
+                },
                 Some(_) => {
                     let q = p.key("containerID");
                     return Err(format!("{}: {q}: expected a string", at(&q)));
@@ -212,7 +256,8 @@ fn read_pod(
                 pod: name.to_string(),
                 uid: uid.to_string(),
                 container: container.to_string(),
-                id: id.map(str::to_string),
+                id,
+                running: pointer(s, "/state/running").is_some_and(Value::is_object),
                 workloads: workloads.clone(),
                 source: at(&p),
             });
@@ -221,21 +266,29 @@ fn read_pod(
     Ok(())
 }
 
-/// `containerd://<hex>` (or `cri-o://`, `docker://`, any scheme) -> `<hex>`.
+/// `containerd://<ID>`, `cri-o://<ID>` or `docker://<ID>` -> `<ID>`, an ID being 64
+/// lowercase hexadecimal digits (what these runtimes name cgroups after).
 pub fn runtime_id(s: &str) -> Option<&str> {
-    let (_, id) = s.split_once("://")?;
-    (!id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+    let (scheme, id) = s.split_once("://")?;
+    (matches!(scheme, "containerd" | "cri-o" | "docker") && is_id(id)).then_some(id)
 }
 
-/// The workloads a pod may belong to, the likeliest first (see the module's docs).
-fn workloads_of(pod: &Value, name: &str, hash: Option<&str>) -> Vec<(String, String)> {
+fn is_id(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The workloads a pod may belong to, the likeliest first (see the module's docs);
+/// `Err(index)`: the controller reference at that index has no kind or name.
+fn workloads_of(pod: &Value, name: &str, hash: Option<&str>) -> Result<Vec<(String, String)>, usize> {
     let owners = pointer(pod, "/metadata/ownerReferences").and_then(Value::as_array);
-    let owner = owners.and_then(|o| {
-        o.iter().find(|r| r.get("controller").and_then(Value::as_bool) == Some(true)).or_else(|| o.first())
-    });
-    let kind_name = owner.and_then(|r| Some((r.get("kind")?.as_str()?, r.get("name")?.as_str()?)));
-    let Some((kind, owner_name)) = kind_name else {
-        return vec![("Pod".into(), name.into())];
+    let controller = owners
+        .and_then(|o| o.iter().enumerate().find(|(_, r)| r.get("controller").and_then(Value::as_bool) == Some(true)));
+    let Some((i, owner)) = controller else {
+        return Ok(vec![("Pod".into(), name.into())]);
+    };
+    let kind_name = Some(owner).and_then(|r| Some((r.get("kind")?.as_str()?, r.get("name")?.as_str()?)));
+    let Some((kind, owner_name)) = kind_name.filter(|(k, n)| !k.is_empty() && !n.is_empty()) else {
+        return Err(i);
     };
     let mut w = Vec::new();
     match kind {
@@ -248,19 +301,24 @@ fn workloads_of(pod: &Value, name: &str, hash: Option<&str>) -> Vec<(String, Str
         "Job" => {
             if let Some((prefix, n)) = owner_name.rsplit_once('-')
                 && !prefix.is_empty()
-                && !n.is_empty()
+                && n.len() >= 8
                 && n.bytes().all(|b| b.is_ascii_digit())
             {
-                // A CronJob's Job is the CronJob's name and its schedule time.
+                // A CronJob's Job is the CronJob's name and its schedule time in
+                // minutes since 1970 (8 digits since 1970-03-11).
                 w.push(("Job".into(), owner_name.into()));
                 w.push(("CronJob".into(), prefix.into()));
-                return w;
+                return Ok(w);
             }
         }
         _ => {}
     }
     w.push((kind.into(), owner_name.into()));
-    w
+    if !matches!(kind, "ReplicaSet" | "Job" | "StatefulSet" | "DaemonSet") {
+        // A static pod (controller: its Node), or an operator's resource.
+        w.push(("Pod".into(), name.into()));
+    }
+    Ok(w)
 }
 
 /// A container's cgroup, as found in the tree.
@@ -270,87 +328,147 @@ pub struct ContainerCgroup {
     pub dir: PathBuf,
     /// Its id (inode number).
     pub id: u64,
-    /// The pod UID of the directory above it, when its name carries one.
-    pub pod_uid: Option<String>,
+    /// The pod UID of the directory it is in.
+    pub pod_uid: String,
     /// Cgroups below it (a runtime or the workload may make them), `(dir, id)`.
     pub below: Vec<(PathBuf, u64)>,
 }
 
-/// What [`scan`] found under the cgroup root.
+/// What [`scan`] found below the kubelet's cgroups.
 #[derive(Clone, Debug, Default)]
 pub struct Cgroups {
+    /// The kubelet's top cgroups found (`kubepods.slice`, `kubepods`).
+    pub roots: Vec<PathBuf>,
     /// Container cgroups by runtime id.
     pub containers: HashMap<String, ContainerCgroup>,
-    /// The id of every cgroup directory under the root (the root included).
-    pub ids: HashSet<u64>,
-    /// Directories seen.
+    /// Runtime ids that two or more directories are named after: none is bound.
+    pub duplicates: BTreeMap<String, Vec<PathBuf>>,
+    /// Directories seen below the roots.
     pub dirs: usize,
+    /// What could not be read or was left out, in words (directories that could not
+    /// be read, a tree deeper than the walk goes, a container directory out of place).
+    pub problems: Vec<String>,
 }
 
 /// The runtime id a container cgroup's directory is named after:
-/// `cri-containerd-<ID>.scope`, `crio-<ID>.scope`, `docker-<ID>.scope`, or `<ID>`
-/// (the cgroupfs driver). IDs are 64 hexadecimal digits. CRI-O's `crio-conmon-*` (the
-/// monitor, not the container) is not a container.
+/// `cri-containerd-<ID>.scope`, `crio-<ID>.scope`, `docker-<ID>.scope` (the systemd
+/// driver), `<ID>` or `crio-<ID>` (the cgroupfs driver). IDs are 64 lowercase
+/// hexadecimal digits. CRI-O's `crio-conmon-*` (the monitor, not the container) is
+/// not a container.
 pub fn container_dir_id(name: &str) -> Option<&str> {
     let s = name.strip_suffix(".scope").unwrap_or(name);
-    let s = ["cri-containerd-", "crio-", "docker-", "containerd-"].iter().find_map(|p| s.strip_prefix(p)).unwrap_or(s);
-    (s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))).then_some(s)
+    let s = ["cri-containerd-", "crio-", "docker-"].iter().find_map(|p| s.strip_prefix(p)).unwrap_or(s);
+    is_id(s).then_some(s)
 }
 
 /// The pod UID a pod cgroup's directory is named after: `pod<UID>` (cgroupfs) or
-/// `kubepods-<class>-pod<UID with '_' for '-'>.slice` (systemd).
+/// `kubepods[-<class>]-pod<UID with '_' for '-'>.slice` (systemd).
 pub fn pod_dir_uid(name: &str) -> Option<String> {
-    let s = name.strip_suffix(".slice").unwrap_or(name);
-    let at = s.rfind("pod")?;
-    if at > 0 && !s[..at].ends_with('-') {
-        return None;
-    }
-    let uid = s[at + 3..].replace('_', "-");
+    let uid = match name.strip_suffix(".slice") {
+        Some(s) => s.strip_prefix("kubepods-")?.rsplit_once("pod").filter(|(c, _)| c.is_empty() || c.ends_with('-'))?.1,
+        None => name.strip_prefix("pod")?,
+    };
+    let uid = uid.replace('_', "-");
     (uid.len() == 36 && uid.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit())).then_some(uid)
 }
 
-/// Deepest directory [`scan`] descends to, below the root.
-const MAX_DEPTH: usize = 32;
+/// Deepest directory [`scan`] descends to, below a kubelet root.
+const MAX_DEPTH: usize = 64;
 
-/// Walk the cgroup tree under `root`: every cgroup's id, and the container cgroups.
+/// The kubelet's top cgroups, directly below the cgroup root.
+pub const KUBELET_ROOTS: [&str; 2] = ["kubepods.slice", "kubepods"];
+
+/// Walk the kubelet's cgroups below `root` (the cgroup v2 root): the container
+/// cgroups, each directly below a directory named after its pod's UID.
 ///
 /// # Errors
-/// The root cannot be read. Directories that vanish during the walk (a container
+/// The root cannot be read. Directories below it that cannot be read are in
+/// [`Cgroups::problems`]; directories that vanish during the walk (a container
 /// that stops) are skipped.
 pub fn scan(root: &Path) -> std::io::Result<Cgroups> {
-    let mut found = Cgroups::default();
-    found.ids.insert(std::fs::metadata(root)?.ino());
+    let dev = std::fs::metadata(root)?.dev();
     std::fs::read_dir(root)?;
-    let mut stack: Vec<(PathBuf, usize, Option<String>, Option<String>)> = vec![(root.to_path_buf(), 0, None, None)];
-    // (dir, depth, pod uid of the nearest pod directory above, container id above)
+    let mut found = Cgroups::default();
+    for top in KUBELET_ROOTS {
+        let top = root.join(top);
+        match std::fs::metadata(&top) {
+            Ok(m) if m.is_dir() && m.dev() == dev => found.roots.push(top),
+            _ => {}
+        }
+    }
+    // (dir, depth, the pod UID the dir is named after, the container above it)
+    let mut stack: Vec<(PathBuf, usize, Option<String>, Option<String>)> =
+        found.roots.iter().map(|r| (r.clone(), 0, None, None)).collect();
     while let Some((dir, depth, pod_uid, in_container)) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for e in entries.flatten() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                found.problems.push(format!("cannot read {}: {e}", dir.display()));
+                continue;
+            }
+        };
+        for e in entries {
+            let e = match e {
+                Ok(e) => e,
+                Err(err) => {
+                    found.problems.push(format!("cannot read {}: {err}", dir.display()));
+                    break;
+                }
+            };
             if !e.file_type().is_ok_and(|t| t.is_dir()) {
                 continue;
             }
-            let Ok(meta) = e.metadata() else { continue };
             let path = e.path();
+            let meta = match e.metadata() {
+                Ok(m) => m,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(err) => {
+                    found.problems.push(format!("cannot read {}: {err}", path.display()));
+                    continue;
+                }
+            };
+            if meta.dev() != dev {
+                found.problems.push(format!("{} is not on the cgroup file system: left out", path.display()));
+                continue;
+            }
+            found.dirs += 1;
+            if depth + 1 >= MAX_DEPTH {
+                found.problems.push(format!("{} is more than {MAX_DEPTH} levels deep: not bound", path.display()));
+                continue;
+            }
             let name = e.file_name();
             let name = name.to_string_lossy();
-            found.dirs += 1;
-            found.ids.insert(meta.ino());
             let mut child_container = in_container.clone();
             if let Some(c) = &in_container {
                 if let Some(cg) = found.containers.get_mut(c) {
                     cg.below.push((path.clone(), meta.ino()));
                 }
             } else if let Some(id) = container_dir_id(&name) {
-                found.containers.insert(
-                    id.to_string(),
-                    ContainerCgroup { dir: path.clone(), id: meta.ino(), pod_uid: pod_uid.clone(), below: Vec::new() },
-                );
-                child_container = Some(id.to_string());
+                match &pod_uid {
+                    Some(uid) => {
+                        if let Some(dirs) = found.duplicates.get_mut(id) {
+                            dirs.push(path.clone());
+                        } else if let Some(first) = found.containers.remove(id) {
+                            found.duplicates.insert(id.to_string(), vec![first.dir, path.clone()]);
+                        } else {
+                            let cg = ContainerCgroup {
+                                dir: path.clone(),
+                                id: meta.ino(),
+                                pod_uid: uid.clone(),
+                                below: Vec::new(),
+                            };
+                            found.containers.insert(id.to_string(), cg);
+                            child_container = Some(id.to_string());
+                        }
+                    }
+                    None => found.problems.push(format!(
+                        "{} is named after a container but is not directly below a pod's cgroup: left out",
+                        path.display()
+                    )),
+                }
             }
-            if depth + 1 < MAX_DEPTH {
-                let uid = pod_dir_uid(&name).or_else(|| pod_uid.clone());
-                stack.push((path, depth + 1, uid, child_container));
-            }
+            stack.push((path, depth + 1, pod_dir_uid(&name), child_container));
         }
     }
     Ok(found)
@@ -379,16 +497,35 @@ pub enum NotBound {
     },
     /// It has not started (no `containerID`).
     NotStarted,
-    /// No cgroup of the tree is named after its runtime id: it runs on another node,
-    /// or it has stopped.
+    /// Its `containerID` is of another runtime or shape.
+    UnknownRuntime(String),
+    /// No cgroup of the kubelet's tree is named after its runtime id: it runs on
+    /// another node, or it has stopped.
     NoCgroup,
-    /// The cgroup named after its runtime id is below another pod's directory.
+    /// The cgroup named after its runtime id is in another pod's directory.
     OtherPod {
         /// That cgroup.
         dir: PathBuf,
-        /// The pod UID of the directory above it.
+        /// The pod UID of the directory it is in.
         uid: String,
     },
+    /// Two or more directories are named after its runtime id.
+    Duplicate(Vec<PathBuf>),
+}
+
+impl NotBound {
+    /// Is a policy meant for this container left unenforced? Not for a container
+    /// with no plan, or one not started; for one that runs with a plan, when its
+    /// cgroup cannot be found for sure (`on_this_node`: the list is of this node's
+    /// pods, so a running container must have its cgroup here).
+    pub fn is_gap(&self, c: &PodContainer, on_this_node: bool) -> bool {
+        match self {
+            NotBound::NoPlan { .. } | NotBound::NotStarted => false,
+            NotBound::UnknownRuntime(_) => c.running,
+            NotBound::NoCgroup => c.running && on_this_node,
+            NotBound::OtherPod { .. } | NotBound::Duplicate(_) => true,
+        }
+    }
 }
 
 /// What [`resolve`] made of the list.
@@ -422,16 +559,27 @@ pub fn resolve(containers: &[PodContainer], cgroups: &Cgroups, plans: &BTreeMap<
             r.notes.push((c.clone(), NotBound::NoPlan { looked_for }));
             continue;
         };
-        let Some(id) = &c.id else {
-            r.notes.push((c.clone(), NotBound::NotStarted));
-            continue;
+        let id = match &c.id {
+            ContainerId::Known(id) => id,
+            ContainerId::None => {
+                r.notes.push((c.clone(), NotBound::NotStarted));
+                continue;
+            }
+            ContainerId::Unknown(s) => {
+                r.notes.push((c.clone(), NotBound::UnknownRuntime(s.clone())));
+                continue;
+            }
         };
+        if let Some(dirs) = cgroups.duplicates.get(id) {
+            r.notes.push((c.clone(), NotBound::Duplicate(dirs.clone())));
+            continue;
+        }
         let Some(cg) = cgroups.containers.get(id) else {
             r.notes.push((c.clone(), NotBound::NoCgroup));
             continue;
         };
-        if let Some(uid) = cg.pod_uid.as_ref().filter(|u| !u.eq_ignore_ascii_case(&c.uid)) {
-            r.notes.push((c.clone(), NotBound::OtherPod { dir: cg.dir.clone(), uid: uid.clone() }));
+        if !cg.pod_uid.eq_ignore_ascii_case(&c.uid) {
+            r.notes.push((c.clone(), NotBound::OtherPod { dir: cg.dir.clone(), uid: cg.pod_uid.clone() }));
             continue;
         }
         let mut cgroups = vec![(cg.dir.clone(), cg.id)];

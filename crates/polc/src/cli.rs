@@ -342,11 +342,12 @@ pub(crate) enum AgentCommand {
     /// On a Kubernetes node, --pods binds every running container of the pod list
     /// to its workload's plan, finding each container's cgroup by its runtime id:
     ///
-    ///   kubectl get pods -A -o json --field-selector spec.nodeName=$(hostname) \
-    ///     | polc agent apply /var/lib/polc/build --prune --pods -
+    ///   kubectl get pods -A -o json --field-selector spec.nodeName=$NODE \
+    ///     | polc agent apply /var/lib/polc/build --prune --pods - --node $NODE
     ///
     /// Run it again when pods come and go: it binds the new containers and unbinds
-    /// the cgroups that no longer exist.
+    /// the cgroups that no longer exist. Exit status 1 when a running container
+    /// with a plan could not be bound (listed with the reason).
     #[command(verbatim_doc_comment)]
     Apply(AgentApplyArgs),
     /// Print violation records as the kernel reports them, until Ctrl-C or SIGTERM.
@@ -375,16 +376,16 @@ pub(crate) struct AgentApplyArgs {
     /// PodList, List or Pod, in JSON or YAML; `-` reads stdin) to their workloads'
     /// plans, and unbind cgroups that no longer exist. A pod's workload is its
     /// controller (a ReplicaSet stands for its Deployment); each container's cgroup
-    /// is found under the cgroup v2 root by its runtime id (containerd, CRI-O,
-    /// Docker; systemd or cgroupfs driver). Containers left unbound are listed, with
-    /// the reason.
+    /// is found in the kubelet's tree (kubepods.slice or kubepods) by its runtime id
+    /// (containerd, CRI-O, Docker; systemd or cgroupfs driver), in its pod's cgroup.
+    /// Containers left unbound are listed, with the reason.
     #[arg(long, value_name = "FILE")]
     pub pods: Option<PathBuf>,
     /// With --pods: only the pods whose spec.nodeName is NODE.
     #[arg(long, value_name = "NODE", requires = "pods")]
     pub node: Option<String>,
-    /// With --pods: where the containers' cgroups are looked for (default: the
-    /// cgroup v2 mount point).
+    /// With --pods: the cgroup v2 directory holding the kubelet's kubepods.slice or
+    /// kubepods (default: the cgroup v2 mount point).
     #[arg(long, value_name = "DIR", requires = "pods")]
     pub cgroup_root: Option<PathBuf>,
 }

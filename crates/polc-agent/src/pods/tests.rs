@@ -26,7 +26,7 @@ fn pod_list() -> String {
       "status": {{
         "initContainerStatuses": [ {{ "name": "init", "containerID": "containerd://{ID_B}" }} ],
         "containerStatuses": [
-          {{ "name": "carts", "containerID": "containerd://{ID_A}" }},
+          {{ "name": "carts", "containerID": "containerd://{ID_A}", "state": {{ "running": {{}} }} }},
           {{ "name": "sidecar" }}
         ]
       }}
@@ -50,15 +50,16 @@ fn read(text: &str, node: Option<&str>) -> Result<Vec<PodContainer>, PodsError> 
 #[test]
 fn a_pod_list_gives_every_container_with_its_workloads() {
     let c = read(&pod_list(), None).unwrap();
-    let names: Vec<(&str, &str, Option<&str>)> =
-        c.iter().map(|c| (c.pod.as_str(), c.container.as_str(), c.id.as_deref())).collect();
+    let names: Vec<(&str, &str, &ContainerId, bool)> =
+        c.iter().map(|c| (c.pod.as_str(), c.container.as_str(), &c.id, c.running)).collect();
+    let known = |id: &str| ContainerId::Known(id.to_string());
     assert_eq!(
         names,
         [
-            ("carts-5d8f7c9b4-x2x7k", "init", Some(ID_B)),
-            ("carts-5d8f7c9b4-x2x7k", "carts", Some(ID_A)),
-            ("carts-5d8f7c9b4-x2x7k", "sidecar", None),
-            ("other", "c", Some(ID_B)),
+            ("carts-5d8f7c9b4-x2x7k", "init", &known(ID_B), false),
+            ("carts-5d8f7c9b4-x2x7k", "carts", &known(ID_A), true),
+            ("carts-5d8f7c9b4-x2x7k", "sidecar", &ContainerId::None, false),
+            ("other", "c", &known(ID_B), false),
         ]
     );
     assert_eq!(c[1].namespace, "sock-shop");
@@ -86,7 +87,7 @@ fn owners_give_their_workloads() {
             r#"{{"metadata": {{"ownerReferences": [{owner}], "labels": {{"pod-template-hash": "{hash}"}}}}}}"#
         ))
         .unwrap();
-        workloads_of(&v, "p", Some(hash).filter(|h| !h.is_empty()))
+        workloads_of(&v, "p", Some(hash).filter(|h| !h.is_empty())).unwrap()
     };
     let w = |v: &[(&str, &str)]| v.iter().map(|(k, n)| ((*k).to_string(), (*n).to_string())).collect::<Vec<_>>();
     assert_eq!(pod(r#"{"kind": "StatefulSet", "name": "db", "controller": true}"#, ""), w(&[("StatefulSet", "db")]));
@@ -101,11 +102,23 @@ fn owners_give_their_workloads() {
         w(&[("Job", "backup-28870520"), ("CronJob", "backup")])
     );
     assert_eq!(pod(r#"{"kind": "Job", "name": "migrate", "controller": true}"#, ""), w(&[("Job", "migrate")]));
+    // Fewer than 8 digits is not a schedule time.
+    assert_eq!(pod(r#"{"kind": "Job", "name": "step-2", "controller": true}"#, ""), w(&[("Job", "step-2")]));
     // The controller, not the first owner.
     assert_eq!(
         pod(r#"{"kind": "ConfigMap", "name": "x"}, {"kind": "DaemonSet", "name": "ds", "controller": true}"#, ""),
         w(&[("DaemonSet", "ds")])
     );
+    // Owners that are not controllers do not count.
+    assert_eq!(pod(r#"{"kind": "ConfigMap", "name": "cm"}"#, ""), w(&[("Pod", "p")]));
+    // A static pod (its Node controls it), or an operator's resource: then Pod/<name>.
+    assert_eq!(pod(r#"{"kind": "Node", "name": "n1", "controller": true}"#, ""), w(&[("Node", "n1"), ("Pod", "p")]));
+    // A controller reference without a name is refused (its index).
+    let v: Value = serde_json::from_str(
+        r#"{"metadata": {"ownerReferences": [{"kind": "A", "name": "a"}, {"kind": "ReplicaSet", "controller": true}]}}"#,
+    )
+    .unwrap();
+    assert_eq!(workloads_of(&v, "p", None), Err(1));
 }
 
 #[test]
@@ -114,15 +127,42 @@ fn bad_lists_name_file_line_and_field() {
     assert!(e.starts_with("pods.json:1:") && e.contains("kind: expected Pod, PodList or List"), "{e}");
     let e = read("kind: Pod\nmetadata:\n  name: p\n", None).unwrap_err().to_string();
     assert!(e.contains("metadata.uid: missing"), "{e}");
-    let e = read("kind: PodList\nitems:\n- kind: Pod\n  metadata: {name: p, uid: u}\n  status:\n    containerStatuses:\n    - name: c\n      containerID: nonsense\n", None)
+    let e = read("kind: PodList\nitems:\n- kind: Pod\n  metadata: {name: p, uid: u}\n  status:\n    containerStatuses:\n    - name: c\n      containerID: 42\n", None)
         .unwrap_err()
         .to_string();
-    assert!(e.starts_with("pods.json:8:20: items[0].status.containerStatuses[0].containerID:"), "{e}");
+    assert!(
+        e.starts_with("pods.json:8:20: items[0].status.containerStatuses[0].containerID: expected a string"),
+        "{e}"
+    );
     let e = read("kind: PodList\nitems: [}\n", None).unwrap_err().to_string();
     assert!(e.starts_with("pods.json:2:"), "{e}");
-    // Every problem, not the first only.
+    // Every pod's problem, not the first pod's only.
     let e = read("kind: PodList\nitems:\n- metadata: {}\n- metadata: {name: q}\n", None).unwrap_err();
     assert_eq!(e.0.len(), 2, "{e}");
+    // Nothing at all is not an empty list: a failed `kubectl ... |` gives nothing.
+    for empty in ["", "---\n", "null\n", "# nothing\n"] {
+        let e = read(empty, None).unwrap_err().to_string();
+        assert!(e.contains("no pod list"), "{empty:?}: {e}");
+    }
+    assert_eq!(read(r#"{"kind": "PodList", "items": []}"#, None).unwrap(), []);
+    // A list's item of another kind, a status that is not a mapping.
+    let e = read(r#"{"kind": "List", "items": [{"kind": "Deployment", "metadata": {"name": "d", "uid": "u"}}]}"#, None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("items[0].kind: expected Pod"), "{e}");
+    let e = read(r#"{"kind": "Pod", "metadata": {"name": "p", "uid": "u"}, "status": "oops"}"#, None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("status: expected a mapping"), "{e}");
+    // An id of another runtime or shape is kept, as unknown.
+    let c = read(
+        r#"{"kind": "Pod", "metadata": {"name": "p", "uid": "u"}, "status": {"containerStatuses": [
+            {"name": "a", "containerID": "containerd://ABC"}, {"name": "b", "containerID": "rkt://1"}]}}"#,
+        None,
+    )
+    .unwrap();
+    assert_eq!(c[0].id, ContainerId::Unknown("containerd://ABC".into()));
+    assert_eq!(c[1].id, ContainerId::Unknown("rkt://1".into()));
 }
 
 #[test]
@@ -131,6 +171,7 @@ fn cgroup_names() {
     assert_eq!(container_dir_id(&format!("crio-{ID_A}.scope")), Some(ID_A));
     assert_eq!(container_dir_id(&format!("docker-{ID_A}.scope")), Some(ID_A));
     assert_eq!(container_dir_id(ID_A), Some(ID_A));
+    assert_eq!(container_dir_id(&format!("crio-{ID_A}")), Some(ID_A), "CRI-O, cgroupfs driver");
     assert_eq!(container_dir_id(&format!("crio-conmon-{ID_A}.scope")), None);
     assert_eq!(container_dir_id(&ID_A.to_uppercase()), None);
     assert_eq!(container_dir_id(&ID_A[1..]), None);
@@ -141,7 +182,12 @@ fn cgroup_names() {
     assert_eq!(pod_dir_uid(&format!("pod{UID}")).as_deref(), Some(UID));
     assert_eq!(pod_dir_uid("kubepods-burstable.slice"), None);
     assert_eq!(pod_dir_uid(&format!("ipod{UID}")), None);
+    assert_eq!(pod_dir_uid(&format!("user-pod{}.slice", UID.replace('-', "_"))), None);
     assert_eq!(runtime_id(&format!("containerd://{ID_A}")), Some(ID_A));
+    assert_eq!(runtime_id(&format!("cri-o://{ID_A}")), Some(ID_A));
+    assert_eq!(runtime_id(&format!("docker://{ID_A}")), Some(ID_A));
+    assert_eq!(runtime_id(&format!("other://{ID_A}")), None);
+    assert_eq!(runtime_id(&format!("containerd://{}", ID_A.to_uppercase())), None);
     assert_eq!(runtime_id("containerd://"), None);
     assert_eq!(runtime_id(ID_A), None);
 }
@@ -161,13 +207,19 @@ fn scan_and_resolve() {
     // carts pod, so it must not be bound.
     let other = root.join("kubepods.slice/kubepods-pod00000000_0000_0000_0000_000000000001.slice");
     std::fs::create_dir_all(other.join(format!("cri-containerd-{ID_B}.scope"))).unwrap();
+    // Decoys out of place: a directory named after A outside the kubelet's tree, one
+    // in a fake pod directory outside it, and one in kubepods but not in a pod's
+    // directory. None is taken for A.
+    std::fs::create_dir_all(root.join(format!("user.slice/pod{UID}/cri-containerd-{ID_A}.scope"))).unwrap();
+    std::fs::create_dir_all(root.join(format!("kubepods.slice/kubepods-burstable.slice/{ID_A}"))).unwrap();
     let found = scan(&root).unwrap();
-    let _ = std::fs::remove_dir_all(&root);
+    assert_eq!(found.roots, [root.join("kubepods.slice")]);
     assert_eq!(found.dirs, 7);
-    assert_eq!(found.ids.len(), 8);
+    assert_eq!(found.problems.len(), 1, "{:?}", found.problems);
+    assert!(found.problems[0].contains("not directly below a pod's cgroup"), "{:?}", found.problems);
     let a = &found.containers[ID_A];
     assert_eq!(a.dir, carts);
-    assert_eq!(a.pod_uid.as_deref(), Some(UID));
+    assert_eq!(a.pod_uid, UID);
     assert_eq!(a.below.len(), 1);
     assert_eq!(a.below[0].0, carts.join("container"));
 
@@ -187,6 +239,18 @@ fn scan_and_resolve() {
     assert_eq!(notes[0].0, "init");
     assert!(matches!(notes[0].1, NotBound::OtherPod { uid, .. } if uid == "00000000-0000-0000-0000-000000000001"));
     assert_eq!(notes[1], ("sidecar", &NotBound::NotStarted));
+
+    // A second directory named after A in a pod directory: both are refused.
+    let twin = root.join("kubepods.slice/kubepods-pod00000000_0000_0000_0000_000000000002.slice");
+    std::fs::create_dir_all(twin.join(format!("crio-{ID_A}.scope"))).unwrap();
+    let twins = scan(&root).unwrap();
+    assert!(!twins.containers.contains_key(ID_A));
+    assert_eq!(twins.duplicates[ID_A].len(), 2);
+    let r2 = resolve(&containers, &twins, &plans);
+    assert!(r2.binds.is_empty());
+    assert!(matches!(&r2.notes[1].1, NotBound::Duplicate(d) if d.len() == 2));
+    assert!(r2.notes[1].1.is_gap(&r2.notes[1].0, true));
+    let _ = std::fs::remove_dir_all(&root);
 
     // No plan: the ids looked for are named.
     let r = resolve(&containers[1..2], &found, &BTreeMap::new());

@@ -107,10 +107,23 @@ fn apply(common: &AgentArgs, args: &AgentApplyArgs) -> anyhow::Result<Status> {
         }
     }
     let binds: Vec<(&str, &Path)> = args.bind.iter().map(|b| parse_bind(b)).collect::<anyhow::Result<_>>()?;
-    let cgroup_ids: Vec<u64> = binds
-        .iter()
-        .map(|(_, dir)| cgroup::id(dir).with_context(|| format!("--bind: {} is not a cgroup directory", dir.display())))
-        .collect::<anyhow::Result<_>>()?;
+    let cgroup_ids: Vec<u64> = if binds.is_empty() {
+        Vec::new()
+    } else {
+        let mount = cgroup::root()?;
+        binds
+            .iter()
+            .map(|(_, dir)| {
+                anyhow::ensure!(
+                    cgroup::on_cgroup2(&mount, dir)?,
+                    "--bind: {} is not on the cgroup v2 file system mounted at {}",
+                    dir.display(),
+                    mount.display()
+                );
+                cgroup::id(dir).with_context(|| format!("--bind: {} is not a cgroup directory", dir.display()))
+            })
+            .collect::<anyhow::Result<_>>()?
+    };
     // The pod list and the cgroup tree are read before anything changes: a list
     // that does not read changes nothing.
     let pod_list = args.pods.as_deref().map(|p| read_pods(p, args)).transpose()?;
@@ -190,7 +203,7 @@ fn apply(common: &AgentArgs, args: &AgentApplyArgs) -> anyhow::Result<Status> {
             .with_context(|| format!("cannot bind cgroup {} to slot {slot}", dir.display()))?;
     }
     let pod_result = match &pods {
-        Some(p) => Some(bind_pods(&mut loaded, p, &plans, &cgroup_ids)?),
+        Some(p) => Some(bind_pods(&mut loaded, p, &plans)?),
         None => None,
     };
     for c in &changes {
@@ -213,27 +226,33 @@ fn apply(common: &AgentArgs, args: &AgentApplyArgs) -> anyhow::Result<Status> {
         ),
         None => eprintln!("polc: nothing to change: every plan is loaded as given"),
     }
-    Ok(Status::Ok)
+    Ok(if pod_result.is_some_and(|r| r.gaps > 0) { Status::Findings } else { Status::Ok })
 }
 
-/// A pod list read and the cgroup tree walked, before anything is changed.
+/// A pod list read and the kubelet's cgroups walked, before anything is changed.
 struct Pods {
     containers: Vec<polc_agent::pods::PodContainer>,
     cgroups: polc_agent::pods::Cgroups,
+    /// The cgroup v2 root walked below.
     root: PathBuf,
-    /// The whole cgroup v2 hierarchy was walked, so a bound cgroup not found is gone.
-    whole_tree: bool,
+    /// The cgroup v2 mount (file handles are opened on it).
+    mount: PathBuf,
+    /// `--node` was given: the list is this node's pods.
+    on_this_node: bool,
 }
 
 fn read_pods(path: &Path, args: &AgentApplyArgs) -> anyhow::Result<Vec<polc_agent::pods::PodContainer>> {
-    let (name, bytes) = if path == Path::new("-") {
-        let mut b = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut b)
-            .context("cannot read the pod list from stdin")?;
-        ("<stdin>".to_string(), b)
+    use std::io::Read as _;
+    // At most one byte over the limit is read: the loader refuses it, naming the limit.
+    let max = polc_agent::pods::MAX_POD_LIST_BYTES + 1;
+    let mut bytes = Vec::new();
+    let name = if path == Path::new("-") {
+        std::io::stdin().lock().take(max).read_to_end(&mut bytes).context("cannot read the pod list from stdin")?;
+        "<stdin>".to_string()
     } else {
-        let b = std::fs::read(path).with_context(|| format!("--pods: cannot read {}", path.display()))?;
-        (path.display().to_string(), b)
+        let f = std::fs::File::open(path).with_context(|| format!("--pods: cannot read {}", path.display()))?;
+        f.take(max).read_to_end(&mut bytes).with_context(|| format!("--pods: cannot read {}", path.display()))?;
+        path.display().to_string()
     };
     let file = polc_agent::pods::load(&name, &bytes);
     polc_agent::pods::read_pods(&file, args.node.as_deref())
@@ -244,11 +263,25 @@ fn read_pods(path: &Path, args: &AgentApplyArgs) -> anyhow::Result<Vec<polc_agen
 fn scan_cgroups(containers: Vec<polc_agent::pods::PodContainer>, args: &AgentApplyArgs) -> anyhow::Result<Pods> {
     let mount = cgroup::root()?;
     let root = args.cgroup_root.clone().unwrap_or_else(|| mount.clone());
-    let whole_tree = std::fs::canonicalize(&root).ok() == std::fs::canonicalize(&mount).ok();
-    eprintln!("polc: {} containers in the pod list; walking the cgroups under {}", containers.len(), root.display());
+    anyhow::ensure!(
+        cgroup::on_cgroup2(&mount, &root)?,
+        "--cgroup-root {} is not on the cgroup v2 file system mounted at {}",
+        root.display(),
+        mount.display()
+    );
     let cgroups = polc_agent::pods::scan(&root)
         .with_context(|| format!("--pods: cannot read the cgroup tree under {}", root.display()))?;
-    Ok(Pods { containers, cgroups, root, whole_tree })
+    let roots: Vec<String> = cgroups.roots.iter().map(|r| r.display().to_string()).collect();
+    eprintln!(
+        "polc: {} containers in the pod list; kubelet cgroups: {}",
+        containers.len(),
+        if roots.is_empty() {
+            format!("none ({} has no {})", root.display(), polc_agent::pods::KUBELET_ROOTS.join(" or "))
+        } else {
+            roots.join(", ")
+        }
+    );
+    Ok(Pods { containers, cgroups, root, mount, on_this_node: args.node.is_some() })
 }
 
 /// What `--pods` did.
@@ -256,10 +289,13 @@ struct PodsDone {
     resolution: polc_agent::pods::Resolution,
     root: PathBuf,
     dirs: usize,
+    problems: Vec<String>,
     /// Bindings removed because their cgroups no longer exist.
     gone: usize,
-    /// The walk covered a subtree only, so no binding was checked.
-    partial: bool,
+    /// Why removed cgroups could not be checked.
+    unchecked: Option<String>,
+    /// Containers meant to be enforced that are not.
+    gaps: usize,
 }
 
 impl PodsDone {
@@ -270,47 +306,70 @@ impl PodsDone {
                 println!("bind      slot {:>5}  {} (cgroup id {id}) <- {}", b.slot, dir.display(), b.container.label());
             }
         }
+        for p in &self.problems {
+            eprintln!("polc: warning: {p}");
+        }
         for (c, why) in &self.resolution.notes {
             let why = match why {
                 NotBound::NoPlan { looked_for } => format!("no loaded plan (looked for {})", looked_for.join(", ")),
                 NotBound::NotStarted => "not started (no containerID)".to_string(),
+                NotBound::UnknownRuntime(id) => {
+                    format!("containerID `{id}` is not containerd://, cri-o:// or docker:// and a 64-digit id")
+                }
                 NotBound::NoCgroup => format!(
-                    "no cgroup under {} is named after its id (another node's pod, or stopped)",
-                    self.root.display()
+                    "no kubelet cgroup under {} is named after its id ({})",
+                    self.root.display(),
+                    if c.running { "is it on this node?" } else { "it is not running" }
                 ),
                 NotBound::OtherPod { dir, uid } => {
-                    format!("its cgroup {} is below pod {uid}, not {}; left unbound", dir.display(), c.uid)
+                    format!("its cgroup {} is in pod {uid}'s cgroup, not in {}'s", dir.display(), c.uid)
                 }
+                NotBound::Duplicate(dirs) => format!(
+                    "{} cgroups are named after its id, so none is bound: {}",
+                    dirs.len(),
+                    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+                ),
             };
             eprintln!("polc: {}: {}: not bound: {why}", c.source, c.label());
         }
-        let bound: usize = self.resolution.binds.len();
         eprintln!(
-            "polc: pods: {bound} containers bound, {} not bound; {} cgroups walked; {}",
+            "polc: pods: {} containers bound, {} not bound; {} cgroups walked; {}",
+            self.resolution.binds.len(),
             self.resolution.notes.len(),
             self.dirs,
-            if self.partial {
-                format!(
-                    "bindings of removed cgroups not checked (--cgroup-root {} is not the whole tree)",
-                    self.root.display()
-                )
-            } else {
-                format!("{} bindings of removed cgroups taken away", self.gone)
+            match &self.unchecked {
+                Some(why) => format!("bindings of removed cgroups not checked: {why}"),
+                None => format!("{} bindings of removed cgroups taken away", self.gone),
             }
         );
+        if self.gaps > 0 {
+            eprintln!("polc: error: {} containers with a plan are not enforced (see above); exit status 1", self.gaps);
+        }
     }
 }
 
-fn bind_pods(loaded: &mut Loaded, pods: &Pods, plans: &BTreeMap<&str, u16>, keep: &[u64]) -> anyhow::Result<PodsDone> {
+fn bind_pods(loaded: &mut Loaded, pods: &Pods, plans: &BTreeMap<&str, u16>) -> anyhow::Result<PodsDone> {
     let resolution = polc_agent::pods::resolve(&pods.containers, &pods.cgroups, plans);
+    // A binding is taken away only when the kernel says its cgroup is gone (its file
+    // handle is stale), whoever made it; any other answer keeps every binding.
     let mut gone = 0;
-    if pods.whole_tree {
-        for (id, _) in loaded.maps.bindings()? {
-            if !pods.cgroups.ids.contains(&id) && !keep.contains(&id) {
-                loaded.maps.unbind(id)?;
-                gone += 1;
+    let mut unchecked = None;
+    let bindings = loaded.maps.bindings()?;
+    let mut stale = Vec::new();
+    for (id, _) in &bindings {
+        match cgroup::exists(&pods.mount, *id) {
+            Ok(true) => {}
+            Ok(false) => stale.push(*id),
+            Err(e) => {
+                unchecked = Some(format!("cannot ask the kernel whether cgroup {id} exists ({e})"));
+                stale.clear();
+                break;
             }
         }
+    }
+    for id in stale {
+        loaded.maps.unbind(id)?;
+        gone += 1;
     }
     for b in &resolution.binds {
         for (dir, id) in &b.cgroups {
@@ -319,7 +378,16 @@ fn bind_pods(loaded: &mut Loaded, pods: &Pods, plans: &BTreeMap<&str, u16>, keep
             })?;
         }
     }
-    Ok(PodsDone { resolution, root: pods.root.clone(), dirs: pods.cgroups.dirs, gone, partial: !pods.whole_tree })
+    let gaps = resolution.notes.iter().filter(|(c, why)| why.is_gap(c, pods.on_this_node)).count();
+    Ok(PodsDone {
+        resolution,
+        root: pods.root.clone(),
+        dirs: pods.cgroups.dirs,
+        problems: pods.cgroups.problems.clone(),
+        gone,
+        unchecked,
+        gaps,
+    })
 }
 
 fn catalog_of(state: &State) -> anyhow::Result<Catalog> {

@@ -25,7 +25,7 @@ pub(crate) fn run(args: &CompileArgs) -> anyhow::Result<Status> {
     // The parsed files (values and position trees: at 10,000 policies about as
     // much memory as the plans) are needed for error output only, so they are
     // freed now, on a thread of their own, and not kept through the backends.
-    let freeing = std::thread::spawn(move || drop(files));
+    let freeing = std::thread::Builder::new().name("free".into()).spawn(move || drop(files));
     let plans = plan(&report.model_policies, &report.model_workloads);
     let input = backend::Input { policies: &report.model_policies, workloads: &report.model_workloads, plans: &plans };
     // The backends write their files into a fresh sibling directory as they make
@@ -51,7 +51,9 @@ pub(crate) fn run(args: &CompileArgs) -> anyhow::Result<Status> {
         serde_json::to_writer_pretty(&mut *w, &report_json)?;
         w.write_all(b"\n")
     });
-    let _ = freeing.join();
+    if let Ok(t) = freeing {
+        let _ = t.join();
+    }
     let files = staging.finish(&args.out)?;
     if args.format == ReportFormat::Json {
         let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
