@@ -362,10 +362,17 @@ pub fn container_dir_id(name: &str) -> Option<&str> {
 }
 
 /// The pod UID a pod cgroup's directory is named after: `pod<UID>` (cgroupfs) or
-/// `kubepods[-<class>]-pod<UID with '_' for '-'>.slice` (systemd).
+/// `[<parent>-]kubepods[-<class>]-pod<UID with '_' for '-'>.slice` (systemd; a
+/// kubelet with its own cgroup root, as in kind's nodes, prefixes its parent's name).
 pub fn pod_dir_uid(name: &str) -> Option<String> {
     let uid = match name.strip_suffix(".slice") {
-        Some(s) => s.strip_prefix("kubepods-")?.rsplit_once("pod").filter(|(c, _)| c.is_empty() || c.ends_with('-'))?.1,
+        Some(s) => {
+            let (unit, last) = s.rsplit_once('-')?;
+            if !(unit == "kubepods" || unit.ends_with("-kubepods") || unit.contains("kubepods-")) {
+                return None;
+            }
+            last.strip_prefix("pod")?
+        }
         None => name.strip_prefix("pod")?,
     };
     let uid = uid.replace('_', "-");
@@ -375,8 +382,9 @@ pub fn pod_dir_uid(name: &str) -> Option<String> {
 /// Deepest directory [`scan`] descends to, below a kubelet root.
 const MAX_DEPTH: usize = 64;
 
-/// The kubelet's top cgroups, directly below the cgroup root.
-pub const KUBELET_ROOTS: [&str; 2] = ["kubepods.slice", "kubepods"];
+/// The kubelet's top cgroups, directly below the cgroup root (or below
+/// `--cgroup-root`: `kubelet-kubepods.slice` below `kubelet.slice` in kind's nodes).
+pub const KUBELET_ROOTS: [&str; 3] = ["kubepods.slice", "kubepods", "kubelet-kubepods.slice"];
 
 /// Walk the kubelet's cgroups below `root` (the cgroup v2 root): the container
 /// cgroups, each directly below a directory named after its pod's UID.

@@ -376,7 +376,7 @@ pub(crate) struct AgentApplyArgs {
     /// PodList, List or Pod, in JSON or YAML; `-` reads stdin) to their workloads'
     /// plans, and unbind cgroups that no longer exist. A pod's workload is its
     /// controller (a ReplicaSet stands for its Deployment); each container's cgroup
-    /// is found in the kubelet's tree (kubepods.slice or kubepods) by its runtime id
+    /// is found in the kubelet's tree (kubepods.slice, kubepods or kubelet-kubepods.slice) by its runtime id
     /// (containerd, CRI-O, Docker; systemd or cgroupfs driver), in its pod's cgroup.
     /// Containers left unbound are listed, with the reason.
     #[arg(long, value_name = "FILE")]

@@ -183,6 +183,12 @@ fn cgroup_names() {
     assert_eq!(pod_dir_uid("kubepods-burstable.slice"), None);
     assert_eq!(pod_dir_uid(&format!("ipod{UID}")), None);
     assert_eq!(pod_dir_uid(&format!("user-pod{}.slice", UID.replace('-', "_"))), None);
+    assert_eq!(pod_dir_uid(&format!("podx{}.slice", UID.replace('-', "_"))), None);
+    assert_eq!(
+        pod_dir_uid(&format!("kubelet-kubepods-besteffort-pod{}.slice", UID.replace('-', "_"))).as_deref(),
+        Some(UID),
+        "kind's nodes"
+    );
     assert_eq!(runtime_id(&format!("containerd://{ID_A}")), Some(ID_A));
     assert_eq!(runtime_id(&format!("cri-o://{ID_A}")), Some(ID_A));
     assert_eq!(runtime_id(&format!("docker://{ID_A}")), Some(ID_A));
