@@ -1560,6 +1560,113 @@ def case_k8s_pods():
                 pass
 
 
+def case_k8s_watch():
+    """`polc agent watch` against a Kubernetes API (tests/vm/fakeapi.py, a server of
+    pods over HTTP, named by a kubeconfig): a pod added to the API is bound within
+    seconds of its event (id blocked in its cgroup); the bindings stay when the
+    watch is stopped with SIGTERM; a restarted watch takes the binding away once the
+    pod is deleted from the API and its cgroup removed; a pod of another node is
+    never bound."""
+    sys.path.insert(0, os.path.join(REPO, "tests/vm"))
+    import fakeapi  # noqa: PLC0415 - tests/vm/fakeapi.py, for this case
+
+    d = f"{SCRATCH}/k8s-watch"
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    polc("compile", os.path.join(REPO, "tests/vm/policies/k8s-pods.yaml"),
+         os.path.join(REPO, "tests/vm/workloads/k8s-pods.yaml"), "--target", "bpf-lsm", "--out", f"{d}/out")
+    root = "/sys/fs/cgroup"
+    uid, cid = "22222222-3333-4444-8555-666666666666", "e" * 64
+    web_pod = f"{root}/kubepods.slice/kubepods-pod{uid.replace('-', '_')}.slice"
+    web = f"{web_pod}/cri-containerd-{cid}.scope"
+    other_uid, other_cid = "33333333-4444-4555-8666-777777777777", "f" * 64
+    other_pod = f"{root}/kubepods.slice/kubepods-pod{other_uid.replace('-', '_')}.slice"
+    other = f"{other_pod}/cri-containerd-{other_cid}.scope"
+    for c in (web, other):
+        os.makedirs(c, exist_ok=True)
+    web_p = k8s_pod("shop-web-7c9f8d6b5-w4tch", uid, ("ReplicaSet", "shop-web-7c9f8d6b5"), "web", cid,
+                    hash_label="7c9f8d6b5")
+    # Another node's pod, whose container's cgroup happens to be here: never bound.
+    other_p = k8s_pod("shop-web-7c9f8d6b5-0ther", other_uid, ("ReplicaSet", "shop-web-7c9f8d6b5"), "web", other_cid,
+                      hash_label="7c9f8d6b5", node="vm-node-2")
+    api = fakeapi.FakeApi()
+    api.kubeconfig(f"{d}/kubeconfig")
+    env = dict(os.environ, KUBECONFIG=f"{d}/kubeconfig")
+    plan = "polc-vm/Deployment/shop-web/web"
+    watchers = []
+
+    def start(n):
+        log_path = f"{d}/watch-{n}.log"
+        p = subprocess.Popen([POLC, "agent", "watch", f"{d}/out", "--node", "vm-node", "--resync", "2"],
+                             stdout=open(log_path, "w", encoding="utf-8"),  # noqa: SIM115 - closed with the process
+                             stderr=subprocess.STDOUT, env=env)
+        watchers.append(p)
+        return p, log_path
+
+    def blocked_in(cg):
+        p = subprocess.run(["/bin/sh", "-c", f'echo $$ > {cg}/cgroup.procs && exec /usr/bin/id -u'],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, check=False)
+        return p.returncode != 0 and (b"ermission denied" in p.stderr or b"not permitted" in p.stderr)
+
+    def bound_paths():
+        _, st, _ = polc("agent", "status", "--format", "json")
+        return {x["plan"]: sorted(c["path"] for c in x["cgroups"]) for x in json.loads(st)["slots"]}
+
+    def wait_for(what, cond, secs=30):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < secs:
+            if cond():
+                return time.monotonic() - t0
+            time.sleep(0.5)
+        raise CaseFailure(f"{what}: not within {secs} s")
+
+    try:
+        api.put(other_p)
+        w1, log1 = start(1)
+        wait_for("the watch listed the pods", lambda: "pods on node vm-node" in file_text(log1))
+        if blocked_in(web):
+            raise CaseFailure("id was blocked in the web cgroup before its pod was in the API")
+        api.put(web_p)
+        took = wait_for("the new pod's container bound", lambda: blocked_in(web))
+        log(f"k8s-watch: bound {took:.1f} s after the pod's event")
+        if blocked_in(other):
+            raise CaseFailure("the other node's pod was bound")
+        if bound_paths().get(plan) != [web]:
+            raise CaseFailure(f"status does not show the web cgroup bound alone: {bound_paths()}")
+        w1.send_signal(signal.SIGTERM)
+        if w1.wait(timeout=30) != 0:
+            raise CaseFailure(f"the watch exited {w1.returncode} on SIGTERM: {tail(file_text(log1))}")
+        if not blocked_in(web):
+            raise CaseFailure("the binding did not stay when the watch stopped")
+        w2, log2 = start(2)
+        wait_for("the restarted watch listed the pods", lambda: "pods on node vm-node" in file_text(log2))
+        api.delete(web_p["metadata"]["name"])
+        os.rmdir(web)
+        os.rmdir(web_pod)
+        wait_for("the removed pod's binding taken away", lambda: not bound_paths().get(plan))
+        w2.send_signal(signal.SIGTERM)
+        w2.wait(timeout=30)
+        text = file_text(log1) + file_text(log2)
+        if "bind " not in text or "shop-web-7c9f8d6b5-w4tch container web" not in text:
+            raise CaseFailure(f"the watch did not print the binding: {tail(text)}")
+        say(f"  k8s-watch: bound {took:.1f} s after the pod's event; {len(api.requests)} API requests")
+    finally:
+        for p in watchers:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for p in (1, 2):
+            if os.path.exists(f"{d}/watch-{p}.log"):
+                log(f"--- watch {p}:\n{tail(file_text(f'{d}/watch-{p}.log'), 3000)}")
+        api.close()
+        polc("agent", "unload", "--all", check=False)
+        for c in (web, web_pod, other, other_pod, f"{root}/kubepods.slice"):
+            try:
+                os.rmdir(c)
+            except OSError:
+                pass
+
+
 def re_line(text, pattern):
     m = re.search(pattern, text)
     return (m.group(1) if m.groups() else m.group(0)) if m else None
@@ -1692,6 +1799,7 @@ CASES = [
     ("file-write-isolation", case_file_write_isolation),
     ("agent-restart", case_agent_restart),
     ("k8s-pods", case_k8s_pods),
+    ("k8s-watch", case_k8s_watch),
     ("swap-under-load", case_swap_under_load),
 ]
 

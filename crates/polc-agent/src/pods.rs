@@ -159,6 +159,24 @@ pub fn read_pods(file: &SourceFile, node: Option<&str>) -> Result<Vec<PodContain
     if errors.is_empty() { Ok(out) } else { Err(PodsError(errors)) }
 }
 
+/// The containers of pods read from the API (each a `Pod` as JSON), with `node` as
+/// in [`read_pods`]. A pod that cannot be read is left out and its problem is in the
+/// second list (`pod NAMESPACE/NAME: field: problem`): one odd pod does not keep the
+/// others of the node from being bound.
+pub fn read_pod_objects(pods: &[Value], node: Option<&str>) -> (Vec<PodContainer>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for pod in pods {
+        let name = |k: &str| pointer(pod, &format!("/metadata/{k}")).and_then(Value::as_str).unwrap_or("?").to_string();
+        let label = format!("pod {}/{}", name("namespace"), name("name"));
+        let at = |_: &FieldPath| label.clone();
+        if let Err(e) = read_pod(pod, &FieldPath::root(), node, &at, &mut out) {
+            errors.push(e);
+        }
+    }
+    (out, errors)
+}
+
 fn value_at<'v>(root: &'v Value, path: &FieldPath) -> Option<&'v Value> {
     let mut v = root;
     for seg in path.segs() {

@@ -358,6 +358,39 @@ pub(crate) enum AgentCommand {
     Unload(AgentUnloadArgs),
     /// Unbind cgroups from their plans (their processes are no longer judged).
     Unbind(AgentUnbindArgs),
+    /// Keep this node's pods bound to their plans: watch the Kubernetes API.
+    ///
+    /// Lists and watches the pods of NODE (`spec.nodeName`), and after every
+    /// change (and every --resync seconds) does what
+    /// `polc agent apply BUNDLE --prune --pods LIST --node NODE` does with the
+    /// pods it knows: loads BUNDLE's plans, binds each running container's cgroup
+    /// to its workload's plan, unbinds cgroups that are gone. Prints what changes.
+    /// Runs until SIGINT or SIGTERM; the bindings stay in force when it stops.
+    ///
+    /// The API is reached as kubectl does: in a pod, with its service account;
+    /// elsewhere with $KUBECONFIG or ~/.kube/config. It needs to list and watch
+    /// pods.
+    #[command(verbatim_doc_comment)]
+    Watch(AgentWatchArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct AgentWatchArgs {
+    /// A .bundle file, a directory of them, or a `polc compile --out` directory;
+    /// read again at every sync.
+    #[arg(value_name = "BUNDLE")]
+    pub bundles: PathBuf,
+    /// This node's name (as in the pods' spec.nodeName).
+    #[arg(long, value_name = "NODE", env = "NODE_NAME")]
+    pub node: String,
+    /// The cgroup v2 directory holding the kubelet's kubepods.slice or kubepods
+    /// (default: the cgroup v2 mount point).
+    #[arg(long, value_name = "DIR")]
+    pub cgroup_root: Option<PathBuf>,
+    /// Sync at least this often, in seconds, whatever the API says (cgroups removed,
+    /// cgroups made below containers, bundles changed on disk).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub resync: u64,
 }
 
 #[derive(Args, Debug)]

@@ -10,6 +10,7 @@ mod cmd {
     pub(crate) mod exec;
     pub(crate) mod explain;
     pub(crate) mod lint;
+    pub(crate) mod watch;
 }
 mod out;
 #[cfg(test)]

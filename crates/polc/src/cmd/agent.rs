@@ -33,6 +33,7 @@ pub(crate) fn run(args: &AgentArgs) -> anyhow::Result<Status> {
         AgentCommand::Status(a) => status(args, a),
         AgentCommand::Unload(a) => unload(args, a),
         AgentCommand::Unbind(a) => unbind(args, a),
+        AgentCommand::Watch(a) => crate::cmd::watch::run(args, a),
     }
 }
 
@@ -100,6 +101,32 @@ fn find_plan<'a>(targets: &[&'a str], name: &str) -> anyhow::Result<&'a str> {
 }
 
 fn apply(common: &AgentArgs, args: &AgentApplyArgs) -> anyhow::Result<Status> {
+    // The pod list is read before anything changes: a list that does not read
+    // changes nothing.
+    let pod_list = args.pods.as_deref().map(|p| read_pods(p, args)).transpose()?;
+    apply_with(common, args, pod_list, None)
+}
+
+/// What the last sync of `polc agent watch` printed, so that the next prints only
+/// what changed.
+#[derive(Default)]
+pub(crate) struct Quiet {
+    /// Bindings made by the last sync, cgroup id -> slot.
+    bound: BTreeMap<u64, u16>,
+    /// Its notes and warnings.
+    notes: String,
+    /// The last sync's failure, printed once while it repeats.
+    pub(crate) failure: String,
+}
+
+/// `apply`, with the pod list given (`polc agent watch` reads it from the API).
+/// With `quiet`, only what differs from the last sync is printed.
+pub(crate) fn apply_with(
+    common: &AgentArgs,
+    args: &AgentApplyArgs,
+    pod_list: Option<Vec<polc_agent::pods::PodContainer>>,
+    quiet: Option<&mut Quiet>,
+) -> anyhow::Result<Status> {
     let mut wanted = Vec::new();
     for p in &args.bundles {
         for f in bundle_files(p)? {
@@ -124,9 +151,6 @@ fn apply(common: &AgentArgs, args: &AgentApplyArgs) -> anyhow::Result<Status> {
             })
             .collect::<anyhow::Result<_>>()?
     };
-    // The pod list and the cgroup tree are read before anything changes: a list
-    // that does not read changes nothing.
-    let pod_list = args.pods.as_deref().map(|p| read_pods(p, args)).transpose()?;
     let state = State::open(&common.state_dir)?;
     let mut loaded = Loaded::open(&common.pin_dir)?;
     let _lock = loaded.lock()?;
@@ -206,16 +230,20 @@ fn apply(common: &AgentArgs, args: &AgentApplyArgs) -> anyhow::Result<Status> {
         Some(p) => Some(bind_pods(&mut loaded, p, &plans)?),
         None => None,
     };
+    let quiet_run = quiet.is_some();
     for c in &changes {
-        println!("{:<9} slot {:>5}  {}", c.verb(), c.slot(), c.target());
+        if !(quiet_run && matches!(c, Change::Unchanged { .. })) {
+            println!("{:<9} slot {:>5}  {}", c.verb(), c.slot(), c.target());
+        }
     }
     for ((id, (_, dir)), slot) in cgroup_ids.iter().zip(&binds).zip(&bind_slots) {
         println!("bind      slot {slot:>5}  {} (cgroup id {id})", dir.display());
     }
     if let Some(r) = &pod_result {
-        r.print();
+        r.print(quiet);
     }
     match done {
+        None if quiet_run => {}
         Some(d) => eprintln!(
             "polc: generation {} in force: {} entries written, {} carried over, {} removed{}",
             d.generation,
@@ -299,15 +327,22 @@ struct PodsDone {
 }
 
 impl PodsDone {
-    fn print(&self) {
+    fn print(&self, quiet: Option<&mut Quiet>) {
         use polc_agent::pods::NotBound;
+        use std::fmt::Write as _;
+        let mut bound = BTreeMap::new();
         for b in &self.resolution.binds {
             for (dir, id) in &b.cgroups {
+                bound.insert(*id, b.slot);
+                if quiet.as_ref().is_some_and(|q| q.bound.get(id) == Some(&b.slot)) {
+                    continue;
+                }
                 println!("bind      slot {:>5}  {} (cgroup id {id}) <- {}", b.slot, dir.display(), b.container.label());
             }
         }
+        let mut notes = String::new();
         for p in &self.problems {
-            eprintln!("polc: warning: {p}");
+            let _ = writeln!(notes, "polc: warning: {p}");
         }
         for (c, why) in &self.resolution.notes {
             let why = match why {
@@ -330,8 +365,25 @@ impl PodsDone {
                     dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
                 ),
             };
-            eprintln!("polc: {}: {}: not bound: {why}", c.source, c.label());
+            let _ = writeln!(notes, "polc: {}: {}: not bound: {why}", c.source, c.label());
         }
+        if let Some(q) = quiet {
+            // A watch prints what changed: new bindings (above), removed ones, and
+            // the notes when they differ from the last sync's.
+            if notes != q.notes || self.gone > 0 || bound.len() != q.bound.len() {
+                eprint!("{notes}");
+                eprintln!(
+                    "polc: pods: {} containers bound, {} not bound; {} bindings of removed cgroups taken away",
+                    self.resolution.binds.len(),
+                    self.resolution.notes.len(),
+                    self.gone
+                );
+            }
+            q.notes = notes;
+            q.bound = bound;
+            return;
+        }
+        eprint!("{notes}");
         eprintln!(
             "polc: pods: {} containers bound, {} not bound; {} cgroups walked; {}",
             self.resolution.binds.len(),
