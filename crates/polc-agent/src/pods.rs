@@ -422,6 +422,13 @@ pub fn scan(root: &Path) -> std::io::Result<Cgroups> {
             _ => {}
         }
     }
+    if found.roots.is_empty() {
+        found.problems.push(format!(
+            "{} has none of the kubelet's cgroups ({}): no container can be found",
+            root.display(),
+            KUBELET_ROOTS.join(", ")
+        ));
+    }
     // (dir, depth, the pod UID the dir is named after, the container above it)
     let mut stack: Vec<(PathBuf, usize, Option<String>, Option<String>)> =
         found.roots.iter().map(|r| (r.clone(), 0, None, None)).collect();

@@ -156,7 +156,7 @@ pub(crate) fn apply_with(
     let _lock = loaded.lock()?;
     // Walked under the lock: a `polc exec` binds its cgroup under it, so every cgroup
     // bound now is in the walk, and none is bound before the walk's unbinding ends.
-    let pods = pod_list.map(|l| scan_cgroups(l, args)).transpose()?;
+    let pods = pod_list.map(|l| scan_cgroups(l, args, quiet.is_none())).transpose()?;
     let recorded = state.read()?;
     let in_kernel = policy::loaded_slots(&loaded.maps)?;
     let used = policy::used_slots(&loaded.maps)?;
@@ -288,7 +288,11 @@ fn read_pods(path: &Path, args: &AgentApplyArgs) -> anyhow::Result<Vec<polc_agen
         .context("--pods: the pod list cannot be read (nothing was changed)")
 }
 
-fn scan_cgroups(containers: Vec<polc_agent::pods::PodContainer>, args: &AgentApplyArgs) -> anyhow::Result<Pods> {
+fn scan_cgroups(
+    containers: Vec<polc_agent::pods::PodContainer>,
+    args: &AgentApplyArgs,
+    announce: bool,
+) -> anyhow::Result<Pods> {
     let mount = cgroup::root()?;
     let root = args.cgroup_root.clone().unwrap_or_else(|| mount.clone());
     anyhow::ensure!(
@@ -299,16 +303,18 @@ fn scan_cgroups(containers: Vec<polc_agent::pods::PodContainer>, args: &AgentApp
     );
     let cgroups = polc_agent::pods::scan(&root)
         .with_context(|| format!("--pods: cannot read the cgroup tree under {}", root.display()))?;
-    let roots: Vec<String> = cgroups.roots.iter().map(|r| r.display().to_string()).collect();
-    eprintln!(
-        "polc: {} containers in the pod list; kubelet cgroups: {}",
-        containers.len(),
-        if roots.is_empty() {
-            format!("none ({} has no {})", root.display(), polc_agent::pods::KUBELET_ROOTS.join(" or "))
-        } else {
-            roots.join(", ")
-        }
-    );
+    if announce {
+        let roots: Vec<String> = cgroups.roots.iter().map(|r| r.display().to_string()).collect();
+        eprintln!(
+            "polc: {} containers in the pod list; kubelet cgroups: {}",
+            containers.len(),
+            if roots.is_empty() {
+                format!("none ({} has no {})", root.display(), polc_agent::pods::KUBELET_ROOTS.join(" or "))
+            } else {
+                roots.join(", ")
+            }
+        );
+    }
     Ok(Pods { containers, cgroups, root, mount, on_this_node: args.node.is_some() })
 }
 
