@@ -1441,6 +1441,25 @@ def k8s_pod(name, uid, owner, container, cid, runtime="containerd", node="vm-nod
     }
 
 
+def k8s_compiled(sub):
+    """A fresh SCRATCH/sub with the k8s cases' policy and workloads compiled into
+    sub/out (bpf-lsm)."""
+    d = f"{SCRATCH}/{sub}"
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    polc("compile", os.path.join(REPO, "tests/vm/policies/k8s-pods.yaml"),
+         os.path.join(REPO, "tests/vm/workloads/k8s-pods.yaml"), "--target", "bpf-lsm", "--out", f"{d}/out")
+    return d
+
+
+def id_run_in(cg):
+    """Run `id -u` in cgroup `cg`: (blocked by a policy, the process)."""
+    p = subprocess.run(["/bin/sh", "-c", f'echo $$ > {cg}/cgroup.procs && exec /usr/bin/id -u'],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, check=False)
+    log(f"in {cg}: id -> {p.returncode} {p.stdout!r} {p.stderr!r}")
+    return p.returncode != 0 and (b"ermission denied" in p.stderr or b"not permitted" in p.stderr), p
+
+
 def case_k8s_pods():
     """`polc agent apply --pods`: a kubelet-shaped cgroup tree (the systemd driver's
     names for the web pod, the cgroupfs driver's for the db pod) and a pod list as
@@ -1449,11 +1468,7 @@ def case_k8s_pods():
     too); a pod whose workload has no plan and a pod of another node are left
     unbound and listed; id is blocked in the bound cgroups only. A second apply
     after the db pod's cgroups are removed takes their bindings away."""
-    d = f"{SCRATCH}/k8s"
-    shutil.rmtree(d, ignore_errors=True)
-    os.makedirs(d)
-    polc("compile", os.path.join(REPO, "tests/vm/policies/k8s-pods.yaml"),
-         os.path.join(REPO, "tests/vm/workloads/k8s-pods.yaml"), "--target", "bpf-lsm", "--out", f"{d}/out")
+    d = k8s_compiled("k8s")
     root = "/sys/fs/cgroup"
     web_pod = f"{root}/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{K8S_UIDS['web'].replace('-', '_')}.slice"
     web = f"{web_pod}/cri-containerd-{K8S_IDS['web']}.scope"
@@ -1481,15 +1496,9 @@ def case_k8s_pods():
         with open(f"{d}/pods.json", "w", encoding="utf-8") as f:
             json.dump({"apiVersion": "v1", "kind": "List", "items": items}, f, indent=2)
 
-    def in_cg(cg, argv):
-        p = subprocess.run(["/bin/sh", "-c", f'echo $$ > {cg}/cgroup.procs && exec "$@"', "sh", *argv],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, check=False)
-        log(f"in {cg}: {argv} -> {p.returncode} {p.stdout!r} {p.stderr!r}")
-        return p
-
     def expect(cg, blocked, why):
-        p = in_cg(cg, ["/usr/bin/id", "-u"])
-        if blocked and (p.returncode == 0 or not (b"ermission denied" in p.stderr or b"not permitted" in p.stderr)):
+        was_blocked, p = id_run_in(cg)
+        if blocked and not was_blocked:
             raise CaseFailure(f"id was not blocked in {cg} ({why}): exit {p.returncode} {p.stderr!r}")
         if not blocked and p.returncode != 0:
             raise CaseFailure(f"id did not run in {cg} ({why}): exit {p.returncode} {p.stderr!r}")
@@ -1570,11 +1579,7 @@ def case_k8s_watch():
     sys.path.insert(0, os.path.join(REPO, "tests/vm"))
     import fakeapi  # noqa: PLC0415 - tests/vm/fakeapi.py, for this case
 
-    d = f"{SCRATCH}/k8s-watch"
-    shutil.rmtree(d, ignore_errors=True)
-    os.makedirs(d)
-    polc("compile", os.path.join(REPO, "tests/vm/policies/k8s-pods.yaml"),
-         os.path.join(REPO, "tests/vm/workloads/k8s-pods.yaml"), "--target", "bpf-lsm", "--out", f"{d}/out")
+    d = k8s_compiled("k8s-watch")
     root = "/sys/fs/cgroup"
     uid, cid = "22222222-3333-4444-8555-666666666666", "e" * 64
     web_pod = f"{root}/kubepods.slice/kubepods-pod{uid.replace('-', '_')}.slice"
@@ -1604,9 +1609,7 @@ def case_k8s_watch():
         return p, log_path
 
     def blocked_in(cg):
-        p = subprocess.run(["/bin/sh", "-c", f'echo $$ > {cg}/cgroup.procs && exec /usr/bin/id -u'],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, check=False)
-        return p.returncode != 0 and (b"ermission denied" in p.stderr or b"not permitted" in p.stderr)
+        return id_run_in(cg)[0]
 
     def bound_paths():
         _, st, _ = polc("agent", "status", "--format", "json")
