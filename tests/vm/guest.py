@@ -1624,6 +1624,18 @@ def case_k8s_watch():
         raise CaseFailure(f"{what}: not within {secs} s")
 
     try:
+        # An API that cannot be reached fails the watch at once, not a retry loop
+        # that enforces nothing.
+        with open(f"{d}/nowhere", "w", encoding="utf-8") as f:
+            json.dump({"apiVersion": "v1", "kind": "Config", "current-context": "x",
+                       "clusters": [{"name": "x", "cluster": {"server": "http://127.0.0.1:9"}}],
+                       "users": [{"name": "x", "user": {}}],
+                       "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}]}, f)
+        bad = subprocess.run([POLC, "agent", "watch", f"{d}/out", "--node", "vm-node"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, timeout=120, check=False,
+                             env=dict(os.environ, KUBECONFIG=f"{d}/nowhere"))
+        if bad.returncode == 0 or b"cannot list the pods of node vm-node" not in bad.stderr:
+            raise CaseFailure(f"a watch of an unreachable API did not fail: {bad.returncode} {bad.stderr!r}")
         api.put(other_p)
         w1, log1 = start(1)
         wait_for("the watch listed the pods", lambda: "pods on node vm-node" in file_text(log1))
@@ -1648,7 +1660,8 @@ def case_k8s_watch():
         os.rmdir(web_pod)
         wait_for("the removed pod's binding taken away", lambda: not bound_paths().get(plan))
         w2.send_signal(signal.SIGTERM)
-        w2.wait(timeout=30)
+        if w2.wait(timeout=30) != 0:
+            raise CaseFailure(f"the restarted watch exited {w2.returncode} on SIGTERM: {tail(file_text(log2))}")
         text = file_text(log1) + file_text(log2)
         if "bind " not in text or "shop-web-7c9f8d6b5-w4tch container web" not in text:
             raise CaseFailure(f"the watch did not print the binding: {tail(text)}")

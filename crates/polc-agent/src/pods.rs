@@ -397,7 +397,8 @@ pub fn pod_dir_uid(name: &str) -> Option<String> {
     (uid.len() == 36 && uid.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit())).then_some(uid)
 }
 
-/// Deepest directory [`scan`] descends to, below a kubelet root.
+/// Deepest directory [`scan`] looks for pods and containers at, below a kubelet root
+/// (the cgroups below a container are all taken, however deep).
 const MAX_DEPTH: usize = 64;
 
 /// The kubelet's top cgroups, directly below the cgroup root (or below
@@ -466,8 +467,10 @@ pub fn scan(root: &Path) -> std::io::Result<Cgroups> {
                 continue;
             }
             found.dirs += 1;
-            if depth + 1 >= MAX_DEPTH {
-                found.problems.push(format!("{} is more than {MAX_DEPTH} levels deep: not bound", path.display()));
+            // Below a container every cgroup is bound, however deep (the walk keeps its
+            // own stack); elsewhere the kubelet's shape is a few levels.
+            if in_container.is_none() && depth + 1 >= MAX_DEPTH {
+                found.problems.push(format!("{} is more than {MAX_DEPTH} levels deep: left out", path.display()));
                 continue;
             }
             let name = e.file_name();

@@ -389,7 +389,7 @@ pub(crate) struct AgentWatchArgs {
     pub cgroup_root: Option<PathBuf>,
     /// Sync at least this often, in seconds, whatever the API says (cgroups removed,
     /// cgroups made below containers, bundles changed on disk).
-    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub resync: u64,
 }
 

@@ -272,3 +272,39 @@ fn scan_and_resolve() {
         }
     );
 }
+
+/// Pods from the API: one that cannot be read is left out with its reason, the
+/// others are read.
+#[test]
+fn api_pods_one_bad_pod_does_not_stop_the_others() {
+    let good: Value = serde_json::from_str(&format!(
+        r#"{{"metadata": {{"name": "ok", "namespace": "n", "uid": "{UID}"}}, "spec": {{"nodeName": "node-1"}},
+            "status": {{"containerStatuses": [{{"name": "c", "containerID": "containerd://{ID_A}"}}]}}}}"#
+    ))
+    .unwrap();
+    let bad: Value =
+        serde_json::from_str(r#"{"metadata": {"name": "bad", "namespace": "n"}, "spec": {"nodeName": "node-1"}}"#)
+            .unwrap();
+    let (c, problems) = read_pod_objects(&[bad, good], Some("node-1"));
+    assert_eq!(c.len(), 1);
+    assert_eq!((c[0].pod.as_str(), c[0].source.as_str()), ("ok", "pod n/ok"));
+    assert_eq!(problems.len(), 1);
+    assert!(problems[0].starts_with("pod n/bad: metadata.uid: missing"), "{problems:?}");
+}
+
+/// Every cgroup below a container is taken, however deep.
+#[test]
+fn deep_cgroups_below_a_container_are_taken() {
+    let root = std::env::temp_dir().join(format!("polc-pods-deep-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let scope = root.join(format!("kubepods/pod{UID}/{ID_A}"));
+    let mut deep = scope.clone();
+    for i in 0..80 {
+        deep = deep.join(format!("d{i}"));
+    }
+    std::fs::create_dir_all(&deep).unwrap();
+    let found = scan(&root).unwrap();
+    let _ = std::fs::remove_dir_all(&root);
+    assert_eq!(found.containers[ID_A].below.len(), 80);
+    assert!(found.problems.is_empty(), "{:?}", found.problems);
+}

@@ -117,6 +117,8 @@ pub(crate) struct Quiet {
     notes: String,
     /// The last sync's failure, printed once while it repeats.
     pub(crate) failure: String,
+    /// The pods the last sync left out, and why.
+    pub(crate) pod_problems: String,
 }
 
 /// `apply`, with the pod list given (`polc agent watch` reads it from the API).
@@ -373,9 +375,16 @@ impl PodsDone {
             };
             let _ = writeln!(notes, "polc: {}: {}: not bound: {why}", c.source, c.label());
         }
+        if let Some(why) = &self.unchecked {
+            let _ = writeln!(notes, "polc: warning: bindings of removed cgroups not checked: {why}");
+        }
+        if self.gaps > 0 {
+            let _ = writeln!(notes, "polc: error: {} containers with a plan are not enforced (see above)", self.gaps);
+        }
         if let Some(q) = quiet {
             // A watch prints what changed: new bindings (above), removed ones, and
-            // the notes when they differ from the last sync's.
+            // the notes (warnings and errors included) when they differ from the
+            // last sync's.
             if notes != q.notes || self.gone > 0 || bound.len() != q.bound.len() {
                 eprint!("{notes}");
                 eprintln!(
@@ -396,56 +405,75 @@ impl PodsDone {
             self.resolution.notes.len(),
             self.dirs,
             match &self.unchecked {
-                Some(why) => format!("bindings of removed cgroups not checked: {why}"),
+                Some(_) => "bindings of removed cgroups not checked".to_string(),
                 None => format!("{} bindings of removed cgroups taken away", self.gone),
             }
         );
-        if self.gaps > 0 {
-            eprintln!("polc: error: {} containers with a plan are not enforced (see above); exit status 1", self.gaps);
-        }
     }
 }
 
 fn bind_pods(loaded: &mut Loaded, pods: &Pods, plans: &BTreeMap<&str, u16>) -> anyhow::Result<PodsDone> {
     let resolution = polc_agent::pods::resolve(&pods.containers, &pods.cgroups, plans);
     // A binding is taken away only when the kernel says its cgroup is gone (its file
-    // handle is stale), whoever made it; any other answer keeps every binding.
+    // handle is stale), whoever made it. The kernel gives ESTALE for any handle it
+    // cannot decode, so first two cgroups known to exist must be found by handle (the
+    // root walked, and a cgroup the walk saw); any other answer keeps every binding.
     let mut gone = 0;
     let mut unchecked = None;
-    let bindings = loaded.maps.bindings()?;
-    let mut stale = Vec::new();
-    for (id, _) in &bindings {
+    let controls: Vec<(PathBuf, u64)> = std::iter::once(pods.root.clone())
+        .chain(pods.cgroups.roots.first().cloned())
+        .filter_map(|d| cgroup::id(&d).ok().map(|id| (d, id)))
+        .collect();
+    for (dir, id) in &controls {
         match cgroup::exists(&pods.mount, *id) {
             Ok(true) => {}
-            Ok(false) => stale.push(*id),
-            Err(e) => {
-                unchecked = Some(format!("cannot ask the kernel whether cgroup {id} exists ({e})"));
-                stale.clear();
-                break;
+            Ok(false) => {
+                unchecked = Some(format!(
+                    "the kernel does not find the live cgroup {} by its file handle (a cgroup namespace, or no handles on cgroupfs?)",
+                    dir.display()
+                ));
+            }
+            Err(e) => unchecked = Some(format!("cannot ask the kernel whether cgroups exist ({e})")),
+        }
+    }
+    if unchecked.is_none() {
+        let mut stale = Vec::new();
+        for (id, _) in loaded.maps.bindings()? {
+            match cgroup::exists(&pods.mount, id) {
+                Ok(true) => {}
+                Ok(false) => stale.push(id),
+                Err(e) => {
+                    unchecked = Some(format!("cannot ask the kernel whether cgroup {id} exists ({e})"));
+                    stale.clear();
+                    break;
+                }
+            }
+        }
+        for id in stale {
+            loaded.maps.unbind(id)?;
+            gone += 1;
+        }
+    }
+    // A bind that fails (a full map) is reported for its container; the others are
+    // still bound.
+    let mut failed = Vec::new();
+    for b in &resolution.binds {
+        for (dir, id) in &b.cgroups {
+            if let Err(e) = policy::bind(&mut loaded.maps, *id, b.slot) {
+                failed.push(format!(
+                    "{}: cannot bind cgroup {} to slot {}: {}",
+                    b.container.label(),
+                    dir.display(),
+                    b.slot,
+                    polc_agent::error_chain(&e)
+                ));
             }
         }
     }
-    for id in stale {
-        loaded.maps.unbind(id)?;
-        gone += 1;
-    }
-    for b in &resolution.binds {
-        for (dir, id) in &b.cgroups {
-            policy::bind(&mut loaded.maps, *id, b.slot).with_context(|| {
-                format!("cannot bind cgroup {} ({}) to slot {}", dir.display(), b.container.label(), b.slot)
-            })?;
-        }
-    }
-    let gaps = resolution.notes.iter().filter(|(c, why)| why.is_gap(c, pods.on_this_node)).count();
-    Ok(PodsDone {
-        resolution,
-        root: pods.root.clone(),
-        dirs: pods.cgroups.dirs,
-        problems: pods.cgroups.problems.clone(),
-        gone,
-        unchecked,
-        gaps,
-    })
+    let gaps = resolution.notes.iter().filter(|(c, why)| why.is_gap(c, pods.on_this_node)).count() + failed.len();
+    let mut problems = pods.cgroups.problems.clone();
+    problems.extend(failed);
+    Ok(PodsDone { resolution, root: pods.root.clone(), dirs: pods.cgroups.dirs, problems, gone, unchecked, gaps })
 }
 
 fn catalog_of(state: &State) -> anyhow::Result<Catalog> {
