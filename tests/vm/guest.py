@@ -1554,6 +1554,13 @@ def case_k8s_pods():
         if rc == 0 or f"{d}/bad.json:1:" not in err or "metadata.uid" not in err:
             raise CaseFailure(f"a pod without a uid was not refused with its line and field: {rc} {err!r}")
         expect(web, True, "after a refused pod list")
+        # --used-only --prune: the db plan, which no pod of the list uses any more,
+        # is unloaded; the web plan stays.
+        _, out, err = polc("agent", "apply", f"{d}/out", "--pods", f"{d}/pods.json", "--node", "vm-node",
+                           "--used-only", "--prune")
+        if "the pods use 1 of the 2 plans given" not in err or not re.search(r"unload\s+slot\s+\d+\s+" + re_escape(plans["db"]), out):
+            raise CaseFailure(f"--used-only --prune did not unload the unused db plan: {out!r} {err!r}")
+        expect(web, True, "after --used-only --prune")
     finally:
         polc("agent", "unload", "--all", check=False)
         for c in [web_sub, web, web_pod, db, db_pod, stray, os.path.dirname(stray), decoy, os.path.dirname(decoy), decoy_top]:
@@ -1646,8 +1653,11 @@ def case_k8s_watch():
         log(f"k8s-watch: bound {took:.1f} s after the pod's event")
         if blocked_in(other):
             raise CaseFailure("the other node's pod was bound")
-        if bound_paths().get(plan) != [web]:
-            raise CaseFailure(f"status does not show the web cgroup bound alone: {bound_paths()}")
+        paths = bound_paths()
+        if paths.get(plan) != [web]:
+            raise CaseFailure(f"status does not show the web cgroup bound alone: {paths}")
+        if "polc-vm/StatefulSet/shop-db/db" in paths:
+            raise CaseFailure(f"the db plan, which no pod of the node uses, was loaded: {paths}")
         w1.send_signal(signal.SIGTERM)
         if w1.wait(timeout=30) != 0:
             raise CaseFailure(f"the watch exited {w1.returncode} on SIGTERM: {tail(file_text(log1))}")

@@ -573,27 +573,47 @@ pub struct Resolution {
     pub notes: Vec<(PodContainer, NotBound)>,
 }
 
+/// The plan of a container among the plans `has` knows (plan id -> its value):
+/// its workloads' plans for its name, then for every container (`*`), the likeliest
+/// workload first; `Err`: the plan ids looked for.
+pub fn plan_of<T>(c: &PodContainer, has: impl Fn(&str) -> Option<T>) -> Result<(String, T), Vec<String>> {
+    let mut looked_for = Vec::new();
+    for (kind, name) in &c.workloads {
+        for container in [c.container.as_str(), "*"] {
+            let id = format!("{}/{kind}/{name}/{container}", c.namespace);
+            if let Some(v) = has(&id) {
+                return Ok((id, v));
+            }
+            looked_for.push(id);
+        }
+    }
+    Err(looked_for)
+}
+
+/// The plans among `targets` that the containers use.
+pub fn plans_used(
+    containers: &[PodContainer],
+    targets: &std::collections::BTreeSet<&str>,
+) -> std::collections::BTreeSet<String> {
+    containers
+        .iter()
+        .filter_map(|c| plan_of(c, |id| targets.contains(id).then_some(())).ok())
+        .map(|(id, ())| id)
+        .collect()
+}
+
 /// Join the list's containers with the cgroups found and the loaded plans (`plan
 /// id -> slot`). A workload's plan for the container's name is taken before its plan
 /// for every container (`*`).
 pub fn resolve(containers: &[PodContainer], cgroups: &Cgroups, plans: &BTreeMap<&str, u16>) -> Resolution {
     let mut r = Resolution::default();
     for c in containers {
-        let mut looked_for = Vec::new();
-        let mut hit = None;
-        'found: for (kind, name) in &c.workloads {
-            for container in [c.container.as_str(), "*"] {
-                let id = format!("{}/{kind}/{name}/{container}", c.namespace);
-                if let Some(slot) = plans.get(id.as_str()) {
-                    hit = Some((id, *slot));
-                    break 'found;
-                }
-                looked_for.push(id);
+        let (plan, slot) = match plan_of(c, |id| plans.get(id).copied()) {
+            Ok(hit) => hit,
+            Err(looked_for) => {
+                r.notes.push((c.clone(), NotBound::NoPlan { looked_for }));
+                continue;
             }
-        }
-        let Some((plan, slot)) = hit else {
-            r.notes.push((c.clone(), NotBound::NoPlan { looked_for }));
-            continue;
         };
         let id = match &c.id {
             ContainerId::Known(id) => id,

@@ -362,9 +362,10 @@ pub(crate) enum AgentCommand {
     ///
     /// Lists and watches the pods of NODE (`spec.nodeName`), and after every
     /// change (and every --resync seconds) does what
-    /// `polc agent apply BUNDLE --prune --pods LIST --node NODE` does with the
-    /// pods it knows: loads BUNDLE's plans, binds each running container's cgroup
-    /// to its workload's plan, unbinds cgroups that are gone. Prints what changes.
+    /// `polc agent apply BUNDLE --prune --used-only --pods LIST --node NODE` does
+    /// with the pods it knows: loads the plans of BUNDLE that the node's pods use
+    /// (and unloads the others), binds each running container's cgroup to its
+    /// workload's plan, unbinds cgroups that are gone. Prints what changes.
     /// Runs until SIGINT or SIGTERM; the bindings stay in force when it stops.
     ///
     /// The API is reached as kubectl does: in a pod, with its service account;
@@ -417,6 +418,11 @@ pub(crate) struct AgentApplyArgs {
     /// With --pods: only the pods whose spec.nodeName is NODE.
     #[arg(long, value_name = "NODE", requires = "pods")]
     pub node: Option<String>,
+    /// With --pods: load only the plans the pods' containers use (a compile of a
+    /// whole cluster has every workload's plan; a node needs its own pods'). With
+    /// --prune, the agent's other plans are unloaded.
+    #[arg(long, requires = "pods", conflicts_with = "bind")]
+    pub used_only: bool,
     /// With --pods: the cgroup v2 directory holding the kubelet's kubepods.slice or
     /// kubepods (default: the cgroup v2 mount point).
     #[arg(long, value_name = "DIR", requires = "pods")]

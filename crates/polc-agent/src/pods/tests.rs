@@ -308,3 +308,20 @@ fn deep_cgroups_below_a_container_are_taken() {
     assert_eq!(found.containers[ID_A].below.len(), 80);
     assert!(found.problems.is_empty(), "{:?}", found.problems);
 }
+
+/// The plans a node's pods use, among those given.
+#[test]
+fn plans_used_by_the_pods() {
+    let c = read(&pod_list(), Some("node-1")).unwrap();
+    let targets: std::collections::BTreeSet<&str> = [
+        "sock-shop/Deployment/carts/carts",
+        "sock-shop/Deployment/orders/orders",
+        "sock-shop/ReplicaSet/carts-5d8f7c9b4/*",
+    ]
+    .into_iter()
+    .collect();
+    let used: Vec<String> = plans_used(&c, &targets).into_iter().collect();
+    // carts uses its Deployment's plan; init and sidecar fall back to the
+    // ReplicaSet's plan for every container; orders is used by no pod.
+    assert_eq!(used, ["sock-shop/Deployment/carts/carts", "sock-shop/ReplicaSet/carts-5d8f7c9b4/*"]);
+}

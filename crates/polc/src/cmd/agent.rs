@@ -135,6 +135,17 @@ pub(crate) fn apply_with(
             wanted.push(read_bundle(&f)?);
         }
     }
+    if args.used_only
+        && let Some(list) = &pod_list
+    {
+        let targets: BTreeSet<&str> = wanted.iter().map(|b| b.target.as_str()).collect();
+        let used = polc_agent::pods::plans_used(list, &targets);
+        let given = wanted.len();
+        wanted.retain(|b| used.contains(&b.target));
+        if quiet.is_none() {
+            eprintln!("polc: the pods use {} of the {given} plans given; only those are loaded", wanted.len());
+        }
+    }
     let binds: Vec<(&str, &Path)> = args.bind.iter().map(|b| parse_bind(b)).collect::<anyhow::Result<_>>()?;
     let cgroup_ids: Vec<u64> = if binds.is_empty() {
         Vec::new()

@@ -119,6 +119,7 @@ async fn watch(common: &AgentArgs, args: &AgentWatchArgs) -> anyhow::Result<Stat
         prune: true,
         pods: None,
         node: Some(args.node.clone()),
+        used_only: true,
         cgroup_root: args.cgroup_root.clone(),
     };
     let mut known = Known::default();
