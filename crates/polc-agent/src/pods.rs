@@ -127,11 +127,11 @@ pub fn read_pods(file: &SourceFile, node: Option<&str>) -> Result<Vec<PodContain
             format!("{}:{}:{}", file.name, s.line, s.col)
         };
         let kind = doc.value.get("kind").and_then(Value::as_str).unwrap_or("");
-        let pods: Vec<FieldPath> = match kind {
-            "Pod" => vec![FieldPath::root()],
+        let pods: Vec<(&Value, FieldPath)> = match kind {
+            "Pod" => vec![(&doc.value, FieldPath::root())],
             "PodList" | "List" => match doc.value.get("items") {
                 Some(Value::Array(items)) => {
-                    (0..items.len()).map(|i| FieldPath::root().key("items").index(i)).collect()
+                    items.iter().enumerate().map(|(i, v)| (v, FieldPath::root().key("items").index(i))).collect()
                 }
                 None | Some(Value::Null) => Vec::new(),
                 Some(_) => {
@@ -150,8 +150,8 @@ pub fn read_pods(file: &SourceFile, node: Option<&str>) -> Result<Vec<PodContain
                 continue;
             }
         };
-        for p in pods {
-            if let Err(e) = read_pod(&doc.value, &p, node, &at, &mut out) {
+        for (pod, p) in pods {
+            if let Err(e) = read_pod(pod, &p, node, &at, &mut out) {
                 errors.push(e);
             }
         }
@@ -163,7 +163,10 @@ pub fn read_pods(file: &SourceFile, node: Option<&str>) -> Result<Vec<PodContain
 /// in [`read_pods`]. A pod that cannot be read is left out and its problem is in the
 /// second list (`pod NAMESPACE/NAME: field: problem`): one odd pod does not keep the
 /// others of the node from being bound.
-pub fn read_pod_objects(pods: &[Value], node: Option<&str>) -> (Vec<PodContainer>, Vec<String>) {
+pub fn read_pod_objects<'v>(
+    pods: impl IntoIterator<Item = &'v Value>,
+    node: Option<&str>,
+) -> (Vec<PodContainer>, Vec<String>) {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for pod in pods {
@@ -177,25 +180,14 @@ pub fn read_pod_objects(pods: &[Value], node: Option<&str>) -> (Vec<PodContainer
     (out, errors)
 }
 
-fn value_at<'v>(root: &'v Value, path: &FieldPath) -> Option<&'v Value> {
-    let mut v = root;
-    for seg in path.segs() {
-        v = match seg {
-            polc_load::PathSeg::Key(k) => v.get(k.as_str())?,
-            polc_load::PathSeg::Index(i) => v.get(*i)?,
-        };
-    }
-    Some(v)
-}
-
+/// Read one pod, `pod`, found at `at_pod` in its document (for messages).
 fn read_pod(
-    root: &Value,
+    pod: &Value,
     at_pod: &FieldPath,
     node: Option<&str>,
     at: &dyn Fn(&FieldPath) -> String,
     out: &mut Vec<PodContainer>,
 ) -> Result<(), String> {
-    let pod = value_at(root, at_pod).unwrap_or(&Value::Null);
     if let Some(kind) = pod.get("kind").filter(|_| !at_pod.segs().is_empty())
         && kind.as_str() != Some("Pod")
     {

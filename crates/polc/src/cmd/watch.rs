@@ -173,8 +173,7 @@ async fn sleep_until(at: Option<Instant>) {
 /// One `apply --prune --pods` with the pods known. A failure is printed and the
 /// watch goes on (the next change or resync tries again).
 fn sync(common: &AgentArgs, args: &AgentApplyArgs, pods: &Pods, quiet: &mut Quiet) {
-    let values: Vec<serde_json::Value> = pods.values().cloned().collect();
-    let (containers, problems) = polc_agent::pods::read_pod_objects(&values, args.node.as_deref());
+    let (containers, problems) = polc_agent::pods::read_pod_objects(pods.values(), args.node.as_deref());
     let problems: String = problems.iter().map(|p| format!("polc: watch: {p}; the pod is left out\n")).collect();
     if problems != quiet.pod_problems {
         eprint!("{problems}");
