@@ -61,7 +61,7 @@ use glob::{Pat, quote};
 use polc_api::{Action, FileAccess, Mode};
 use serde::Serialize;
 use shape::{Shape, subtract};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// The layout [`Profile::render`] writes (the tests check the two agree).
@@ -98,6 +98,7 @@ pub fn compile(input: &Input<'_>) -> Output {
 pub fn compile_to(input: &Input<'_>, sink: &dyn super::Sink) -> Output {
     let mut out = Output::default();
     let mut all = AllVerdicts::default();
+    let mut verdicts = Verdicts::default();
     // Policy sets share rules, so the same differences recur: computed once each.
     let cuts = Cuts::default();
     let mut stems: BTreeMap<String, String> = BTreeMap::new();
@@ -107,9 +108,8 @@ pub fn compile_to(input: &Input<'_>, sink: &dyn super::Sink) -> Output {
     }
     for members in sets.into_values() {
         let Some(&first) = members.first() else { continue };
-        let mut verdicts = Verdicts::default();
         let profile = profile(input, &input.plans[first], &mut verdicts, &cuts);
-        all.add(verdicts, &members);
+        all.add(&mut verdicts, &members);
         let Some(mut profile) = profile else { continue };
         for i in members {
             let plan = &input.plans[i];
@@ -133,7 +133,8 @@ pub fn compile_to(input: &Input<'_>, sink: &dyn super::Sink) -> Output {
         }
     }
     let ids: Vec<String> = input.plans.iter().map(|p| p.target.id()).collect();
-    out.capabilities = all.finish(&ids);
+    out.capabilities = all.finish(&ids, verdicts.keys);
+    out.sort();
     out
 }
 
@@ -240,12 +241,11 @@ fn profile_name(plan: &Plan) -> String {
 }
 
 fn profile(input: &Input<'_>, plan: &Plan, verdicts: &mut Verdicts, cuts: &Cuts) -> Option<Profile> {
-    let target = plan.target.id();
     for d in &plan.dropped {
         // A rule that never decides changes nothing, in AppArmor as in polc.
         match domain_reason(d.rule.rule.section) {
-            Some(reason) => verdicts.note(&d.rule, &target, Level::NotExpressible, reason),
-            None => verdicts.seen(&d.rule, &target),
+            Some(reason) => verdicts.note(&d.rule, Level::NotExpressible, reason),
+            None => verdicts.seen(&d.rule),
         }
     }
     let mut blocks = Vec::new();
@@ -253,24 +253,24 @@ fn profile(input: &Input<'_>, plan: &Plan, verdicts: &mut Verdicts, cuts: &Cuts)
     let mut sections: BTreeSet<Section> = BTreeSet::new();
     for s in &plan.sections {
         sections.insert(s.section);
-        let cx = Cx { input, plan, target: &target, cuts };
+        let cx = Cx { input, plan, cuts };
         match s.section {
             Section::Process => blocks.push(process(&cx, &s.rules, s.default, verdicts)),
             Section::File => blocks.push(file(&cx, &s.rules, s.default, verdicts)),
-            Section::Capability => blocks.push(capabilities(&cx, &s.rules, s.default, verdicts)),
+            Section::Capability => blocks.push(capabilities(&s.rules, s.default, verdicts)),
             Section::Network | Section::NetworkIngress => {
                 blocks.push(network(&cx, s.section, &s.rules, s.default, verdicts));
             }
             Section::Syscall => {
                 for r in &s.rules {
-                    verdicts.note(r, &target, Level::NotExpressible, SYSCALL);
+                    verdicts.note(r, Level::NotExpressible, SYSCALL);
                 }
                 cx.default_note(verdicts, s.section, s.default, Level::NotExpressible, SYSCALL);
                 continue;
             }
             Section::Egress | Section::Ingress => {
                 for r in &s.rules {
-                    verdicts.note(r, &target, Level::NotExpressible, NAP);
+                    verdicts.note(r, Level::NotExpressible, NAP);
                 }
                 continue;
             }
@@ -357,7 +357,6 @@ fn domain_reason(s: Section) -> Option<&'static str> {
 struct Cx<'a> {
     input: &'a Input<'a>,
     plan: &'a Plan,
-    target: &'a str,
     cuts: &'a Cuts,
 }
 
@@ -384,14 +383,14 @@ impl Cx<'_> {
                 policy: p.label().into(),
                 rule_id: 0,
                 rule: "defaultAction".into(),
-                matches: format!("{}: what no rule matches ({})", section_label(section), default.as_str()),
+                matches: format!("{}: what no rule matches ({})", section_label(section), default.as_str()).into(),
                 source: [pointer, "/spec"]
                     .into_iter()
                     .find(|f| p.source.positions.contains_key(*f))
                     .map_or_else(|| p.source.locate(pointer), |f| p.source.locate(f))
                     .into(),
             };
-            v.note_key(key, self.target, level, reason);
+            v.note_key(key, level, reason);
         }
     }
 }
@@ -443,14 +442,13 @@ struct ChanLine {
 /// of the section default, with a verdict for each rule.
 fn channel(cx: &Cx<'_>, section: Section, cands: &[Cand<'_>], default: Action, v: &mut Verdicts) -> Vec<ChanLine> {
     let mut lines = Vec::new();
-    let target = cx.target;
     for (k, b) in cands.iter().enumerate() {
         if !b.emit {
             continue;
         }
         let Some(whole) = b.pat.render() else { continue };
         if whole.len() > MAX_PATH_TEXT {
-            v.note(b.e, target, Level::NotExpressible, &too_long(whole.len()));
+            v.note(b.e, Level::NotExpressible, &too_long(whole.len()));
             continue;
         }
         let qual = match b.action {
@@ -465,7 +463,6 @@ fn channel(cx: &Cx<'_>, section: Section, cands: &[Cand<'_>], default: Action, v
             for w in weaker.iter().filter(|w| !w.emit) {
                 v.note(
                     b.e,
-                    target,
                     Level::Approximated,
                     &format!(
                         "also applies where the more specific rule [{}] {} would decide, which AppArmor cannot enforce",
@@ -479,7 +476,7 @@ fn channel(cx: &Cx<'_>, section: Section, cands: &[Cand<'_>], default: Action, v
                 match cut(b.shape.as_ref(), shapes, cx.cuts) {
                     Cut::Paths(p) => paths = p,
                     Cut::Nothing => {
-                        v.seen(b.e, target);
+                        v.seen(b.e);
                         continue;
                     }
                     Cut::Impossible(why) => {
@@ -488,7 +485,6 @@ fn channel(cx: &Cx<'_>, section: Section, cands: &[Cand<'_>], default: Action, v
                             holes.iter().map(|w| format!("[{}] {}", w.e.id, w.e.rule.name)).collect();
                         v.note(
                             b.e,
-                            target,
                             Level::Approximated,
                             &format!(
                                 "AppArmor {verb} also where the more specific {} decide(s): {why}",
@@ -498,7 +494,6 @@ fn channel(cx: &Cx<'_>, section: Section, cands: &[Cand<'_>], default: Action, v
                         for w in &holes {
                             v.note(
                                 w.e,
-                                target,
                                 Level::Approximated,
                                 &format!(
                                     "overridden where it overlaps [{}] {}: AppArmor's {} always applies",
@@ -512,7 +507,7 @@ fn channel(cx: &Cx<'_>, section: Section, cands: &[Cand<'_>], default: Action, v
                 }
             }
         }
-        v.seen(b.e, target);
+        v.seen(b.e);
         for path in paths {
             lines.push(ChanLine { qual, path, rule: Some(b.e.id), comment: rule_comment(b.e) });
         }
@@ -535,7 +530,6 @@ fn channel(cx: &Cx<'_>, section: Section, cands: &[Cand<'_>], default: Action, v
                     for c in &allows {
                         v.note(
                             c.e,
-                            target,
                             Level::Approximated,
                             "also audited: AppArmor cannot exempt it from the section's default Audit",
                         );
@@ -676,26 +670,25 @@ fn process(cx: &Cx<'_>, rules: &[EffRule], default: Action, v: &mut Verdicts) ->
             Matcher::Comm(c) if c.contains('/') => {
                 v.note(
                     e,
-                    cx.target,
                     Level::NotExpressible,
                     "a file name cannot contain `/`, so this comm cannot be written as a path; enforced by bpf-lsm",
                 );
                 continue;
             }
             Matcher::Comm(c) => {
-                v.note(e, cx.target, Level::Approximated, COMM);
+                v.note(e, Level::Approximated, COMM);
                 (Pat::file_named(c, COMM_MAX), None, true)
             }
             _ => {
-                v.note(e, cx.target, Level::NotExpressible, "not an exec matcher");
+                v.note(e, Level::NotExpressible, "not an exec matcher");
                 continue;
             }
         };
         let emit = emit && e.rule.conditions.parents.is_empty();
         if !e.rule.conditions.parents.is_empty() {
-            v.note(e, cx.target, Level::NotExpressible, PARENTS);
+            v.note(e, Level::NotExpressible, PARENTS);
         } else if action != Action::Allow {
-            v.note(e, cx.target, Level::Approximated, SHEBANG);
+            v.note(e, Level::Approximated, SHEBANG);
         }
         cands.push(Cand { e, action, pat, shape, emit });
     }
@@ -715,7 +708,7 @@ fn file(cx: &Cx<'_>, rules: &[EffRule], default: Action, v: &mut Verdicts) -> Bl
                 continue;
             }
             let Matcher::Path(m) = &e.rule.matcher else {
-                v.note(e, cx.target, Level::NotExpressible, "not a file matcher");
+                v.note(e, Level::NotExpressible, "not a file matcher");
                 continue;
             };
             cands.push(Cand { e, action: e.rule.effective, pat: Pat::of(m), shape: Shape::of(m), emit: true });
@@ -724,17 +717,17 @@ fn file(cx: &Cx<'_>, rules: &[EffRule], default: Action, v: &mut Verdicts) -> Bl
     }
     for e in rules.iter().filter(|e| e.rule.conditions.access.is_empty()) {
         // No access kind: the rule matches no operation.
-        v.seen(e, cx.target);
+        v.seen(e);
     }
     Block { title: format!("file: r = Read, w = Write, default {}", default.as_str()), lines: merge(chans) }
 }
 
-fn capabilities(cx: &Cx<'_>, rules: &[EffRule], default: Action, v: &mut Verdicts) -> Block {
+fn capabilities(rules: &[EffRule], default: Action, v: &mut Verdicts) -> Block {
     let mut lines = Vec::new();
     let mut named = BTreeSet::new();
     for e in rules {
         let Matcher::Capability(c) = &e.rule.matcher else {
-            v.note(e, cx.target, Level::NotExpressible, "not a capability matcher");
+            v.note(e, Level::NotExpressible, "not a capability matcher");
             continue;
         };
         let q = match e.rule.effective {
@@ -744,7 +737,7 @@ fn capabilities(cx: &Cx<'_>, rules: &[EffRule], default: Action, v: &mut Verdict
         };
         named.insert(c.to_ascii_lowercase());
         lines.push(Line { text: format!("{q}capability {},", c.to_ascii_lowercase()), comment: rule_comment(e) });
-        v.seen(e, cx.target);
+        v.seen(e);
     }
     let what = format!("default {}: what no rule matches", default.as_str());
     match default {
@@ -768,19 +761,19 @@ fn network(cx: &Cx<'_>, section: Section, rules: &[EffRule], default: Action, v:
     let mut lines = Vec::new();
     for e in rules {
         match (&e.rule.matcher, e.rule.effective) {
-            (Matcher::RawSocket, Action::Allow) => v.seen(e, cx.target),
+            (Matcher::RawSocket, Action::Allow) => v.seen(e),
             (Matcher::RawSocket, a) => {
                 let q = if a == Action::Block { "audit deny" } else { "audit" };
                 for what in ["inet raw", "inet6 raw", "packet"] {
                     lines.push(Line { text: format!("{q} network {what},"), comment: rule_comment(e) });
                 }
                 if a == Action::Audit {
-                    v.note(e, cx.target, Level::Approximated, RAW_AUDIT);
+                    v.note(e, Level::Approximated, RAW_AUDIT);
                 } else {
-                    v.seen(e, cx.target);
+                    v.seen(e);
                 }
             }
-            _ => v.note(e, cx.target, Level::NotExpressible, NET_PEER),
+            _ => v.note(e, Level::NotExpressible, NET_PEER),
         }
     }
     if default != Action::Allow {
@@ -807,19 +800,24 @@ struct Key {
     policy: Arc<str>,
     rule_id: u32,
     rule: Arc<str>,
-    matches: String,
+    matches: Arc<str>,
     source: Arc<str>,
 }
 
-/// The targets a rule applies to, and each non-exact verdict with the targets it holds for.
-type RuleVerdicts = (BTreeSet<String>, BTreeMap<(Level, String), BTreeSet<String>>);
+/// Maps by rule id (ids are unique across the input), with foldhash.
+type ById<V> = HashMap<u32, V, foldhash::fast::FixedState>;
 
-/// The verdicts of every rule over every target, merged into one capability entry
-/// per rule: the worst level, with each reason and (when it does not hold for every
-/// target the rule applies to) the targets it holds for.
+/// The verdicts of the rules of one policy set, made for one of its targets: each
+/// rule the translation met, with its non-exact verdicts. (The set's other targets
+/// get the same verdicts: [`AllVerdicts::add`].) Rules are kept by id; section
+/// defaults (rule id 0) by their whole key.
 #[derive(Default)]
 struct Verdicts {
-    rules: BTreeMap<Key, RuleVerdicts>,
+    rules: ById<Vec<(Level, String)>>,
+    defaults: BTreeMap<Key, Vec<(Level, String)>>,
+    /// The key of every rule met so far, by rule id: sets share rules, and the same
+    /// `Verdicts` serves every set in turn.
+    keys: ById<Key>,
 }
 
 fn describe(r: &IrRule) -> String {
@@ -844,95 +842,122 @@ fn describe(r: &IrRule) -> String {
 }
 
 impl Verdicts {
-    fn key(e: &EffRule) -> Key {
-        Key {
+    fn notes(&mut self, e: &EffRule) -> &mut Vec<(Level, String)> {
+        self.keys.entry(e.id).or_insert_with(|| Key {
             policy: e.policy_label.clone(),
             rule_id: e.id,
             rule: e.rule.name.clone(),
-            matches: describe(&e.rule),
+            matches: describe(&e.rule).into(),
             source: e.source.clone(),
-        }
+        });
+        self.rules.entry(e.id).or_default()
     }
 
-    fn seen(&mut self, e: &EffRule, target: &str) {
-        self.rules.entry(Self::key(e)).or_default().0.insert(target.to_string());
+    fn seen(&mut self, e: &EffRule) {
+        self.notes(e);
     }
 
-    fn note(&mut self, e: &EffRule, target: &str, level: Level, reason: &str) {
-        self.note_key(Self::key(e), target, level, reason);
+    fn note(&mut self, e: &EffRule, level: Level, reason: &str) {
+        add_note(self.notes(e), level, reason);
     }
 
-    fn note_key(&mut self, key: Key, target: &str, level: Level, reason: &str) {
-        let entry = self.rules.entry(key).or_default();
-        entry.0.insert(target.to_string());
-        entry.1.entry((level, reason.to_string())).or_default().insert(target.to_string());
+    /// A note on a section default.
+    fn note_key(&mut self, key: Key, level: Level, reason: &str) {
+        add_note(self.defaults.entry(key).or_default(), level, reason);
     }
 }
 
-/// The targets a rule applies to (as indices of the plans), and each non-exact verdict
-/// with the targets it holds for.
-type MergedVerdicts = (BTreeSet<u32>, BTreeMap<(Level, String), BTreeSet<u32>>);
+fn add_note(notes: &mut Vec<(Level, String)>, level: Level, reason: &str) {
+    if !notes.iter().any(|(l, r)| *l == level && r == reason) {
+        notes.push((level, reason.to_string()));
+    }
+}
+
+/// One rule over every target it applies to: how many targets, and each non-exact
+/// verdict with the targets (indices of their plans) it holds for.
+#[derive(Default)]
+struct Merged {
+    targets: usize,
+    notes: Vec<((Level, String), Vec<u32>)>,
+}
+
+impl Merged {
+    /// Count one set's verdicts of the rule for its `members`.
+    fn add(&mut self, notes: Vec<(Level, String)>, members: &[u32]) {
+        self.targets += members.len();
+        for note in notes {
+            match self.notes.iter_mut().find(|(n, _)| *n == note) {
+                Some((_, ts)) => ts.extend_from_slice(members),
+                None => self.notes.push((note, members.to_vec())),
+            }
+        }
+    }
+}
 
 /// The verdicts of every rule over every target, merged into one capability entry
 /// per rule: the worst level, with each reason and (when it does not hold for every
 /// target the rule applies to) the targets it holds for.
 #[derive(Default)]
 struct AllVerdicts {
-    rules: BTreeMap<Key, MergedVerdicts>,
+    rules: ById<Merged>,
+    defaults: BTreeMap<Key, Merged>,
 }
 
 impl AllVerdicts {
-    /// Add the verdicts of one policy set (made for one of its targets) to every
-    /// target of the set: `members` are the indices of their plans.
-    fn add(&mut self, set: Verdicts, members: &[usize]) {
+    /// Move the verdicts of one policy set (made for one of its targets) to every
+    /// target of the set: `members` are the indices of their plans. Every plan is in
+    /// one set, so no target is counted twice.
+    fn add(&mut self, set: &mut Verdicts, members: &[usize]) {
         let members: Vec<u32> = members.iter().filter_map(|&i| u32::try_from(i).ok()).collect();
-        for (key, (_, notes)) in set.rules {
-            let entry = self.rules.entry(key).or_default();
-            entry.0.extend(members.iter().copied());
-            for (note, _) in notes {
-                entry.1.entry(note).or_default().extend(members.iter().copied());
-            }
+        for (id, notes) in set.rules.drain() {
+            self.rules.entry(id).or_default().add(notes, &members);
+        }
+        for (key, notes) in std::mem::take(&mut set.defaults) {
+            self.defaults.entry(key).or_default().add(notes, &members);
         }
     }
 
-    /// One capability entry per rule; `ids` are the target ids of the plans.
-    fn finish(self, ids: &[String]) -> Vec<Capability> {
-        self.rules
-            .into_iter()
-            .map(|(key, (targets, notes))| {
-                let level = notes.keys().map(|(l, _)| *l).max().unwrap_or(Level::Exact);
-                let mut reasons = Vec::new();
-                for ((l, r), ts) in notes.iter().rev() {
-                    if *l == Level::Exact {
-                        continue;
-                    }
-                    if ts.len() == targets.len() {
-                        reasons.push(r.clone());
-                    } else {
-                        let mut ts: Vec<&str> =
-                            ts.iter().filter_map(|&t| ids.get(t as usize)).map(String::as_str).collect();
-                        ts.sort_unstable();
-                        ts.dedup();
-                        reasons.push(format!("{r} (for {})", ts.join(", ")));
-                    }
-                }
-                let reason = reasons.join("; ");
-                let support = match level {
-                    Level::Exact => Support::Exact,
-                    Level::Approximated => Support::Approximated { reason },
-                    Level::NotExpressible => Support::NotExpressible { reason },
-                };
-                Capability {
-                    backend: Target::Apparmor,
-                    policy: key.policy,
-                    rule: key.rule,
-                    rule_id: key.rule_id,
-                    matches: key.matches,
-                    source: key.source,
-                    support,
-                }
-            })
-            .collect()
+    /// One capability entry per rule; `ids` are the target ids of the plans, `keys`
+    /// the rules' keys.
+    fn finish(self, ids: &[String], mut keys: ById<Key>) -> Vec<Capability> {
+        let rules = self.rules.into_iter().filter_map(|(id, m)| keys.remove(&id).map(|k| (k, m)));
+        rules.chain(self.defaults).map(|(key, merged)| capability(key, merged, ids)).collect()
+    }
+}
+
+/// The capability entry of a rule: the worst level, with each reason and (when it
+/// does not hold for every target the rule applies to) the targets it holds for.
+fn capability(key: Key, Merged { targets, mut notes }: Merged, ids: &[String]) -> Capability {
+    notes.sort_by(|a, b| b.0.cmp(&a.0));
+    let level = notes.first().map_or(Level::Exact, |((l, _), _)| *l);
+    let mut reasons = Vec::new();
+    for ((l, r), ts) in &notes {
+        if *l == Level::Exact {
+            continue;
+        }
+        if ts.len() == targets {
+            reasons.push(r.clone());
+        } else {
+            let mut ts: Vec<&str> = ts.iter().filter_map(|&t| ids.get(t as usize)).map(String::as_str).collect();
+            ts.sort_unstable();
+            ts.dedup();
+            reasons.push(format!("{r} (for {})", ts.join(", ")));
+        }
+    }
+    let reason = reasons.join("; ");
+    let support = match level {
+        Level::Exact => Support::Exact,
+        Level::Approximated => Support::Approximated { reason },
+        Level::NotExpressible => Support::NotExpressible { reason },
+    };
+    Capability {
+        backend: Target::Apparmor,
+        policy: key.policy,
+        rule: key.rule,
+        rule_id: key.rule_id,
+        matches: key.matches.to_string(),
+        source: key.source,
+        support,
     }
 }
 
