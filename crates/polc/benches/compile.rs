@@ -982,8 +982,7 @@ fn assemble(
 ) -> (usize, usize) {
     // Streamed from the plans and the output, as polc compile writes it.
     let mut w = HashSink::default();
-    serde_json::to_writer_pretty(&mut w, &polc_compiler::report::Report::new(&Target::ALL, plans, out)).unwrap();
-    std::io::Write::write_all(&mut w, b"\n").unwrap();
+    polc_compiler::report::write(&mut w, &polc_compiler::report::Report::new(&Target::ALL, plans, out)).unwrap();
     files.push(("report.json".into(), hex(&sha2::Digest::finalize(w.hash)), w.bytes));
     files.sort();
     let entries: Vec<Value> = files.iter().map(|(path, h, n)| json!({"path": path, "sha256": h, "bytes": n})).collect();

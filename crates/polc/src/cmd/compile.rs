@@ -47,18 +47,14 @@ pub(crate) fn run(args: &CompileArgs) -> anyhow::Result<Status> {
     // report.json is streamed from the plans and the output: at 10,000 policies it
     // has over a million capability lines, too many to build as a JSON value.
     let report_json = polc_compiler::report::Report::new(&targets, &plans, &out);
-    staging.put_with("report.json", |w| {
-        serde_json::to_writer_pretty(&mut *w, &report_json)?;
-        w.write_all(b"\n")
-    });
+    staging.put_with("report.json", |w| polc_compiler::report::write(w, &report_json));
     if let Ok(t) = freeing {
         let _ = t.join();
     }
     let files = staging.finish(&args.out)?;
     if args.format == ReportFormat::Json {
         let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-        serde_json::to_writer_pretty(&mut stdout, &report_json).map_err(std::io::Error::from)?;
-        stdout.write_all(b"\n")?;
+        polc_compiler::report::write(&mut stdout, &report_json)?;
         stdout.flush()?;
     } else {
         let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
