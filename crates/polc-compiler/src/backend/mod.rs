@@ -343,7 +343,12 @@ pub fn compile_to(input: &Input<'_>, targets: &[Target], sink: &dyn Sink) -> Out
             handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
         })
     };
+    // Room for every line at once: at 10,000 policies the capability lines take
+    // over 150 MiB, and growing the vector backend by backend copied them, with old
+    // and new buffers alive together at the compile's peak.
     let mut out = Output::default();
+    out.capabilities.reserve_exact(outs.iter().map(|o| o.capabilities.len()).sum());
+    out.errors.reserve_exact(outs.iter().map(|o| o.errors.len()).sum());
     for o in outs {
         out.extend(o);
     }
