@@ -35,11 +35,27 @@ if len(sys.argv) > 2:
     print("survived", flush=True)
 "#;
 
-fn scratch(name: &str) -> PathBuf {
+/// A scratch directory, removed when the test is done with it.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
     let d = std::env::temp_dir().join(format!("polc-seccomp-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    Scratch(d)
 }
 
 /// Run the probes under `program`; returns (their results, exit status, stdout).
@@ -75,7 +91,8 @@ fn blocked_calls_fail_with_the_configured_errno_and_kill_kills() {
     assert!(!stdout.contains("survived"));
     assert!(!dir.join("by-mkdir").exists());
     // Without the filter the same probes succeed (the test can fail without it).
-    let out = Command::new("/usr/bin/python3").arg("-c").arg(PROBES).arg(scratch("none")).output().unwrap();
+    let dir = scratch("none");
+    let out = Command::new("/usr/bin/python3").arg("-c").arg(PROBES).arg(&*dir).output().unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((v["mkdir"].as_i64(), v["no_new_privs"].as_str()), (Some(0), Some("0")));
 }
