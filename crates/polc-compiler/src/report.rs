@@ -3,12 +3,12 @@
 //! that never decide.
 //!
 //! [`Report`] serialises straight from the plans and the backends' output, so
-//! [`write`] streams it without a `serde_json::Value` tree of the whole report in
+//! [`write()`] streams it without a `serde_json::Value` tree of the whole report in
 //! memory: at 10,000 policies the report has over a million capability lines.
 //!
-//! [`write`] puts every capability line, plan and never-deciding rule on a line of
+//! [`write()`] puts every capability line, plan and never-deciding rule on a line of
 //! its own (the top-level object and its arrays indented, what is deeper compact):
-//! a policy change shows as a small line diff, and the file is a third smaller than
+//! a policy change shows as a small line diff, and the file is a sixth smaller than
 //! indented JSON.
 
 use crate::backend::{Capability, Output, Target};
