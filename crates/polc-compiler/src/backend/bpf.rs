@@ -47,32 +47,72 @@ pub fn compile(input: &Input<'_>) -> Output {
 }
 
 /// [`compile`], giving the files to `sink`.
+///
+/// The policy sets are shared out to as many threads as the machine has cores (at
+/// most [`MAX_THREADS`]), each taking the next set when it is done with one: this
+/// backend makes half of all the output, and on its own thread it set the pace of
+/// the whole compile while the other backends left a core idle. Artifacts do not
+/// depend on the thread that made them, and the capability lines are sorted.
 pub fn compile_to(input: &Input<'_>, sink: &dyn Sink) -> Output {
-    let mut out = Output::default();
     let slots = slots(input.plans);
-    let mut sets: BTreeMap<&[usize], Vec<usize>> = BTreeMap::new();
+    let mut by_set: BTreeMap<&[usize], Vec<usize>> = BTreeMap::new();
     for (i, plan) in input.plans.iter().enumerate() {
-        sets.entry(plan.policies.as_slice()).or_default().push(i);
+        by_set.entry(plan.policies.as_slice()).or_default().push(i);
     }
-    for members in sets.into_values() {
-        let Some(&first) = members.first() else { continue };
-        let (bundle, o) = compile_plan(&input.plans[first], input.policies, slots[first]);
-        out.extend(o);
-        let Some(mut b) = bundle else { continue };
-        for i in members {
-            let plan = &input.plans[i];
-            b.retarget(plan.target.id(), slots[i]);
-            let stem = plan.target.stem();
-            // One encoding per plan: the dump shows the hash from the bundle's header.
-            let bytes = b.encode();
-            let json = dump::render(&b, &bundle::header_sha256_hex(&bytes)).into_bytes();
-            sink.put(Artifact { path: format!("bpf-lsm/{stem}.bundle"), bytes });
-            sink.put(Artifact { path: format!("bpf-lsm/{stem}.json"), bytes: json });
+    let sets: Vec<Vec<usize>> = by_set.into_values().collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_THREADS).min(sets.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut out = Output::default();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(members) = sets.get(i) else { break };
+            compile_set(input, members, &slots, sink, &mut out);
         }
-    }
+        out
+    };
+    let mut out = if threads < 2 {
+        work()
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
+            // A panic is a bug: pass it on. The largest output takes the others in.
+            let mut outs: Vec<Output> =
+                handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect();
+            outs.sort_by_key(|o| std::cmp::Reverse(o.capabilities.len()));
+            let mut outs = outs.into_iter();
+            let mut out = outs.next().unwrap_or_default();
+            for o in outs {
+                out.extend(o);
+            }
+            out
+        })
+    };
     // Plans of different sets share rules: keep one capability line per verdict.
     out.sort();
     out
+}
+
+/// Threads [`compile_to`] uses at most.
+const MAX_THREADS: usize = 8;
+
+/// Lower one policy set (the indices of its plans) and give every plan of it its
+/// bundle and dump.
+fn compile_set(input: &Input<'_>, members: &[usize], slots: &[u16], sink: &dyn Sink, out: &mut Output) {
+    let Some(&first) = members.first() else { return };
+    let (bundle, o) = compile_plan(&input.plans[first], input.policies, slots[first]);
+    out.extend(o);
+    let Some(mut b) = bundle else { return };
+    for &i in members {
+        let plan = &input.plans[i];
+        b.retarget(plan.target.id(), slots[i]);
+        let stem = plan.target.stem();
+        // One encoding per plan: the dump shows the hash from the bundle's header.
+        let bytes = b.encode();
+        let json = dump::render(&b, &bundle::header_sha256_hex(&bytes)).into_bytes();
+        sink.put(Artifact { path: format!("bpf-lsm/{stem}.bundle"), bytes });
+        sink.put(Artifact { path: format!("bpf-lsm/{stem}.json"), bytes: json });
+    }
 }
 
 /// Compile one plan into its bundle (`None` when it governs no kernel op), with the

@@ -147,11 +147,14 @@ impl Sink for Collect {
 }
 
 /// Run `f` with a [`Collect`] sink and put what it collected in the output's
-/// artifacts (after any it already has).
+/// artifacts (after any it already has), sorted by path: backends may make their
+/// files on several threads.
 fn collect(f: impl FnOnce(&dyn Sink) -> Output) -> Output {
     let sink = Collect::default();
     let mut out = f(&sink);
-    out.artifacts.extend(sink.into_inner());
+    let mut made = sink.into_inner();
+    made.sort_by(|a, b| a.path.cmp(&b.path));
+    out.artifacts.extend(made);
     out
 }
 
@@ -178,7 +181,15 @@ impl Output {
     pub fn sort(&mut self) {
         self.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
         sort_capabilities(&mut self.capabilities);
-        self.errors.sort_by(|a, b| (&a.location, a.backend, &a.rule).cmp(&(&b.location, b.backend, &b.rule)));
+        self.errors.sort_by(|a, b| {
+            (&a.location, a.backend, &a.rule, &a.policy, &a.message).cmp(&(
+                &b.location,
+                b.backend,
+                &b.rule,
+                &b.policy,
+                &b.message,
+            ))
+        });
         self.capabilities.dedup();
         self.errors.dedup();
     }
@@ -195,8 +206,14 @@ fn sort_capabilities(caps: &mut [Capability]) {
     let mut order: Vec<usize> = (0..caps.len()).collect();
     order.sort_by(|&i, &j| {
         let (a, b) = (&caps[i], &caps[j]);
-        (a.backend, &a.policy, keys[i], a.rule_id, &a.matches)
-            .cmp(&(b.backend, &b.policy, keys[j], b.rule_id, &b.matches))
+        (a.backend, &a.policy, keys[i], a.rule_id, &a.matches, support_key(&a.support)).cmp(&(
+            b.backend,
+            &b.policy,
+            keys[j],
+            b.rule_id,
+            &b.matches,
+            support_key(&b.support),
+        ))
     });
     drop(keys);
     permute_in_place(caps, order);
@@ -222,13 +239,25 @@ fn permute_in_place<T>(v: &mut [T], mut order: Vec<usize>) {
 }
 
 fn capability_order(a: &Capability, b: &Capability) -> std::cmp::Ordering {
-    (a.backend, &a.policy, source_key(&a.source), a.rule_id, &a.matches).cmp(&(
+    (a.backend, &a.policy, source_key(&a.source), a.rule_id, &a.matches, support_key(&a.support)).cmp(&(
         b.backend,
         &b.policy,
         source_key(&b.source),
         b.rule_id,
         &b.matches,
+        support_key(&b.support),
     ))
+}
+
+/// The verdict as the last sort key: lines equal in everything else are ordered
+/// by it, so the order is total (it does not depend on which thread made a line
+/// first) and duplicates end up next to each other for `dedup`.
+fn support_key(s: &Support) -> (u8, &str) {
+    match s {
+        Support::Exact => (0, ""),
+        Support::Approximated { reason } => (1, reason),
+        Support::NotExpressible { reason } => (2, reason),
+    }
 }
 
 /// `file:line:col` as a sort key that orders lines numerically.
@@ -354,6 +383,46 @@ pub fn compile_to(input: &Input<'_>, targets: &[Target], sink: &dyn Sink) -> Out
     }
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod sort_tests {
+    use super::{Capability, Output, Support, Target};
+
+    fn line(rule_id: u32, support: Support) -> Capability {
+        Capability {
+            backend: Target::BpfLsm,
+            policy: "PreventionPolicy ns/p".into(),
+            rule: "r".into(),
+            rule_id,
+            matches: "/bin/sh".into(),
+            source: "p.yaml:3:5".into(),
+            support,
+        }
+    }
+
+    /// Lines equal but for their verdict sort the same whatever order they come in
+    /// (backends make them on several threads), and duplicates apart from each
+    /// other in the input are removed.
+    #[test]
+    fn the_order_is_total_and_duplicates_go() {
+        let not = |r: &str| Support::NotExpressible { reason: r.into() };
+        let lines =
+            [line(7, not("b")), line(7, Support::Exact), line(7, not("a")), line(7, not("b")), line(3, not("a"))];
+        let mut outs: Vec<Output> = Vec::new();
+        for rotation in 0..lines.len() {
+            let mut v = lines.to_vec();
+            v.rotate_left(rotation);
+            v.reverse();
+            let mut out = Output { capabilities: v, ..Output::default() };
+            out.sort();
+            outs.push(out);
+        }
+        let want = vec![line(3, not("a")), line(7, Support::Exact), line(7, not("a")), line(7, not("b"))];
+        for out in outs {
+            assert_eq!(out.capabilities, want);
+        }
+    }
 }
 
 #[cfg(test)]
