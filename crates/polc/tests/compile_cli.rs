@@ -99,3 +99,42 @@ fn a_directory_polc_did_not_write_is_not_replaced() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("was not written by polc"));
     assert_eq!(std::fs::read_to_string(s.dir.join("mine/notes.txt")).unwrap(), "keep me");
 }
+
+/// Two containers whose files would have the same name (`a.b` + `c`, `a` + `b.c`)
+/// stop the compile, for a backend that checks names itself (bpf-lsm) and for one
+/// that does not (seccomp: the output directory refuses two files at one path), and
+/// nothing is written.
+#[test]
+fn clashing_file_names_stop_the_compile() {
+    let s = Scratch::new("clash");
+    let deploy = |name: &str, container: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: shop}}\nspec:\n  selector: \
+             {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      \
+             containers:\n        - {{name: {container}, image: x}}\n"
+        )
+    };
+    s.write("w.yaml", format!("{}---\n{}", deploy("a.b", "c"), deploy("a", "b.c")));
+    s.write(
+        "p.yaml",
+        "apiVersion: polc.dev/v1alpha1\nkind: RuntimePolicy\nmetadata: {name: p, namespace: shop}\nspec:\n  \
+         selector: {matchLabels: {app: web}}\n  onAnomaly: Block\n  baseline:\n    executables: [/bin/sh]\n    \
+         syscalls: [read, write, exit_group]\n",
+    );
+    for target in ["bpf-lsm", "seccomp"] {
+        let out = s.dir.join(format!("out-{target}"));
+        let o = Command::new(env!("CARGO_BIN_EXE_polc"))
+            .current_dir(root())
+            .args(["compile", "--no-config", "--target", target])
+            .arg(&s.dir)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_ne!(o.status.code(), Some(0), "{target}: {stderr}");
+        assert!(stderr.contains("shop.deployment.a.b.c"), "{target}: {stderr}");
+        assert!(!out.exists(), "{target}: a failed compile writes nothing");
+    }
+}

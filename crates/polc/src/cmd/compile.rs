@@ -136,10 +136,10 @@ fn row(c: &backend::Capability) -> [&str; 7] {
 /// One line of the table: every column but the last padded to its width, no
 /// trailing blanks.
 fn write_row(w: &mut impl Write, cells: &[&str; 7], widths: &[usize; 6]) -> std::io::Result<()> {
-    // The last non-empty cell ends the line.
-    let last = cells.iter().rposition(|c| !c.is_empty()).unwrap_or(0);
+    // The last cell with text ends the line, without its trailing blanks.
+    let last = cells.iter().rposition(|c| !c.trim_end().is_empty()).unwrap_or(0);
     for (i, cell) in cells.iter().enumerate().take(last + 1) {
-        w.write_all(cell.as_bytes())?;
+        w.write_all(if i == last { cell.trim_end() } else { cell }.as_bytes())?;
         if i < last {
             let pad = widths.get(i).map_or(0, |w| w.saturating_sub(cell.chars().count())) + 2;
             w.write_all(&b"                                                                "[..pad.min(64)])?;
@@ -275,6 +275,11 @@ impl Staging {
             std::mem::take(&mut st.files)
         };
         files.sort();
+        // A backend that checks no clash of file names would have written one file
+        // twice (and on several threads, mixed the two): refuse the output.
+        if let Some(w) = files.windows(2).find(|w| w[0].0 == w[1].0) {
+            anyhow::bail!("two outputs were written to {}: their targets' names collide; rename one", w[0].0);
+        }
         let n = files.len() + 1;
         self.write(&Artifact { path: INDEX.into(), bytes: pretty(&index(&files)) })?;
         if dir.exists() {
@@ -325,5 +330,26 @@ impl<W: Write> Write for Hashed<W> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    /// Rows are padded to the columns, two blanks apart, and end at the last text,
+    /// without trailing blanks, even when a cell itself ends in blanks.
+    #[test]
+    fn rows_end_at_their_last_text() {
+        let widths = [3, 4, 1, 1, 2, 1];
+        let row = |cells: [&str; 7]| {
+            let mut v = Vec::new();
+            super::write_row(&mut v, &cells, &widths).unwrap();
+            String::from_utf8(v).unwrap()
+        };
+        assert_eq!(row(["a", "bb", "c", "d", "é", "f", "note"]), "a    bb    c  d  é   f  note\n");
+        assert_eq!(row(["a", "bb", "c", "d", "", "f", ""]), "a    bb    c  d      f\n");
+        assert_eq!(row(["a", "bb", "c", "d", "e", "f ", " "]), "a    bb    c  d  e   f\n");
+        assert_eq!(row(["a", "", "", "", "", "", "x  "]), format!("a{}x\n", " ".repeat(23)));
     }
 }

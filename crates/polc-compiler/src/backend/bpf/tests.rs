@@ -982,3 +982,22 @@ fn slots_beyond_the_slot_space() {
     // before it only).
     assert_eq!(super::slots(&plans[..1000]), s[..1000]);
 }
+
+/// Two targets whose bundles would have the same file name are an error, and
+/// neither gets a bundle (their writes would race on the backend's threads).
+#[test]
+fn clashing_file_names_are_an_error() {
+    let p = policy("p", "prevention", json!({"selector": {}, "process": [{"action": "Block", "paths": ["/bin/sh"]}]}));
+    let w =
+        |name: &str, container: &str| Workload { name: name.into(), containers: vec![container.into()], ..workload() };
+    let (a, b, c) = (w("a.b", "c"), w("a", "b.c"), w("x", "c"));
+    let policies = [p];
+    let ps = plan(&policies, &[a, b, c]);
+    assert_eq!(ps.len(), 3);
+    let out = compile(&Input { policies: &policies, workloads: &[], plans: &ps });
+    assert_eq!(out.errors.len(), 1, "{:?}", out.errors);
+    let e = &out.errors[0].message;
+    assert!(e.contains("both map to bundle bpf-lsm/default.deployment.a.b.c.bundle"), "{e}");
+    let paths: Vec<&str> = out.artifacts.iter().map(|a| a.path.as_str()).collect();
+    assert_eq!(paths, ["bpf-lsm/default.deployment.x.c.bundle", "bpf-lsm/default.deployment.x.c.json"]);
+}
