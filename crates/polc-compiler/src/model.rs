@@ -112,4 +112,6 @@ pub struct Workload {
     pub labels: BTreeMap<String, String>,
     /// Container names (init containers included).
     pub containers: Vec<String>,
+    /// `file:line:col` of the manifest's `metadata.name` (empty when not from a file).
+    pub source: String,
 }

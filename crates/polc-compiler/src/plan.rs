@@ -33,13 +33,28 @@ impl Target {
         format!("{}/{}/{}/{}", self.namespace, self.kind, self.name, self.container)
     }
 
-    /// A file-name-safe, unique stem: `namespace.kind.name.container` with the kind
-    /// in lowercase (`policy` for a standalone policy) and `*` written as `all`.
-    /// Kubernetes names cannot contain `.`-free collisions here: namespaces and
-    /// container names have no dots, and the kind separates workloads from policies.
+    /// A file-name-safe stem: `namespace.kind.name.container` with the kind in
+    /// lowercase (`policy` for a standalone policy), `*` written as `all`, and any
+    /// character but ASCII letters, digits, `.`, `-` and `_` written as `_`. Every
+    /// backend that writes a file per target names it by this stem, and AppArmor
+    /// names its profile `polc.<stem>`. Valid Kubernetes names never make two targets
+    /// share a stem (namespaces and container names have no dots); input that does
+    /// is an error of the compile ([`crate::backend::compile_to`]).
     pub fn stem(&self) -> String {
         let c = if self.container == "*" { "all" } else { &self.container };
-        format!("{}.{}.{}.{c}", self.namespace, self.kind.to_ascii_lowercase(), self.name)
+        let mut s = format!("{}.{}.{}.{c}", self.namespace, self.kind.to_ascii_lowercase(), self.name);
+        if !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')) {
+            s = s
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+                .collect();
+        }
+        s
+    }
+
+    /// `Kind namespace/name` of the workload (or policy) the target is for.
+    pub fn label(&self) -> String {
+        format!("{} {}/{}", self.kind, self.namespace, self.name)
     }
 }
 

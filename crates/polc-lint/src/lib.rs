@@ -339,6 +339,12 @@ impl Linter {
                 name: w.name.clone(),
                 labels: w.labels.clone(),
                 containers: w.containers.clone(),
+                source: {
+                    let (file, doc) = (&files[w.loc.0], &files[w.loc.0].documents[w.loc.1]);
+                    let at =
+                        doc.spans.field_span(&doc.value, polc_load::FieldPath::from_pointer("/metadata/name").segs());
+                    format!("{}:{at}", file.name)
+                },
             })
             .collect();
         report.model_policies = policies.into_iter().map(|p| p.policy).collect();

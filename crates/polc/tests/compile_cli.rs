@@ -135,6 +135,19 @@ fn clashing_file_names_stop_the_compile() {
         assert!(!stderr.contains("panicked"), "{stderr}");
         assert_ne!(o.status.code(), Some(0), "{target}: {stderr}");
         assert!(stderr.contains("shop.deployment.a.b.c"), "{target}: {stderr}");
+        // Both manifests, by file, line and column of their names.
+        assert!(stderr.contains("w.yaml:3:12") && stderr.contains("w.yaml:14:12"), "{target}: {stderr}");
         assert!(!out.exists(), "{target}: a failed compile writes nothing");
     }
+    // Cilium names its objects after the policies: the same input compiles.
+    let out = s.dir.join("out-cilium");
+    let o = Command::new(env!("CARGO_BIN_EXE_polc"))
+        .current_dir(root())
+        .args(["compile", "--no-config", "--target", "cilium"])
+        .arg(&s.dir)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
 }

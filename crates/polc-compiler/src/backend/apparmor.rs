@@ -54,7 +54,7 @@ mod glob;
 mod model;
 mod shape;
 
-use super::{Capability, CompileError, Input, Output, Support, Target};
+use super::{Capability, Input, Output, Support, Target};
 use crate::ir::{COMM_MAX, IrRule, Matcher, Section};
 use crate::plan::{EffRule, Plan};
 use glob::{Pat, quote};
@@ -101,7 +101,6 @@ pub fn compile_to(input: &Input<'_>, sink: &dyn super::Sink) -> Output {
     let mut verdicts = Verdicts::default();
     // Policy sets share rules, so the same differences recur: computed once each.
     let cuts = Cuts::default();
-    let mut stems: BTreeMap<String, String> = BTreeMap::new();
     let mut sets: BTreeMap<&[usize], Vec<usize>> = BTreeMap::new();
     for (i, plan) in input.plans.iter().enumerate() {
         sets.entry(plan.policies.as_slice()).or_default().push(i);
@@ -115,17 +114,6 @@ pub fn compile_to(input: &Input<'_>, sink: &dyn super::Sink) -> Output {
             let plan = &input.plans[i];
             let stem = plan.target.stem();
             profile.retarget(plan);
-            if let Some(other) = stems.insert(stem.clone(), plan.target.id()) {
-                out.errors.push(internal(
-                    &plan.target.id(),
-                    &format!(
-                        "targets {other} and {} both map to profile {}; rename one",
-                        plan.target.id(),
-                        profile.name
-                    ),
-                ));
-                continue;
-            }
             let text = profile.render();
             #[cfg(test)]
             assert_eq!(text, tests::render_with_tera(&profile), "the renderer and the template differ");
@@ -136,16 +124,6 @@ pub fn compile_to(input: &Input<'_>, sink: &dyn super::Sink) -> Output {
     out.capabilities = all.finish(&ids);
     out.sort();
     out
-}
-
-fn internal(target: &str, message: &str) -> CompileError {
-    CompileError {
-        backend: Target::Apparmor,
-        policy: target.to_string(),
-        rule: "-".into(),
-        location: "-".into(),
-        message: message.to_string(),
-    }
 }
 
 /// What the template gets.
@@ -231,13 +209,7 @@ fn comment(s: &str) -> String {
 }
 
 fn profile_name(plan: &Plan) -> String {
-    let stem: String = plan
-        .target
-        .stem()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
-        .collect();
-    format!("polc.{stem}")
+    format!("polc.{}", plan.target.stem())
 }
 
 fn profile<'a>(input: &Input<'_>, plan: &'a Plan, verdicts: &mut Verdicts<'a>, cuts: &Cuts) -> Option<Profile> {

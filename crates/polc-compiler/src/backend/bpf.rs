@@ -32,7 +32,7 @@ use crate::ir::IrRule;
 use crate::model::{Policy, Spec};
 use crate::plan::{EffRule, Plan};
 use bundle::{Bundle, OpDefault, RuleInfo};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Compile the plans for this backend.
@@ -60,23 +60,6 @@ pub fn compile_to(input: &Input<'_>, sink: &dyn Sink) -> Output {
         by_set.entry(plan.policies.as_slice()).or_default().push(i);
     }
     let sets: Vec<Vec<usize>> = by_set.into_values().collect();
-    // Two targets whose files would have the same name are an error (their writes
-    // would race); neither gets a bundle.
-    let mut stems: HashMap<String, usize> = HashMap::with_capacity(input.plans.len());
-    let mut clashes = Vec::new();
-    let mut skip = vec![false; input.plans.len()];
-    for (i, plan) in input.plans.iter().enumerate() {
-        match stems.entry(plan.target.stem()) {
-            std::collections::hash_map::Entry::Occupied(o) => {
-                clashes.push((*o.get(), i));
-                skip[*o.get()] = true;
-                skip[i] = true;
-            }
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(i);
-            }
-        }
-    }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_THREADS).min(sets.len());
     let next = std::sync::atomic::AtomicUsize::new(0);
     let work = || {
@@ -84,7 +67,7 @@ pub fn compile_to(input: &Input<'_>, sink: &dyn Sink) -> Output {
         loop {
             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let Some(members) = sets.get(i) else { break };
-            compile_set(input, members, &slots, &skip, sink, &mut out);
+            compile_set(input, members, &slots, sink, &mut out);
         }
         out
     };
@@ -105,21 +88,6 @@ pub fn compile_to(input: &Input<'_>, sink: &dyn Sink) -> Output {
             out
         })
     };
-    for &(a, b) in &clashes {
-        let (a, b) = (&input.plans[a].target, &input.plans[b].target);
-        out.errors.push(CompileError {
-            backend: Target::BpfLsm,
-            policy: b.id(),
-            rule: "-".into(),
-            location: "-".into(),
-            message: format!(
-                "targets {} and {} both map to bundle bpf-lsm/{}.bundle; rename one",
-                a.id(),
-                b.id(),
-                b.stem()
-            ),
-        });
-    }
     // Plans of different sets share rules: keep one capability line per verdict.
     out.sort();
     out
@@ -129,13 +97,13 @@ pub fn compile_to(input: &Input<'_>, sink: &dyn Sink) -> Output {
 const MAX_THREADS: usize = 8;
 
 /// Lower one policy set (the indices of its plans) and give every plan of it its
-/// bundle and dump (but those in `skip`).
-fn compile_set(input: &Input<'_>, members: &[usize], slots: &[u16], skip: &[bool], sink: &dyn Sink, out: &mut Output) {
+/// bundle and dump.
+fn compile_set(input: &Input<'_>, members: &[usize], slots: &[u16], sink: &dyn Sink, out: &mut Output) {
     let Some(&first) = members.first() else { return };
     let (bundle, o) = compile_plan(&input.plans[first], input.policies, slots[first]);
     out.extend(o);
     let Some(mut b) = bundle else { return };
-    for &i in members.iter().filter(|&&i| !skip[i]) {
+    for &i in members {
         let plan = &input.plans[i];
         b.retarget(plan.target.id(), slots[i]);
         let stem = plan.target.stem();

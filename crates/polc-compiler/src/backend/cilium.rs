@@ -1437,6 +1437,7 @@ mod tests {
             name: "x".into(),
             labels: [("app".to_string(), "x".to_string())].into(),
             containers: vec!["c".into()],
+            ..Default::default()
         };
         let policies = [a, b];
         let plans = plan(&policies, std::slice::from_ref(&w));

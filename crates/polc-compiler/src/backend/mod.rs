@@ -96,9 +96,11 @@ pub struct Capability {
     pub support: Support,
 }
 
-/// A rule a backend was asked to enforce and cannot lower: the compile fails.
+/// A rule a backend was asked to enforce and cannot lower, or input no backend
+/// can write (two targets whose files would share a name, rule `-`): the compile
+/// fails.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
-#[error("{location}: {backend}: {policy} rule `{rule}`: {message}")]
+#[error("{location}: {backend}: {policy}{}: {message}", if rule == "-" { String::new() } else { format!(" rule `{rule}`") })]
 #[serde(rename_all = "camelCase")]
 pub struct CompileError {
     /// Backend.
@@ -204,17 +206,7 @@ fn sort_capabilities(caps: &mut [Capability]) {
     }
     let keys: Vec<(&str, u32, u32)> = caps.iter().map(|c| source_key(&c.source)).collect();
     let mut order: Vec<usize> = (0..caps.len()).collect();
-    order.sort_by(|&i, &j| {
-        let (a, b) = (&caps[i], &caps[j]);
-        (a.backend, &a.policy, keys[i], a.rule_id, &a.matches, support_key(&a.support)).cmp(&(
-            b.backend,
-            &b.policy,
-            keys[j],
-            b.rule_id,
-            &b.matches,
-            support_key(&b.support),
-        ))
-    });
+    order.sort_by(|&i, &j| order_key(&caps[i], keys[i]).cmp(&order_key(&caps[j], keys[j])));
     drop(keys);
     permute_in_place(caps, order);
 }
@@ -239,14 +231,14 @@ fn permute_in_place<T>(v: &mut [T], mut order: Vec<usize>) {
 }
 
 fn capability_order(a: &Capability, b: &Capability) -> std::cmp::Ordering {
-    (a.backend, &a.policy, source_key(&a.source), a.rule_id, &a.matches, support_key(&a.support)).cmp(&(
-        b.backend,
-        &b.policy,
-        source_key(&b.source),
-        b.rule_id,
-        &b.matches,
-        support_key(&b.support),
-    ))
+    order_key(a, source_key(&a.source)).cmp(&order_key(b, source_key(&b.source)))
+}
+
+/// What capability lines sort by, given the line's parsed source.
+type OrderKey<'a> = (Target, &'a str, (&'a str, u32, u32), u32, &'a str, (u8, &'a str));
+
+fn order_key<'a>(c: &'a Capability, source: (&'a str, u32, u32)) -> OrderKey<'a> {
+    (c.backend, &c.policy, source, c.rule_id, &c.matches, support_key(&c.support))
 }
 
 /// The verdict as the last sort key: lines equal in everything else are ordered
@@ -363,6 +355,11 @@ pub fn compile_to(input: &Input<'_>, targets: &[Target], sink: &dyn Sink) -> Out
     let mut targets = targets.to_vec();
     targets.sort();
     targets.dedup();
+    // Two targets whose files would share a name fail the compile. The backends
+    // still run, so that every other error is reported too, but what they make is
+    // not kept (two threads would write one file).
+    let clashes = name_clashes(input, &targets);
+    let sink = if clashes.is_empty() { sink } else { &Discard };
     let outs: Vec<Output> = if targets.len() < 2 {
         targets.iter().map(|&t| compile_one_to(input, t, sink)).collect()
     } else {
@@ -381,8 +378,83 @@ pub fn compile_to(input: &Input<'_>, targets: &[Target], sink: &dyn Sink) -> Out
     for o in outs {
         out.extend(o);
     }
+    out.errors.extend(clashes);
     out.sort();
     out
+}
+
+/// A sink that drops what it is given.
+struct Discard;
+
+impl Sink for Discard {
+    fn put(&self, _: Artifact) {}
+}
+
+/// The backends that write a file per target, named by the target's stem
+/// ([`crate::plan::Target::stem`]), and the file each writes for `stem`.
+fn stem_files(target: Target, stem: &str) -> Option<String> {
+    match target {
+        Target::BpfLsm => Some(format!("bpf-lsm/{stem}.bundle")),
+        Target::Apparmor => Some(format!("apparmor/{stem}")),
+        Target::Seccomp => Some(format!("seccomp/{stem}.json")),
+        Target::Cilium => None,
+    }
+}
+
+/// Targets whose files would share a name, for the backends in `targets`: one
+/// error per clash, at the later target's manifest, naming both targets and where
+/// each comes from.
+fn name_clashes(input: &Input<'_>, targets: &[Target]) -> Vec<CompileError> {
+    let Some(&backend) = targets.iter().find(|&&t| stem_files(t, "").is_some()) else { return Vec::new() };
+    let mut first: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::with_capacity(input.plans.len());
+    let mut clashes = Vec::new();
+    for (i, plan) in input.plans.iter().enumerate() {
+        match first.entry(plan.target.stem()) {
+            std::collections::hash_map::Entry::Occupied(o) => clashes.push((*o.get(), i, o.key().clone())),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(i);
+            }
+        }
+    }
+    clashes
+        .into_iter()
+        .map(|(a, b, stem)| {
+            let (a, b) = (&input.plans[a].target, &input.plans[b].target);
+            let files: Vec<String> = targets.iter().filter_map(|&t| stem_files(t, &stem)).collect();
+            CompileError {
+                backend,
+                policy: b.label(),
+                rule: "-".into(),
+                location: source_of(input, b),
+                message: format!(
+                    "targets {} and {} (at {}) would both be written as {}; rename one of the two",
+                    b.id(),
+                    a.id(),
+                    source_of(input, a),
+                    files.join(", ")
+                ),
+            }
+        })
+        .collect()
+}
+
+/// `file:line:col` of the manifest a target comes from (`-` when not known).
+fn source_of(input: &Input<'_>, t: &crate::plan::Target) -> String {
+    let found = if t.kind == "Policy" {
+        input
+            .policies
+            .iter()
+            .find(|p| p.namespace == t.namespace && p.name == t.name)
+            .map(|p| p.source.locate("/metadata/name"))
+    } else {
+        input
+            .workloads
+            .iter()
+            .find(|w| w.namespace == t.namespace && w.kind == t.kind && w.name == t.name)
+            .map(|w| w.source.clone())
+    };
+    found.filter(|s| !s.is_empty()).unwrap_or_else(|| "-".into())
 }
 
 #[cfg(test)]

@@ -510,6 +510,7 @@ mod tests {
             name: "web".into(),
             labels: [("app".to_string(), "web".to_string())].into(),
             containers: vec!["app".into()],
+            ..Default::default()
         }]
     }
 

@@ -38,8 +38,9 @@ pub(crate) fn run(args: &CompileArgs) -> anyhow::Result<Status> {
             eprintln!("error: {e}");
         }
         eprintln!(
-            "polc: {} rules cannot be compiled for the requested targets; nothing was written to {}",
+            "polc: the compile failed with {} error{}; nothing was written to {}",
             out.errors.len(),
+            if out.errors.len() == 1 { "" } else { "s" },
             args.out.display()
         );
         return Ok(Status::Findings);
@@ -139,13 +140,11 @@ fn write_row(w: &mut impl Write, cells: &[&str; 7], widths: &[usize; 6]) -> std:
     // The last cell with text ends the line, without its trailing blanks.
     let last = cells.iter().rposition(|c| !c.trim_end().is_empty()).unwrap_or(0);
     for (i, cell) in cells.iter().enumerate().take(last + 1) {
-        w.write_all(if i == last { cell.trim_end() } else { cell }.as_bytes())?;
-        if i < last {
-            let pad = widths.get(i).map_or(0, |w| w.saturating_sub(cell.chars().count())) + 2;
-            w.write_all(&b"                                                                "[..pad.min(64)])?;
-            for _ in 64..pad {
-                w.write_all(b" ")?;
-            }
+        if i == last {
+            w.write_all(cell.trim_end().as_bytes())?;
+        } else {
+            // Padded to the column (width counts characters), two blanks apart.
+            write!(w, "{cell:<width$}  ", width = widths.get(i).copied().unwrap_or(0))?;
         }
     }
     w.write_all(b"\n")

@@ -53,6 +53,7 @@ fn run(policies: &[Policy]) -> Run {
         name: "web".into(),
         labels: [("app".to_string(), "web".to_string())].into(),
         containers: vec!["app".into()],
+        ..Default::default()
     }];
     let plans = plan(policies, &workloads);
     let out = compile(&Input { policies, workloads: &workloads, plans: &plans });

@@ -5,7 +5,7 @@
 use super::bundle::{Bundle, DecodeError, HEADER_LEN};
 use super::sim::{Sim, Verdict};
 use super::{compile, compile_plan};
-use crate::backend::{Input, Output, Support};
+use crate::backend::{Input, Output, Support, Target};
 use crate::cidr::Cidr;
 use crate::ir::{Matcher, PeerKey, Section};
 use crate::model::{Policy, Source, Spec, Workload};
@@ -983,21 +983,48 @@ fn slots_beyond_the_slot_space() {
     assert_eq!(super::slots(&plans[..1000]), s[..1000]);
 }
 
-/// Two targets whose bundles would have the same file name are an error, and
-/// neither gets a bundle (their writes would race on the backend's threads).
+/// Two targets whose files would have the same name are one error of the compile,
+/// at the later target's manifest, naming both targets and where each comes from,
+/// and nothing is written (their writes would race on the backends' threads). A
+/// name with a character unsafe in a file name is written with `_`, and clashes
+/// the same way.
 #[test]
 fn clashing_file_names_are_an_error() {
     let p = policy("p", "prevention", json!({"selector": {}, "process": [{"action": "Block", "paths": ["/bin/sh"]}]}));
-    let w =
-        |name: &str, container: &str| Workload { name: name.into(), containers: vec![container.into()], ..workload() };
-    let (a, b, c) = (w("a.b", "c"), w("a", "b.c"), w("x", "c"));
+    let w = |name: &str, container: &str, line: u32| Workload {
+        name: name.into(),
+        containers: vec![container.into()],
+        source: format!("apps.yaml:{line}:9"),
+        ..workload()
+    };
+    let workloads = [w("a.b", "c", 4), w("a", "b.c", 20), w("x", "c", 40), w("y/z", "c", 60), w("y_z", "c", 80)];
     let policies = [p];
-    let ps = plan(&policies, &[a, b, c]);
-    assert_eq!(ps.len(), 3);
-    let out = compile(&Input { policies: &policies, workloads: &[], plans: &ps });
-    assert_eq!(out.errors.len(), 1, "{:?}", out.errors);
-    let e = &out.errors[0].message;
-    assert!(e.contains("both map to bundle bpf-lsm/default.deployment.a.b.c.bundle"), "{e}");
-    let paths: Vec<&str> = out.artifacts.iter().map(|a| a.path.as_str()).collect();
-    assert_eq!(paths, ["bpf-lsm/default.deployment.x.c.bundle", "bpf-lsm/default.deployment.x.c.json"]);
+    let ps = plan(&policies, &workloads);
+    assert_eq!(ps.len(), 5);
+    let out = crate::backend::compile(&Input { policies: &policies, workloads: &workloads, plans: &ps }, &Target::ALL);
+    let errors: Vec<(&str, &str)> = out.errors.iter().map(|e| (e.location.as_str(), e.message.as_str())).collect();
+    assert_eq!(
+        errors,
+        [
+            (
+                "apps.yaml:4:9",
+                "targets default/Deployment/a.b/c and default/Deployment/a/b.c (at apps.yaml:20:9) would both be \
+                 written as bpf-lsm/default.deployment.a.b.c.bundle, apparmor/default.deployment.a.b.c, \
+                 seccomp/default.deployment.a.b.c.json; rename one of the two"
+            ),
+            (
+                "apps.yaml:80:9",
+                "targets default/Deployment/y_z/c and default/Deployment/y/z/c (at apps.yaml:60:9) would both be \
+                 written as bpf-lsm/default.deployment.y_z.c.bundle, apparmor/default.deployment.y_z.c, \
+                 seccomp/default.deployment.y_z.c.json; rename one of the two"
+            ),
+        ]
+    );
+    assert!(out.errors.iter().all(|e| e.backend == Target::BpfLsm && e.policy.starts_with("Deployment default/")));
+    assert!(out.artifacts.is_empty(), "{:?}", out.artifacts.iter().map(|a| &a.path).collect::<Vec<_>>());
+    // Without the clashing workloads the same compile writes files.
+    let ps = plan(&policies, &workloads[2..4]);
+    let out = crate::backend::compile(&Input { policies: &policies, workloads: &workloads, plans: &ps }, &Target::ALL);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert!(out.artifacts.iter().any(|a| a.path == "bpf-lsm/default.deployment.y_z.c.bundle"));
 }
