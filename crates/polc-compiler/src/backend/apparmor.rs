@@ -54,7 +54,7 @@ mod glob;
 mod model;
 mod shape;
 
-use super::{Capability, Input, Output, Support, Target};
+use super::{Capability, Input, Interner, Output, Support, Target};
 use crate::ir::{COMM_MAX, IrRule, Matcher, Section};
 use crate::plan::{EffRule, Plan};
 use glob::{Pat, quote};
@@ -785,8 +785,8 @@ struct Key {
 /// Maps by rule id (ids are unique across the input), with foldhash.
 type ById<V> = HashMap<u32, V, foldhash::fast::FixedState>;
 
-/// A verdict: level and reason.
-type Note = (Level, String);
+/// A verdict: level and reason (shared: rules of many sets have the same).
+type Note = (Level, Arc<str>);
 
 /// The verdicts of the rules of one policy set, made for one of its targets: each
 /// rule the translation met, with its non-exact verdicts. (The set's other targets
@@ -796,6 +796,7 @@ type Note = (Level, String);
 struct Verdicts<'a> {
     rules: ById<(&'a EffRule, Vec<Note>)>,
     defaults: BTreeMap<Key, Vec<Note>>,
+    reasons: Interner,
 }
 
 fn describe(r: &IrRule) -> String {
@@ -825,28 +826,28 @@ impl<'a> Verdicts<'a> {
     }
 
     fn note(&mut self, e: &'a EffRule, level: Level, reason: &str) {
-        add_note(&mut self.rules.entry(e.id).or_insert_with(|| (e, Vec::new())).1, level, reason);
+        add_note(&mut self.rules.entry(e.id).or_insert_with(|| (e, Vec::new())).1, level, reason, &mut self.reasons);
     }
 
     /// A note on a section default.
     fn note_key(&mut self, key: Key, level: Level, reason: &str) {
-        add_note(self.defaults.entry(key).or_default(), level, reason);
+        add_note(self.defaults.entry(key).or_default(), level, reason, &mut self.reasons);
     }
 }
 
-fn key(e: &EffRule) -> Key {
+fn key(e: &EffRule, texts: &mut Interner) -> Key {
     Key {
         policy: e.policy_label.clone(),
         rule_id: e.id,
         rule: e.rule.name.clone(),
-        matches: describe(&e.rule).into(),
+        matches: texts.get(&describe(&e.rule)),
         source: e.source.clone(),
     }
 }
 
-fn add_note(notes: &mut Vec<Note>, level: Level, reason: &str) {
-    if !notes.iter().any(|(l, r)| *l == level && r == reason) {
-        notes.push((level, reason.to_string()));
+fn add_note(notes: &mut Vec<Note>, level: Level, reason: &str, reasons: &mut Interner) {
+    if !notes.iter().any(|(l, r)| *l == level && **r == *reason) {
+        notes.push((level, reasons.get(reason)));
     }
 }
 
@@ -882,6 +883,7 @@ struct AllVerdicts {
     index: ById<u32>,
     rules: Vec<(Key, Merged)>,
     defaults: BTreeMap<Key, Merged>,
+    matches: Interner,
 }
 
 impl AllVerdicts {
@@ -894,7 +896,7 @@ impl AllVerdicts {
             let next = u32::try_from(self.rules.len()).unwrap_or(u32::MAX);
             let at = *self.index.entry(id).or_insert(next);
             if at == next {
-                self.rules.push((key(e), Merged::default()));
+                self.rules.push((key(e, &mut self.matches), Merged::default()));
             }
             if let Some((_, merged)) = self.rules.get_mut(at as usize) {
                 merged.add(notes, &members);
@@ -917,7 +919,7 @@ impl AllVerdicts {
 fn capability(key: Key, Merged { targets, mut notes }: Merged, ids: &[String]) -> Capability {
     notes.sort_by(|a, b| b.0.cmp(&a.0));
     let level = notes.first().map_or(Level::Exact, |((l, _), _)| *l);
-    let mut reasons = Vec::new();
+    let mut reasons: Vec<Arc<str>> = Vec::new();
     for ((l, r), ts) in &notes {
         if *l == Level::Exact {
             continue;
@@ -928,10 +930,11 @@ fn capability(key: Key, Merged { targets, mut notes }: Merged, ids: &[String]) -
             let mut ts: Vec<&str> = ts.iter().filter_map(|&t| ids.get(t as usize)).map(String::as_str).collect();
             ts.sort_unstable();
             ts.dedup();
-            reasons.push(format!("{r} (for {})", ts.join(", ")));
+            reasons.push(format!("{r} (for {})", ts.join(", ")).into());
         }
     }
-    let reason = reasons.join("; ");
+    // One reason (the common case) is shared as it is.
+    let reason = if reasons.len() == 1 { reasons.swap_remove(0) } else { reasons.join("; ").into() };
     let support = match level {
         Level::Exact => Support::Exact,
         Level::Approximated => Support::Approximated { reason },
@@ -942,7 +945,7 @@ fn capability(key: Key, Merged { targets, mut notes }: Merged, ids: &[String]) -
         policy: key.policy,
         rule: key.rule,
         rule_id: key.rule_id,
-        matches: key.matches.to_string(),
+        matches: key.matches,
         source: key.source,
         support,
     }

@@ -27,7 +27,7 @@ mod tests;
 
 pub use lower::BpfError;
 
-use super::{Artifact, Capability, CompileError, Input, Output, Sink, Target};
+use super::{Artifact, Capability, CompileError, Input, Interner, Output, Sink, Target};
 use crate::ir::IrRule;
 use crate::model::{Policy, Spec};
 use crate::plan::{EffRule, Plan};
@@ -64,10 +64,11 @@ pub fn compile_to(input: &Input<'_>, sink: &dyn Sink) -> Output {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let work = || {
         let mut out = Output::default();
+        let mut texts = Interner::default();
         loop {
             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let Some(members) = sets.get(i) else { break };
-            compile_set(input, members, &slots, sink, &mut out);
+            compile_set(input, members, &slots, sink, &mut texts, &mut out);
         }
         out
     };
@@ -97,10 +98,21 @@ pub fn compile_to(input: &Input<'_>, sink: &dyn Sink) -> Output {
 const MAX_THREADS: usize = 8;
 
 /// Lower one policy set (the indices of its plans) and give every plan of it its
-/// bundle and dump.
-fn compile_set(input: &Input<'_>, members: &[usize], slots: &[u16], sink: &dyn Sink, out: &mut Output) {
+/// bundle and dump. The capability lines' texts are shared through `texts` (sets
+/// share rules, so the same lines recur).
+fn compile_set(
+    input: &Input<'_>,
+    members: &[usize],
+    slots: &[u16],
+    sink: &dyn Sink,
+    texts: &mut Interner,
+    out: &mut Output,
+) {
     let Some(&first) = members.first() else { return };
-    let (bundle, o) = compile_plan(&input.plans[first], input.policies, slots[first]);
+    let (bundle, mut o) = compile_plan(&input.plans[first], input.policies, slots[first]);
+    for c in &mut o.capabilities {
+        c.share(texts);
+    }
     out.extend(o);
     let Some(mut b) = bundle else { return };
     for &i in members {
@@ -127,7 +139,7 @@ pub fn compile_plan(plan: &Plan, policies: &[Policy], slot: u16) -> (Option<Bund
             policy: e.policy_label.clone(),
             rule: e.rule.name.clone(),
             rule_id: e.id,
-            matches: matches_text(&e.rule),
+            matches: matches_text(&e.rule).into(),
             source: Arc::clone(&e.source),
             support: support.clone(),
         });

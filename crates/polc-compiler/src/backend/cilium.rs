@@ -100,9 +100,10 @@ pub fn compile_to(input: &Input<'_>, sink: &dyn super::Sink) -> Output {
     let ids = assign_ids(input.policies);
     let dec = analyse(input);
     let mut paths: BTreeMap<String, String> = BTreeMap::new();
+    let mut texts = super::Interner::default();
     for (pi, p) in input.policies.iter().enumerate() {
         let (ids, dec) = (ids.get(pi).map_or(&[][..], Vec::as_slice), dec.get(pi).map_or(&[][..], Vec::as_slice));
-        capabilities(p, ids, dec, &mut out);
+        capabilities(p, ids, dec, &mut texts, &mut out);
         let built = match &p.spec {
             Spec::Network(s) => network_object(p, s, dec),
             Spec::Prevention(s) => prevention_object(p, s, dec),
@@ -179,11 +180,11 @@ struct Decision {
 impl Decision {
     fn support(&self) -> Support {
         if let Some(reason) = &self.not_expressible {
-            Support::NotExpressible { reason: reason.clone() }
+            Support::NotExpressible { reason: reason.as_str().into() }
         } else if self.notes.is_empty() {
             Support::Exact
         } else {
-            Support::Approximated { reason: self.notes.join("; ") }
+            Support::Approximated { reason: self.notes.join("; ").into() }
         }
     }
 
@@ -636,15 +637,21 @@ fn direction_word(s: Section) -> &'static str {
     }
 }
 
-fn capabilities(p: &Policy, ids: &[u32], dec: &[Decision], out: &mut Output) {
-    let cap = |rule: Arc<str>, rule_id: u32, matches: String, pointer: &str, support: Support| Capability {
-        backend: Target::Cilium,
-        policy: p.label().into(),
-        rule,
-        rule_id,
-        matches,
-        source: p.source.locate(pointer).into(),
-        support,
+/// The capability lines of one policy (their texts shared through `texts`).
+fn capabilities(p: &Policy, ids: &[u32], dec: &[Decision], texts: &mut super::Interner, out: &mut Output) {
+    let label: Arc<str> = p.label().into();
+    let mut cap = |rule: Arc<str>, rule_id: u32, matches: String, pointer: &str, support: Support| {
+        let mut c = Capability {
+            backend: Target::Cilium,
+            policy: label.clone(),
+            rule,
+            rule_id,
+            matches: matches.into(),
+            source: p.source.locate(pointer).into(),
+            support,
+        };
+        c.share(texts);
+        c
     };
     // Entries Cilium cannot express: once per rule (per baseline section for RuntimePolicy).
     let mut outside: Vec<(String, Vec<usize>)> = Vec::new();
@@ -1576,7 +1583,7 @@ mod tests {
         );
         let out = run(&[rt]);
         assert!(out.artifacts.is_empty());
-        let rules: Vec<(&str, &str)> = out.capabilities.iter().map(|c| (&*c.rule, c.matches.as_str())).collect();
+        let rules: Vec<(&str, &str)> = out.capabilities.iter().map(|c| (&*c.rule, &*c.matches)).collect();
         assert_eq!(
             rules,
             vec![

@@ -65,14 +65,32 @@ pub enum Support {
     Exact,
     /// Enforced, but not exactly as written.
     Approximated {
-        /// What differs.
-        reason: String,
+        /// What differs (shared by the lines with the same reason: see [`Interner`]).
+        reason: Arc<str>,
     },
     /// Not enforced by this backend.
     NotExpressible {
-        /// Why, and which backend can.
-        reason: String,
+        /// Why, and which backend can (shared, as above).
+        reason: Arc<str>,
     },
+}
+
+/// One shared copy of each text: capability lines repeat a few thousand reasons
+/// and rule texts over a million times at 10,000 policies (80 MB of reasons in
+/// 900,000 allocations, against 3 MB distinct).
+#[derive(Default)]
+pub struct Interner(std::collections::HashSet<Arc<str>, foldhash::fast::RandomState>);
+
+impl Interner {
+    /// The shared copy of `s`.
+    pub fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.0.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = s.into();
+        self.0.insert(a.clone());
+        a
+    }
 }
 
 /// One line of the capability report.
@@ -87,13 +105,24 @@ pub struct Capability {
     pub rule: Arc<str>,
     /// Stable rule id.
     pub rule_id: u32,
-    /// What the rule entry matches, in words.
-    pub matches: String,
+    /// What the rule entry matches, in words (shared, see [`Interner`]).
+    pub matches: Arc<str>,
     /// `file:line:col` (shared with the plans' rules).
     pub source: Arc<str>,
     /// Verdict.
     #[serde(flatten)]
     pub support: Support,
+}
+
+impl Capability {
+    /// Point the line's texts (what it matches, and the reason) at the shared
+    /// copies in `texts`.
+    pub fn share(&mut self, texts: &mut Interner) {
+        self.matches = texts.get(&self.matches);
+        if let Support::Approximated { reason } | Support::NotExpressible { reason } = &mut self.support {
+            *reason = texts.get(reason);
+        }
+    }
 }
 
 /// A rule a backend was asked to enforce and cannot lower, or input no backend

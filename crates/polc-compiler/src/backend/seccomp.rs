@@ -311,6 +311,7 @@ fn spo_object(plan: &Plan, profile: &Profile, policies: &[Policy]) -> Value {
 pub fn capabilities(policies: &[Policy]) -> Vec<Capability> {
     let ids = assign_ids(policies);
     let mut out = Vec::new();
+    let mut texts = super::Interner::default();
     for (pi, p) in policies.iter().enumerate() {
         let label: Arc<str> = p.label().into();
         let id = |ri: usize| ids.get(pi).and_then(|v| v.get(ri)).copied().unwrap_or(0);
@@ -323,10 +324,13 @@ pub fn capabilities(policies: &[Policy]) -> Vec<Capability> {
                     policy: label.clone(),
                     rule: r.name.clone(),
                     rule_id: id(ri),
-                    matches: r.matcher.to_string(),
+                    matches: r.matcher.to_string().into(),
                     source: p.source.locate(&r.pointer).into(),
                     support: Support::Exact,
                 });
+                if let Some(c) = out.last_mut() {
+                    c.share(&mut texts);
+                }
             } else if let Some(g) = groups.iter_mut().find(|(ptr, _)| *ptr == r.rule_pointer) {
                 g.1.push(ri);
             } else {
@@ -345,10 +349,13 @@ pub fn capabilities(policies: &[Policy]) -> Vec<Capability> {
                 policy: label.clone(),
                 rule: first.name.clone(),
                 rule_id: id(ri0),
-                matches: summarize(&matchers),
+                matches: summarize(&matchers).into(),
                 source: p.source.locate(ptr).into(),
-                support: Support::NotExpressible { reason: reason.to_string() },
+                support: Support::NotExpressible { reason: reason.into() },
             });
+            if let Some(c) = out.last_mut() {
+                c.share(&mut texts);
+            }
         }
     }
     out
@@ -662,7 +669,7 @@ mod tests {
         assert_eq!(out.capabilities.len(), 1, "one entry per rule, not per path");
         let c = &out.capabilities[0];
         assert_eq!(&*c.rule, "no-shells");
-        assert_eq!(c.matches, "/bin/sh, /bin/bash, /bin/dash and 1 more");
+        assert_eq!(&*c.matches, "/bin/sh, /bin/bash, /bin/dash and 1 more");
         assert_eq!(c.support, Support::NotExpressible { reason: NOT_SYSCALLS.into() });
         assert!(out.errors.is_empty());
     }
@@ -687,11 +694,11 @@ mod tests {
             .map(|c| {
                 let s = match &c.support {
                     Support::Exact => "exact",
-                    Support::NotExpressible { reason } if reason == NOT_CAPABILITIES => "caps",
+                    Support::NotExpressible { reason } if &**reason == NOT_CAPABILITIES => "caps",
                     Support::NotExpressible { .. } => "not",
                     Support::Approximated { .. } => "approx",
                 };
-                (c.policy.to_string(), c.matches.clone(), s)
+                (c.policy.to_string(), c.matches.to_string(), s)
             })
             .collect();
         seen.sort();

@@ -128,8 +128,8 @@ fn write_table(w: &mut impl Write, out: &Output) -> std::io::Result<()> {
 fn row(c: &backend::Capability) -> [&str; 7] {
     let (support, note) = match &c.support {
         Support::Exact => ("exact", ""),
-        Support::Approximated { reason } => ("approximated", reason.as_str()),
-        Support::NotExpressible { reason } => ("not expressible", reason.as_str()),
+        Support::Approximated { reason } => ("approximated", &**reason),
+        Support::NotExpressible { reason } => ("not expressible", &**reason),
     };
     [c.backend.as_str(), support, &c.policy, &c.rule, &c.matches, &c.source, note]
 }

@@ -226,7 +226,7 @@ impl Ctx<'_> {
     fn section(&mut self, plan: &Plan, sp: &SectionPlan) {
         if sp.section == Section::Syscall {
             for e in &sp.rules {
-                let reason = "system calls are filtered by the seccomp backend".to_string();
+                let reason = "system calls are filtered by the seccomp backend".into();
                 self.out.support.push((e.clone(), Support::NotExpressible { reason }));
             }
             return;
@@ -244,7 +244,7 @@ impl Ctx<'_> {
                         blocker.rule.name
                     )
                 };
-                self.out.support.push((e.clone(), Support::NotExpressible { reason }));
+                self.out.support.push((e.clone(), Support::NotExpressible { reason: reason.into() }));
             }
             return;
         }
@@ -300,7 +300,7 @@ impl Ctx<'_> {
                 Ok(vec![(Op::Capability, ItemKind::Id(n))])
             }
             _ => {
-                let reason = format!("`{}` rules are not enforced by bpf-lsm", r.matcher);
+                let reason = format!("`{}` rules are not enforced by bpf-lsm", r.matcher).into();
                 self.out.support.push((e.clone(), Support::NotExpressible { reason }));
                 return;
             }
@@ -322,12 +322,12 @@ impl Ctx<'_> {
         }
         self.out.rules.insert(e.id, e.clone());
         let support =
-            if notes.is_empty() { Support::Exact } else { Support::Approximated { reason: notes.join("; ") } };
+            if notes.is_empty() { Support::Exact } else { Support::Approximated { reason: notes.join("; ").into() } };
         self.out.support.push((e.clone(), support));
     }
 
     fn fail(&mut self, e: &EffRule, err: BpfError) {
-        self.out.support.push((e.clone(), Support::NotExpressible { reason: err.to_string() }));
+        self.out.support.push((e.clone(), Support::NotExpressible { reason: err.to_string().into() }));
         self.out.errors.push((e.clone(), err));
     }
 
