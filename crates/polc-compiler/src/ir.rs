@@ -355,8 +355,8 @@ pub struct PolicyIr {
     pub mode: Mode,
     /// Action for what no rule matches, per section that has rules.
     pub defaults: Vec<(Section, Action)>,
-    /// The rules, in source order.
-    pub rules: Vec<IrRule>,
+    /// The rules, in source order (shared with the plans, which refer to them).
+    pub rules: Vec<Arc<IrRule>>,
     /// Problems found while lowering.
     pub errors: Vec<LowerError>,
 }
@@ -364,7 +364,7 @@ pub struct PolicyIr {
 struct Lower {
     mode: Mode,
     policy_severity: Severity,
-    rules: Vec<IrRule>,
+    rules: Vec<Arc<IrRule>>,
     errors: Vec<LowerError>,
     /// Where default rule names are written before they are shared.
     scratch: String,
@@ -407,7 +407,7 @@ impl Lower {
             }
         };
         let severity = meta.and_then(|m| m.severity).unwrap_or(self.policy_severity);
-        self.rules.push(IrRule {
+        self.rules.push(Arc::new(IrRule {
             name,
             section,
             action,
@@ -417,7 +417,7 @@ impl Lower {
             severity,
             rule_pointer: rule_ptr.to_string(),
             pointer: ptr,
-        });
+        }));
     }
 
     fn path(&mut self, ptr: &str, s: &str) -> Option<PathMatcher> {

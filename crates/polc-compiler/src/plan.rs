@@ -171,7 +171,6 @@ pub fn plan(policies: &[Policy], workloads: &[Workload]) -> Vec<Plan> {
         .map(|p| Texts {
             label: p.label().into(),
             sources: p.ir.rules.iter().map(|r| p.source.locate(&r.pointer).into()).collect(),
-            rules: p.ir.rules.iter().cloned().map(Arc::new).collect(),
         })
         .collect();
     let ctx = Ctx { policies, ids: &ids, texts: &texts };
@@ -241,13 +240,12 @@ pub fn plan(policies: &[Policy], workloads: &[Workload]) -> Vec<Plan> {
     plans
 }
 
-/// The label, and the rules with the `file:line:col` of each, of one policy: made
-/// once, and shared by every plan the policy is in (plans of large sets repeat a
-/// policy's rules thousands of times).
+/// The label, and the `file:line:col` of each rule, of one policy: made once, and
+/// shared by every plan the policy is in (plans of large sets repeat a policy's
+/// rules thousands of times, and refer to the policy's own rules).
 struct Texts {
     label: Arc<str>,
     sources: Vec<Arc<str>>,
-    rules: Vec<Arc<IrRule>>,
 }
 
 /// What [`build`] reads: the policies, their rule ids and texts.
@@ -269,7 +267,7 @@ fn build(target: Target, applicable: Vec<usize>, ctx: &Ctx<'_>) -> Plan {
             *e = (*e).max(d);
         }
         let texts = &ctx.texts[pi];
-        for (ri, r) in texts.rules.iter().enumerate() {
+        for (ri, r) in p.ir.rules.iter().enumerate() {
             all.push(EffRule {
                 id: ids[pi][ri],
                 policy: pi,

@@ -200,7 +200,7 @@ mod tests {
     fn rels(spec: serde_json::Value) -> Vec<(String, String, Relation)> {
         let p = ir(spec);
         assert!(p.errors.is_empty(), "{:?}", p.errors);
-        let refs: Vec<&IrRule> = p.rules.iter().collect();
+        let refs: Vec<&IrRule> = p.rules.iter().map(|r| &**r).collect();
         overlaps(&refs)
             .into_iter()
             .map(|o| (refs[o.loser].pointer.clone(), refs[o.winner].pointer.clone(), o.relation))
@@ -215,7 +215,7 @@ mod tests {
             {"action": "Audit", "paths": ["/usr/bin/python3"]},
         ]}));
         let m = |path: &'static str| {
-            p.rules.iter().filter(move |r| match &r.matcher {
+            p.rules.iter().map(|r| &**r).filter(move |r| match &r.matcher {
                 crate::ir::Matcher::Path(m) => m.matches(path),
                 _ => false,
             })
@@ -228,7 +228,7 @@ mod tests {
     #[test]
     fn dry_run_turns_block_into_audit() {
         let p = ir(json!({"selector": {}, "mode": "DryRun", "process": [{"action": "Block", "paths": ["/bin/sh"]}]}));
-        assert_eq!(decide(p.rules.iter(), Action::Allow).0, Action::Audit);
+        assert_eq!(decide(p.rules.iter().map(|r| &**r), Action::Allow).0, Action::Audit);
     }
 
     #[test]
@@ -275,7 +275,7 @@ mod tests {
             {"action": "Allow", "paths": ["/app/server"]},
             {"action": "Block", "paths": ["/app/*"]},
         ]}));
-        let refs: Vec<&IrRule> = p.rules.iter().collect();
+        let refs: Vec<&IrRule> = p.rules.iter().map(|r| &**r).collect();
         // `/bin/sh` and the `/app/*` glob (which only loses to the more specific Allow) both
         // decide exactly what the default would.
         assert_eq!(redundant_with_default(&refs, &p.defaults), vec![0, 2]);
@@ -318,7 +318,7 @@ mod tests {
             }
             let p = ir(json!({"selector": {}, "process": process, "file": file}));
             assert!(p.errors.is_empty(), "{:?}", p.errors);
-            let refs: Vec<&IrRule> = p.rules.iter().collect();
+            let refs: Vec<&IrRule> = p.rules.iter().map(|r| &**r).collect();
             let all: Vec<usize> = (0..refs.len()).collect();
             let want: Vec<Overlap> = (0..refs.len()).filter_map(|bi| first_overlap(&refs, bi, &all)).collect();
             let got = overlaps(&refs);

@@ -285,7 +285,7 @@ fn deciding(input: &Input<'_>) -> Vec<Vec<bool>> {
             }
         }
         for e in plan.sections.iter().flat_map(|s| &s.rules) {
-            let ri = ps.get(e.policy).and_then(|p| p.ir.rules.iter().position(|r| *r == *e.rule));
+            let ri = ps.get(e.policy).and_then(|p| p.ir.rules.iter().position(|r| **r == *e.rule));
             if let Some(ri) = ri
                 && let Some(d) = decides.get_mut(e.policy).and_then(|d| d.get_mut(ri))
             {
@@ -810,7 +810,7 @@ fn network_object(
                     .iter()
                     .zip(dec)
                     .filter(|(r, d)| r.rule_pointer == rp && r.section == section && d.emit)
-                    .map(|(r, _)| (r, r.effective == Action::Block))
+                    .map(|(r, _)| (&**r, r.effective == Action::Block))
                     .collect();
             let allowed: Vec<&IrRule> = entries.iter().filter(|e| !e.1).map(|e| e.0).collect();
             let denied: Vec<&IrRule> = entries.iter().filter(|e| e.1).map(|e| e.0).collect();
@@ -874,7 +874,7 @@ fn prevention_object(
                 .iter()
                 .zip(dec)
                 .filter(|(r, d)| r.rule_pointer == rp && r.section == section && d.emit && r.effective == Action::Block)
-                .map(|(r, _)| r)
+                .map(|(r, _)| &**r)
                 .collect();
             let name = denied.first().map_or("", |r| &*r.name);
             deny.extend(cilium_rules(&rp, name, &denied, dir, None, &mut errs));

@@ -397,7 +397,7 @@ fn rule_findings(ctx: &mut Ctx<'_>, ir: &PolicyIr) {
             ctx.push(f);
         }
     }
-    let refs: Vec<&IrRule> = ir.rules.iter().collect();
+    let refs: Vec<&IrRule> = ir.rules.iter().map(|r| &**r).collect();
     for o in overlaps(&refs) {
         let (loser, winner) = (refs[o.loser], refs[o.winner]);
         let f = overlap_finding(ctx, loser, winner, o.relation, None);
