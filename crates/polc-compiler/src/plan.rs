@@ -236,7 +236,12 @@ pub fn plan(policies: &[Policy], workloads: &[Workload]) -> Vec<Plan> {
         }
     }
     plans.sort_by(|a, b| a.target.cmp(&b.target));
-    plans.dedup_by(|a, b| a.target == b.target);
+    // The same workload given twice (the same manifest read twice) makes the same
+    // plan twice: one is kept. Two plans of one target from different policies (a
+    // workload defined twice with other labels or containers, or two standalone
+    // policies of different kinds with one name) are both kept, and the compile
+    // reports them as a clash of names (`backend::compile_to`).
+    plans.dedup_by(|a, b| a.target == b.target && a.policies == b.policies);
     plans
 }
 

@@ -101,9 +101,9 @@ fn a_directory_polc_did_not_write_is_not_replaced() {
 }
 
 /// Two containers whose files would have the same name (`a.b` + `c`, `a` + `b.c`)
-/// stop the compile, for a backend that checks names itself (bpf-lsm) and for one
-/// that does not (seccomp: the output directory refuses two files at one path), and
-/// nothing is written.
+/// stop the compile for every backend that names files by target (the check is
+/// made once, before the backends), the error names both manifests, and nothing is
+/// written.
 #[test]
 fn clashing_file_names_stop_the_compile() {
     let s = Scratch::new("clash");
@@ -150,4 +150,36 @@ fn clashing_file_names_stop_the_compile() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Two standalone policies of different kinds with one name make one target twice:
+/// the compile stops and names both policies' files, instead of keeping one plan.
+#[test]
+fn a_target_made_twice_stops_the_compile() {
+    let s = Scratch::new("twice");
+    s.write(
+        "prevention.yaml",
+        "apiVersion: polc.dev/v1alpha1\nkind: PreventionPolicy\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  \
+         selector: {matchLabels: {app: web}}\n  process:\n    - {action: Block, paths: [/bin/sh]}\n",
+    );
+    s.write(
+        "runtime.yaml",
+        "apiVersion: polc.dev/v1alpha1\nkind: RuntimePolicy\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  \
+         selector: {matchLabels: {app: web}}\n  onAnomaly: Block\n  baseline:\n    executables: [/bin/sh]\n",
+    );
+    let out = s.dir.join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_polc"))
+        .current_dir(root())
+        .args(["compile", "--no-config", "--target", "bpf-lsm"])
+        .arg(&s.dir)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("target shop/Policy/web/* is defined twice"), "{stderr}");
+    assert!(stderr.contains("prevention.yaml:4:9") && stderr.contains("runtime.yaml:4:9"), "{stderr}");
+    assert!(!out.exists(), "a failed compile writes nothing");
 }

@@ -127,9 +127,9 @@ impl Capability {
 
 /// A rule a backend was asked to enforce and cannot lower, or input no backend
 /// can write (two targets whose files would share a name, rule `-`): the compile
-/// fails.
+/// fails. The message leaves out a rule that is empty or `-` (not about one rule).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
-#[error("{location}: {backend}: {policy}{}: {message}", if rule == "-" { String::new() } else { format!(" rule `{rule}`") })]
+#[error("{location}: {backend}: {policy}{}: {message}", if rule.is_empty() || rule == "-" { String::new() } else { format!(" rule `{rule}`") })]
 #[serde(rename_all = "camelCase")]
 pub struct CompileError {
     /// Backend.
@@ -354,12 +354,14 @@ pub fn object_metadata(name: &str, namespace: Option<&str>, sources: &[&Policy])
     meta
 }
 
-/// Run one backend; its files are in the output.
+/// Run one backend; its files are in the output. Clashing file names are not
+/// checked here: [`compile`] and [`compile_to`] check them.
 pub fn compile_one(input: &Input<'_>, target: Target) -> Output {
     collect(|sink| compile_one_to(input, target, sink))
 }
 
-/// Run one backend, giving its files to `sink`.
+/// Run one backend, giving its files to `sink`. Clashing file names are not
+/// checked here: [`compile_to`] checks them.
 pub fn compile_one_to(input: &Input<'_>, target: Target, sink: &dyn Sink) -> Output {
     match target {
         Target::BpfLsm => bpf::compile_to(input, sink),
@@ -379,7 +381,8 @@ pub fn compile(input: &Input<'_>, targets: &[Target]) -> Output {
 /// Run the backends in `targets`, each on its own thread (they are independent and
 /// pure), giving the files to `sink` as they are made (in no particular order: sort
 /// them by path if the order matters). The capability entries and errors of the
-/// output are sorted, so they do not depend on the threads.
+/// output are sorted, so they do not depend on the threads. Targets whose files
+/// would share a name are errors, and then no file reaches `sink`.
 pub fn compile_to(input: &Input<'_>, targets: &[Target], sink: &dyn Sink) -> Output {
     let mut targets = targets.to_vec();
     targets.sort();
@@ -419,28 +422,34 @@ impl Sink for Discard {
     fn put(&self, _: Artifact) {}
 }
 
-/// The backends that write a file per target, named by the target's stem
-/// ([`crate::plan::Target::stem`]), and the file each writes for `stem`.
+/// The backends that write files per target, named by the target's stem
+/// ([`crate::plan::Target::stem`]), and the files each writes for `stem` (when the
+/// target has anything for it).
 fn stem_files(target: Target, stem: &str) -> Option<String> {
     match target {
-        Target::BpfLsm => Some(format!("bpf-lsm/{stem}.bundle")),
+        Target::BpfLsm => Some(format!("bpf-lsm/{stem}.bundle and .json")),
         Target::Apparmor => Some(format!("apparmor/{stem}")),
-        Target::Seccomp => Some(format!("seccomp/{stem}.json")),
+        Target::Seccomp => Some(format!("seccomp/{stem}.json and seccomp/spo/{stem}.yaml")),
         Target::Cilium => None,
     }
 }
 
 /// Targets whose files would share a name, for the backends in `targets`: one
 /// error per clash, at the later target's manifest, naming both targets and where
-/// each comes from.
+/// each comes from. Stems that differ only in case clash too (they are one file
+/// on a case-insensitive file system). A target made twice with different
+/// policies (a workload defined twice, or two standalone policies of different
+/// kinds with one name) is a clash as well.
 fn name_clashes(input: &Input<'_>, targets: &[Target]) -> Vec<CompileError> {
     let Some(&backend) = targets.iter().find(|&&t| stem_files(t, "").is_some()) else { return Vec::new() };
     let mut first: std::collections::HashMap<String, usize> =
         std::collections::HashMap::with_capacity(input.plans.len());
     let mut clashes = Vec::new();
     for (i, plan) in input.plans.iter().enumerate() {
-        match first.entry(plan.target.stem()) {
-            std::collections::hash_map::Entry::Occupied(o) => clashes.push((*o.get(), i, o.key().clone())),
+        let mut stem = plan.target.stem();
+        stem.make_ascii_lowercase();
+        match first.entry(stem) {
+            std::collections::hash_map::Entry::Occupied(o) => clashes.push((*o.get(), i)),
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(i);
             }
@@ -448,42 +457,62 @@ fn name_clashes(input: &Input<'_>, targets: &[Target]) -> Vec<CompileError> {
     }
     clashes
         .into_iter()
-        .map(|(a, b, stem)| {
-            let (a, b) = (&input.plans[a].target, &input.plans[b].target);
+        .map(|(a, b)| {
+            let (a, b) = (&input.plans[a], &input.plans[b]);
+            let stem = b.target.stem();
             let files: Vec<String> = targets.iter().filter_map(|&t| stem_files(t, &stem)).collect();
+            let (at_a, at_b) = (sources_of(input, a), sources_of(input, b));
+            let message = if a.target == b.target {
+                let mut at: Vec<&String> = Vec::new();
+                for s in at_a.iter().chain(&at_b) {
+                    if !at.contains(&s) {
+                        at.push(s);
+                    }
+                }
+                format!(
+                    "target {} is defined twice, with different policies (at {}): its files ({}) would be \
+                     written twice; keep one definition or rename one",
+                    b.target.id(),
+                    at.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" and "),
+                    files.join(", ")
+                )
+            } else {
+                format!(
+                    "targets {} and {} (at {}) would both have the files {}; rename one of the two",
+                    b.target.id(),
+                    a.target.id(),
+                    at_a.join(" and "),
+                    files.join(", ")
+                )
+            };
             CompileError {
                 backend,
-                policy: b.label(),
+                policy: b.target.label(),
                 rule: "-".into(),
-                location: source_of(input, b),
-                message: format!(
-                    "targets {} and {} (at {}) would both be written as {}; rename one of the two",
-                    b.id(),
-                    a.id(),
-                    source_of(input, a),
-                    files.join(", ")
-                ),
+                location: at_b.last().cloned().unwrap_or_else(|| "-".into()),
+                message,
             }
         })
         .collect()
 }
 
-/// `file:line:col` of the manifest a target comes from (`-` when not known).
-fn source_of(input: &Input<'_>, t: &crate::plan::Target) -> String {
-    let found = if t.kind == "Policy" {
-        input
-            .policies
-            .iter()
-            .find(|p| p.namespace == t.namespace && p.name == t.name)
-            .map(|p| p.source.locate("/metadata/name"))
+/// `file:line:col` of the manifests a plan's target comes from: the `metadata.name`
+/// of its workload (of each, when the workload is defined more than once) or, for a
+/// standalone policy, of the policy.
+fn sources_of(input: &Input<'_>, plan: &crate::plan::Plan) -> Vec<String> {
+    let t = &plan.target;
+    let mut found: Vec<String> = if t.kind == "Policy" {
+        plan.policies.iter().filter_map(|&i| input.policies.get(i)).map(|p| p.source.locate("/metadata/name")).collect()
     } else {
         input
             .workloads
             .iter()
-            .find(|w| w.namespace == t.namespace && w.kind == t.kind && w.name == t.name)
+            .filter(|w| w.namespace == t.namespace && w.kind == t.kind && w.name == t.name && !w.source.is_empty())
             .map(|w| w.source.clone())
+            .collect()
     };
-    found.filter(|s| !s.is_empty()).unwrap_or_else(|| "-".into())
+    found.dedup();
+    found
 }
 
 #[cfg(test)]

@@ -35,10 +35,12 @@ impl PolicyEntry {
     }
 }
 
-/// Positions of every rule and entry pointer of the IR, for the compiler's sources.
+/// Positions of the policy's name and of every rule and entry pointer of the IR,
+/// for the compiler's sources.
 fn positions(ctx: &Ctx<'_>, ir: &PolicyIr) -> BTreeMap<String, (u32, u32)> {
     let mut m = BTreeMap::new();
-    for p in ir.rules.iter().flat_map(|r| [&r.rule_pointer, &r.pointer]) {
+    let name = "/metadata/name".to_string();
+    for p in ir.rules.iter().flat_map(|r| [&r.rule_pointer, &r.pointer]).chain([&name]) {
         if !m.contains_key(p.as_str()) {
             let s = ctx.doc.spans.value_span(ctx.value, FieldPath::from_pointer(p).segs());
             m.insert(p.clone(), (s.line, s.col));

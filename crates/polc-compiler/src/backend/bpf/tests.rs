@@ -1008,15 +1008,17 @@ fn clashing_file_names_are_an_error() {
         [
             (
                 "apps.yaml:4:9",
-                "targets default/Deployment/a.b/c and default/Deployment/a/b.c (at apps.yaml:20:9) would both be \
-                 written as bpf-lsm/default.deployment.a.b.c.bundle, apparmor/default.deployment.a.b.c, \
-                 seccomp/default.deployment.a.b.c.json; rename one of the two"
+                "targets default/Deployment/a.b/c and default/Deployment/a/b.c (at apps.yaml:20:9) would both have \
+                 the files bpf-lsm/default.deployment.a.b.c.bundle and .json, apparmor/default.deployment.a.b.c, \
+                 seccomp/default.deployment.a.b.c.json and seccomp/spo/default.deployment.a.b.c.yaml; rename one \
+                 of the two"
             ),
             (
                 "apps.yaml:80:9",
-                "targets default/Deployment/y_z/c and default/Deployment/y/z/c (at apps.yaml:60:9) would both be \
-                 written as bpf-lsm/default.deployment.y_z.c.bundle, apparmor/default.deployment.y_z.c, \
-                 seccomp/default.deployment.y_z.c.json; rename one of the two"
+                "targets default/Deployment/y_z/c and default/Deployment/y/z/c (at apps.yaml:60:9) would both have \
+                 the files bpf-lsm/default.deployment.y_z.c.bundle and .json, apparmor/default.deployment.y_z.c, \
+                 seccomp/default.deployment.y_z.c.json and seccomp/spo/default.deployment.y_z.c.yaml; rename one \
+                 of the two"
             ),
         ]
     );
@@ -1027,4 +1029,45 @@ fn clashing_file_names_are_an_error() {
     let out = crate::backend::compile(&Input { policies: &policies, workloads: &workloads, plans: &ps }, &Target::ALL);
     assert!(out.errors.is_empty(), "{:?}", out.errors);
     assert!(out.artifacts.iter().any(|a| a.path == "bpf-lsm/default.deployment.y_z.c.bundle"));
+}
+
+/// A workload defined twice with other labels (so other policies select it) is
+/// one target made twice: an error naming both definitions, not one plan kept.
+/// Defined twice the same way, it is one plan and compiles.
+#[test]
+fn a_workload_defined_twice_is_an_error() {
+    let p = |name: &str, app: &str| {
+        policy(
+            name,
+            "prevention",
+            json!({"selector": {"matchLabels": {"app": app}}, "process": [{"action": "Block", "paths": ["/bin/sh"]}]}),
+        )
+    };
+    let w = |app: &str, line: u32| Workload {
+        labels: [("app".to_string(), app.to_string())].into(),
+        source: format!("apps.yaml:{line}:9"),
+        ..workload()
+    };
+    let policies = [p("a", "a"), p("b", "b")];
+    let workloads = [w("a", 4), w("b", 30)];
+    let ps = plan(&policies, &workloads);
+    assert_eq!(ps.len(), 2, "both definitions are kept");
+    let out = crate::backend::compile(&Input { policies: &policies, workloads: &workloads, plans: &ps }, &Target::ALL);
+    assert_eq!(out.errors.len(), 1, "{:?}", out.errors);
+    let e = &out.errors[0];
+    assert!(
+        e.message.starts_with(
+            "target default/Deployment/w/c is defined twice, with different policies (at apps.yaml:4:9 and \
+             apps.yaml:30:9)"
+        ),
+        "{}",
+        e.message
+    );
+    assert!(out.artifacts.is_empty());
+    let same = [w("a", 4), w("a", 30)];
+    let ps = plan(&policies, &same);
+    // One plan of the workload (and one of policy b on its own: it selects nothing).
+    assert_eq!(ps.iter().filter(|p| p.target.kind == "Deployment").count(), 1);
+    let out = crate::backend::compile(&Input { policies: &policies, workloads: &same, plans: &ps }, &Target::ALL);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
 }
