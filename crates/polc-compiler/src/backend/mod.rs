@@ -499,7 +499,7 @@ fn name_clashes(input: &Input<'_>, targets: &[Target]) -> Vec<CompileError> {
 /// `file:line:col` of the manifests a plan's target comes from: the `metadata.name`
 /// of its workload (of each, when the workload is defined more than once) or, for a
 /// standalone policy, of the policy.
-fn sources_of(input: &Input<'_>, plan: &crate::plan::Plan) -> Vec<String> {
+pub(crate) fn sources_of(input: &Input<'_>, plan: &crate::plan::Plan) -> Vec<String> {
     let t = &plan.target;
     let mut found: Vec<String> = if t.kind == "Policy" {
         plan.policies.iter().filter_map(|&i| input.policies.get(i)).map(|p| p.source.locate("/metadata/name")).collect()

@@ -56,7 +56,7 @@
 
 pub mod filter;
 
-use super::{Artifact, Capability, Input, Output, Support, Target, object_metadata};
+use super::{Artifact, Capability, CompileError, Input, Output, Support, Target, object_metadata};
 use crate::ir::{Matcher, Section};
 use crate::model::Policy;
 use crate::plan::{Plan, SectionPlan, assign_ids};
@@ -269,8 +269,25 @@ pub fn compile_to(input: &Input<'_>, sink: &dyn super::Sink) -> Output {
         let Some(section) = plan.section(Section::Syscall) else {
             continue;
         };
-        let profile = Profile::new(section);
         let stem = plan.target.stem();
+        // The stem names the SeccompProfile object too: a name the API server would
+        // refuse is an error here, not an object that fails to apply.
+        if !crate::selector::is_dns_subdomain(&stem) {
+            out.errors.push(CompileError {
+                backend: Target::Seccomp,
+                policy: plan.target.label(),
+                rule: "-".into(),
+                location: super::sources_of(input, plan).pop().unwrap_or_else(|| "-".into()),
+                message: format!(
+                    "the SeccompProfile of target {} would be named `{stem}`, which is not a valid Kubernetes \
+                     object name (at most 253 characters of lowercase letters, digits, `-` and `.`, a letter or \
+                     digit at each end); rename the workload",
+                    plan.target.id()
+                ),
+            });
+            continue;
+        }
+        let profile = Profile::new(section);
         sink.put(Artifact { path: format!("seccomp/{stem}.json"), bytes: json_bytes(&profile.oci()) });
         let spo = spo_object(plan, &profile, input.policies);
         sink.put(Artifact { path: format!("seccomp/spo/{stem}.yaml"), bytes: to_yaml(&spo).into_bytes() });
@@ -519,6 +536,22 @@ mod tests {
             containers: vec!["app".into()],
             ..Default::default()
         }]
+    }
+
+    /// A workload whose name the API server would refuse (uppercase) would name a
+    /// SeccompProfile that cannot be applied: an error at the workload's manifest,
+    /// and no files.
+    #[test]
+    fn an_invalid_object_name_is_an_error() {
+        let mut w = web();
+        w[0].name = "Web".into();
+        w[0].source = "apps.yaml:4:9".into();
+        let out = run(&[runtime("base", "Block", "Enforce", &["read"])], &w);
+        assert!(out.artifacts.is_empty(), "{:?}", out.artifacts.iter().map(|a| &a.path).collect::<Vec<_>>());
+        assert_eq!(out.errors.len(), 1, "{:?}", out.errors);
+        let e = &out.errors[0];
+        assert_eq!(e.location, "apps.yaml:4:9");
+        assert!(e.message.contains("would be named `shop.deployment.Web.app`"), "{}", e.message);
     }
 
     fn run(policies: &[Policy], workloads: &[Workload]) -> Output {

@@ -158,14 +158,6 @@ pub(crate) fn path_to_pointer(p: &serde_path_to_error::Path) -> String {
     s
 }
 
-fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
-}
-
 /// Check one polc object. Returns the decoded policy for later checks.
 pub(crate) fn check(
     schemas: &Schemas,
@@ -202,7 +194,7 @@ pub(crate) fn check(
             let f = ctx.finding_at(Code::Metadata, "/metadata", "`metadata.name` is missing");
             ctx.push(f);
         }
-        Some(Value::String(n)) if !is_dns_subdomain(n) => {
+        Some(Value::String(n)) if !selector::is_dns_subdomain(n) => {
             let f = ctx
                 .finding_at_value(Code::Metadata, "/metadata/name", format!("`{n}` is not a valid Kubernetes name"))
                 .help("use lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit");
