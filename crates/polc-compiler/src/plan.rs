@@ -235,9 +235,9 @@ pub fn plan(policies: &[Policy], workloads: &[Workload]) -> Vec<Plan> {
             plans.push(build(target, vec![i], &ctx));
         }
     }
-    plans.sort_by(|a, b| a.target.cmp(&b.target));
+    plans.sort_by(|a, b| (&a.target, &a.policies).cmp(&(&b.target, &b.policies)));
     // The same workload given twice (the same manifest read twice) makes the same
-    // plan twice: one is kept. Two plans of one target from different policies (a
+    // plan twice (next to each other, by the sort): one is kept. Two plans of one target from different policies (a
     // workload defined twice with other labels or containers, or two standalone
     // policies of different kinds with one name) are both kept, and the compile
     // reports them as a clash of names (`backend::compile_to`).

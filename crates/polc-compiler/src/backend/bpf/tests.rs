@@ -1064,6 +1064,12 @@ fn a_workload_defined_twice_is_an_error() {
         e.message
     );
     assert!(out.artifacts.is_empty());
+    // Defined three times, twice the same way: the two alike are one plan, and the
+    // one that differs is the only clash.
+    let three = [w("a", 4), w("b", 30), w("a", 50)];
+    let ps = plan(&policies, &three);
+    let out = crate::backend::compile(&Input { policies: &policies, workloads: &three, plans: &ps }, &Target::ALL);
+    assert_eq!(out.errors.len(), 1, "{:?}", out.errors);
     let same = [w("a", 4), w("a", 30)];
     let ps = plan(&policies, &same);
     // One plan of the workload (and one of policy b on its own: it selects nothing).
