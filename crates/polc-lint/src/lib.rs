@@ -13,6 +13,7 @@ mod finding;
 pub mod output;
 mod schema;
 mod checks {
+    pub(crate) mod duplicate;
     pub(crate) mod policy;
     pub(crate) mod workload;
 }
@@ -312,6 +313,7 @@ impl Linter {
         }
         let threads = self.thread_count(usize::MAX);
         checks::workload::coverage(files, &policies, &workloads, threads, &mut out);
+        checks::duplicate::check(files, &policies, &workloads, &mut out);
         checks::policy::cross_policy(files, &policies, &workloads, threads, &mut out);
         report.findings = self.config.apply(out);
         if !self.model {

@@ -600,6 +600,32 @@ fn p013_near_miss_dns_subdomain_names() {
     one(&lint(&yaml), Code::Metadata);
 }
 
+/// A policy or a workload defined in two files: one P014, at the second, pointing
+/// at the first. The same name for another kind, or in another namespace, is not.
+#[test]
+fn p014_objects_defined_twice() {
+    let policy = prevention("process: [{action: Block, paths: [/bin/sh]}]");
+    let other_kind = polc("RuntimePolicy", "p", "baseline: {executables: [/app]}");
+    let deploy = hardened_deployment("{app: web}");
+    let elsewhere = deploy.replace("namespace: shop", "namespace: other");
+    let fs = lint_files(&[
+        ("a.yaml", &policy),
+        ("b.yaml", &format!("{other_kind}---\n{deploy}")),
+        ("c.yaml", &format!("{elsewhere}---\n{policy}")),
+        ("d.yaml", &deploy),
+    ]);
+    let twice = of(&fs, Code::DuplicateObject);
+    assert_eq!(twice.len(), 2, "{}", dump(&fs));
+    let (p, w) = (twice[0], twice[1]);
+    assert_eq!((p.file.as_str(), p.field.as_str()), ("c.yaml", "metadata.name"), "{}", dump(&fs));
+    assert_eq!(p.message, "PreventionPolicy shop/p is defined twice");
+    assert_eq!(p.related[0].file, "a.yaml");
+    assert_eq!(p.related[0].span.map(|s| s.line), Some(line_of(&policy, "name: p")));
+    assert_eq!((w.file.as_str(), w.message.as_str()), ("d.yaml", "Deployment shop/web is defined twice"));
+    assert_eq!(w.related[0].file, "b.yaml");
+    none(&lint_files(&[("a.yaml", &policy), ("b.yaml", &other_kind), ("c.yaml", &elsewhere)]), Code::DuplicateObject);
+}
+
 // ---------------------------------------------------------------------------------
 // Semantics of one policy: P020-P034, P038
 // ---------------------------------------------------------------------------------
@@ -2094,6 +2120,10 @@ fn every_code_snippets() -> Vec<Vec<(String, String)>> {
             ("b.yaml".into(), polc("PreventionPolicy", "b", "process: [{action: Block, paths: [/bin/sh]}]")),
             ("c.yaml".into(), polc("PreventionPolicy", "c", "process: [{action: Block, paths: [/bin/sh]}]").replace("{app: web}", "{app: none}")),
             ("d.yaml".into(), hardened_deployment("{app: lonely}").replace("name: web", "name: lonely")),
+        ],
+        vec![
+            ("e.yaml".into(), polc("PreventionPolicy", "e", "process: [{action: Block, paths: [/bin/sh]}]")),
+            ("f.yaml".into(), polc("PreventionPolicy", "e", "process: [{action: Block, paths: [/bin/sh]}]")),
         ],
     ]
 }
