@@ -23,15 +23,16 @@ pub enum SelectorError {
     BadValue(String),
 }
 
-/// Is `s` a DNS subdomain name, as Kubernetes requires of most object names (at
-/// most 253 characters of lowercase letters, digits, `-` and `.`, a letter or digit
-/// at each end)?
+/// Is `s` a DNS subdomain name, as Kubernetes requires of most object names: at
+/// most 253 characters, labels separated by `.`, each of lowercase letters, digits
+/// and `-`, with a letter or digit at each end (RFC 1123)?
 pub fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+    let label = |l: &str| {
+        l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && l.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && l.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+    };
+    s.len() <= 253 && s.split('.').all(label)
 }
 
 fn valid_name(s: &str) -> bool {

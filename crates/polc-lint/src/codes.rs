@@ -76,14 +76,16 @@ codes! {
          misspelt field such as `defaultActon` would leave the policy with its default. The help names the \
          closest known field.");
     Metadata = ("P013", "metadata", Error, "metadata.name is missing or not a valid Kubernetes name",
-        "Policy names must be DNS subdomain names: lowercase letters, digits, `-` and `.`, at most 253 characters, \
-         starting and ending with an alphanumeric character.");
-    DuplicateObject = ("P014", "duplicate-object", Error, "the same object is defined twice",
-        "Two manifests define a policy or a workload with the same kind, namespace and name. Applied to a \
-         cluster, the later replaces the earlier, so what is enforced depends on the order of apply; \
-         `polc compile` cannot tell which one is meant (for a workload, the policies that select each \
-         definition may differ). Keep one definition. Overlays of one object (kustomize patches) are \
-         linted as what `kustomize build` renders, not as the separate files.");
+        "Policy names must be DNS subdomain names: at most 253 characters, dot-separated labels of lowercase \
+         letters, digits and `-`, each starting and ending with a letter or digit.");
+    DuplicateObject = ("P014", "duplicate-object", Warning, "the same object is defined twice",
+        "Two manifests define a policy or a workload with the same kind, namespace and name (a manifest \
+         without metadata.namespace is read as namespace `default`). Applied to one cluster, the later \
+         replaces the earlier, so what is enforced depends on the order of apply. `polc compile` stops \
+         when the two definitions would make different files for one target (for a workload, when other \
+         policies select each definition). Keep one definition. For kustomize overlays, or directories \
+         that each get their namespace at apply time, lint what `kustomize build` renders, or disable \
+         P014 in `.polc.yaml`. A file named twice on the command line is read once.");
     InvalidPath = ("P020", "invalid-path", Error, "a path or glob that can never match",
         "The kernel checks resolved absolute paths: they start with `/` and never contain `.`, `..` or `//` segments. \
          Globs use `*` and `?` within a segment, `[a-z]` classes and `**` as a whole segment only.");

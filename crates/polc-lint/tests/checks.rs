@@ -598,6 +598,11 @@ fn p013_near_miss_dns_subdomain_names() {
     let long = "a".repeat(254);
     let yaml = polc("PreventionPolicy", &long, "process: [{action: Block, paths: [/bin/sh]}]");
     one(&lint(&yaml), Code::Metadata);
+    // Every dot-separated label starts and ends with a letter or digit.
+    for name in ["a..b", "a.-b", "a-.b", ".a", "a."] {
+        let yaml = polc("PreventionPolicy", name, "process: [{action: Block, paths: [/bin/sh]}]");
+        one(&lint(&yaml), Code::Metadata);
+    }
 }
 
 /// A policy or a workload defined in two files: one P014, at the second, pointing
@@ -624,6 +629,16 @@ fn p014_objects_defined_twice() {
     assert_eq!((w.file.as_str(), w.message.as_str()), ("d.yaml", "Deployment shop/web is defined twice"));
     assert_eq!(w.related[0].file, "b.yaml");
     none(&lint_files(&[("a.yaml", &policy), ("b.yaml", &other_kind), ("c.yaml", &elsewhere)]), Code::DuplicateObject);
+    // Without metadata.namespace both are `default`, and the message says so.
+    let implicit = deploy.replace("  namespace: shop\n", "");
+    let fs = lint_files(&[("a.yaml", &implicit), ("b.yaml", &implicit)]);
+    assert_eq!(
+        one(&fs, Code::DuplicateObject).message,
+        "Deployment default/web is defined twice (neither sets metadata.namespace: both are read as `default`)"
+    );
+    // Objects without a name (generateName) are not one object.
+    let unnamed = deploy.replace("  name: web\n", "  generateName: web-\n");
+    none(&lint_files(&[("a.yaml", &unnamed), ("b.yaml", &unnamed)]), Code::DuplicateObject);
 }
 
 // ---------------------------------------------------------------------------------

@@ -116,7 +116,8 @@ pub fn load_many<B: AsRef<[u8]> + Sync>(files: &[(String, B)], limits: &Limits, 
 
 /// Read every input. Directories are walked in sorted order, skipping hidden entries
 /// and symlinked directories; files named explicitly are read whatever their
-/// extension. Unreadable paths become files with an error, so one bad path never
+/// extension. A file met twice (named twice, or through a symlink) is read once,
+/// at its first name. Unreadable paths become files with an error, so one bad path never
 /// hides the others.
 ///
 /// Files are read in order, then parsed on one thread per available CPU.
@@ -149,6 +150,7 @@ pub fn read_inputs(inputs: &[Input], limits: &Limits) -> Vec<SourceFile> {
 /// parse the files where they use them ([`RawInput::load`]).
 pub fn read_raw(inputs: &[Input], limits: &Limits) -> Vec<RawInput> {
     let mut read = Vec::new();
+    let mut seen = Seen::default();
     for input in inputs {
         match input {
             Input::Stdin => {
@@ -161,7 +163,7 @@ pub fn read_raw(inputs: &[Input], limits: &Limits) -> Vec<RawInput> {
                         .push(RawInput::Failed(SourceFile::failed(name, LoadErrorKind::Io { message: e.to_string() }))),
                 }
             }
-            Input::Path(p) => walk(p, true, limits, &mut read),
+            Input::Path(p) => walk(p, true, limits, &mut seen, &mut read),
         }
     }
     read
@@ -190,7 +192,27 @@ fn is_manifest(p: &Path) -> bool {
     matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
 }
 
-fn walk(path: &Path, explicit: bool, limits: &Limits, out: &mut Vec<RawInput>) {
+/// The files read so far, by device and inode: a file named twice (`polc lint a.yaml
+/// a.yaml`, a directory and a file in it, a symlink to a file also read) is read
+/// once, at its first name, so that its objects are not defined twice.
+#[derive(Default)]
+struct Seen(std::collections::HashSet<(u64, u64)>);
+
+impl Seen {
+    /// Is this the first time the file of `meta` is met?
+    #[cfg(unix)]
+    fn first(&mut self, meta: &std::fs::Metadata) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        self.0.insert((meta.dev(), meta.ino()))
+    }
+
+    #[cfg(not(unix))]
+    fn first(&mut self, _: &std::fs::Metadata) -> bool {
+        true
+    }
+}
+
+fn walk(path: &Path, explicit: bool, limits: &Limits, seen: &mut Seen, out: &mut Vec<RawInput>) {
     let name = path.display().to_string();
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
@@ -216,9 +238,12 @@ fn walk(path: &Path, explicit: bool, limits: &Limits, out: &mut Vec<RawInput>) {
         entries.sort();
         for e in entries {
             if e.is_dir() || is_manifest(&e) {
-                walk(&e, false, limits, out);
+                walk(&e, false, limits, seen, out);
             }
         }
+        return;
+    }
+    if !seen.first(&meta) {
         return;
     }
     if meta.len() > limits.max_file_bytes {
@@ -283,13 +308,34 @@ mod tests {
         for i in 0..20 {
             std::fs::write(dir.join(format!("{i:02}.yaml")), format!("i: {i}\n")).unwrap();
         }
-        let inputs = [Input::Path(dir.clone()), Input::parse("/nonexistent/polc"), Input::Path(dir.join("03.yaml"))];
+        let extra = dir.with_extension("extra");
+        std::fs::create_dir_all(&extra).unwrap();
+        std::fs::write(extra.join("20.yaml"), "i: 20\n").unwrap();
+        let inputs = [Input::Path(dir.clone()), Input::parse("/nonexistent/polc"), Input::Path(extra.clone())];
         let files = read_inputs(&inputs, &Limits::default());
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = (std::fs::remove_dir_all(&dir), std::fs::remove_dir_all(&extra));
         assert_eq!(files.len(), 22);
         assert!(files[..20].iter().enumerate().all(|(i, f)| f.documents[0].value == serde_json::json!({"i": i})));
         assert!(matches!(files[20].errors[0].kind, LoadErrorKind::Io { .. }));
-        assert_eq!(files[21].documents[0].value, serde_json::json!({"i": 3}));
+        assert_eq!(files[21].documents[0].value, serde_json::json!({"i": 20}));
+    }
+
+    /// A file named twice, or met again through a symlink, is read once, at its
+    /// first name (its objects would otherwise be defined twice).
+    #[test]
+    #[cfg(unix)]
+    #[allow(clippy::unwrap_used)]
+    fn a_file_met_twice_is_read_once() {
+        let dir = std::env::temp_dir().join(format!("polc-load-twice-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.yaml"), "a: 1\n").unwrap();
+        std::fs::write(dir.join("b.yaml"), "b: 2\n").unwrap();
+        std::os::unix::fs::symlink(dir.join("a.yaml"), dir.join("c.yaml")).unwrap();
+        let inputs = [Input::Path(dir.join("b.yaml")), Input::Path(dir.clone()), Input::Path(dir.join("a.yaml"))];
+        let files = read_inputs(&inputs, &Limits::default());
+        let _ = std::fs::remove_dir_all(&dir);
+        let names: Vec<String> = files.iter().map(|f| f.name.rsplit('/').next().unwrap().to_string()).collect();
+        assert_eq!(names, ["b.yaml", "a.yaml"]);
     }
 
     #[test]

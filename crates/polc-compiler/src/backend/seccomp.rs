@@ -5,7 +5,8 @@
 //!
 //! # What is emitted
 //!
-//! For every plan with a syscall section:
+//! For every plan with a syscall section (and a stem that is a valid Kubernetes
+//! object name: else an error at the workload's or policy's manifest):
 //!
 //! - `seccomp/<stem>.json`: the OCI runtime-spec `linux.seccomp` object for a
 //!   `Localhost` profile. Only the OCI keys are written: containerd and CRI-O read the
@@ -280,9 +281,21 @@ pub fn compile_to(input: &Input<'_>, sink: &dyn super::Sink) -> Output {
                 location: super::sources_of(input, plan).pop().unwrap_or_else(|| "-".into()),
                 message: format!(
                     "the SeccompProfile of target {} would be named `{stem}`, which is not a valid Kubernetes \
-                     object name (at most 253 characters of lowercase letters, digits, `-` and `.`, a letter or \
-                     digit at each end); rename the workload",
-                    plan.target.id()
+                     object name ({}); {}",
+                    plan.target.id(),
+                    if stem.len() > 253 {
+                        format!("{} characters, over 253", stem.len())
+                    } else {
+                        "dot-separated labels of lowercase letters, digits and `-`, each starting and ending with a \
+                         letter or digit"
+                            .to_string()
+                    },
+                    match (plan.target.kind == "Policy", stem.len() > 253) {
+                        (true, true) => "shorten the policy's namespace or name",
+                        (true, false) => "rename the policy",
+                        (false, true) => "shorten the workload's namespace, name or container name",
+                        (false, false) => "rename the workload",
+                    }
                 ),
             });
             continue;
@@ -552,6 +565,14 @@ mod tests {
         let e = &out.errors[0];
         assert_eq!(e.location, "apps.yaml:4:9");
         assert!(e.message.contains("would be named `shop.deployment.Web.app`"), "{}", e.message);
+        assert!(e.message.ends_with("rename the workload"), "{}", e.message);
+        // Valid names, but the stem is over 253 characters.
+        let mut w = web();
+        w[0].name = "n".repeat(240);
+        let out = run(&[runtime("base", "Block", "Enforce", &["read"])], &w);
+        assert_eq!(out.errors.len(), 1, "{:?}", out.errors);
+        let m = &out.errors[0].message;
+        assert!(m.contains("(260 characters, over 253); shorten the workload's namespace"), "{m}");
     }
 
     fn run(policies: &[Policy], workloads: &[Workload]) -> Output {

@@ -24,6 +24,10 @@ pub(crate) fn check(files: &[SourceFile], policies: &[PolicyEntry], workloads: &
     let mut first: HashMap<Key<'_>, (usize, usize)> = HashMap::with_capacity(defs.len());
     let name = FieldPath::from_pointer("/metadata/name");
     for (key, loc) in defs {
+        // No name (generateName, or not a string: P013 reports that) is no identity.
+        if key.2.is_empty() {
+            continue;
+        }
         let Some(&at) = first.get(&key) else {
             first.insert(key, loc);
             continue;
@@ -34,7 +38,13 @@ pub(crate) fn check(files: &[SourceFile], policies: &[PolicyEntry], workloads: &
         let label = format!("{kind} {namespace}/{n}");
         let mut sink = Vec::new();
         let ctx = Ctx { file, doc, value: &doc.value, object: Some(label.clone()), out: &mut sink };
-        let mut f = ctx.finding_at(Code::DuplicateObject, "/metadata/name", format!("{label} is defined twice"));
+        let implicit = |d: &polc_load::Document| polc_load::pointer(&d.value, "/metadata/namespace").is_none();
+        let message = if implicit(doc) && implicit(edoc) {
+            format!("{label} is defined twice (neither sets metadata.namespace: both are read as `{namespace}`)")
+        } else {
+            format!("{label} is defined twice")
+        };
+        let mut f = ctx.finding_at(Code::DuplicateObject, "/metadata/name", message);
         f.related.push(Related {
             file: earlier.name.clone(),
             span: Some(edoc.spans.field_span(&edoc.value, name.segs())),

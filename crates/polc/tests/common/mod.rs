@@ -38,10 +38,12 @@ pub fn capability_line(e: &Value) -> String {
 }
 
 /// A scratch directory, removed (after restoring permissions) when dropped.
+#[allow(dead_code)]
 pub struct Scratch {
     pub dir: PathBuf,
 }
 
+#[allow(dead_code)]
 impl Scratch {
     /// An empty directory of its own for `test`, named after the test binary too
     /// (`polc-bpf-…` for `compile_bpf`, `polc-bad-input-…` for `bad_input`).
