@@ -434,8 +434,8 @@ fn stem_files(target: Target, stem: &str) -> Option<String> {
     }
 }
 
-/// Targets whose files would share a name, for the backends in `targets`: one
-/// error per clash, at the later target's manifest, naming both targets and where
+/// Targets whose files would share a name, or whose names are too long for a file
+/// name, for the backends in `targets`: one error per clash, at the later target's manifest, naming both targets and where
 /// each comes from. Stems that differ only in case clash too (they are one file
 /// on a case-insensitive file system). A target made twice with different
 /// policies (a workload defined twice, or two standalone policies of different
@@ -445,8 +445,29 @@ fn name_clashes(input: &Input<'_>, targets: &[Target]) -> Vec<CompileError> {
     let mut first: std::collections::HashMap<String, usize> =
         std::collections::HashMap::with_capacity(input.plans.len());
     let mut clashes = Vec::new();
+    let mut errors = Vec::new();
     for (i, plan) in input.plans.iter().enumerate() {
         let mut stem = plan.target.stem();
+        if stem.len() > MAX_STEM {
+            errors.push(CompileError {
+                backend,
+                policy: plan.target.label(),
+                rule: "-".into(),
+                location: sources_of(input, plan).pop().unwrap_or_else(|| "-".into()),
+                message: format!(
+                    "the files of target {} would be named `{stem}` and longer: {} bytes, over the {MAX_STEM} that \
+                     leave room for the longest suffix (`.bundle`) in a file name of 255 bytes; shorten the {}",
+                    plan.target.id(),
+                    stem.len(),
+                    if plan.target.kind == "Policy" {
+                        "policy's namespace or name"
+                    } else {
+                        "workload's namespace, name or container name"
+                    }
+                ),
+            });
+            continue;
+        }
         stem.make_ascii_lowercase();
         match first.entry(stem) {
             std::collections::hash_map::Entry::Occupied(o) => clashes.push((*o.get(), i)),
@@ -455,46 +476,48 @@ fn name_clashes(input: &Input<'_>, targets: &[Target]) -> Vec<CompileError> {
             }
         }
     }
-    clashes
-        .into_iter()
-        .map(|(a, b)| {
-            let (a, b) = (&input.plans[a], &input.plans[b]);
-            let stem = b.target.stem();
-            let files: Vec<String> = targets.iter().filter_map(|&t| stem_files(t, &stem)).collect();
-            let (at_a, at_b) = (sources_of(input, a), sources_of(input, b));
-            let message = if a.target == b.target {
-                let mut at: Vec<&String> = Vec::new();
-                for s in at_a.iter().chain(&at_b) {
-                    if !at.contains(&s) {
-                        at.push(s);
-                    }
+    errors.extend(clashes.into_iter().map(|(a, b)| {
+        let (a, b) = (&input.plans[a], &input.plans[b]);
+        let stem = b.target.stem();
+        let files: Vec<String> = targets.iter().filter_map(|&t| stem_files(t, &stem)).collect();
+        let (at_a, at_b) = (sources_of(input, a), sources_of(input, b));
+        let message = if a.target == b.target {
+            let mut at: Vec<&String> = Vec::new();
+            for s in at_a.iter().chain(&at_b) {
+                if !at.contains(&s) {
+                    at.push(s);
                 }
-                format!(
-                    "target {} is defined twice, with different policies (at {}): its files ({}) would be \
-                     written twice; keep one definition or rename one",
-                    b.target.id(),
-                    at.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" and "),
-                    files.join(", ")
-                )
-            } else {
-                format!(
-                    "targets {} and {} (at {}) would both have the files {}; rename one of the two",
-                    b.target.id(),
-                    a.target.id(),
-                    at_a.join(" and "),
-                    files.join(", ")
-                )
-            };
-            CompileError {
-                backend,
-                policy: b.target.label(),
-                rule: "-".into(),
-                location: at_b.last().cloned().unwrap_or_else(|| "-".into()),
-                message,
             }
-        })
-        .collect()
+            format!(
+                "target {} is defined twice, with different policies (at {}): its files ({}) would be \
+                     written twice; keep one definition or rename one",
+                b.target.id(),
+                at.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" and "),
+                files.join(", ")
+            )
+        } else {
+            format!(
+                "targets {} and {} (at {}) would both have the files {}; rename one of the two",
+                b.target.id(),
+                a.target.id(),
+                at_a.join(" and "),
+                files.join(", ")
+            )
+        };
+        CompileError {
+            backend,
+            policy: b.target.label(),
+            rule: "-".into(),
+            location: at_b.last().cloned().unwrap_or_else(|| "-".into()),
+            message,
+        }
+    }));
+    errors
 }
+
+/// The longest stem a file name can carry: 255 bytes (ext4, xfs, btrfs, tmpfs) less
+/// the longest suffix, `.bundle`.
+const MAX_STEM: usize = 255 - ".bundle".len();
 
 /// `file:line:col` of the manifests a plan's target comes from: the `metadata.name`
 /// of its workload (of each, when the workload is defined more than once) or, for a

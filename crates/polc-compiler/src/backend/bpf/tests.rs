@@ -1077,3 +1077,29 @@ fn a_workload_defined_twice_is_an_error() {
     let out = crate::backend::compile(&Input { policies: &policies, workloads: &same, plans: &ps }, &Target::ALL);
     assert!(out.errors.is_empty(), "{:?}", out.errors);
 }
+
+/// A stem too long for a file name (with `.bundle`, over 255 bytes) is an error at
+/// the workload's manifest that says what to shorten, and nothing is written.
+#[test]
+fn a_stem_too_long_for_a_file_name_is_an_error() {
+    let p = policy("p", "prevention", json!({"selector": {}, "process": [{"action": "Block", "paths": ["/bin/sh"]}]}));
+    let policies = [p];
+    let fits = "n".repeat(248 - "default.deployment..c".len());
+    for (name, errors) in [(fits.clone(), 0), (format!("{fits}x"), 1)] {
+        let workloads = [Workload { name, source: "apps.yaml:4:9".into(), ..workload() }];
+        let ps = plan(&policies, &workloads);
+        let out = crate::backend::compile(
+            &Input { policies: &policies, workloads: &workloads, plans: &ps },
+            &[Target::BpfLsm],
+        );
+        assert_eq!(out.errors.len(), errors, "{:?}", out.errors);
+        if let Some(e) = out.errors.first() {
+            assert_eq!(e.location, "apps.yaml:4:9");
+            assert!(e.message.contains("249 bytes, over the 248"), "{}", e.message);
+            assert!(e.message.ends_with("shorten the workload's namespace, name or container name"), "{}", e.message);
+            assert!(out.artifacts.is_empty());
+        } else {
+            assert!(out.artifacts.iter().any(|a| a.path.len() == "bpf-lsm/".len() + 255));
+        }
+    }
+}
