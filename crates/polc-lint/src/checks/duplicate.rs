@@ -36,8 +36,7 @@ pub(crate) fn check(files: &[SourceFile], policies: &[PolicyEntry], workloads: &
         let (Some(doc), Some(edoc)) = (file.documents.get(loc.1), earlier.documents.get(at.1)) else { continue };
         let (kind, namespace, n) = key;
         let label = format!("{kind} {namespace}/{n}");
-        let mut sink = Vec::new();
-        let ctx = Ctx { file, doc, value: &doc.value, object: Some(label.clone()), out: &mut sink };
+        let mut ctx = Ctx { file, doc, value: &doc.value, object: Some(label.clone()), out: &mut *out };
         let implicit = |d: &polc_load::Document| polc_load::pointer(&d.value, "/metadata/namespace").is_none();
         let message = if implicit(doc) && implicit(edoc) {
             format!("{label} is defined twice (neither sets metadata.namespace: both are read as `{namespace}`)")
@@ -51,6 +50,6 @@ pub(crate) fn check(files: &[SourceFile], policies: &[PolicyEntry], workloads: &
             message: format!("{label} is first defined here"),
         });
         f.help = Some("keep one definition (for overlays, lint what `kustomize build` renders)".into());
-        out.push(f);
+        ctx.push(f);
     }
 }

@@ -274,8 +274,9 @@ impl Staging {
             std::mem::take(&mut st.files)
         };
         files.sort();
-        // A backend that checks no clash of file names would have written one file
-        // twice (and on several threads, mixed the two): refuse the output.
+        // The compile refuses targets whose files would share a name before any
+        // backend runs (`backend::compile_to`); should a backend still write one
+        // path twice (on several threads, mixing the two), refuse the output.
         if let Some(w) = files.windows(2).find(|w| w[0].0 == w[1].0) {
             anyhow::bail!("two outputs were written to {}: their targets' names collide; rename one", w[0].0);
         }
