@@ -23,7 +23,7 @@ pub use config::{Config, ConfigError, OrgRule};
 pub use finding::{Finding, Level, Related, did_you_mean};
 pub use schema::{SchemaError, Schemas};
 
-use polc_load::{Document, FieldPath, LoadErrorKind, ObjectClass, SourceFile, classify};
+use polc_load::{Document, FieldPath, Limits, LoadErrorKind, ObjectClass, SourceFile, classify};
 use serde_json::Value;
 
 /// Where a check is looking: one document of one file.
@@ -56,6 +56,37 @@ impl Ctx<'_> {
 
     pub fn push(&mut self, f: Finding) {
         self.out.push(f);
+    }
+}
+
+/// The files of a lint, for the checks across files. [`Linter::lint_with`] drops
+/// each file's documents (values and position trees: most of a lint's memory) once
+/// the per-file checks are done with them; a check across files that needs one to
+/// place a finding parses the file's text again, with the limits it was loaded with.
+pub(crate) struct Files<'a> {
+    pub list: &'a [SourceFile],
+    limits: &'a Limits,
+}
+
+impl<'a> Files<'a> {
+    /// The documents of file `fi`: as loaded, or parsed again from its text.
+    pub fn docs(&self, fi: usize) -> std::borrow::Cow<'a, [Document]> {
+        let Some(file) = self.list.get(fi) else {
+            return std::borrow::Cow::Borrowed(&[]);
+        };
+        if file.documents.is_empty() && !file.text.is_empty() {
+            std::borrow::Cow::Owned(polc_load::parse_documents(&file.text, self.limits).0)
+        } else {
+            std::borrow::Cow::Borrowed(&file.documents)
+        }
+    }
+
+    /// The file named by `fi` and document `di` of it (a document without values or
+    /// positions should `di` not be there, which it is, with the same limits).
+    pub fn with_doc<R>(&self, (fi, di): (usize, usize), f: impl FnOnce(&SourceFile, &Document) -> R) -> R {
+        let docs = self.docs(fi);
+        let missing = Document { index: di, value: Value::Null, spans: polc_load::SpanTree::default() };
+        f(&self.list[fi], docs.get(di).unwrap_or(&missing))
     }
 }
 
@@ -100,6 +131,8 @@ pub struct Linter {
     model: bool,
     /// Threads for the per-file checks (0: one per available CPU).
     threads: usize,
+    /// The limits files are loaded with, to parse a file again (see [`Files`]).
+    limits: Limits,
 }
 
 /// What the per-file checks of a run of consecutive files found.
@@ -169,7 +202,7 @@ impl Linter {
     /// # Errors
     /// When a CRD schema does not compile (a bug in polc).
     pub fn new(config: Config) -> Result<Linter, SchemaError> {
-        Ok(Linter { schemas: Schemas::new()?, config, model: true, threads: 0 })
+        Ok(Linter { schemas: Schemas::new()?, config, model: true, threads: 0, limits: Limits::default() })
     }
 
     /// Whether to build [`Report::model_policies`] and [`Report::model_workloads`],
@@ -188,6 +221,15 @@ impl Linter {
     #[must_use]
     pub fn with_threads(mut self, threads: usize) -> Linter {
         self.threads = threads;
+        self
+    }
+
+    /// The limits [`Linter::lint_with`]'s files are loaded with (by default
+    /// [`Limits::default`]): a check across files that places a finding in a file
+    /// whose documents were dropped parses it again with them.
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Linter {
+        self.limits = limits;
         self
     }
 
@@ -254,7 +296,7 @@ impl Linter {
                     }
                     ObjectClass::Workload(kind) => {
                         part.objects += 1;
-                        part.workloads.push(checks::workload::Workload::read(*kind, &obj, doc, (fi, di)));
+                        part.workloads.push(checks::workload::Workload::read(*kind, &obj, file, doc, (fi, di)));
                     }
                     ObjectClass::Other => part.objects += 1,
                 }
@@ -277,14 +319,23 @@ impl Linter {
     }
 
     /// Load and lint `n` files: file `i` is `load(i)` (for instance
-    /// [`polc_load::RawInput::load`]), called on the threads of the per-file checks,
-    /// so that parsing and checking run in one pass without waiting for each other.
-    /// Returns the files, in order, and the report [`Linter::lint`] gives for them.
+    /// [`polc_load::RawInput::load`], with the limits of [`Linter::with_limits`]),
+    /// called on the threads of the per-file checks, so that parsing and checking run
+    /// in one pass without waiting for each other. Returns the files, in order, and
+    /// the report [`Linter::lint`] gives for them.
+    ///
+    /// The files come back with their names, texts and load errors (what output
+    /// needs) but without their documents: those are dropped as soon as the per-file
+    /// checks are done with them, which keeps the values and position trees of only
+    /// a few files in memory at a time, not of the whole repository.
     pub fn lint_with(&self, n: usize, load: impl Fn(usize) -> SourceFile + Sync) -> (Vec<SourceFile>, Report) {
         let batches: Vec<usize> = (0..n).step_by(LINT_BATCH).collect();
         let done = par_map(&batches, self.thread_count(n), |&first| {
-            let files: Vec<SourceFile> = (first..n.min(first + LINT_BATCH)).map(&load).collect();
+            let mut files: Vec<SourceFile> = (first..n.min(first + LINT_BATCH)).map(&load).collect();
             let part = self.lint_part(first, &files);
+            for f in &mut files {
+                f.documents = Vec::new();
+            }
             (files, part)
         });
         let mut files = Vec::with_capacity(n);
@@ -312,9 +363,10 @@ impl Linter {
             report.io_errors += p.io_errors;
         }
         let threads = self.thread_count(usize::MAX);
-        checks::workload::coverage(files, &policies, &workloads, threads, &mut out);
-        checks::duplicate::check(files, &policies, &workloads, &mut out);
-        checks::policy::cross_policy(files, &policies, &workloads, threads, &mut out);
+        let all = Files { list: files, limits: &self.limits };
+        checks::workload::coverage(&all, &policies, &workloads, threads, &mut out);
+        checks::duplicate::check(&all, &policies, &workloads, &mut out);
+        checks::policy::cross_policy(&all, &policies, &workloads, threads, &mut out);
         report.findings = self.config.apply(out);
         if !self.model {
             // The policies' IR is hundreds of thousands of small allocations in a large
@@ -341,12 +393,7 @@ impl Linter {
                 name: w.name.clone(),
                 labels: w.labels.clone(),
                 containers: w.containers.clone(),
-                source: {
-                    let (file, doc) = (&files[w.loc.0], &files[w.loc.0].documents[w.loc.1]);
-                    let at =
-                        doc.spans.field_span(&doc.value, polc_load::FieldPath::from_pointer("/metadata/name").segs());
-                    format!("{}:{at}", file.name)
-                },
+                source: format!("{}:{}", files[w.loc.0].name, w.name_span),
             })
             .collect();
         report.model_policies = policies.into_iter().map(|p| p.policy).collect();

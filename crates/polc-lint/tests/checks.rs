@@ -90,7 +90,22 @@ fn load(name: &str, text: &str) -> SourceFile {
 
 fn report_with(config: Config, files: &[(&str, &str)]) -> Report {
     let files: Vec<SourceFile> = files.iter().map(|(n, t)| load(n, t)).collect();
-    Linter::new(config).unwrap().lint(&files)
+    let linter = Linter::new(config).unwrap();
+    let report = linter.lint(&files);
+    assert_lean_is_the_same(&linter, &files, &report);
+    report
+}
+
+/// `lint_with` (what `polc lint` runs) drops the documents after the per-file checks
+/// and parses a file again where a check across files places a finding in it: its
+/// findings and model are those of `lint` on the loaded files.
+fn assert_lean_is_the_same(linter: &Linter, files: &[SourceFile], report: &Report) {
+    let (kept, lean) = linter.lint_with(files.len(), |i| files[i].clone());
+    assert!(kept.iter().all(|f| f.documents.is_empty()), "lint_with keeps no documents");
+    assert!(kept.iter().zip(files).all(|(a, b)| a.name == b.name && a.text == b.text && a.errors == b.errors));
+    assert_eq!(lean.findings, report.findings, "lint_with and lint disagree");
+    assert_eq!(lean.model_policies, report.model_policies);
+    assert_eq!(lean.model_workloads, report.model_workloads);
 }
 
 /// The linter with the default configuration, built once: compiling the CRD schemas
@@ -108,7 +123,9 @@ fn lint(yaml: &str) -> Vec<Finding> {
 /// Lint several files with the default configuration.
 fn lint_files(files: &[(&str, &str)]) -> Vec<Finding> {
     let files: Vec<SourceFile> = files.iter().map(|(n, t)| load(n, t)).collect();
-    default_linter().lint(&files).findings
+    let report = default_linter().lint(&files);
+    assert_lean_is_the_same(default_linter(), &files, &report);
+    report.findings
 }
 
 fn config(text: &str) -> Result<Config, ConfigError> {
@@ -2210,7 +2227,8 @@ fn findings_do_not_depend_on_threads_or_the_model() {
         let linter = Linter::new(Config::default()).unwrap().with_threads(threads);
         let (loaded, fused) = linter.lint_with(files.len(), |i| files[i].clone());
         assert_eq!(loaded.len(), files.len());
-        assert!(loaded.iter().zip(&files).all(|(a, b)| a.name == b.name && a.documents == b.documents));
+        assert!(loaded.iter().zip(&files).all(|(a, b)| a.name == b.name && a.text == b.text && a.errors == b.errors));
+        assert!(loaded.iter().all(|f| f.documents.is_empty()), "the documents are dropped after the per-file checks");
         assert_eq!(fused.findings, one.findings, "lint_with, {threads} threads");
         assert_eq!((fused.objects, fused.policies, fused.files), (one.objects, one.policies, one.files));
         assert_eq!(fused.model_policies, one.model_policies, "lint_with, {threads} threads");

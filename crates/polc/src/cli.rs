@@ -233,6 +233,11 @@ pub(crate) struct CompileArgs {
     /// Ignore any .polc.yaml.
     #[arg(long, conflicts_with = "config")]
     pub no_config: bool,
+    /// Print each phase's wall time and the process's memory (resident now, and the
+    /// peak so far) on stderr: read and lint, plan, backends (with the writing of
+    /// their files), report.json, the swap into --out, the report on stdout.
+    #[arg(long)]
+    pub timings: bool,
 }
 
 #[derive(Args, Debug)]

@@ -5,8 +5,8 @@
 use crate::checks::policy::PolicyEntry;
 use crate::checks::workload::Workload;
 use crate::codes::Code;
-use crate::{Ctx, Finding, Related};
-use polc_load::{FieldPath, SourceFile};
+use crate::{Ctx, Files, Finding, Related};
+use polc_load::FieldPath;
 use std::collections::HashMap;
 
 /// Kind, namespace and name: what makes an object one object.
@@ -14,7 +14,7 @@ type Key<'a> = (&'a str, &'a str, &'a str);
 
 /// A finding at every definition of an object after its first, pointing back at
 /// the first. Definitions are taken in input order (file, then document).
-pub(crate) fn check(files: &[SourceFile], policies: &[PolicyEntry], workloads: &[Workload], out: &mut Vec<Finding>) {
+pub(crate) fn check(files: &Files<'_>, policies: &[PolicyEntry], workloads: &[Workload], out: &mut Vec<Finding>) {
     let mut defs: Vec<(Key<'_>, (usize, usize))> = policies
         .iter()
         .map(|p| ((p.kind.as_str(), p.policy.namespace.as_str(), p.policy.name.as_str()), p.loc))
@@ -32,8 +32,10 @@ pub(crate) fn check(files: &[SourceFile], policies: &[PolicyEntry], workloads: &
             first.insert(key, loc);
             continue;
         };
-        let (Some(file), Some(earlier)) = (files.get(loc.0), files.get(at.0)) else { continue };
-        let (Some(doc), Some(edoc)) = (file.documents.get(loc.1), earlier.documents.get(at.1)) else { continue };
+        // Both documents, parsed again when the per-file checks dropped them.
+        let (edocs, docs) = (files.docs(at.0), files.docs(loc.0));
+        let (Some(file), Some(earlier)) = (files.list.get(loc.0), files.list.get(at.0)) else { continue };
+        let (Some(doc), Some(edoc)) = (docs.get(loc.1), edocs.get(at.1)) else { continue };
         let (kind, namespace, n) = key;
         let label = format!("{kind} {namespace}/{n}");
         let mut ctx = Ctx { file, doc, value: &doc.value, object: Some(label.clone()), out: &mut *out };

@@ -5,7 +5,7 @@
 use crate::checks::workload::{Workload, selects};
 use crate::codes::Code;
 use crate::finding::did_you_mean;
-use crate::{Ctx, Finding, Level, Related, Schemas, schema};
+use crate::{Ctx, Files, Finding, Level, Related, Schemas, schema};
 use polc_api::{LabelSelector, NetworkAccessPolicySpec, PolcKind, PreventionPolicySpec, RuntimePolicySpec};
 use polc_compiler::ir::{IrRule, LowerErrorKind, Matcher, PolicyIr};
 use polc_compiler::model::{Policy, Source, Spec};
@@ -484,7 +484,7 @@ fn overlap_finding(
 /// the comparisons (the costly part) run on up to `threads` threads, and the findings
 /// are then made in workload order, so they do not depend on the thread count.
 pub(crate) fn cross_policy(
-    files: &[SourceFile],
+    files: &Files<'_>,
     policies: &[PolicyEntry],
     workloads: &[Workload],
     threads: usize,
@@ -545,8 +545,10 @@ pub(crate) fn cross_policy(
                 continue;
             }
             let (lpol, wpol) = (&policies[lp], &policies[wp]);
-            let (lfile, wfile) = (&files[lpol.loc.0], &files[wpol.loc.0]);
-            let (ldoc, wdoc) = (&lfile.documents[lpol.loc.1], &wfile.documents[wpol.loc.1]);
+            // Both documents, parsed again when the per-file checks dropped them.
+            let (lfile, wfile) = (&files.list[lpol.loc.0], &files.list[wpol.loc.0]);
+            let (ldocs, wdocs) = (files.docs(lpol.loc.0), files.docs(wpol.loc.0));
+            let (Some(ldoc), Some(wdoc)) = (ldocs.get(lpol.loc.1), wdocs.get(wpol.loc.1)) else { continue };
             let mut sink = Vec::new();
             let ctx = Ctx { file: lfile, doc: ldoc, value: &ldoc.value, object: Some(lpol.label()), out: &mut sink };
             let mut f = overlap_finding(&ctx, loser, winner, relation, Some((wfile, wdoc, wpol.label())));

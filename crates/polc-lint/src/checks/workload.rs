@@ -4,10 +4,10 @@
 
 use crate::checks::policy::PolicyEntry;
 use crate::codes::Code;
-use crate::{Ctx, Finding, Level};
+use crate::{Ctx, Files, Finding, Level};
 use polc_api::PolcKind;
 use polc_compiler::selector;
-use polc_load::{Document, Object, SourceFile, WorkloadKind};
+use polc_load::{Document, FieldPath, Object, SourceFile, Span, WorkloadKind};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 
@@ -19,10 +19,17 @@ pub(crate) struct Workload {
     pub labels: BTreeMap<String, String>,
     pub containers: Vec<String>,
     pub loc: (usize, usize),
+    /// Where `metadata.name` is written (the key).
+    pub name_span: Span,
+    /// The posture findings, at the level for a workload no policy contains (see
+    /// [`coverage`]), made while the document was at hand.
+    pub posture: Vec<Finding>,
 }
 
 impl Workload {
-    pub fn read(kind: WorkloadKind, obj: &Object, doc: &Document, loc: (usize, usize)) -> Workload {
+    /// Read the workload of `doc` in `file` (file and document index `loc`), and its
+    /// posture findings.
+    pub fn read(kind: WorkloadKind, obj: &Object, file: &SourceFile, doc: &Document, loc: (usize, usize)) -> Workload {
         let labels = polc_load::pointer(&doc.value, &format!("{}/labels", kind.pod_metadata_pointer()))
             .and_then(Value::as_object)
             .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
@@ -40,14 +47,23 @@ impl Workload {
                 }
             }
         }
-        Workload {
-            kind,
-            namespace: obj.namespace.clone().unwrap_or_else(|| "default".into()),
-            name: obj.name.clone(),
-            labels,
-            containers,
-            loc,
-        }
+        let namespace = obj.namespace.clone().unwrap_or_else(|| "default".into());
+        let name_span = doc.spans.field_span(&doc.value, FieldPath::from_pointer("/metadata/name").segs());
+        let mut posture_out = Vec::new();
+        let mut pctx = Ctx {
+            file,
+            doc,
+            value: &doc.value,
+            object: Some(format!("{} {namespace}/{}", kind.as_str(), obj.name)),
+            out: &mut posture_out,
+        };
+        posture(&mut pctx, kind);
+        Workload { kind, namespace, name: obj.name.clone(), labels, containers, loc, name_span, posture: posture_out }
+    }
+
+    /// `Kind namespace/name`.
+    pub fn label(&self) -> String {
+        format!("{} {}/{}", self.kind.as_str(), self.namespace, self.name)
     }
 }
 
@@ -91,7 +107,7 @@ fn sensitive(path: &str) -> bool {
 /// Coverage: unselected workloads, posture issues (a note when a policy contains the
 /// workload), policies selecting nothing, container names nobody has.
 pub(crate) fn coverage(
-    files: &[SourceFile],
+    files: &Files<'_>,
     policies: &[PolicyEntry],
     workloads: &[Workload],
     threads: usize,
@@ -111,8 +127,6 @@ pub(crate) fn coverage(
     let hits = crate::par_map(&runs, threads, |run| {
         let mut h = Hits::default();
         for w in *run {
-            let file = &files[w.loc.0];
-            let doc = &file.documents[w.loc.1];
             let mut contained = false;
             for &pi in ns_policies.get(w.namespace.as_str()).into_iter().flatten() {
                 let p = &policies[pi];
@@ -129,19 +143,28 @@ pub(crate) fn coverage(
                     }
                 }
             }
-            let label = format!("{} {}/{}", w.kind.as_str(), w.namespace, w.name);
-            let mut ctx = Ctx { file, doc, value: &doc.value, object: Some(label.clone()), out: &mut h.out };
+            let label = w.label();
             if !contained {
-                let f = ctx
-                    .finding_at(
-                        Code::Unselected,
-                        "/metadata/name",
-                        format!("{label} is not selected by any PreventionPolicy or RuntimePolicy"),
-                    )
-                    .help("add a policy whose selector matches the pod template labels");
-                ctx.push(f);
+                let mut f = Finding::new(
+                    Code::Unselected,
+                    &files.list[w.loc.0].name,
+                    Some(w.name_span),
+                    format!("{label} is not selected by any PreventionPolicy or RuntimePolicy"),
+                )
+                .help("add a policy whose selector matches the pod template labels");
+                f.field = "metadata.name".into();
+                f.object = Some(label);
+                h.out.push(f);
             }
-            posture(&mut ctx, w.kind, contained);
+            // A policy that contains the workload makes its posture findings notes.
+            for f in &w.posture {
+                let mut f = f.clone();
+                if contained {
+                    f.level = Level::Note;
+                    f.message.push_str(" (contained by a polc policy)");
+                }
+                h.out.push(f);
+            }
         }
         h
     });
@@ -161,32 +184,38 @@ pub(crate) fn coverage(
         }
     }
     for (pi, p) in policies.iter().enumerate() {
-        let file = &files[p.loc.0];
-        let doc = &file.documents[p.loc.1];
-        let mut ctx = Ctx { file, doc, value: &doc.value, object: Some(p.label()), out };
-        if !labels_match_any[pi] && ns_workloads.contains_key(p.namespace.as_str()) {
-            let n = ns_workloads[p.namespace.as_str()].len();
-            let f = ctx
-                .finding_at(
-                    Code::SelectsNothing,
-                    "/spec/selector",
-                    format!("selects none of the {n} workloads linted in namespace `{}`", p.namespace),
-                )
-                .help("selectors match the pod template's labels (`spec.template.metadata.labels`)");
-            ctx.push(f);
+        let in_ns = ns_workloads.contains_key(p.namespace.as_str());
+        let unknown_container = labels_match_any[pi] && container_hit[pi].iter().any(|hit| !hit);
+        if !in_ns || (labels_match_any[pi] && !unknown_container) {
+            continue;
         }
-        if labels_match_any[pi] {
-            for (ci, c) in p.containers.iter().enumerate() {
-                if !container_hit[pi][ci] && ns_workloads.contains_key(p.namespace.as_str()) {
-                    let f = ctx.finding_at_value(
-                        Code::UnknownContainer,
-                        &format!("/spec/containers/{ci}"),
-                        format!("no selected workload has a container named `{c}`"),
-                    );
-                    ctx.push(f);
+        // A finding to place: the policy's document (parsed again when it was dropped).
+        files.with_doc(p.loc, |file, doc| {
+            let mut ctx = Ctx { file, doc, value: &doc.value, object: Some(p.label()), out: &mut *out };
+            if !labels_match_any[pi] && ns_workloads.contains_key(p.namespace.as_str()) {
+                let n = ns_workloads[p.namespace.as_str()].len();
+                let f = ctx
+                    .finding_at(
+                        Code::SelectsNothing,
+                        "/spec/selector",
+                        format!("selects none of the {n} workloads linted in namespace `{}`", p.namespace),
+                    )
+                    .help("selectors match the pod template's labels (`spec.template.metadata.labels`)");
+                ctx.push(f);
+            }
+            if labels_match_any[pi] {
+                for (ci, c) in p.containers.iter().enumerate() {
+                    if !container_hit[pi][ci] && ns_workloads.contains_key(p.namespace.as_str()) {
+                        let f = ctx.finding_at_value(
+                            Code::UnknownContainer,
+                            &format!("/spec/containers/{ci}"),
+                            format!("no selected workload has a container named `{c}`"),
+                        );
+                        ctx.push(f);
+                    }
                 }
             }
-        }
+        });
     }
 }
 
@@ -203,9 +232,9 @@ struct Hits {
     containers: Vec<(usize, usize)>,
 }
 
-fn posture(ctx: &mut Ctx<'_>, kind: WorkloadKind, contained: bool) {
-    let level = if contained { Level::Note } else { Level::Warning };
-    let suffix = if contained { " (contained by a polc policy)" } else { "" };
+/// The posture findings of a workload, as warnings: [`coverage`] makes them notes
+/// (with a word why) for a workload a policy contains.
+fn posture(ctx: &mut Ctx<'_>, kind: WorkloadKind) {
     let spec_ptr = kind.pod_spec_pointer();
     let Some(spec) = polc_load::pointer(ctx.value, spec_ptr) else {
         return;
@@ -267,7 +296,7 @@ fn posture(ctx: &mut Ctx<'_>, kind: WorkloadKind, contained: bool) {
         }
     }
     for (code, ptr, msg) in found {
-        let f = ctx.finding_at(code, &ptr, format!("{msg}{suffix}")).level(level);
+        let f = ctx.finding_at(code, &ptr, msg).level(Level::Warning);
         ctx.push(f);
     }
 }

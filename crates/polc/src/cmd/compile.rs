@@ -6,14 +6,16 @@ use anyhow::Context;
 use polc_compiler::backend::{self, Artifact, Output, Sink, Support, Target};
 use polc_compiler::plan::plan;
 use polc_lint::Level;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// The name of the index polc writes into every output directory.
 pub(crate) const INDEX: &str = "index.json";
 
 pub(crate) fn run(args: &CompileArgs) -> anyhow::Result<Status> {
     let targets: Vec<Target> = if args.target.is_empty() { Target::ALL.to_vec() } else { args.target.clone() };
+    let mut timings = Timings::new(args.timings);
     let (report, files, _) = crate::cmd::lint::lint_paths(&args.paths, args.config.as_deref(), args.no_config)?;
     if report.io_errors > 0 || report.fails(Level::Error) {
         let mut errors = report.clone();
@@ -26,12 +28,18 @@ pub(crate) fn run(args: &CompileArgs) -> anyhow::Result<Status> {
     // much memory as the plans) are needed for error output only, so they are
     // freed now, on a thread of their own, and not kept through the backends.
     let freeing = std::thread::Builder::new().name("free".into()).spawn(move || drop(files));
+    timings.phase("read, lint");
     let plans = plan(&report.model_policies, &report.model_workloads);
+    timings.phase("plan");
+    if std::io::stderr().is_terminal() && plans.len() > 200 {
+        eprintln!("polc: compiling {} targets for {} backends", plans.len(), targets.len());
+    }
     let input = backend::Input { policies: &report.model_policies, workloads: &report.model_workloads, plans: &plans };
     // The backends write their files into a fresh sibling directory as they make
     // them; it is swapped in only when everything succeeded (see `Staging`).
     let staging = Staging::new(&args.out)?;
     let out = backend::compile_to(&input, &targets, &staging);
+    timings.phase("backends");
     if !out.errors.is_empty() {
         staging.discard();
         for e in &out.errors {
@@ -49,10 +57,12 @@ pub(crate) fn run(args: &CompileArgs) -> anyhow::Result<Status> {
     // has over a million capability lines, too many to build as a JSON value.
     let report_json = polc_compiler::report::Report::new(&targets, &plans, &out);
     staging.put_with("report.json", |w| polc_compiler::report::write(w, &report_json));
+    timings.phase("report.json");
     if let Ok(t) = freeing {
         let _ = t.join();
     }
     let files = staging.finish(&args.out)?;
+    timings.phase("swap in");
     if args.format == ReportFormat::Json {
         let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
         polc_compiler::report::write(&mut stdout, &report_json)?;
@@ -62,6 +72,7 @@ pub(crate) fn run(args: &CompileArgs) -> anyhow::Result<Status> {
         write_table(&mut stdout, &out)?;
         stdout.flush()?;
     }
+    timings.phase("stdout");
     eprintln!(
         "polc: compiled {} policies for {} targets into {} ({} files)",
         report.model_policies.len(),
@@ -70,6 +81,46 @@ pub(crate) fn run(args: &CompileArgs) -> anyhow::Result<Status> {
         files
     );
     Ok(Status::Ok)
+}
+
+/// `--timings`: one line per phase on stderr, with its wall time and the process's
+/// resident and peak memory (`VmRSS`, `VmHWM`) when it ended.
+struct Timings {
+    on: bool,
+    start: Instant,
+    last: Instant,
+}
+
+impl Timings {
+    fn new(on: bool) -> Timings {
+        let now = Instant::now();
+        if on {
+            eprintln!("polc: {:<12} {:>9} {:>9} {:>12} {:>10}", "phase", "wall", "total", "resident", "peak");
+        }
+        Timings { on, start: now, last: now }
+    }
+
+    fn phase(&mut self, name: &str) {
+        if !self.on {
+            return;
+        }
+        let now = Instant::now();
+        let mib = |key| memory_kib(key).map_or_else(|| "-".to_string(), |k| format!("{} MiB", k / 1024));
+        eprintln!(
+            "polc: {name:<12} {:>7.3} s {:>7.3} s {:>12} {:>10}",
+            (now - self.last).as_secs_f64(),
+            (now - self.start).as_secs_f64(),
+            mib("VmRSS:"),
+            mib("VmHWM:")
+        );
+        self.last = now;
+    }
+}
+
+/// A `kB` line of `/proc/self/status` (`None` where there is none).
+fn memory_kib(key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status.lines().find_map(|l| l.strip_prefix(key)?.trim().strip_suffix("kB")?.trim().parse().ok())
 }
 
 fn pretty(v: &serde_json::Value) -> Vec<u8> {

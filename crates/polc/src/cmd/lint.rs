@@ -58,7 +58,7 @@ fn lint_paths_with(
     let limits = Limits::default();
     let config = load_config(config, no_config, &limits)?;
     let fail_on = config.fail_on;
-    let linter = Linter::new(config).context("internal error: CRD schema")?.with_model(model);
+    let linter = Linter::new(config).context("internal error: CRD schema")?.with_model(model).with_limits(limits);
     let inputs: Vec<Input> = paths.iter().map(|p| Input::parse(p)).collect();
     let raw = read_raw(&inputs, &limits);
     if std::io::stderr().is_terminal() && raw.len() > 200 {
