@@ -96,6 +96,34 @@ fn every_backend_is_deterministic() {
     assert_eq!(index["files"].as_array().unwrap().len(), ta.len() - 1, "index.json lists every other file");
 }
 
+/// `--timings` prints a line per phase, in order, with its time and the memory,
+/// and changes nothing else: stdout is the same table.
+#[test]
+fn timings_name_every_phase_with_time_and_memory() {
+    let s = Scratch::new("timings");
+    let input = root().join("examples/sock-shop");
+    let plain = compile(&input, &s.dir.join("a"));
+    let timed = compile_for(&["--timings"], &input, &s.dir.join("b"));
+    assert!(timed.status.success(), "{}", String::from_utf8_lossy(&timed.stderr));
+    assert_eq!(plain.stdout, timed.stdout);
+    let err = String::from_utf8_lossy(&timed.stderr);
+    let phases: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("polc: "))
+        .filter(|l| l.contains(" s ") && l.ends_with("MiB"))
+        .collect();
+    let names = ["read, lint", "plan", "backends", "report.json", "swap in", "stdout"];
+    assert_eq!(phases.len(), names.len(), "{err}");
+    for (line, name) in phases.iter().zip(names) {
+        assert!(line.starts_with(name), "{line:?} is not the {name} phase");
+        let mib: Vec<u64> =
+            line.split_whitespace().filter_map(|w| w.parse().ok()).filter(|&m: &u64| m > 0).collect();
+        assert_eq!(mib.len(), 2, "resident and peak in {line:?}");
+        assert!(mib[0] <= mib[1], "resident above the peak in {line:?}");
+    }
+    assert!(!String::from_utf8_lossy(&plain.stderr).contains("backends"), "no timings without --timings");
+}
+
 #[test]
 fn a_directory_polc_did_not_write_is_not_replaced() {
     let s = Scratch::new("foreign");
