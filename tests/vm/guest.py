@@ -1622,13 +1622,14 @@ def case_k8s_watch():
         _, st, _ = polc("agent", "status", "--format", "json")
         return {x["plan"]: sorted(c["path"] for c in x["cgroups"]) for x in json.loads(st)["slots"]}
 
-    def wait_for(what, cond, secs=30):
+    def wait_for(what, cond, secs=30, log_path=None):
         t0 = time.monotonic()
         while time.monotonic() - t0 < secs:
             if cond():
                 return time.monotonic() - t0
             time.sleep(0.5)
-        raise CaseFailure(f"{what}: not within {secs} s")
+        seen = f"; the watch printed: {tail(file_text(log_path))}" if log_path else ""
+        raise CaseFailure(f"{what}: not within {secs} s{seen}")
 
     try:
         # An API that cannot be reached fails the watch at once, not a retry loop
@@ -1645,7 +1646,10 @@ def case_k8s_watch():
             raise CaseFailure(f"a watch of an unreachable API did not fail: {bad.returncode} {bad.stderr!r}")
         api.put(other_p)
         w1, log1 = start(1)
-        wait_for("the watch listed the pods", lambda: "pods on node vm-node" in file_text(log1))
+        # Starting a watch opens the pinned maps and loads every plan's bundle: under
+        # TCG on a busy host that once took over 30 s.
+        took = wait_for("the watch listed the pods", lambda: "pods on node vm-node" in file_text(log1), 120, log1)
+        log(f"k8s-watch: the first watch listed the pods {took:.1f} s after it started")
         if blocked_in(web):
             raise CaseFailure("id was blocked in the web cgroup before its pod was in the API")
         api.put(web_p)
@@ -1664,7 +1668,9 @@ def case_k8s_watch():
         if not blocked_in(web):
             raise CaseFailure("the binding did not stay when the watch stopped")
         w2, log2 = start(2)
-        wait_for("the restarted watch listed the pods", lambda: "pods on node vm-node" in file_text(log2))
+        took = wait_for("the restarted watch listed the pods", lambda: "pods on node vm-node" in file_text(log2),
+                        120, log2)
+        log(f"k8s-watch: the restarted watch listed the pods {took:.1f} s after it started")
         api.delete(web_p["metadata"]["name"])
         os.rmdir(web)
         os.rmdir(web_pod)
