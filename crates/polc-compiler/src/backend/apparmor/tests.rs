@@ -237,6 +237,58 @@ fn a_cut_that_globs_cannot_express_is_reported() {
     assert_eq!(r.lines_of("usr-writes"), vec!["audit deny /usr/** w,"]);
 }
 
+/// A verdict that holds for some of a rule's targets names them, and only them:
+/// `usr` applies to two workloads, `jvm` (an Allow that globs cannot cut out of
+/// `usr`'s Block) to one of them. Verdicts that hold for every target name none.
+#[test]
+fn a_verdict_for_some_targets_names_them() {
+    let usr = prevention(
+        "usr",
+        json!({
+            "file": [
+                {"name": "usr-writes", "action": "Block", "access": ["Write"], "dirs": [{"path": "/usr", "recursive": true}]},
+            ],
+            "process": [{"name": "no-raw", "action": "Block", "paths": ["/bin/sh"], "fromParents": ["/usr/bin/nc"]}],
+        }),
+    );
+    let mut jvm = prevention(
+        "jvm",
+        json!({"file": [{"name": "jvm-prefs", "action": "Allow", "access": ["Write"], "paths": ["/usr/lib/jvm/*/prefs"]}]}),
+    );
+    let Spec::Prevention(spec) = &mut jvm.spec else { unreachable!() };
+    spec.selector.match_labels.get_or_insert_default().insert("tier".into(), "front".into());
+    let workload = |name: &str, tier: Option<&str>| Workload {
+        kind: "Deployment".into(),
+        namespace: "ns".into(),
+        name: name.into(),
+        labels: [("app", Some("web")), ("tier", tier)]
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.to_string(), v?.to_string())))
+            .collect(),
+        containers: vec!["app".into()],
+        ..Default::default()
+    };
+    let (policies, workloads) = ([usr, jvm], [workload("front", Some("front")), workload("back", None)]);
+    let plans = plan(&policies, &workloads);
+    assert_eq!(plans.len(), 2, "{plans:#?}");
+    let out = compile(&Input { policies: &policies, workloads: &workloads, plans: &plans });
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    let support = |rule: &str| -> &Support {
+        let mut s = out.capabilities.iter().filter(|c| &*c.rule == rule).map(|c| &c.support);
+        let first = s.next().unwrap_or_else(|| panic!("no line for {rule}"));
+        assert!(s.next().is_none(), "one line per rule");
+        first
+    };
+    let front = plans.iter().find(|p| p.target.name == "front").map(|p| p.target.id()).unwrap();
+    let back = plans.iter().find(|p| p.target.name == "back").map(|p| p.target.id()).unwrap();
+    let usr_writes = reason(support("usr-writes"));
+    assert!(usr_writes.contains("jvm-prefs") && usr_writes.ends_with(&format!(" (for {front})")), "{usr_writes}");
+    assert!(!usr_writes.contains(&back), "{usr_writes}");
+    // A verdict for both targets (the parent condition) names neither.
+    let no_raw = reason(support("no-raw"));
+    assert!(!no_raw.is_empty() && !no_raw.contains(" (for "), "{no_raw}");
+}
+
 #[test]
 fn file_access_kinds_and_defaults() {
     let r = run(&[runtime(
