@@ -33,7 +33,7 @@ rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup comp
 export CARGO_INCREMENTAL=0
 target_dir=${CARGO_TARGET_DIR:-target}
 mkdir -p "$target_dir"
-step "disk: $(df -h --output=avail "$target_dir" | tail -n 1 | tr -d ' ') free where $target_dir is (a full run takes about 6 GB: docs/development.md)"
+step "disk: $(df -h --output=avail "$target_dir" | tail -n 1 | tr -d ' ') free where $target_dir is (a full run takes about 4.5 GB: docs/development.md)"
 
 step "format"
 cargo fmt --all -- --check
