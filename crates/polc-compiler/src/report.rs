@@ -26,22 +26,38 @@ pub struct Report<'a> {
     targets: &'a [Target],
     /// Plan target ids.
     plans: Targets<'a>,
-    /// Verdicts.
-    capabilities: &'a [Capability],
+    /// Verdicts, in runs (see [`crate::backend::Compiled`]).
+    capabilities: Runs<'a>,
     /// Rules that never decide, per plan.
     never_decide: NeverDecide<'a>,
 }
 
 impl<'a> Report<'a> {
-    /// The report of `out`, compiled from `plans` for `targets`.
-    pub fn new(targets: &'a [Target], plans: &'a [Plan], out: &'a Output) -> Report<'a> {
+    /// The report of the capability entries `capabilities` (in order, in one or
+    /// more runs: [`Output::capabilities`], or [`crate::backend::Compiled::runs`]),
+    /// compiled from `plans` for `targets`.
+    pub fn new(targets: &'a [Target], plans: &'a [Plan], capabilities: Vec<&'a [Capability]>) -> Report<'a> {
         Report {
             version: 1,
             targets,
             plans: Targets(plans),
-            capabilities: &out.capabilities,
+            capabilities: Runs(capabilities),
             never_decide: NeverDecide(plans),
         }
+    }
+
+    /// The report of one backend's output or of [`crate::backend::compile`]'s.
+    pub fn of_output(targets: &'a [Target], plans: &'a [Plan], out: &'a Output) -> Report<'a> {
+        Report::new(targets, plans, vec![&out.capabilities])
+    }
+}
+
+/// Capability entries in runs, serialised as one array.
+struct Runs<'a>(Vec<&'a [Capability]>);
+
+impl Serialize for Runs<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().copied().flatten())
     }
 }
 
@@ -243,12 +259,12 @@ mod tests {
             "capabilities": out.capabilities,
             "neverDecide": dropped,
         });
-        let streamed = serde_json::to_vec_pretty(&Report::new(&Target::ALL, &plans, &out)).unwrap();
+        let streamed = serde_json::to_vec_pretty(&Report::of_output(&Target::ALL, &plans, &out)).unwrap();
         assert_eq!(String::from_utf8(streamed).unwrap(), serde_json::to_string_pretty(&value).unwrap());
 
         // `write`: the same value, one element of each top-level array per line.
         let mut lines = Vec::new();
-        super::write(&mut lines, &Report::new(&Target::ALL, &plans, &out)).unwrap();
+        super::write(&mut lines, &Report::of_output(&Target::ALL, &plans, &out)).unwrap();
         let text = String::from_utf8(lines).unwrap();
         assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), value);
         let mut expected = String::from("{\n");
@@ -267,6 +283,18 @@ mod tests {
         expected.push_str(&fields.join(",\n"));
         expected.push_str("\n}\n");
         assert_eq!(text, expected);
+
+        // What `polc compile` writes: `compile_to`'s entries, one run per backend, give
+        // the same bytes; the runs are in order as they stand.
+        let input = crate::backend::Input { policies: &policies, workloads: &workloads, plans: &plans };
+        let compiled = crate::backend::compile_to(&input, &Target::ALL, &crate::backend::Collect::default());
+        assert_eq!(compiled.runs.len(), Target::ALL.len(), "one run per backend");
+        assert!(compiled.runs.iter().all(|r| !r.is_empty()));
+        assert_eq!(compiled.capability_count(), out.capabilities.len());
+        assert!(compiled.capabilities().eq(out.capabilities.iter()), "the runs are the sorted entries");
+        let mut runs = Vec::new();
+        super::write(&mut runs, &Report::new(&Target::ALL, &plans, compiled.runs())).unwrap();
+        assert_eq!(String::from_utf8(runs).unwrap(), text);
     }
 
     /// Empty arrays and nested values keep their place in `write`'s layout.

@@ -42,7 +42,7 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use polc_compiler::backend::{self, Artifact, Output, Target};
+use polc_compiler::backend::{self, Artifact, Target};
 use polc_compiler::plan::plan;
 use polc_lint::{Config, Level, Linter};
 use polc_load::{Limits, SourceFile, load_input};
@@ -977,13 +977,13 @@ fn hex(bytes: &[u8]) -> String {
 /// `report.json` and `index.json` as `polc compile` builds them (crates/polc/src/cmd/compile.rs),
 /// in memory; the number of files and bytes.
 fn assemble(
-    out: &Output,
+    out: &backend::Compiled,
     files: &mut Vec<(String, String, usize)>,
     plans: &[polc_compiler::plan::Plan],
 ) -> (usize, usize) {
     // Streamed from the plans and the output, as polc compile writes it.
     let mut w = HashSink::default();
-    polc_compiler::report::write(&mut w, &polc_compiler::report::Report::new(&Target::ALL, plans, out)).unwrap();
+    polc_compiler::report::write(&mut w, &polc_compiler::report::Report::new(&Target::ALL, plans, out.runs())).unwrap();
     files.push(("report.json".into(), hex(&sha2::Digest::finalize(w.hash)), w.bytes));
     files.sort();
     let entries: Vec<Value> = files.iter().map(|(path, h, n)| json!({"path": path, "sha256": h, "bytes": n})).collect();
@@ -1214,7 +1214,7 @@ fn child(n: usize, iters: usize, lean: bool) -> ExitCode {
                 "never_decide": plans.iter().map(|p| p.dropped.len()).sum::<usize>(),
                 "backend_errors": errors,
                 "first_backend_errors": first_errors,
-                "capabilities": out.capabilities.len(),
+                "capabilities": out.capability_count(),
                 "artifacts": artifacts,
                 "artifact_bytes": artifact_bytes,
                 "per_target": per_target,

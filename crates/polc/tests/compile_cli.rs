@@ -116,8 +116,7 @@ fn timings_name_every_phase_with_time_and_memory() {
     assert_eq!(phases.len(), names.len(), "{err}");
     for (line, name) in phases.iter().zip(names) {
         assert!(line.starts_with(name), "{line:?} is not the {name} phase");
-        let mib: Vec<u64> =
-            line.split_whitespace().filter_map(|w| w.parse().ok()).filter(|&m: &u64| m > 0).collect();
+        let mib: Vec<u64> = line.split_whitespace().filter_map(|w| w.parse().ok()).filter(|&m: &u64| m > 0).collect();
         assert_eq!(mib.len(), 2, "resident and peak in {line:?}");
         assert!(mib[0] <= mib[1], "resident above the peak in {line:?}");
     }

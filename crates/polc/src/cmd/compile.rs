@@ -3,7 +3,7 @@
 use crate::Status;
 use crate::cli::{CompileArgs, ReportFormat};
 use anyhow::Context;
-use polc_compiler::backend::{self, Artifact, Output, Sink, Support, Target};
+use polc_compiler::backend::{self, Artifact, Compiled, Sink, Support, Target};
 use polc_compiler::plan::plan;
 use polc_lint::Level;
 use std::io::{IsTerminal, Write};
@@ -55,7 +55,7 @@ pub(crate) fn run(args: &CompileArgs) -> anyhow::Result<Status> {
     }
     // report.json is streamed from the plans and the output: at 10,000 policies it
     // has over a million capability lines, too many to build as a JSON value.
-    let report_json = polc_compiler::report::Report::new(&targets, &plans, &out);
+    let report_json = polc_compiler::report::Report::new(&targets, &plans, out.runs());
     staging.put_with("report.json", |w| polc_compiler::report::write(w, &report_json));
     timings.phase("report.json");
     if let Ok(t) = freeing {
@@ -156,20 +156,20 @@ fn hex(bytes: &[u8]) -> String {
 /// Written as it goes: at 10,000 policies the table has 1.4 million lines, and
 /// building it as one string (with a copy of every field) doubled the peak memory
 /// of `polc compile`. A first pass measures the columns, a second writes the rows.
-fn write_table(w: &mut impl Write, out: &Output) -> std::io::Result<()> {
+fn write_table(w: &mut impl Write, out: &Compiled) -> std::io::Result<()> {
     const HEADER: [&str; 7] = ["BACKEND", "SUPPORT", "POLICY", "RULE", "MATCHES", "SOURCE", "NOTE"];
     let mut widths = [0usize; 6];
     for (i, h) in HEADER.iter().take(6).enumerate() {
         widths[i] = h.chars().count();
     }
-    for c in &out.capabilities {
+    for c in out.capabilities() {
         let cells = row(c);
         for (i, cell) in cells.iter().enumerate().take(6) {
             widths[i] = widths[i].max(cell.chars().count());
         }
     }
     write_row(w, &HEADER, &widths)?;
-    for c in &out.capabilities {
+    for c in out.capabilities() {
         write_row(w, &row(c), &widths)?;
     }
     Ok(())
