@@ -11,6 +11,7 @@
 //!     message: every policy names its owning team
 //!     level: error           # default warning
 //!     kinds: [PreventionPolicy]   # default: every polc kind
+//! exclude: [fuzz/**, "tests/**/bad-*.yaml", testdata]   # not linted when walking directories
 //! ```
 //!
 //! A rule's expression sees the policy as `object` and must be true for it to pass,
@@ -33,6 +34,8 @@ struct ConfigFile {
     levels: BTreeMap<String, Level>,
     #[serde(default)]
     rules: Vec<RuleSpec>,
+    #[serde(default)]
+    exclude: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -74,6 +77,32 @@ pub struct Config {
     disabled: HashSet<Code>,
     levels: HashMap<Code, Level>,
     rules: Vec<OrgRule>,
+    /// Globs of paths not linted when walking directories, relative to `base`.
+    exclude: Vec<String>,
+    /// The directory of the configuration file (absolute).
+    base: std::path::PathBuf,
+}
+
+/// Why an `exclude` glob cannot be used.
+fn check_exclude(g: &str) -> Result<(), &'static str> {
+    let g = g.trim_end_matches('/');
+    if g.is_empty() {
+        return Err("an empty glob would leave out everything");
+    }
+    if g.starts_with('/') {
+        return Err("globs are relative to the directory of .polc.yaml; drop the leading `/`");
+    }
+    if g.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        return Err("a glob has no empty, `.` or `..` parts");
+    }
+    if g.split('/').any(|s| s.contains("**") && s != "**") {
+        return Err("`**` stands alone between slashes (`a/**/b`)");
+    }
+    let (opens, closes) = (g.matches('[').count(), g.matches(']').count());
+    if opens != closes {
+        return Err("a `[` class is not closed");
+    }
+    Ok(())
 }
 
 /// A configuration error, with its location.
@@ -122,6 +151,17 @@ impl Config {
             err(span, field, e.inner().to_string())
         })?;
         let mut cfg = Config { fail_on: file.fail_on, ..Config::default() };
+        for (i, g) in file.exclude.iter().enumerate() {
+            if let Err(why) = check_exclude(g) {
+                let (span, field) = at(&format!("/exclude/{i}"));
+                return Err(err(span, field, format!("`{g}`: {why}")));
+            }
+            cfg.exclude.push(g.trim_end_matches('/').to_string());
+        }
+        cfg.base = std::path::absolute(std::path::Path::new(&src.name))
+            .ok()
+            .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
+            .unwrap_or_default();
         for (i, c) in file.disable.iter().enumerate() {
             let code = Code::parse(c).ok_or_else(|| {
                 let (span, field) = at(&format!("/disable/{i}"));
@@ -157,6 +197,37 @@ impl Config {
             });
         }
         Ok(cfg)
+    }
+
+    /// Is `path` (as found by walking a directory named on the command line) left
+    /// out by `exclude`? A glob with a `/` is matched against the path relative to
+    /// the configuration file's directory, one without against every part of it (as
+    /// in `.gitignore`); a directory that matches is left out with everything below
+    /// it. Paths outside that directory are never left out.
+    pub fn excludes(&self, path: &std::path::Path) -> bool {
+        if self.exclude.is_empty() {
+            return false;
+        }
+        let Ok(abs) = std::path::absolute(path) else { return false };
+        let Ok(rel) = abs.strip_prefix(&self.base) else { return false };
+        let parts: Vec<&str> = rel
+            .components()
+            .filter_map(|c| match c {
+                std::path::Component::Normal(s) => s.to_str(),
+                _ => None,
+            })
+            .collect();
+        if parts.is_empty() {
+            return false;
+        }
+        let joined = parts.join("/");
+        self.exclude.iter().any(|g| {
+            if g.contains('/') {
+                polc_compiler::pattern::glob_match(g, &joined)
+            } else {
+                parts.iter().any(|p| polc_compiler::pattern::glob_match(g, p))
+            }
+        })
     }
 
     /// The organisation rules.

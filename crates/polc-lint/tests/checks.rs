@@ -1997,6 +1997,49 @@ fn p051_config_unknown_codes() {
 }
 
 #[test]
+fn p051_config_bad_exclude_globs() {
+    for (glob, why) in [
+        ("/abs", "relative to the directory of .polc.yaml"),
+        ("a/../b", "`..`"),
+        ("a//b", "empty"),
+        ("a/**x/b", "`**` stands alone"),
+        ("a[bc", "not closed"),
+        ("/", "empty glob"),
+    ] {
+        let (e, text) = config_err(&format!("exclude:\n  - ok/**\n  - \"{glob}\"\n"));
+        assert_eq!((e.line, e.field.as_str()), (line_of(&text, &format!("\"{glob}\"")), "exclude[1]"), "{glob}");
+        assert!(e.message.contains(why), "{glob}: {}", e.message);
+    }
+}
+
+/// `exclude` globs: with a `/`, against the path from the configuration's
+/// directory; without, against each part; a matching directory covers what is
+/// below it; nothing outside the directory is left out.
+#[test]
+fn config_exclude_globs() {
+    let cfg = Config::from_source(&load(
+        "/repo/.polc.yaml",
+        "exclude: [fuzz, \"tests/**/bad-*.yaml\", \"docs/*.json\", testdata/]\n",
+    ))
+    .unwrap();
+    let ex = |p: &str| cfg.excludes(std::path::Path::new(p));
+    assert!(ex("/repo/fuzz"));
+    assert!(ex("/repo/fuzz/seeds/a.yaml"));
+    assert!(ex("/repo/crates/x/fuzz/a.yaml"), "a glob without `/` matches any part");
+    assert!(ex("/repo/tests/vm/bad-1.yaml"));
+    assert!(ex("/repo/tests/bad-1.yaml"), "`**` matches no directory too");
+    assert!(!ex("/repo/tests/vm/good.yaml"));
+    assert!(ex("/repo/docs/a.json"));
+    assert!(!ex("/repo/docs/sub/a.json"), "`*` stays within one part");
+    assert!(ex("/repo/x/testdata"), "a trailing `/` is the same glob");
+    assert!(!ex("/repo/fuzzy/a.yaml"));
+    assert!(!ex("/elsewhere/fuzz/a.yaml"), "outside the configuration's directory");
+    assert!(!ex("/repo"));
+    // No configuration: nothing left out.
+    assert!(!Config::default().excludes(std::path::Path::new("/repo/fuzz")));
+}
+
+#[test]
 fn p051_config_bad_cel_and_kinds() {
     let (e, text) = config_err(
         "

@@ -17,6 +17,6 @@ mod yaml;
 
 pub use error::{LoadError, LoadErrorKind};
 pub use object::{Object, ObjectClass, WorkloadKind, classify};
-pub use source::{Input, RawInput, SourceFile, load_input, load_many, read_inputs, read_raw};
+pub use source::{Input, RawInput, SourceFile, load_input, load_many, read_inputs, read_raw, read_raw_except};
 pub use span::{FieldPath, PathSeg, Span, SpanTree, pointer};
 pub use yaml::{Document, Limits, parse_documents, parse_documents_fast, parse_documents_yaml_rust2};

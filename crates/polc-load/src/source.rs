@@ -149,6 +149,13 @@ pub fn read_inputs(inputs: &[Input], limits: &Limits) -> Vec<SourceFile> {
 /// Read every input as [`read_inputs`] does, without parsing: for callers that
 /// parse the files where they use them ([`RawInput::load`]).
 pub fn read_raw(inputs: &[Input], limits: &Limits) -> Vec<RawInput> {
+    read_raw_except(inputs, limits, &|_| false)
+}
+
+/// [`read_raw`], leaving out the files and directories that walking a directory
+/// finds and `skip` says to leave out (a directory with everything below it). Paths
+/// named in `inputs` are read whatever `skip` says.
+pub fn read_raw_except(inputs: &[Input], limits: &Limits, skip: &dyn Fn(&Path) -> bool) -> Vec<RawInput> {
     let mut read = Vec::new();
     let mut seen = Seen::default();
     for input in inputs {
@@ -163,7 +170,7 @@ pub fn read_raw(inputs: &[Input], limits: &Limits) -> Vec<RawInput> {
                         .push(RawInput::Failed(SourceFile::failed(name, LoadErrorKind::Io { message: e.to_string() }))),
                 }
             }
-            Input::Path(p) => walk(p, true, limits, &mut seen, &mut read),
+            Input::Path(p) => walk(p, true, limits, skip, &mut seen, &mut read),
         }
     }
     read
@@ -212,7 +219,14 @@ impl Seen {
     }
 }
 
-fn walk(path: &Path, explicit: bool, limits: &Limits, seen: &mut Seen, out: &mut Vec<RawInput>) {
+fn walk(
+    path: &Path,
+    explicit: bool,
+    limits: &Limits,
+    skip: &dyn Fn(&Path) -> bool,
+    seen: &mut Seen,
+    out: &mut Vec<RawInput>,
+) {
     let name = path.display().to_string();
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
@@ -237,8 +251,8 @@ fn walk(path: &Path, explicit: bool, limits: &Limits, seen: &mut Seen, out: &mut
             .collect();
         entries.sort();
         for e in entries {
-            if e.is_dir() || is_manifest(&e) {
-                walk(&e, false, limits, seen, out);
+            if (e.is_dir() || is_manifest(&e)) && !skip(&e) {
+                walk(&e, false, limits, skip, seen, out);
             }
         }
         return;

@@ -87,6 +87,13 @@ struct Run {
 }
 
 impl Run {
+    /// The run with its stdout read as JSON.
+    fn with_json(mut self) -> Run {
+        self.json =
+            serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout));
+        self
+    }
+
     /// The findings of `file` with `code`.
     fn findings(&self, code: &str, file: &str) -> Vec<&Value> {
         self.json["findings"]
@@ -596,4 +603,32 @@ fn human_output_names_file_line_and_column() {
     ] {
         assert!(r.stdout.contains(want), "missing {want:?} in:\n{}", r.stdout);
     }
+}
+
+/// `.polc.yaml`'s `exclude` leaves out what walking a directory finds (a directory
+/// with everything below it, and files by glob), never a file named on the command
+/// line; a bad glob is a configuration error at its line.
+#[test]
+fn exclude_leaves_out_walked_paths_only() {
+    let s = Scratch::with_companion("exclude");
+    s.write(".polc.yaml", "exclude:\n  - fixtures\n  - \"more/bad-*.yaml\"\n");
+    let broken = policy("process", "      action: Block\n      paths: [bin/sh]\n");
+    s.write("fixtures/deep/broken.yaml", &broken);
+    s.write("more/bad-1.yaml", &broken);
+    s.write("more/kept.yaml", &broken);
+    let files = |r: &Run| -> std::collections::BTreeSet<String> {
+        r.json["findings"].as_array().unwrap().iter().map(|f| f["file"].as_str().unwrap().to_string()).collect()
+    };
+    let walked = polc(&s.dir, &["lint", "--format", "json", "."], None).with_json();
+    assert_eq!(walked.code, 1, "{}", walked.stderr);
+    let found = files(&walked);
+    assert!(found.iter().any(|f| f.ends_with("more/kept.yaml")), "{found:?}");
+    assert!(!found.iter().any(|f| f.contains("fixtures") || f.contains("bad-1")), "{found:?}");
+    assert_eq!(walked.json["summary"]["files"], 2, "companion.yaml and more/kept.yaml");
+    let named = polc(&s.dir, &["lint", "--format", "json", "fixtures/deep/broken.yaml"], None).with_json();
+    assert!(files(&named).iter().any(|f| f.ends_with("broken.yaml")), "a named file is linted: {}", named.stdout);
+    s.write(".polc.yaml", "exclude:\n  - fixtures\n  - ../up\n");
+    let bad = polc(&s.dir, &["lint", "."], None);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains(".polc.yaml:3:") && bad.stderr.contains("exclude[1]"), "{}", bad.stderr);
 }

@@ -5,7 +5,7 @@ use crate::cli::{ColorChoice, Format, LintArgs, Threshold};
 use anyhow::Context;
 use polc_lint::output::{self, Color};
 use polc_lint::{Config, Level, Linter, Report};
-use polc_load::{Input, Limits, SourceFile, load_input, read_raw};
+use polc_load::{Input, Limits, SourceFile, load_input, read_raw_except};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -58,9 +58,10 @@ fn lint_paths_with(
     let limits = Limits::default();
     let config = load_config(config, no_config, &limits)?;
     let fail_on = config.fail_on;
-    let linter = Linter::new(config).context("internal error: CRD schema")?.with_model(model).with_limits(limits);
     let inputs: Vec<Input> = paths.iter().map(|p| Input::parse(p)).collect();
-    let raw = read_raw(&inputs, &limits);
+    // What the configuration's `exclude` leaves out is not even read.
+    let raw = read_raw_except(&inputs, &limits, &|p| config.excludes(p));
+    let linter = Linter::new(config).context("internal error: CRD schema")?.with_model(model).with_limits(limits);
     if std::io::stderr().is_terminal() && raw.len() > 200 {
         eprintln!("polc: linting {} files", raw.len());
     }
