@@ -83,6 +83,24 @@ pub struct Config {
     base: std::path::PathBuf,
 }
 
+/// `path` made absolute, with `a/../b` read as `b` (without resolving links), so
+/// that `polc lint ../repo` from inside the repository still finds its paths under
+/// the configuration's directory.
+fn absolute(path: &std::path::Path) -> Option<std::path::PathBuf> {
+    let abs = std::path::absolute(path).ok()?;
+    let mut normal = std::path::PathBuf::new();
+    for c in abs.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                normal.pop();
+            }
+            std::path::Component::CurDir => {}
+            c => normal.push(c),
+        }
+    }
+    Some(normal)
+}
+
 /// Why an `exclude` glob cannot be used.
 fn check_exclude(g: &str) -> Result<(), &'static str> {
     let g = g.trim_end_matches('/');
@@ -158,8 +176,7 @@ impl Config {
             }
             cfg.exclude.push(g.trim_end_matches('/').to_string());
         }
-        cfg.base = std::path::absolute(std::path::Path::new(&src.name))
-            .ok()
+        cfg.base = absolute(std::path::Path::new(&src.name))
             .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
             .unwrap_or_default();
         for (i, c) in file.disable.iter().enumerate() {
@@ -208,7 +225,7 @@ impl Config {
         if self.exclude.is_empty() {
             return false;
         }
-        let Ok(abs) = std::path::absolute(path) else { return false };
+        let Some(abs) = absolute(path) else { return false };
         let Ok(rel) = abs.strip_prefix(&self.base) else { return false };
         let parts: Vec<&str> = rel
             .components()

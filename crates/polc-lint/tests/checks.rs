@@ -2035,6 +2035,8 @@ fn config_exclude_globs() {
     assert!(!ex("/repo/fuzzy/a.yaml"));
     assert!(!ex("/elsewhere/fuzz/a.yaml"), "outside the configuration's directory");
     assert!(!ex("/repo"));
+    assert!(ex("/repo/sub/../fuzz/a.yaml"), "`..` is taken lexically");
+    assert!(!ex("/repo/fuzz/../src/a.yaml"));
     // No configuration: nothing left out.
     assert!(!Config::default().excludes(std::path::Path::new("/repo/fuzz")));
 }
