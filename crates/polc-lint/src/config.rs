@@ -81,6 +81,8 @@ pub struct Config {
     exclude: Vec<String>,
     /// The directory of the configuration file (absolute).
     base: std::path::PathBuf,
+    /// The same, with symbolic links resolved.
+    base_canonical: Option<std::path::PathBuf>,
 }
 
 /// `path` made absolute, with `a/../b` read as `b` (without resolving links), so
@@ -116,9 +118,11 @@ fn check_exclude(g: &str) -> Result<(), &'static str> {
     if g.split('/').any(|s| s.contains("**") && s != "**") {
         return Err("`**` stands alone between slashes (`a/**/b`)");
     }
-    let (opens, closes) = (g.matches('[').count(), g.matches(']').count());
-    if opens != closes {
-        return Err("a `[` class is not closed");
+    // Classes as the glob matcher reads them (the compiler's path globs).
+    if let Err(polc_compiler::pattern::PatternError::BadClass(_)) =
+        polc_compiler::pattern::PathMatcher::path(&format!("/{g}"))
+    {
+        return Err("a `[` class is not closed, or is empty");
     }
     Ok(())
 }
@@ -179,6 +183,7 @@ impl Config {
         cfg.base = absolute(std::path::Path::new(&src.name))
             .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
             .unwrap_or_default();
+        cfg.base_canonical = cfg.base.canonicalize().ok();
         for (i, c) in file.disable.iter().enumerate() {
             let code = Code::parse(c).ok_or_else(|| {
                 let (span, field) = at(&format!("/disable/{i}"));
@@ -218,15 +223,27 @@ impl Config {
 
     /// Is `path` (as found by walking a directory named on the command line) left
     /// out by `exclude`? A glob with a `/` is matched against the path relative to
-    /// the configuration file's directory, one without against every part of it (as
-    /// in `.gitignore`); a directory that matches is left out with everything below
+    /// the configuration file's directory, one without against its name (as in
+    /// `.gitignore`); walking leaves out a matching directory with everything below
     /// it. Paths outside that directory are never left out.
     pub fn excludes(&self, path: &std::path::Path) -> bool {
         if self.exclude.is_empty() {
             return false;
         }
         let Some(abs) = absolute(path) else { return false };
-        let Ok(rel) = abs.strip_prefix(&self.base) else { return false };
+        let canonical;
+        let rel = match abs.strip_prefix(&self.base) {
+            Ok(rel) => rel,
+            // Through a symbolic link (the base is the current directory's real path).
+            Err(_) => match (abs.canonicalize(), &self.base_canonical) {
+                (Ok(c), Some(b)) => {
+                    canonical = c;
+                    let Ok(rel) = canonical.strip_prefix(b) else { return false };
+                    rel
+                }
+                _ => return false,
+            },
+        };
         let parts: Vec<&str> = rel
             .components()
             .filter_map(|c| match c {
@@ -238,11 +255,16 @@ impl Config {
             return false;
         }
         let joined = parts.join("/");
+        let name = parts.last().copied().unwrap_or_default();
+        // A glob without `/` is matched against the name only: walking asks about
+        // every directory on the way down, so `fuzz` leaves out everything below a
+        // directory `fuzz` found by walking, but not a directory named on the command
+        // line that is inside it (`polc lint fuzz/seeds`).
         self.exclude.iter().any(|g| {
             if g.contains('/') {
                 polc_compiler::pattern::glob_match(g, &joined)
             } else {
-                parts.iter().any(|p| polc_compiler::pattern::glob_match(g, p))
+                polc_compiler::pattern::glob_match(g, name)
             }
         })
     }

@@ -81,12 +81,44 @@ impl<'a> Files<'a> {
         }
     }
 
-    /// The file named by `fi` and document `di` of it (a document without values or
-    /// positions should `di` not be there, which it is, with the same limits).
-    pub fn with_doc<R>(&self, (fi, di): (usize, usize), f: impl FnOnce(&SourceFile, &Document) -> R) -> R {
+    /// A cache of the last few files' documents, for a check that places many
+    /// findings (one file's documents parsed again once per run of findings in it,
+    /// not once per finding).
+    pub fn cache(&self) -> DocCache<'_, 'a> {
+        DocCache { files: self, kept: std::collections::VecDeque::new() }
+    }
+}
+
+/// See [`Files::cache`].
+pub(crate) struct DocCache<'f, 'a> {
+    files: &'f Files<'a>,
+    kept: std::collections::VecDeque<(usize, std::rc::Rc<std::borrow::Cow<'a, [Document]>>)>,
+}
+
+impl<'a> DocCache<'_, 'a> {
+    /// Files whose documents are kept.
+    const FILES: usize = 16;
+
+    /// The documents of file `fi`.
+    pub fn docs(&mut self, fi: usize) -> std::rc::Rc<std::borrow::Cow<'a, [Document]>> {
+        if let Some((_, d)) = self.kept.iter().find(|(i, _)| *i == fi) {
+            return d.clone();
+        }
+        if self.kept.len() == Self::FILES {
+            self.kept.pop_front();
+        }
+        let d = std::rc::Rc::new(self.files.docs(fi));
+        self.kept.push_back((fi, d.clone()));
+        d
+    }
+
+    /// `f` of the file named by `fi` and document `di` of it (a document without
+    /// values or positions should `di` not be there, which it is, with the same
+    /// limits).
+    pub fn with_doc<R>(&mut self, (fi, di): (usize, usize), f: impl FnOnce(&SourceFile, &Document) -> R) -> R {
         let docs = self.docs(fi);
         let missing = Document { index: di, value: Value::Null, spans: polc_load::SpanTree::default() };
-        f(&self.list[fi], docs.get(di).unwrap_or(&missing))
+        f(&self.files.list[fi], docs.get(di).unwrap_or(&missing))
     }
 }
 

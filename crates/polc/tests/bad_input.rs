@@ -625,8 +625,14 @@ fn exclude_leaves_out_walked_paths_only() {
     assert!(found.iter().any(|f| f.ends_with("more/kept.yaml")), "{found:?}");
     assert!(!found.iter().any(|f| f.contains("fixtures") || f.contains("bad-1")), "{found:?}");
     assert_eq!(walked.json["summary"]["files"], 2, "companion.yaml and more/kept.yaml");
-    let named = polc(&s.dir, &["lint", "--format", "json", "fixtures/deep/broken.yaml"], None).with_json();
-    assert!(files(&named).iter().any(|f| f.ends_with("broken.yaml")), "a named file is linted: {}", named.stdout);
+    for name in ["fixtures/deep/broken.yaml", "fixtures/deep", "fixtures"] {
+        let named = polc(&s.dir, &["lint", "--format", "json", name], None).with_json();
+        assert!(files(&named).iter().any(|f| f.ends_with("broken.yaml")), "{name} is linted: {}", named.stdout);
+    }
+    // Everything left out is said, not a silent clean run.
+    s.write(".polc.yaml", "exclude: [\"more/*\"]\n");
+    let none = polc(&s.dir, &["lint", "more"], None);
+    assert!(none.stderr.contains("nothing to read") && none.stderr.contains("2 paths"), "{}", none.stderr);
     s.write(".polc.yaml", "exclude:\n  - fixtures\n  - ../up\n");
     let bad = polc(&s.dir, &["lint", "."], None);
     assert_eq!(bad.code, 2, "{}", bad.stderr);

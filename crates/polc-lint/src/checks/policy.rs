@@ -27,6 +27,10 @@ pub(crate) struct PolicyEntry {
     pub policy: Policy,
     /// (file index, document index).
     pub loc: (usize, usize),
+    /// Where `metadata.name` is written (the key).
+    pub name_span: polc_load::Span,
+    /// The manifest leaves `metadata.namespace` out.
+    pub implicit_namespace: bool,
 }
 
 impl PolicyEntry {
@@ -240,7 +244,9 @@ pub(crate) fn check(
     };
     let policy =
         Policy { namespace: namespace.clone(), name: obj.name.clone(), labels, spec, ir, source, content_hash: hash };
-    Some(PolicyEntry { kind: k, namespace, selector, containers, policy, loc })
+    let name_span = ctx.doc.spans.field_span(ctx.value, FieldPath::from_pointer("/metadata/name").segs());
+    let implicit_namespace = polc_load::pointer(ctx.value, "/metadata/namespace").is_none();
+    Some(PolicyEntry { kind: k, namespace, selector, containers, policy, loc, name_span, implicit_namespace })
 }
 
 fn check_selector(ctx: &mut Ctx<'_>, sel: &LabelSelector, pointer: &str) {
@@ -539,6 +545,7 @@ pub(crate) fn cross_policy(
             .collect::<Vec<_>>()
     });
     let mut reported: HashSet<(usize, &str)> = HashSet::new();
+    let mut docs = files.cache();
     for ((w, container, _), found) in jobs.iter().zip(compared) {
         for (lp, wp, loser, winner, relation) in found {
             if !reported.insert((lp, loser.pointer.as_str())) {
@@ -547,7 +554,7 @@ pub(crate) fn cross_policy(
             let (lpol, wpol) = (&policies[lp], &policies[wp]);
             // Both documents, parsed again when the per-file checks dropped them.
             let (lfile, wfile) = (&files.list[lpol.loc.0], &files.list[wpol.loc.0]);
-            let (ldocs, wdocs) = (files.docs(lpol.loc.0), files.docs(wpol.loc.0));
+            let (ldocs, wdocs) = (docs.docs(lpol.loc.0), docs.docs(wpol.loc.0));
             let (Some(ldoc), Some(wdoc)) = (ldocs.get(lpol.loc.1), wdocs.get(wpol.loc.1)) else { continue };
             let mut sink = Vec::new();
             let ctx = Ctx { file: lfile, doc: ldoc, value: &ldoc.value, object: Some(lpol.label()), out: &mut sink };

@@ -21,6 +21,8 @@ pub(crate) struct Workload {
     pub loc: (usize, usize),
     /// Where `metadata.name` is written (the key).
     pub name_span: Span,
+    /// The manifest leaves `metadata.namespace` out.
+    pub implicit_namespace: bool,
     /// The posture findings, at the level for a workload no policy contains (see
     /// [`coverage`]), made while the document was at hand.
     pub posture: Vec<Finding>,
@@ -58,7 +60,18 @@ impl Workload {
             out: &mut posture_out,
         };
         posture(&mut pctx, kind);
-        Workload { kind, namespace, name: obj.name.clone(), labels, containers, loc, name_span, posture: posture_out }
+        let implicit_namespace = polc_load::pointer(&doc.value, "/metadata/namespace").is_none();
+        Workload {
+            kind,
+            namespace,
+            name: obj.name.clone(),
+            labels,
+            containers,
+            loc,
+            name_span,
+            implicit_namespace,
+            posture: posture_out,
+        }
     }
 
     /// `Kind namespace/name`.
@@ -183,6 +196,7 @@ pub(crate) fn coverage(
             container_hit[pi][ci] = true;
         }
     }
+    let mut docs = files.cache();
     for (pi, p) in policies.iter().enumerate() {
         let in_ns = ns_workloads.contains_key(p.namespace.as_str());
         let unknown_container = labels_match_any[pi] && container_hit[pi].iter().any(|hit| !hit);
@@ -190,7 +204,7 @@ pub(crate) fn coverage(
             continue;
         }
         // A finding to place: the policy's document (parsed again when it was dropped).
-        files.with_doc(p.loc, |file, doc| {
+        docs.with_doc(p.loc, |file, doc| {
             let mut ctx = Ctx { file, doc, value: &doc.value, object: Some(p.label()), out: &mut *out };
             if !labels_match_any[pi] && ns_workloads.contains_key(p.namespace.as_str()) {
                 let n = ns_workloads[p.namespace.as_str()].len();

@@ -60,7 +60,19 @@ fn lint_paths_with(
     let fail_on = config.fail_on;
     let inputs: Vec<Input> = paths.iter().map(|p| Input::parse(p)).collect();
     // What the configuration's `exclude` leaves out is not even read.
-    let raw = read_raw_except(&inputs, &limits, &|p| config.excludes(p));
+    let left_out = std::cell::Cell::new(0usize);
+    let raw = read_raw_except(&inputs, &limits, &|p| {
+        let out = config.excludes(p);
+        left_out.set(left_out.get() + usize::from(out));
+        out
+    });
+    if raw.is_empty() && left_out.get() > 0 {
+        eprintln!(
+            "polc: warning: nothing to read: the `exclude` of the configuration left out {} path{} (name a file to read it anyway)",
+            left_out.get(),
+            if left_out.get() == 1 { "" } else { "s" }
+        );
+    }
     let linter = Linter::new(config).context("internal error: CRD schema")?.with_model(model).with_limits(limits);
     if std::io::stderr().is_terminal() && raw.len() > 200 {
         eprintln!("polc: linting {} files", raw.len());
