@@ -89,20 +89,22 @@ struct Timings {
     on: bool,
     start: Instant,
     last: Instant,
+    /// The header line is printed (with the first phase).
+    headed: bool,
 }
 
 impl Timings {
     fn new(on: bool) -> Timings {
         let now = Instant::now();
-        if on {
-            eprintln!("polc: {:<12} {:>9} {:>9} {:>12} {:>10}", "phase", "wall", "total", "resident", "peak");
-        }
-        Timings { on, start: now, last: now }
+        Timings { on, start: now, last: now, headed: false }
     }
 
     fn phase(&mut self, name: &str) {
         if !self.on {
             return;
+        }
+        if !std::mem::replace(&mut self.headed, true) {
+            eprintln!("polc: {:<12} {:>9} {:>9} {:>12} {:>10}", "phase", "wall", "total", "resident", "peak");
         }
         let now = Instant::now();
         let mib = |key| memory_kib(key).map_or_else(|| "-".to_string(), |k| format!("{} MiB", k / 1024));
