@@ -59,6 +59,49 @@ impl Ctx<'_> {
     }
 }
 
+/// Where an object's `metadata.name` is written and whether it sets
+/// `metadata.namespace`: what the checks across files need of a document whose
+/// values were dropped (see [`Files`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NameAt {
+    /// The position of the `name` key.
+    pub span: polc_load::Span,
+    /// The manifest leaves `metadata.namespace` out.
+    pub implicit_namespace: bool,
+}
+
+impl NameAt {
+    pub fn of(doc: &Document) -> NameAt {
+        NameAt {
+            span: doc.spans.field_span(&doc.value, FieldPath::from_pointer("/metadata/name").segs()),
+            implicit_namespace: polc_load::pointer(&doc.value, "/metadata/namespace").is_none(),
+        }
+    }
+
+    /// A finding at the name of `object` in `file`, as [`Ctx::finding_at`] makes one
+    /// at `/metadata/name`.
+    pub fn finding(&self, code: codes::Code, file: &str, object: String, message: String) -> Finding {
+        let mut f = Finding::new(code, file, Some(self.span), message);
+        f.field = "metadata.name".into();
+        f.object = Some(object);
+        f
+    }
+}
+
+/// A document that is not there: a placeholder should a file parsed again not have
+/// the document it had (it has, when parsed with the same limits), so that the
+/// finding is still made, at line 0.
+static MISSING: Document = Document {
+    index: 0,
+    value: Value::Null,
+    spans: polc_load::SpanTree { at: polc_load::Span { line: 0, col: 0 }, key: None, children: Vec::new() },
+};
+
+/// Document `di` of `docs`, or [`MISSING`].
+pub(crate) fn doc_at(docs: &[Document], di: usize) -> &Document {
+    docs.get(di).unwrap_or(&MISSING)
+}
+
 /// The files of a lint, for the checks across files. [`Linter::lint_with`] drops
 /// each file's documents (values and position trees: most of a lint's memory) once
 /// the per-file checks are done with them; a check across files that needs one to
@@ -110,15 +153,6 @@ impl<'a> DocCache<'_, 'a> {
         let d = std::rc::Rc::new(self.files.docs(fi));
         self.kept.push_back((fi, d.clone()));
         d
-    }
-
-    /// `f` of the file named by `fi` and document `di` of it (a document without
-    /// values or positions should `di` not be there, which it is, with the same
-    /// limits).
-    pub fn with_doc<R>(&mut self, (fi, di): (usize, usize), f: impl FnOnce(&SourceFile, &Document) -> R) -> R {
-        let docs = self.docs(fi);
-        let missing = Document { index: di, value: Value::Null, spans: polc_load::SpanTree::default() };
-        f(&self.files.list[fi], docs.get(di).unwrap_or(&missing))
     }
 }
 
@@ -425,7 +459,7 @@ impl Linter {
                 name: w.name.clone(),
                 labels: w.labels.clone(),
                 containers: w.containers.clone(),
-                source: format!("{}:{}", files[w.loc.0].name, w.name_span),
+                source: format!("{}:{}", files[w.loc.0].name, w.name_at.span),
             })
             .collect();
         report.model_policies = policies.into_iter().map(|p| p.policy).collect();

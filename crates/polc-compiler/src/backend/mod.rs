@@ -378,9 +378,7 @@ pub fn compile_one_to(input: &Input<'_>, target: Target, sink: &dyn Sink) -> Out
 
 /// Run the backends in `targets`; the files are in the output, sorted by path.
 pub fn compile(input: &Input<'_>, targets: &[Target]) -> Output {
-    let sink = Collect::default();
-    let mut out = compile_to(input, targets, &sink).into_output();
-    out.artifacts = sink.into_inner();
+    let mut out = collect(|sink| compile_to(input, targets, sink).into_output());
     out.sort();
     out
 }
@@ -449,8 +447,7 @@ pub fn compile_to(input: &Input<'_>, targets: &[Target], sink: &dyn Sink) -> Com
     // backends are in `Target` order, the first key of the order of the lines.
     let mut done = Compiled::default();
     for mut o in outs {
-        sort_capabilities(&mut o.capabilities);
-        o.capabilities.dedup();
+        o.sort();
         done.errors.append(&mut o.errors);
         done.runs.push(o.capabilities);
     }

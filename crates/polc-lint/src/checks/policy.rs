@@ -5,7 +5,7 @@
 use crate::checks::workload::{Workload, selects};
 use crate::codes::Code;
 use crate::finding::did_you_mean;
-use crate::{Ctx, Files, Finding, Level, Related, Schemas, schema};
+use crate::{Ctx, Files, Finding, Level, NameAt, Related, Schemas, schema};
 use polc_api::{LabelSelector, NetworkAccessPolicySpec, PolcKind, PreventionPolicySpec, RuntimePolicySpec};
 use polc_compiler::ir::{IrRule, LowerErrorKind, Matcher, PolicyIr};
 use polc_compiler::model::{Policy, Source, Spec};
@@ -27,10 +27,8 @@ pub(crate) struct PolicyEntry {
     pub policy: Policy,
     /// (file index, document index).
     pub loc: (usize, usize),
-    /// Where `metadata.name` is written (the key).
-    pub name_span: polc_load::Span,
-    /// The manifest leaves `metadata.namespace` out.
-    pub implicit_namespace: bool,
+    /// Where `metadata.name` is written.
+    pub name_at: NameAt,
 }
 
 impl PolicyEntry {
@@ -244,9 +242,7 @@ pub(crate) fn check(
     };
     let policy =
         Policy { namespace: namespace.clone(), name: obj.name.clone(), labels, spec, ir, source, content_hash: hash };
-    let name_span = ctx.doc.spans.field_span(ctx.value, FieldPath::from_pointer("/metadata/name").segs());
-    let implicit_namespace = polc_load::pointer(ctx.value, "/metadata/namespace").is_none();
-    Some(PolicyEntry { kind: k, namespace, selector, containers, policy, loc, name_span, implicit_namespace })
+    Some(PolicyEntry { kind: k, namespace, selector, containers, policy, loc, name_at: NameAt::of(ctx.doc) })
 }
 
 fn check_selector(ctx: &mut Ctx<'_>, sel: &LabelSelector, pointer: &str) {
@@ -555,7 +551,7 @@ pub(crate) fn cross_policy(
             // Both documents, parsed again when the per-file checks dropped them.
             let (lfile, wfile) = (&files.list[lpol.loc.0], &files.list[wpol.loc.0]);
             let (ldocs, wdocs) = (docs.docs(lpol.loc.0), docs.docs(wpol.loc.0));
-            let (Some(ldoc), Some(wdoc)) = (ldocs.get(lpol.loc.1), wdocs.get(wpol.loc.1)) else { continue };
+            let (ldoc, wdoc) = (crate::doc_at(&ldocs, lpol.loc.1), crate::doc_at(&wdocs, wpol.loc.1));
             let mut sink = Vec::new();
             let ctx = Ctx { file: lfile, doc: ldoc, value: &ldoc.value, object: Some(lpol.label()), out: &mut sink };
             let mut f = overlap_finding(&ctx, loser, winner, relation, Some((wfile, wdoc, wpol.label())));

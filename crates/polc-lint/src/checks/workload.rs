@@ -4,10 +4,10 @@
 
 use crate::checks::policy::PolicyEntry;
 use crate::codes::Code;
-use crate::{Ctx, Files, Finding, Level};
+use crate::{Ctx, Files, Finding, Level, NameAt};
 use polc_api::PolcKind;
 use polc_compiler::selector;
-use polc_load::{Document, FieldPath, Object, SourceFile, Span, WorkloadKind};
+use polc_load::{Document, Object, SourceFile, WorkloadKind};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 
@@ -19,10 +19,8 @@ pub(crate) struct Workload {
     pub labels: BTreeMap<String, String>,
     pub containers: Vec<String>,
     pub loc: (usize, usize),
-    /// Where `metadata.name` is written (the key).
-    pub name_span: Span,
-    /// The manifest leaves `metadata.namespace` out.
-    pub implicit_namespace: bool,
+    /// Where `metadata.name` is written.
+    pub name_at: NameAt,
     /// The posture findings, at the level for a workload no policy contains (see
     /// [`coverage`]), made while the document was at hand.
     pub posture: Vec<Finding>,
@@ -50,7 +48,6 @@ impl Workload {
             }
         }
         let namespace = obj.namespace.clone().unwrap_or_else(|| "default".into());
-        let name_span = doc.spans.field_span(&doc.value, FieldPath::from_pointer("/metadata/name").segs());
         let mut posture_out = Vec::new();
         let mut pctx = Ctx {
             file,
@@ -60,7 +57,6 @@ impl Workload {
             out: &mut posture_out,
         };
         posture(&mut pctx, kind);
-        let implicit_namespace = polc_load::pointer(&doc.value, "/metadata/namespace").is_none();
         Workload {
             kind,
             namespace,
@@ -68,8 +64,7 @@ impl Workload {
             labels,
             containers,
             loc,
-            name_span,
-            implicit_namespace,
+            name_at: NameAt::of(doc),
             posture: posture_out,
         }
     }
@@ -158,15 +153,11 @@ pub(crate) fn coverage(
             }
             let label = w.label();
             if !contained {
-                let mut f = Finding::new(
-                    Code::Unselected,
-                    &files.list[w.loc.0].name,
-                    Some(w.name_span),
-                    format!("{label} is not selected by any PreventionPolicy or RuntimePolicy"),
-                )
-                .help("add a policy whose selector matches the pod template labels");
-                f.field = "metadata.name".into();
-                f.object = Some(label);
+                let message = format!("{label} is not selected by any PreventionPolicy or RuntimePolicy");
+                let f = w
+                    .name_at
+                    .finding(Code::Unselected, &files.list[w.loc.0].name, label, message)
+                    .help("add a policy whose selector matches the pod template labels");
                 h.out.push(f);
             }
             // A policy that contains the workload makes its posture findings notes.
@@ -204,32 +195,31 @@ pub(crate) fn coverage(
             continue;
         }
         // A finding to place: the policy's document (parsed again when it was dropped).
-        docs.with_doc(p.loc, |file, doc| {
-            let mut ctx = Ctx { file, doc, value: &doc.value, object: Some(p.label()), out: &mut *out };
-            if !labels_match_any[pi] && ns_workloads.contains_key(p.namespace.as_str()) {
-                let n = ns_workloads[p.namespace.as_str()].len();
-                let f = ctx
-                    .finding_at(
-                        Code::SelectsNothing,
-                        "/spec/selector",
-                        format!("selects none of the {n} workloads linted in namespace `{}`", p.namespace),
-                    )
-                    .help("selectors match the pod template's labels (`spec.template.metadata.labels`)");
-                ctx.push(f);
-            }
-            if labels_match_any[pi] {
-                for (ci, c) in p.containers.iter().enumerate() {
-                    if !container_hit[pi][ci] && ns_workloads.contains_key(p.namespace.as_str()) {
-                        let f = ctx.finding_at_value(
-                            Code::UnknownContainer,
-                            &format!("/spec/containers/{ci}"),
-                            format!("no selected workload has a container named `{c}`"),
-                        );
-                        ctx.push(f);
-                    }
+        let kept = docs.docs(p.loc.0);
+        let (file, doc) = (&files.list[p.loc.0], crate::doc_at(&kept, p.loc.1));
+        let mut ctx = Ctx { file, doc, value: &doc.value, object: Some(p.label()), out: &mut *out };
+        if !labels_match_any[pi] {
+            let n = ns_workloads[p.namespace.as_str()].len();
+            let f = ctx
+                .finding_at(
+                    Code::SelectsNothing,
+                    "/spec/selector",
+                    format!("selects none of the {n} workloads linted in namespace `{}`", p.namespace),
+                )
+                .help("selectors match the pod template's labels (`spec.template.metadata.labels`)");
+            ctx.push(f);
+        } else {
+            for (ci, c) in p.containers.iter().enumerate() {
+                if !container_hit[pi][ci] {
+                    let f = ctx.finding_at_value(
+                        Code::UnknownContainer,
+                        &format!("/spec/containers/{ci}"),
+                        format!("no selected workload has a container named `{c}`"),
+                    );
+                    ctx.push(f);
                 }
             }
-        });
+        }
     }
 }
 
