@@ -24,9 +24,9 @@
 //! `controller: true`): a ReplicaSet whose name is a Deployment's name plus the pod's
 //! `pod-template-hash` label stands for that Deployment, and a Job whose name is a
 //! name plus `-` and 8 or more digits (a schedule time in minutes) may stand for a
-//! CronJob; a pod without a controller is the workload `Pod/<name>`, and so, after
-//! its controller, is a pod whose controller is of another kind (a static pod's
-//! `Node`, an operator's resource).
+//! CronJob; a pod without a controller is the workload `Pod/<name>`, and so, last,
+//! is every pod (after its controller: a static pod's `Node`, an operator's
+//! resource, or a pod compiled on its own by `polc agent watch --from-cluster`).
 //!
 //! Nothing is silently left out: every container of the list ends up bound, or in
 //! [`Resolution::notes`] with the reason.
@@ -287,8 +287,19 @@ fn is_id(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// The workloads a pod may belong to, the likeliest first (see the module's docs);
-/// `Err(index)`: the controller reference at that index has no kind or name.
+/// The workloads a pod (the API's JSON) may belong to, the likeliest first and
+/// `Pod/<name>` last, as [`PodContainer::workloads`]; `Err`: why not (no name, a
+/// controller reference without a kind or name).
+pub fn pod_workloads(pod: &Value) -> Result<Vec<(String, String)>, String> {
+    let name = pointer(pod, "/metadata/name").and_then(Value::as_str).filter(|n| !n.is_empty());
+    let Some(name) = name else { return Err("metadata.name: missing".to_string()) };
+    let hash = pointer(pod, "/metadata/labels/pod-template-hash").and_then(Value::as_str);
+    workloads_of(pod, name, hash)
+        .map_err(|i| format!("metadata.ownerReferences[{i}]: a controller reference needs a kind and a name"))
+}
+
+/// The workloads a pod may belong to, the likeliest first and `Pod/<name>` last
+/// (see the module's docs); `Err(index)`: the controller reference at that index has no kind or name.
 fn workloads_of(pod: &Value, name: &str, hash: Option<&str>) -> Result<Vec<(String, String)>, usize> {
     let owners = pointer(pod, "/metadata/ownerReferences").and_then(Value::as_array);
     let controller = owners
@@ -318,16 +329,16 @@ fn workloads_of(pod: &Value, name: &str, hash: Option<&str>) -> Result<Vec<(Stri
                 // minutes since 1970 (8 digits since 1970-03-11).
                 w.push(("Job".into(), owner_name.into()));
                 w.push(("CronJob".into(), prefix.into()));
+                w.push(("Pod".into(), name.into()));
                 return Ok(w);
             }
         }
         _ => {}
     }
     w.push((kind.into(), owner_name.into()));
-    if !matches!(kind, "ReplicaSet" | "Job" | "StatefulSet" | "DaemonSet") {
-        // A static pod (controller: its Node), or an operator's resource.
-        w.push(("Pod".into(), name.into()));
-    }
+    // Last, the pod itself: a static pod (controller: its Node), an operator's
+    // resource, or a pod `polc agent watch --from-cluster` compiled on its own.
+    w.push(("Pod".into(), name.into()));
     Ok(w)
 }
 

@@ -373,9 +373,18 @@ pub(crate) enum AgentCommand {
     /// workload's plan, unbinds cgroups that are gone. Prints what changes.
     /// Runs until SIGINT or SIGTERM; the bindings stay in force when it stops.
     ///
+    /// With --from-cluster instead of BUNDLE, the node compiles its own bundles:
+    /// it also watches the cluster's polc policies, and compiles those of the
+    /// namespaces with a pod on the node, for bpf-lsm, against the pods as they
+    /// run, whenever either changes (this is how deploy/agent.yaml runs it).
+    ///
     /// The API is reached as kubectl does: in a pod, with its service account;
     /// elsewhere with $KUBECONFIG or ~/.kube/config. It needs to list and watch
-    /// pods.
+    /// pods (and, with --from-cluster, the three polc policy kinds).
+    ///
+    /// Examples:
+    ///   NODE_NAME=node-1 polc agent watch /var/lib/polc/build
+    ///   NODE_NAME=node-1 polc agent watch --from-cluster --cgroup-root /host/sys/fs/cgroup
     #[command(verbatim_doc_comment)]
     Watch(AgentWatchArgs),
 }
@@ -383,9 +392,18 @@ pub(crate) enum AgentCommand {
 #[derive(Args, Debug)]
 pub(crate) struct AgentWatchArgs {
     /// A .bundle file, a directory of them, or a `polc compile --out` directory;
-    /// read again at every sync.
-    #[arg(value_name = "BUNDLE")]
-    pub bundles: PathBuf,
+    /// read again at every sync. Not with --from-cluster.
+    #[arg(value_name = "BUNDLE", required_unless_present = "from_cluster", conflicts_with = "from_cluster")]
+    pub bundles: Option<PathBuf>,
+    /// Compile the node's bundles from the cluster: watch the polc policies
+    /// (PreventionPolicy, RuntimePolicy, NetworkAccessPolicy) in the API and
+    /// compile, for bpf-lsm, those of the namespaces with a pod on this node
+    /// against the pods as they run (their labels and containers). The input and
+    /// the build are kept in STATE_DIR/cluster; a policy with errors is left out
+    /// and printed, the others are compiled. Needs `list` and `watch` on the three
+    /// kinds (deploy/agent.yaml).
+    #[arg(long)]
+    pub from_cluster: bool,
     /// This node's name (as in the pods' spec.nodeName).
     #[arg(long, value_name = "NODE", env = "NODE_NAME")]
     pub node: String,

@@ -5,6 +5,7 @@
 mod cli;
 mod cmd {
     pub(crate) mod agent;
+    pub(crate) mod cluster;
     pub(crate) mod compile;
     pub(crate) mod crds;
     pub(crate) mod exec;

@@ -66,7 +66,11 @@ fn a_pod_list_gives_every_container_with_its_workloads() {
     assert_eq!(c[3].namespace, "default", "no namespace is the default namespace");
     assert_eq!(
         c[1].workloads,
-        [("Deployment".to_string(), "carts".to_string()), ("ReplicaSet".to_string(), "carts-5d8f7c9b4".to_string())]
+        [
+            ("Deployment".to_string(), "carts".to_string()),
+            ("ReplicaSet".to_string(), "carts-5d8f7c9b4".to_string()),
+            ("Pod".to_string(), "carts-5d8f7c9b4-x2x7k".to_string())
+        ]
     );
     assert_eq!(c[3].workloads, [("Pod".to_string(), "other".to_string())]);
     assert_eq!(c[1].source, "pods.json:21:11", "the container's status, by line and column");
@@ -90,24 +94,36 @@ fn owners_give_their_workloads() {
         workloads_of(&v, "p", Some(hash).filter(|h| !h.is_empty())).unwrap()
     };
     let w = |v: &[(&str, &str)]| v.iter().map(|(k, n)| ((*k).to_string(), (*n).to_string())).collect::<Vec<_>>();
-    assert_eq!(pod(r#"{"kind": "StatefulSet", "name": "db", "controller": true}"#, ""), w(&[("StatefulSet", "db")]));
-    assert_eq!(pod(r#"{"kind": "DaemonSet", "name": "ds", "controller": true}"#, ""), w(&[("DaemonSet", "ds")]));
+    assert_eq!(
+        pod(r#"{"kind": "StatefulSet", "name": "db", "controller": true}"#, ""),
+        w(&[("StatefulSet", "db"), ("Pod", "p")])
+    );
+    assert_eq!(
+        pod(r#"{"kind": "DaemonSet", "name": "ds", "controller": true}"#, ""),
+        w(&[("DaemonSet", "ds"), ("Pod", "p")])
+    );
     // The hash must be the name's own suffix.
     assert_eq!(
         pod(r#"{"kind": "ReplicaSet", "name": "web-abc", "controller": true}"#, "xyz"),
-        w(&[("ReplicaSet", "web-abc")])
+        w(&[("ReplicaSet", "web-abc"), ("Pod", "p")])
     );
     assert_eq!(
         pod(r#"{"kind": "Job", "name": "backup-28870520", "controller": true}"#, ""),
-        w(&[("Job", "backup-28870520"), ("CronJob", "backup")])
+        w(&[("Job", "backup-28870520"), ("CronJob", "backup"), ("Pod", "p")])
     );
-    assert_eq!(pod(r#"{"kind": "Job", "name": "migrate", "controller": true}"#, ""), w(&[("Job", "migrate")]));
+    assert_eq!(
+        pod(r#"{"kind": "Job", "name": "migrate", "controller": true}"#, ""),
+        w(&[("Job", "migrate"), ("Pod", "p")])
+    );
     // Fewer than 8 digits is not a schedule time.
-    assert_eq!(pod(r#"{"kind": "Job", "name": "step-2", "controller": true}"#, ""), w(&[("Job", "step-2")]));
+    assert_eq!(
+        pod(r#"{"kind": "Job", "name": "step-2", "controller": true}"#, ""),
+        w(&[("Job", "step-2"), ("Pod", "p")])
+    );
     // The controller, not the first owner.
     assert_eq!(
         pod(r#"{"kind": "ConfigMap", "name": "x"}, {"kind": "DaemonSet", "name": "ds", "controller": true}"#, ""),
-        w(&[("DaemonSet", "ds")])
+        w(&[("DaemonSet", "ds"), ("Pod", "p")])
     );
     // Owners that are not controllers do not count.
     assert_eq!(pod(r#"{"kind": "ConfigMap", "name": "cm"}"#, ""), w(&[("Pod", "p")]));
@@ -268,6 +284,8 @@ fn scan_and_resolve() {
                 "sock-shop/Deployment/carts/*".into(),
                 "sock-shop/ReplicaSet/carts-5d8f7c9b4/carts".into(),
                 "sock-shop/ReplicaSet/carts-5d8f7c9b4/*".into(),
+                "sock-shop/Pod/carts-5d8f7c9b4-x2x7k/carts".into(),
+                "sock-shop/Pod/carts-5d8f7c9b4-x2x7k/*".into(),
             ]
         }
     );

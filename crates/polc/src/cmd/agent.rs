@@ -119,6 +119,10 @@ pub(crate) struct Quiet {
     pub(crate) failure: String,
     /// The pods the last sync left out, and why.
     pub(crate) pod_problems: String,
+    /// `--from-cluster`: what the last compile's input left out, and why.
+    pub(crate) source_notes: String,
+    /// `--from-cluster`: the last compile's failure, printed once while it repeats.
+    pub(crate) compile_failure: String,
 }
 
 /// `apply`, with the pod list given (`polc agent watch` reads it from the API).

@@ -83,6 +83,56 @@ pub(crate) fn run(args: &CompileArgs) -> anyhow::Result<Status> {
     Ok(Status::Ok)
 }
 
+/// What [`quietly`] did.
+pub(crate) enum Quietly {
+    /// Written, with this many plans.
+    Done { plans: usize },
+    /// Nothing written: the files with errors, each with its errors
+    /// (`file:line:col: error[CODE]: message`), in file order.
+    Failed(Vec<(String, Vec<String>)>),
+}
+
+/// `polc compile PATHS --target TARGETS --out OUT` without a configuration file and
+/// without output on stdout or stderr (the agent's compile of what runs on its
+/// node): lint errors and what the targets cannot express are returned by file.
+/// An error: the input or the output could not be read or written.
+pub(crate) fn quietly(paths: &[String], targets: &[Target], out: &Path) -> anyhow::Result<Quietly> {
+    let (report, files, _) = crate::cmd::lint::lint_paths(paths, None, true)?;
+    drop(files);
+    let mut by_file: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+    for f in report.findings.iter().filter(|f| f.level == Level::Error) {
+        let at = f.span.map_or_else(|| f.file.clone(), |s| format!("{}:{s}", f.file));
+        let field = if f.field.is_empty() { String::new() } else { format!(" ({})", f.field) };
+        by_file.entry(f.file.clone()).or_default().push(format!(
+            "{at}: error[{}]: {}{field}",
+            f.code.as_str(),
+            f.message
+        ));
+    }
+    anyhow::ensure!(report.io_errors == 0 || !by_file.is_empty(), "the input could not be read");
+    if !by_file.is_empty() {
+        return Ok(Quietly::Failed(by_file.into_iter().collect()));
+    }
+    let plans = plan(&report.model_policies, &report.model_workloads);
+    let input = backend::Input { policies: &report.model_policies, workloads: &report.model_workloads, plans: &plans };
+    let staging = Staging::new(out)?;
+    let compiled = backend::compile_to(&input, targets, &staging);
+    if !compiled.errors.is_empty() {
+        staging.discard();
+        for e in &compiled.errors {
+            // `file:line:col`: the file is what comes before the line.
+            let file = e.location.rsplitn(3, ':').nth(2).filter(|f| !f.is_empty());
+            let Some(file) = file else { anyhow::bail!("cannot compile: {e}") };
+            by_file.entry(file.to_string()).or_default().push(format!("error: {e}"));
+        }
+        return Ok(Quietly::Failed(by_file.into_iter().collect()));
+    }
+    let report_json = polc_compiler::report::Report::new(targets, &plans, compiled.runs());
+    staging.put_with("report.json", |w| polc_compiler::report::write(w, &report_json));
+    staging.finish(out)?;
+    Ok(Quietly::Done { plans: plans.len() })
+}
+
 /// `--timings`: one line per phase on stderr, with its wall time and the process's
 /// resident and peak memory (`VmRSS`, `VmHWM`) when it ended.
 struct Timings {

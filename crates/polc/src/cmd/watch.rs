@@ -1,16 +1,21 @@
 //! `polc agent watch`: keep a node's pods bound to their plans, from the Kubernetes
 //! API. One single-threaded tokio runtime for the watch; each sync is
-//! `polc agent apply --prune --pods` with the pods the watch knows.
+//! `polc agent apply --prune --pods` with the pods the watch knows. With
+//! `--from-cluster` the watch also knows the cluster's polc policies, and each sync
+//! first compiles the node's bundles from them and the pods (`cmd::cluster`).
 
 use crate::Status;
 use crate::cli::{AgentApplyArgs, AgentArgs, AgentWatchArgs};
 use crate::cmd::agent::{Quiet, apply_with};
+use crate::cmd::cluster::{ClusterBuild, POLICY_KINDS};
 use anyhow::Context as _;
-use futures_util::StreamExt as _;
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::core::v1::Pod;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher::{self, Event};
-use kube::{Api, Client};
+use kube::{Api, Client, Resource, ResourceExt as _};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -26,23 +31,24 @@ pub(crate) fn run(common: &AgentArgs, args: &AgentWatchArgs) -> anyhow::Result<S
     rt.block_on(watch(common, args))
 }
 
-/// The pods the watch knows, by namespace/name, as JSON.
+/// The objects the watch knows of one kind (pods, or one kind of policy), by
+/// namespace/name, as JSON.
 type Pods = BTreeMap<String, serde_json::Value>;
 
-fn key(p: &Pod) -> String {
-    format!("{}/{}", p.metadata.namespace.as_deref().unwrap_or(""), p.metadata.name.as_deref().unwrap_or(""))
+fn key<K: Resource>(p: &K) -> String {
+    format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any())
 }
 
-fn put(pods: &mut Pods, p: &Pod) {
+fn put<K: Resource + serde::Serialize>(pods: &mut Pods, p: &K) {
     match serde_json::to_value(p) {
         Ok(v) => {
             pods.insert(key(p), v);
         }
-        Err(e) => eprintln!("polc: watch: pod {} cannot be read: {e}", key(p)),
+        Err(e) => eprintln!("polc: watch: {} cannot be read: {e}", key(p)),
     }
 }
 
-/// What the watch knows of the node's pods.
+/// What the watch knows of the node's pods (or of one kind of policy).
 #[derive(Default)]
 struct Known {
     pods: Pods,
@@ -66,7 +72,7 @@ impl Known {
     /// Apply one watcher event (kube-runtime's `watcher::Event`): a list replaces
     /// the pods when it is complete (pods missing from it were deleted meanwhile);
     /// Apply and Delete change one pod.
-    fn on(&mut self, ev: Event<Pod>) -> Then {
+    fn on<K: Resource + serde::Serialize>(&mut self, ev: Event<K>) -> Then {
         match ev {
             Event::Init => {
                 self.listing = Some(Pods::new());
@@ -97,11 +103,17 @@ impl Known {
     }
 }
 
+/// One event of the watch's streams: a pod, or a policy of `POLICY_KINDS[i]`.
+enum Ev {
+    Pod(Box<Event<Pod>>),
+    Policy(usize, Box<Event<DynamicObject>>),
+}
+
 async fn watch(common: &AgentArgs, args: &AgentWatchArgs) -> anyhow::Result<Status> {
     let client = Client::try_default().await.context(
         "cannot reach the Kubernetes API (in a pod: its service account; elsewhere: $KUBECONFIG or ~/.kube/config)",
     )?;
-    let api: Api<Pod> = Api::all(client);
+    let api: Api<Pod> = Api::all(client.clone());
     let selector = format!("spec.nodeName={}", args.node);
     // One list first: a kubeconfig or RBAC that does not allow it is an error now,
     // not a watch that retries for ever while nothing is enforced.
@@ -109,12 +121,30 @@ async fn watch(common: &AgentArgs, args: &AgentWatchArgs) -> anyhow::Result<Stat
         format!("cannot list the pods of node {} (the agent needs `list` and `watch` on pods)", args.node)
     })?;
     let cfg = watcher::Config::default().fields(&selector);
-    let mut events = watcher::watcher(api, cfg).default_backoff().boxed();
+    let mut streams: Vec<BoxStream<'static, Result<Ev, watcher::Error>>> =
+        vec![watcher::watcher(api, cfg).default_backoff().map_ok(|e| Ev::Pod(Box::new(e))).boxed()];
+    let mut cluster = None;
+    if args.from_cluster {
+        for (i, (kind, plural)) in POLICY_KINDS.iter().enumerate() {
+            let gvk = GroupVersionKind::gvk("polc.dev", "v1alpha1", kind);
+            let ar = ApiResource::from_gvk_with_plural(&gvk, plural);
+            let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+            api.list(&kube::api::ListParams::default().limit(1)).await.with_context(|| {
+                format!(
+                    "cannot list the {plural}.polc.dev of the cluster (are the CRDs of crds/ applied, and may the agent `list` and `watch` them?)"
+                )
+            })?;
+            let w = watcher::watcher(api, watcher::Config::default()).default_backoff();
+            streams.push(w.map_ok(move |e| Ev::Policy(i, Box::new(e))).boxed());
+        }
+        cluster = Some(ClusterBuild::new(&common.state_dir));
+    }
+    let mut events = futures_util::stream::select_all(streams);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut resync = tokio::time::interval(Duration::from_secs(args.resync));
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let apply_args = AgentApplyArgs {
-        bundles: vec![args.bundles.clone()],
+    let mut apply_args = AgentApplyArgs {
+        bundles: args.bundles.iter().cloned().collect(),
         bind: Vec::new(),
         prune: true,
         pods: None,
@@ -123,17 +153,28 @@ async fn watch(common: &AgentArgs, args: &AgentWatchArgs) -> anyhow::Result<Stat
         cgroup_root: args.cgroup_root.clone(),
     };
     let mut known = Known::default();
+    let mut policies: Vec<Known> = POLICY_KINDS.iter().map(|_| Known::default()).collect();
     let mut sync_at: Option<Instant> = None;
     let mut quiet = Quiet::default();
-    eprintln!("polc: watching the pods of node {} (Ctrl-C or SIGTERM stops)", args.node);
+    if args.from_cluster {
+        eprintln!(
+            "polc: watching the pods of node {} and the cluster's polc policies (Ctrl-C or SIGTERM stops)",
+            args.node
+        );
+    } else {
+        eprintln!("polc: watching the pods of node {} (Ctrl-C or SIGTERM stops)", args.node);
+    }
     loop {
+        // Nothing is synced before every list is complete (with --from-cluster, a
+        // sync before the policies are listed would unload their plans).
+        let listed = known.listed && (cluster.is_none() || policies.iter().all(|p| p.listed));
         tokio::select! {
             ev = events.next() => match ev {
                 None => anyhow::bail!("the watch of the API ended"),
                 Some(Err(e)) => eprintln!("polc: watch: {e} (retrying)"),
-                Some(Ok(ev)) => {
+                Some(Ok(Ev::Pod(ev))) => {
                     let first = !known.listed;
-                    match known.on(ev) {
+                    match known.on(*ev) {
                         Then::Nothing => {}
                         Then::SyncNow => {
                             if first {
@@ -146,13 +187,32 @@ async fn watch(common: &AgentArgs, args: &AgentWatchArgs) -> anyhow::Result<Stat
                         }
                     }
                 }
+                Some(Ok(Ev::Policy(i, ev))) => {
+                    let first = !policies[i].listed;
+                    match policies[i].on(*ev) {
+                        Then::Nothing => {}
+                        Then::SyncNow => {
+                            if first {
+                                eprintln!("polc: {} {}s in the cluster", policies[i].pods.len(), POLICY_KINDS[i].0);
+                            }
+                            sync_at = Some(Instant::now());
+                        }
+                        Then::SyncSoon => {
+                            sync_at.get_or_insert_with(|| Instant::now() + SETTLE);
+                        }
+                    }
+                }
             },
-            () = sleep_until(sync_at), if sync_at.is_some() && known.listed => {
+            () = sleep_until(sync_at), if sync_at.is_some() && listed => {
                 sync_at = None;
+                if let Some(c) = cluster.as_mut() {
+                    compile_node(c, &known.pods, &policies, &args.node, &mut quiet);
+                    apply_args.bundles = if has_bundles(&c.bundles()) { vec![c.bundles()] } else { Vec::new() };
+                }
                 sync(common, &apply_args, &known.pods, &mut quiet);
             }
             _ = resync.tick() => {
-                if known.listed {
+                if listed {
                     sync_at.get_or_insert_with(Instant::now);
                 }
             }
@@ -162,6 +222,51 @@ async fn watch(common: &AgentArgs, args: &AgentWatchArgs) -> anyhow::Result<Stat
     }
     eprintln!("polc: watch stopped; the bindings stay in force");
     Ok(Status::Ok)
+}
+
+/// `--from-cluster`: compile the node's bundles when the pods or policies changed
+/// what they compile from. A failure is printed once while it repeats; the last
+/// build stays in place.
+fn compile_node(c: &mut ClusterBuild, pods: &Pods, policies: &[Known], node: &str, quiet: &mut Quiet) {
+    let (files, notes) = crate::cmd::cluster::source(pods.values(), policies.iter().flat_map(|k| k.pods.values()));
+    let notes: String = notes.iter().map(|n| format!("polc: watch: {n}\n")).collect();
+    if notes != quiet.source_notes {
+        eprint!("{notes}");
+        quiet.source_notes = notes;
+    }
+    match c.update(&files) {
+        Ok(u) if u.compiled => {
+            for (file, errors) in &u.left_out {
+                eprintln!("polc: watch: {file} is left out of the node's compile:");
+                for e in errors {
+                    eprintln!("  {e}");
+                }
+            }
+            let left = u.left_out.iter().filter(|(f, _)| f.starts_with("policies/")).count();
+            let n = files.keys().filter(|f| f.starts_with("policies/")).count().saturating_sub(left);
+            eprintln!(
+                "polc: compiled {} plan{} for the pods of node {node} ({n} polic{} of their namespaces)",
+                u.plans,
+                if u.plans == 1 { "" } else { "s" },
+                if n == 1 { "y" } else { "ies" }
+            );
+            quiet.compile_failure.clear();
+        }
+        Ok(_) => {}
+        Err(e) => {
+            let e = format!("{e:#}");
+            if e != quiet.compile_failure {
+                eprintln!("polc: watch: the node's compile failed: {e} (the last build stays in force)");
+                quiet.compile_failure = e;
+            }
+        }
+    }
+}
+
+/// A directory of `polc compile` holds bpf-lsm bundles.
+fn has_bundles(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir.join("bpf-lsm"))
+        .is_ok_and(|d| d.filter_map(Result::ok).any(|e| e.path().extension().is_some_and(|x| x == "bundle")))
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -217,20 +322,20 @@ mod tests {
     #[test]
     fn events() {
         let mut k = Known::default();
-        assert_eq!(k.on(Event::Init), Then::Nothing);
+        assert_eq!(k.on(Event::<Pod>::Init), Then::Nothing);
         assert_eq!(k.on(Event::InitApply(pod("a", "p1"))), Then::Nothing);
         assert_eq!(k.on(Event::InitApply(pod("a", "p2"))), Then::Nothing);
         assert!(!k.listed && k.pods.is_empty(), "nothing is known before the list is complete");
-        assert_eq!(k.on(Event::InitDone), Then::SyncNow);
+        assert_eq!(k.on(Event::<Pod>::InitDone), Then::SyncNow);
         assert_eq!(names(&k), ["a/p1", "a/p2"]);
         assert_eq!(k.on(Event::Apply(pod("b", "p1"))), Then::SyncSoon);
         assert_eq!(k.on(Event::Delete(pod("a", "p1"))), Then::SyncSoon);
         assert_eq!(names(&k), ["a/p2", "b/p1"]);
         // A relist: until it is done the old pods stand; then only the listed ones.
-        assert_eq!(k.on(Event::Init), Then::Nothing);
+        assert_eq!(k.on(Event::<Pod>::Init), Then::Nothing);
         assert_eq!(k.on(Event::InitApply(pod("c", "p9"))), Then::Nothing);
         assert_eq!(names(&k), ["a/p2", "b/p1"]);
-        assert_eq!(k.on(Event::InitDone), Then::SyncNow);
+        assert_eq!(k.on(Event::<Pod>::InitDone), Then::SyncNow);
         assert_eq!(names(&k), ["c/p9"]);
         assert!(k.pods["c/p9"]["metadata"]["name"] == "p9", "kept as the API's JSON");
     }
