@@ -1,16 +1,19 @@
-"""A Kubernetes API server of pods, for the VM suite: enough of `/api/v1/pods` for a
+"""A Kubernetes API server of pods and polc policies, for the VM suite: enough of
+`/api/v1/pods` and `/apis/polc.dev/v1alpha1/<plural>` (all namespaces) for a
 client's list and watch (what `polc agent watch` does), over plain HTTP.
 
     fake = FakeApi()            # listens on 127.0.0.1, a free port
     fake.kubeconfig(path)       # a kubeconfig naming it
-    fake.put(pod)               # ADDED or MODIFIED to every watcher
-    fake.delete(name)           # DELETED
+    fake.put(obj)               # ADDED or MODIFIED to every watcher of its kind
+    fake.delete(name)           # a pod DELETED
+    fake.delete_obj(obj)        # any object DELETED
     fake.close()
 
-LIST answers with a PodList and its resourceVersion; WATCH (`watch=true`) streams
-the events after the resourceVersion asked for, as JSON lines in chunks, until the
-client leaves or `timeoutSeconds` pass. A `fieldSelector` of `spec.nodeName=X` is
-honoured; other parameters are accepted and ignored. Requests are logged.
+LIST answers with a <Kind>List and its resourceVersion; WATCH (`watch=true`)
+streams the events after the resourceVersion asked for, as JSON lines in chunks,
+until the client leaves or `timeoutSeconds` pass. A `fieldSelector` of
+`spec.nodeName=X` is honoured; other parameters are accepted and ignored. Requests
+are logged. A path of a kind not served answers 404, as for a CRD not applied.
 """
 
 import json
@@ -20,11 +23,28 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+# Served kinds: kind -> (collection path, apiVersion).
+KINDS = {
+    "Pod": ("/api/v1/pods", "v1"),
+    "PreventionPolicy": ("/apis/polc.dev/v1alpha1/preventionpolicies", "polc.dev/v1alpha1"),
+    "RuntimePolicy": ("/apis/polc.dev/v1alpha1/runtimepolicies", "polc.dev/v1alpha1"),
+    "NetworkAccessPolicy": ("/apis/polc.dev/v1alpha1/networkaccesspolicies", "polc.dev/v1alpha1"),
+}
+KIND_OF_PATH = {path: kind for kind, (path, _) in KINDS.items()}
+
+
+def _key(obj):
+    m = obj.get("metadata", {})
+    return (obj.get("kind", "Pod"), m.get("namespace", "default"), m["name"])
+
+
 class FakeApi:
-    def __init__(self):
+    def __init__(self, kinds=("Pod",)):
+        """Serves the kinds named (others answer 404, as an API without their CRD)."""
         self.lock = threading.Condition()
-        self.pods = {}  # name -> pod
-        self.events = []  # (resourceVersion, type, pod)
+        self.kinds = set(kinds)
+        self.objects = {}  # (kind, namespace, name) -> object
+        self.events = []  # (resourceVersion, type, object)
         self.version = 1
         self.requests = []
         self.closed = False
@@ -41,21 +61,23 @@ class FakeApi:
                 q = dict(urllib.parse.parse_qsl(u.query))
                 with api.lock:
                     api.requests.append(self.path)
-                if u.path != "/api/v1/pods":
+                kind = KIND_OF_PATH.get(u.path)
+                if kind not in api.kinds:
                     return self.reply(404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404})
                 node = None
                 sel = q.get("fieldSelector", "")
                 if sel.startswith("spec.nodeName="):
                     node = sel.split("=", 1)[1]
 
-                def mine(pod):
-                    return node is None or pod.get("spec", {}).get("nodeName") == node
+                def mine(obj):
+                    return obj.get("kind", "Pod") == kind and (
+                        node is None or obj.get("spec", {}).get("nodeName") == node)
 
                 if q.get("watch") not in ("true", "1"):
                     with api.lock:
-                        items = [p for p in api.pods.values() if mine(p)]
+                        items = [o for o in api.objects.values() if mine(o)]
                         rv = str(api.version)
-                    return self.reply(200, {"apiVersion": "v1", "kind": "PodList",
+                    return self.reply(200, {"apiVersion": KINDS[kind][1], "kind": f"{kind}List",
                                             "metadata": {"resourceVersion": rv}, "items": items})
                 since = int(q.get("resourceVersion") or 0)
                 deadline = time.monotonic() + min(int(q.get("timeoutSeconds") or 60), 60)
@@ -72,10 +94,10 @@ class FakeApi:
                             if not new:
                                 api.lock.wait(0.5)
                                 continue
-                        for rv, kind, pod in new:
+                        for rv, typ, obj in new:
                             since = rv
-                            if mine(pod):
-                                self.chunk(json.dumps({"type": kind, "object": pod}) + "\n")
+                            if mine(obj):
+                                self.chunk(json.dumps({"type": typ, "object": obj}) + "\n")
                     self.wfile.write(b"0\r\n\r\n")
                 except (BrokenPipeError, ConnectionResetError):
                     pass
@@ -111,27 +133,38 @@ class FakeApi:
         with open(path, "w", encoding="utf-8") as f:
             json.dump(cfg, f)
 
-    def _event(self, kind, pod):
+    def _event(self, typ, obj):
         with self.lock:
             self.version += 1
-            pod = json.loads(json.dumps(pod))
-            pod.setdefault("metadata", {})["resourceVersion"] = str(self.version)
-            if kind == "DELETED":
-                self.pods.pop(pod["metadata"]["name"], None)
+            obj = json.loads(json.dumps(obj))
+            obj.setdefault("kind", "Pod")
+            obj.setdefault("metadata", {})["resourceVersion"] = str(self.version)
+            obj["metadata"].setdefault("namespace", "default")
+            if typ == "DELETED":
+                self.objects.pop(_key(obj), None)
             else:
-                self.pods[pod["metadata"]["name"]] = pod
-            self.events.append((self.version, kind, pod))
+                self.objects[_key(obj)] = obj
+            self.events.append((self.version, typ, obj))
             self.lock.notify_all()
 
-    def put(self, pod):
-        kind = "MODIFIED" if pod["metadata"]["name"] in self.pods else "ADDED"
-        self._event(kind, pod)
+    def put(self, obj):
+        with self.lock:
+            typ = "MODIFIED" if _key(obj) in self.objects else "ADDED"
+        self._event(typ, obj)
 
     def delete(self, name):
+        """Delete the pod named `name` (of any namespace)."""
         with self.lock:
-            pod = self.pods.get(name)
-        if pod is not None:
-            self._event("DELETED", pod)
+            found = [o for k, o in self.objects.items() if k[0] == "Pod" and k[2] == name]
+        for o in found:
+            self._event("DELETED", o)
+
+    def delete_obj(self, obj):
+        with self.lock:
+            m = obj.get("metadata", {})
+            o = self.objects.get((obj.get("kind", "Pod"), m.get("namespace", "default"), m["name"]))
+        if o is not None:
+            self._event("DELETED", o)
 
     def close(self):
         with self.lock:

@@ -1434,7 +1434,7 @@ def k8s_pod(name, uid, owner, container, cid, runtime="containerd", node="vm-nod
             "name": name, "namespace": "polc-vm", "uid": uid, "labels": labels,
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": owner[0], "name": owner[1], "controller": True}],
         },
-        "spec": {"nodeName": node},
+        "spec": {"nodeName": node, "containers": [{"name": container, "image": "registry.example/shop:1"}]},
         "status": {"containerStatuses": [
             {"name": container, "containerID": f"{runtime}://{cid}", "ready": True, "state": {"running": {}}},
         ]},
@@ -1805,6 +1805,138 @@ def case_swap_under_load():
     say(f"  swap: {summary}")
 
 
+def vm_cluster_policy(name, path, action="Block"):
+    """A PreventionPolicy of namespace polc-vm, as the API holds it, blocking `path`
+    for the pods labelled app=vm-pods."""
+    return {
+        "apiVersion": "polc.dev/v1alpha1",
+        "kind": "PreventionPolicy",
+        "metadata": {"name": name, "namespace": "polc-vm", "uid": f"uid-{name}", "generation": 1,
+                     "managedFields": [{"manager": "argocd-controller", "operation": "Apply"}]},
+        "spec": {"selector": {"matchLabels": {"app": "vm-pods"}},
+                 "process": [{"name": f"rule-{name}", "action": action, "paths": [path]}]},
+    }
+
+
+def case_k8s_cluster():
+    """`polc agent watch --from-cluster` against a Kubernetes API of pods and polc
+    policies (tests/vm/fakeapi.py): the node compiles its own bundles. A policy
+    created in the API blocks id in the node's pod within seconds; a broken policy
+    is left out and printed while the rest stays enforced; a changed policy moves
+    the block (id runs, whoami is blocked); a deleted policy lifts it; the other
+    node's pod is never bound. Without the policy CRDs in the API the watch fails
+    at once."""
+    sys.path.insert(0, os.path.join(REPO, "tests/vm"))
+    import fakeapi  # noqa: PLC0415 - tests/vm/fakeapi.py, for this case
+
+    d = f"{SCRATCH}/k8s-cluster"
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    state = "/run/polc"  # the agent's default, which `polc agent status` reads
+    root = "/sys/fs/cgroup"
+    uid, cid = "44444444-5555-4666-8777-888888888888", "d" * 64
+    web_pod = f"{root}/kubepods.slice/kubepods-pod{uid.replace('-', '_')}.slice"
+    web = f"{web_pod}/cri-containerd-{cid}.scope"
+    other_uid, other_cid = "55555555-6666-4777-8888-999999999999", "9" * 64
+    other_pod = f"{root}/kubepods.slice/kubepods-pod{other_uid.replace('-', '_')}.slice"
+    other = f"{other_pod}/cri-containerd-{other_cid}.scope"
+    for c in (web, other):
+        os.makedirs(c, exist_ok=True)
+    web_p = k8s_pod("shop-web-6b7c8d9f5-c1ust", uid, ("ReplicaSet", "shop-web-6b7c8d9f5"), "web", cid,
+                    hash_label="6b7c8d9f5")
+    other_p = k8s_pod("shop-web-6b7c8d9f5-0ther", other_uid, ("ReplicaSet", "shop-web-6b7c8d9f5"), "web", other_cid,
+                      hash_label="6b7c8d9f5", node="vm-node-2")
+    no_crds = fakeapi.FakeApi()
+    api = fakeapi.FakeApi(kinds=list(fakeapi.KINDS))
+    no_crds.kubeconfig(f"{d}/no-crds")
+    api.kubeconfig(f"{d}/kubeconfig")
+    watch = None
+    log_path = f"{d}/watch.log"
+    plan = "polc-vm/Deployment/shop-web/web"
+
+    def run_in(cg, argv):
+        p = subprocess.run(["/bin/sh", "-c", f'echo $$ > {cg}/cgroup.procs && exec "$@"', "sh", *argv],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, check=False)
+        log(f"in {cg}: {argv} -> {p.returncode} {p.stdout!r} {p.stderr!r}")
+        return p.returncode != 0 and (b"ermission denied" in p.stderr or b"not permitted" in p.stderr)
+
+    def wait_for(what, cond, secs=60):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < secs:
+            if cond():
+                return time.monotonic() - t0
+            time.sleep(0.5)
+        raise CaseFailure(f"{what}: not within {secs} s; the watch printed: {tail(file_text(log_path))}")
+
+    try:
+        bad = subprocess.run([POLC, "agent", "watch", "--from-cluster", "--node", "vm-node"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120, check=False,
+                             env=dict(os.environ, KUBECONFIG=f"{d}/no-crds"))
+        if bad.returncode == 0 or b"preventionpolicies.polc.dev" not in bad.stderr:
+            raise CaseFailure(f"a watch of an API without the policy CRDs did not fail: {bad.returncode} {bad.stderr!r}")
+        api.put(web_p)
+        api.put(other_p)
+        watch = subprocess.Popen(
+            [POLC, "agent", "watch", "--from-cluster", "--node", "vm-node", "--resync", "2"],
+            stdout=open(log_path, "w", encoding="utf-8"),  # noqa: SIM115 - closed with the process
+            stderr=subprocess.STDOUT, env=dict(os.environ, KUBECONFIG=f"{d}/kubeconfig"))
+        wait_for("the watch listed the pods and policies", lambda: "PreventionPolicy objects in the cluster" in file_text(log_path)
+                 and "pods on node vm-node" in file_text(log_path), 120)
+        if run_in(web, ["/usr/bin/id", "-u"]):
+            raise CaseFailure("id was blocked before any policy was in the API")
+        policy = vm_cluster_policy("no-id", "/usr/bin/id")
+        api.put(policy)
+        took_new = wait_for("the policy created in the API blocks id in the node's pod",
+                            lambda: run_in(web, ["/usr/bin/id", "-u"]))
+        log(f"k8s-cluster: id blocked {took_new:.1f} s after the policy's event")
+        if run_in(other, ["/usr/bin/id", "-u"]):
+            raise CaseFailure("id was blocked in the other node's pod")
+        _, st, _ = polc("agent", "status", "--format", "json")
+        plans = {x["plan"]: [c["path"] for c in x["cgroups"]] for x in json.loads(st)["slots"]}
+        if plans != {plan: [web]}:
+            raise CaseFailure(f"expected {plan} loaded and bound to the web cgroup alone: {plans}")
+        src = f"{state}/cluster/source/policies/polc-vm/PreventionPolicy.no-id.json"
+        if not os.path.isfile(src):
+            raise CaseFailure(f"the node's compile input {src} is missing")
+        broken = vm_cluster_policy("broken", "/usr/bin/whoami", action="Maybe")
+        api.put(broken)
+        wait_for("the broken policy left out and printed",
+                 lambda: "PreventionPolicy.broken.json is left out" in file_text(log_path))
+        if "spec.process[0].action" not in file_text(log_path):
+            raise CaseFailure(f"the broken policy's finding does not name its field: {tail(file_text(log_path))}")
+        if not run_in(web, ["/usr/bin/id", "-u"]):
+            raise CaseFailure("a broken policy in the namespace lifted the other policy's block")
+        api.put(vm_cluster_policy("no-id", "/usr/bin/whoami"))
+        took = wait_for("the changed policy lets id run", lambda: not run_in(web, ["/usr/bin/id", "-u"]))
+        if not run_in(web, ["/usr/bin/whoami"]):
+            raise CaseFailure("the changed policy does not block whoami")
+        log(f"k8s-cluster: the change took {took:.1f} s")
+        api.delete_obj(policy)
+        wait_for("the deleted policy's block lifted", lambda: not run_in(web, ["/usr/bin/whoami"]))
+        _, st, _ = polc("agent", "status", "--format", "json")
+        if any(x["plan"] == plan for x in json.loads(st)["slots"]):
+            raise CaseFailure(f"{plan} is still loaded after its policy was deleted: {st}")
+        watch.send_signal(signal.SIGTERM)
+        if watch.wait(timeout=30) != 0:
+            raise CaseFailure(f"the watch exited {watch.returncode} on SIGTERM: {tail(file_text(log_path))}")
+        say(f"  k8s-cluster: a new policy enforced {took_new:.1f} s after its event, a change {took:.1f} s after; "
+            f"{len(api.requests)} API requests")
+    finally:
+        if watch is not None and watch.poll() is None:
+            watch.kill()
+            watch.wait()
+        if os.path.exists(log_path):
+            log(f"--- watch:\n{tail(file_text(log_path), 3000)}")
+        api.close()
+        no_crds.close()
+        polc("agent", "unload", "--all", check=False)
+        for c in (web, web_pod, other, other_pod, f"{root}/kubepods.slice"):
+            try:
+                os.rmdir(c)
+            except OSError:
+                pass
+
+
 CASES = [
     ("exec-block-path", case_exec_block_path),
     ("exec-seccomp", case_exec_seccomp),
@@ -1832,6 +1964,7 @@ CASES = [
     ("agent-restart", case_agent_restart),
     ("k8s-pods", case_k8s_pods),
     ("k8s-watch", case_k8s_watch),
+    ("k8s-cluster", case_k8s_cluster),
     ("swap-under-load", case_swap_under_load),
 ]
 

@@ -121,6 +121,8 @@ pub(crate) struct Quiet {
     pub(crate) pod_problems: String,
     /// `--from-cluster`: what the last compile's input left out, and why.
     pub(crate) source_notes: String,
+    /// `--from-cluster`: the files the last compile left out, with their errors.
+    pub(crate) left_out: String,
     /// `--from-cluster`: the last compile's failure, printed once while it repeats.
     pub(crate) compile_failure: String,
 }

@@ -102,12 +102,7 @@ pub(crate) fn quietly(paths: &[String], targets: &[Target], out: &Path) -> anyho
     let mut by_file: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
     for f in report.findings.iter().filter(|f| f.level == Level::Error) {
         let at = f.span.map_or_else(|| f.file.clone(), |s| format!("{}:{s}", f.file));
-        let field = if f.field.is_empty() { String::new() } else { format!(" ({})", f.field) };
-        by_file.entry(f.file.clone()).or_default().push(format!(
-            "{at}: error[{}]: {}{field}",
-            f.code.as_str(),
-            f.message
-        ));
+        by_file.entry(f.file.clone()).or_default().push(format!("{at}: error[{}]: {}", f.code.as_str(), f.message));
     }
     anyhow::ensure!(report.io_errors == 0 || !by_file.is_empty(), "the input could not be read");
     if !by_file.is_empty() {

@@ -193,7 +193,7 @@ async fn watch(common: &AgentArgs, args: &AgentWatchArgs) -> anyhow::Result<Stat
                         Then::Nothing => {}
                         Then::SyncNow => {
                             if first {
-                                eprintln!("polc: {} {}s in the cluster", policies[i].pods.len(), POLICY_KINDS[i].0);
+                                eprintln!("polc: {} {} objects in the cluster", policies[i].pods.len(), POLICY_KINDS[i].0);
                             }
                             sync_at = Some(Instant::now());
                         }
@@ -236,11 +236,16 @@ fn compile_node(c: &mut ClusterBuild, pods: &Pods, policies: &[Known], node: &st
     }
     match c.update(&files) {
         Ok(u) if u.compiled => {
+            let mut left_out = String::new();
             for (file, errors) in &u.left_out {
-                eprintln!("polc: watch: {file} is left out of the node's compile:");
+                left_out.push_str(&format!("polc: watch: {file} is left out of the node's compile:\n"));
                 for e in errors {
-                    eprintln!("  {e}");
+                    left_out.push_str(&format!("  {e}\n"));
                 }
+            }
+            if left_out != quiet.left_out {
+                eprint!("{left_out}");
+                quiet.left_out = left_out;
             }
             let left = u.left_out.iter().filter(|(f, _)| f.starts_with("policies/")).count();
             let n = files.keys().filter(|f| f.starts_with("policies/")).count().saturating_sub(left);
