@@ -241,3 +241,107 @@ fn the_node_compiles_the_plans_its_pods_are_bound_to() {
     assert!(built(&c).is_empty(), "no policy, no plan: {:?}", built(&c).keys());
     let _ = std::fs::remove_dir_all(&state);
 }
+
+/// deploy/agent.yaml runs this agent as this module expects: every object reads
+/// as its Kubernetes type; each container's arguments are accepted by polc's own
+/// command line; the watch compiles from the cluster with NODE_NAME from the pod's
+/// node, its --cgroup-root is the host's cgroup tree, and the state directory is
+/// the same host directory for both containers; the ClusterRole lets the service
+/// account of the DaemonSet list and watch pods and every kind the watch reads.
+#[test]
+fn deploy_agent_yaml_runs_this_agent() {
+    use crate::cli::{AgentCommand, Cli, Command};
+    use clap::Parser as _;
+    use k8s_openapi::api::apps::v1::DaemonSet;
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    let text = include_str!("../../../../../deploy/agent.yaml");
+    let mut docs: BTreeMap<String, Value> = BTreeMap::new();
+    for d in serde_yaml_ng::Deserializer::from_str(text) {
+        let v: Value = serde::Deserialize::deserialize(d).expect("deploy/agent.yaml reads");
+        let kind = v["kind"].as_str().unwrap().to_string();
+        assert!(docs.insert(kind.clone(), v).is_none(), "one {kind}");
+    }
+    assert_eq!(
+        docs.keys().collect::<Vec<_>>(),
+        ["ClusterRole", "ClusterRoleBinding", "DaemonSet", "Namespace", "ServiceAccount"]
+    );
+    let ds: DaemonSet = serde_json::from_value(docs["DaemonSet"].clone()).unwrap();
+    let role: ClusterRole = serde_json::from_value(docs["ClusterRole"].clone()).unwrap();
+    let binding: ClusterRoleBinding = serde_json::from_value(docs["ClusterRoleBinding"].clone()).unwrap();
+    let ds_ns = ds.metadata.namespace.as_deref().unwrap();
+    assert_eq!(docs["Namespace"]["metadata"]["name"], ds_ns);
+    let spec = ds.spec.unwrap();
+    let labels = spec.template.metadata.as_ref().unwrap().labels.clone().unwrap();
+    for (k, v) in spec.selector.match_labels.unwrap() {
+        assert_eq!(labels.get(&k), Some(&v), "the selector matches the template's labels");
+    }
+    let pod = spec.template.spec.unwrap();
+    let account = pod.service_account_name.clone().unwrap();
+    assert_eq!(docs["ServiceAccount"]["metadata"]["name"], account.as_str());
+    assert_eq!(binding.role_ref.name, role.metadata.name.clone().unwrap());
+    let subject = &binding.subjects.unwrap()[0];
+    assert_eq!(
+        (subject.kind.as_str(), subject.name.as_str(), subject.namespace.as_deref()),
+        ("ServiceAccount", account.as_str(), Some(ds_ns))
+    );
+    let host_path = |mount: &k8s_openapi::api::core::v1::VolumeMount| {
+        let v = pod.volumes.as_ref().unwrap().iter().find(|v| v.name == mount.name).expect("the mount's volume");
+        v.host_path.as_ref().expect("a host path").path.clone()
+    };
+    let mut commands = Vec::new();
+    let mut state_dirs = BTreeSet::new();
+    for c in &pod.containers {
+        let mut args = c.args.clone().unwrap();
+        // NODE_NAME (the pod's node, checked below) is what kubelet sets for --node.
+        if c.env.iter().flatten().any(|e| e.name == "NODE_NAME") {
+            args.push("--node=the-pods-node".into());
+        }
+        let cli = Cli::try_parse_from(std::iter::once("polc".to_string()).chain(args.iter().cloned()))
+            .unwrap_or_else(|e| panic!("container {}: polc refuses its arguments {args:?}: {e}", c.name));
+        let Command::Agent(agent) = cli.command else { panic!("container {}: not `polc agent`", c.name) };
+        let mounts = c.volume_mounts.clone().unwrap();
+        let mounted = |dir: &Path| mounts.iter().find(|m| dir.starts_with(&m.mount_path)).map(&host_path);
+        state_dirs.insert(mounted(&agent.state_dir).expect("the state directory is a host directory"));
+        assert_eq!(
+            mounted(Path::new(polc_agent::PIN_DIR)).as_deref(),
+            Some("/sys/fs/bpf"),
+            "{}: the pins on the host's bpffs",
+            c.name
+        );
+        match agent.command {
+            AgentCommand::Watch(w) => {
+                assert!(w.from_cluster && w.bundles.is_none());
+                assert_eq!(mounted(w.cgroup_root.as_deref().unwrap()).as_deref(), Some("/sys/fs/cgroup"));
+                let env = c.env.clone().unwrap();
+                let node = env.iter().find(|e| e.name == "NODE_NAME").expect("NODE_NAME");
+                let field = node.value_from.as_ref().and_then(|v| v.field_ref.as_ref()).map(|f| f.field_path.as_str());
+                assert_eq!(field, Some("spec.nodeName"));
+                commands.push("watch");
+            }
+            AgentCommand::Events(_) => commands.push("events"),
+            other => panic!("container {}: unexpected {other:?}", c.name),
+        }
+    }
+    assert_eq!(commands, ["watch", "events"]);
+    assert_eq!(state_dirs.len(), 1, "both containers share the state directory: {state_dirs:?}");
+    let rules = role.rules.unwrap();
+    let allowed = |group: &str, resource: &str, verb: &str| {
+        rules.iter().any(|r| {
+            r.api_groups.as_ref().is_some_and(|g| g.iter().any(|g| g == group))
+                && r.resources.as_ref().is_some_and(|rs| rs.iter().any(|x| x == resource))
+                && r.verbs.iter().any(|v| v == verb)
+        })
+    };
+    for verb in ["list", "watch"] {
+        assert!(allowed("", "pods", verb), "{verb} pods");
+        for (_, plural) in POLICY_KINDS {
+            assert!(allowed("polc.dev", plural, verb), "{verb} {plural}");
+        }
+    }
+    // The plurals are the CRDs' own.
+    for (kind, plural) in POLICY_KINDS {
+        let crd = std::fs::read_to_string(format!("{}/../../crds/polc.dev_{plural}.yaml", env!("CARGO_MANIFEST_DIR")))
+            .unwrap();
+        assert!(crd.contains(&format!("kind: {kind}\n")) && crd.contains(&format!("plural: {plural}\n")), "{kind}");
+    }
+}
