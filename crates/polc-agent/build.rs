@@ -19,6 +19,7 @@ fn main() {
     let out = out_dir.join("polc_lsm.o");
 
     println!("cargo:rerun-if-env-changed=POLC_CLANG");
+    println!("cargo:rerun-if-env-changed=POLC_REQUIRE_EBPF");
     println!("cargo:rerun-if-changed={}", src.display());
     // New files under ebpf-lsm/ (the C source appearing) re-run this script too.
     println!("cargo:rerun-if-changed={}", ebpf.display());
@@ -37,6 +38,11 @@ fn main() {
     let status = match built {
         Ok(()) => "built",
         Err(why) => {
+            // Release images must not ship without the object (deploy/Dockerfile).
+            assert!(
+                std::env::var_os("POLC_REQUIRE_EBPF").is_none(),
+                "polc-agent: the eBPF object was not built ({why}) and POLC_REQUIRE_EBPF is set: install clang and libbpf-dev"
+            );
             println!(
                 "cargo:warning=polc-agent: the eBPF object was not built ({why}); polc will refuse to load it: install clang and libbpf-dev and rebuild"
             );

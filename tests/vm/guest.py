@@ -1919,6 +1919,10 @@ def case_k8s_cluster():
         watch.send_signal(signal.SIGTERM)
         if watch.wait(timeout=30) != 0:
             raise CaseFailure(f"the watch exited {watch.returncode} on SIGTERM: {tail(file_text(log_path))}")
+        # Compiled three more times after it was put, the broken policy is printed once.
+        printed = file_text(log_path).count("PreventionPolicy.broken.json is left out")
+        if printed != 1:
+            raise CaseFailure(f"the broken policy was printed {printed} times, not once: {tail(file_text(log_path))}")
         say(f"  k8s-cluster: a new policy enforced {took_new:.1f} s after its event, a change {took:.1f} s after; "
             f"{len(api.requests)} API requests")
     finally:

@@ -46,22 +46,30 @@ pub(crate) const POLICY_KINDS: [(&str, &str); 3] = [
 /// The files of one compile's input: path relative to the source directory -> text.
 pub(crate) type SourceFiles = BTreeMap<String, String>;
 
-/// What a pod contributes to the workload it is compiled under: what policies
-/// select by.
+/// What a pod contributes to the workload it is compiled under: what the
+/// policies of its namespace select by. Labels are compared by the keys those
+/// policies' selectors name only: the labels controllers set per pod
+/// (`statefulset.kubernetes.io/pod-name`, `pod-template-hash`, ...) do not split a
+/// workload unless a policy selects by them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Selected {
-    labels: Map<String, Value>,
+    labels: BTreeMap<String, Value>,
     containers: Vec<String>,
     init_containers: Vec<String>,
+    ephemeral_containers: Vec<String>,
 }
 
 /// One pod of the node, as the workload grouping sees it.
 struct PodIn<'a> {
     namespace: &'a str,
     name: &'a str,
-    /// The workloads it may belong to, of kinds polc compiles, `Pod/<name>` last.
+    /// The workloads it may belong to, of kinds polc compiles, `Pod/<name>` last
+    /// (and no other Pod: a pod whose controller is a Pod would find that pod's
+    /// plan first).
     candidates: Vec<(String, String)>,
     selected: Selected,
+    /// All its labels, written into its workload.
+    labels: &'a Map<String, Value>,
 }
 
 /// The kinds a workload may be written as: kind -> (apiVersion, path of the pod
@@ -83,50 +91,101 @@ fn names(pod: &Value, list: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The input files for the node's pods and the cluster's policies (each kind's
-/// objects as the API gives them), and a line per pod or policy left out.
+/// The label keys a policy's selector names (`matchLabels` and
+/// `matchExpressions[].key`), whatever their shape.
+fn selector_keys(policy: &Value, keys: &mut BTreeSet<String>) {
+    if let Some(Value::Object(m)) = policy.pointer("/spec/selector/matchLabels") {
+        keys.extend(m.keys().cloned());
+    }
+    if let Some(Value::Array(es)) = policy.pointer("/spec/selector/matchExpressions") {
+        keys.extend(es.iter().filter_map(|e| e.get("key")?.as_str().map(str::to_string)));
+    }
+}
+
+/// A plain file name for `kind.name.json`: the name itself when it is made of
+/// letters, digits, `-`, `_` and `.` (not leading), and short; otherwise a digest
+/// of it. Kubernetes does not check every name the agent meets (an owner
+/// reference's name is any string): none may reach outside the source directory
+/// or over a file system's name limit.
+fn file_stem(kind: &str, name: &str) -> String {
+    format!("{}.{}", component(kind), component(name))
+}
+
+/// `s` when it is a plain file name component (see [`file_stem`]), else
+/// `sha256-` and the start of its digest.
+fn component(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.len() <= 200
+        && !s.starts_with('.')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if plain { s.to_string() } else { format!("sha256-{}", digest(s)) }
+}
+
+fn digest(s: &str) -> String {
+    let d = <sha2::Sha256 as sha2::Digest>::digest(s.as_bytes());
+    d.iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The input files for the node's pods and the cluster's policies (each with the
+/// kind it was watched as), and a line per pod or policy left out.
 pub(crate) fn source<'v>(
     pods: impl IntoIterator<Item = &'v Value>,
-    policies: impl IntoIterator<Item = &'v Value>,
+    policies: impl IntoIterator<Item = (&'v str, &'v Value)>,
 ) -> (SourceFiles, Vec<String>) {
+    let policies: Vec<(&str, &Value)> = policies.into_iter().collect();
+    let ns_of = |v: &'v Value| {
+        v.pointer("/metadata/namespace").and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or("default")
+    };
+    let mut keys: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for (_, p) in &policies {
+        selector_keys(p, keys.entry(ns_of(p)).or_default());
+    }
+    let no_keys = BTreeSet::new();
     let mut notes = Vec::new();
     let mut ins = Vec::new();
+    static NO_LABELS: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
     for pod in pods {
-        let s = |p: &str| pod.pointer(p).and_then(Value::as_str).filter(|s| !s.is_empty());
-        let Some(name) = s("/metadata/name") else {
+        let Some(name) = pod.pointer("/metadata/name").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
             notes.push("a pod without a name is left out".to_string());
             continue;
         };
-        let namespace = s("/metadata/namespace").unwrap_or("default");
-        let candidates = match pod_workloads(pod) {
+        let namespace = ns_of(pod);
+        let mut candidates: Vec<(String, String)> = match pod_workloads(pod) {
             Ok(w) => w.into_iter().filter(|(k, _)| template_of(k).is_some()).collect(),
             Err(e) => {
                 notes.push(format!("pod {namespace}/{name}: {e}; the pod is left out"));
                 continue;
             }
         };
-        let labels = pod.pointer("/metadata/labels").and_then(Value::as_object).cloned().unwrap_or_default();
-        let selected =
-            Selected { labels, containers: names(pod, "containers"), init_containers: names(pod, "initContainers") };
-        ins.push(PodIn { namespace, name, candidates, selected });
+        // Pod/<name> last, and no other Pod before it.
+        let last = candidates.pop().filter(|(k, n)| k == "Pod" && n == name);
+        candidates.retain(|(k, _)| k != "Pod");
+        candidates.push(last.unwrap_or_else(|| ("Pod".to_string(), name.to_string())));
+        let labels = pod.pointer("/metadata/labels").and_then(Value::as_object).unwrap_or(&NO_LABELS);
+        let ns_keys = keys.get(namespace).unwrap_or(&no_keys);
+        let selected = Selected {
+            labels: labels.iter().filter(|(k, _)| ns_keys.contains(*k)).map(|(k, v)| (k.clone(), v.clone())).collect(),
+            containers: names(pod, "containers"),
+            init_containers: names(pod, "initContainers"),
+            ephemeral_containers: names(pod, "ephemeralContainers"),
+        };
+        ins.push(PodIn { namespace, name, candidates, selected, labels });
     }
     ins.sort_by(|a, b| (a.namespace, a.name).cmp(&(b.namespace, b.name)));
     let mut files = SourceFiles::new();
     for (key, members) in group(&ins) {
         let (namespace, kind, name) = key;
-        let first = &ins[members[0]].selected;
         let pods: Vec<&str> = members.iter().map(|&i| ins[i].name).collect();
-        files
-            .insert(format!("workloads/{namespace}/{kind}.{name}.json"), workload(namespace, kind, name, first, &pods));
+        let text = workload(namespace, kind, name, &ins[members[0]], &pods);
+        files.insert(format!("workloads/{}/{}.json", component(namespace), file_stem(kind, name)), text);
     }
     let namespaces: BTreeSet<&str> = ins.iter().map(|p| p.namespace).collect();
-    for p in policies {
-        let s = |p2: &str| p.pointer(p2).and_then(Value::as_str).filter(|s| !s.is_empty());
-        let (Some(kind), Some(name)) = (s("/kind"), s("/metadata/name")) else {
-            notes.push("a policy without a kind or name is left out".to_string());
+    for (kind, p) in policies {
+        let Some(name) = p.pointer("/metadata/name").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
+            notes.push(format!("a {kind} without a name is left out"));
             continue;
         };
-        let namespace = s("/metadata/namespace").unwrap_or("default");
+        let namespace = ns_of(p);
         if !namespaces.contains(namespace) {
             continue;
         }
@@ -147,11 +206,12 @@ pub(crate) fn source<'v>(
             }
         }
         let mut doc = Map::new();
-        doc.insert("apiVersion".into(), p.get("apiVersion").cloned().unwrap_or_else(|| "polc.dev/v1alpha1".into()));
+        doc.insert("apiVersion".into(), "polc.dev/v1alpha1".into());
         doc.insert("kind".into(), kind.into());
         doc.insert("metadata".into(), Value::Object(meta));
         doc.insert("spec".into(), p.get("spec").cloned().unwrap_or(Value::Null));
-        files.insert(format!("policies/{namespace}/{kind}.{name}.json"), pretty(&Value::Object(doc)));
+        let path = format!("policies/{}/{}.json", component(namespace), file_stem(kind, name));
+        files.insert(path, pretty(&Value::Object(doc)));
     }
     (files, notes)
 }
@@ -207,16 +267,20 @@ fn group<'a>(ins: &'a [PodIn<'a>]) -> BTreeMap<GroupKey<'a>, Vec<usize>> {
     }
 }
 
-/// A workload document for `pods`, with their labels and container names.
-fn workload(namespace: &str, kind: &str, name: &str, s: &Selected, pods: &[&str]) -> String {
+/// A workload document for `pods`, with the labels and container names of `first`.
+fn workload(namespace: &str, kind: &str, name: &str, first: &PodIn<'_>, pods: &[&str]) -> String {
     let Some((api, path)) = template_of(kind) else { return String::new() };
+    let s = &first.selected;
     let containers = |names: &[String]| -> Value { names.iter().map(|n| json!({"name": n})).collect() };
     let mut spec = Map::new();
     spec.insert("containers".into(), containers(&s.containers));
     if !s.init_containers.is_empty() {
         spec.insert("initContainers".into(), containers(&s.init_containers));
     }
-    let pod_meta = json!({"labels": Value::Object(s.labels.clone())});
+    if !s.ephemeral_containers.is_empty() {
+        spec.insert("ephemeralContainers".into(), containers(&s.ephemeral_containers));
+    }
+    let labels = Value::Object(first.labels.clone());
     let meta = json!({
         "name": name,
         "namespace": namespace,
@@ -224,12 +288,12 @@ fn workload(namespace: &str, kind: &str, name: &str, s: &Selected, pods: &[&str]
     });
     let doc = if path.is_empty() {
         let mut meta = meta;
-        meta["labels"] = pod_meta["labels"].clone();
+        meta["labels"] = labels;
         json!({"apiVersion": api, "kind": kind, "metadata": meta, "spec": Value::Object(spec)})
     } else {
         // The template, and the path down to it (spec.template or
         // spec.jobTemplate.spec.template).
-        let mut inner = json!({"metadata": pod_meta, "spec": Value::Object(spec)});
+        let mut inner = json!({"metadata": {"labels": labels}, "spec": Value::Object(spec)});
         for seg in path.iter().skip(1).rev() {
             inner = json!({ *seg: inner });
         }
@@ -279,42 +343,66 @@ impl ClusterBuild {
     }
 
     /// Compile `files` for bpf-lsm into [`ClusterBuild::bundles`], unless they are
-    /// what was compiled last. A file with errors is removed from the input and
-    /// the rest compiled again; what was left out is in the result. An error: the
-    /// compile could not run (the last build stays in place).
+    /// what was compiled last (and that build is still there). A file that cannot
+    /// be written or has errors is left out of the compile (it stays in the source
+    /// directory, where its findings point) and the rest compiled again; what was
+    /// left out is in the result. An error: the compile could not run (the last
+    /// build stays in place).
     pub(crate) fn update(&mut self, files: &SourceFiles) -> anyhow::Result<Update> {
-        if self.last.as_ref() == Some(files) {
+        let out = self.bundles();
+        if self.last.as_ref() == Some(files) && out.join(compile::INDEX).is_file() {
             return Ok(Update::default());
         }
         let src = self.source_dir();
-        let _ = std::fs::remove_dir_all(&src);
-        for (rel, text) in files {
-            let p = src.join(rel);
-            if let Some(d) = p.parent() {
-                std::fs::create_dir_all(d).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", d.display()))?;
-            }
-            std::fs::write(&p, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))?;
+        match std::fs::remove_dir_all(&src) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => anyhow::bail!("cannot remove the last input {}: {e}", src.display()),
         }
         std::fs::create_dir_all(&src).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", src.display()))?;
         let mut update = Update { compiled: true, ..Update::default() };
-        let out = self.bundles();
-        // Each round leaves out at least one file, so this ends; a bound keeps a
-        // surprise from looping (every file would have to fail alone).
+        let mut inputs: Vec<String> = Vec::with_capacity(files.len());
+        for (rel, text) in files {
+            // `source` makes every component a plain name; this is the backstop.
+            let plain = rel.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+            anyhow::ensure!(plain, "internal error: the input file name {rel:?} is not a plain relative path");
+            let p = src.join(rel);
+            let written = p
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::write(&p, text))
+                .map_err(|e| format!("cannot write {}: {e}", p.display()));
+            match written {
+                Ok(()) => inputs.push(p.to_string_lossy().into_owned()),
+                Err(e) => update.left_out.push((rel.clone(), vec![e])),
+            }
+        }
+        // Each round leaves out at least one file, so this ends; the bound keeps a
+        // surprise from looping.
         for _ in 0..=files.len() {
-            let paths = [src.to_string_lossy().into_owned()];
-            match compile::quietly(&paths, &[Target::BpfLsm], &out)? {
+            let result = if inputs.is_empty() {
+                // Nothing to compile: an empty build (every plan is unloaded).
+                let empty = self.root.join("empty");
+                std::fs::create_dir_all(&empty)
+                    .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", empty.display()))?;
+                compile::quietly(&[empty.to_string_lossy().into_owned()], &[Target::BpfLsm], &out)?
+            } else {
+                compile::quietly(&inputs, &[Target::BpfLsm], &out)?
+            };
+            match result {
                 Quietly::Done { plans } => {
                     update.plans = plans;
                     self.last = Some(files.clone());
                     return Ok(update);
                 }
                 Quietly::Failed(by_file) => {
-                    anyhow::ensure!(!by_file.is_empty(), "internal error: a failed compile without a file to blame");
+                    let before = inputs.len();
                     for (file, errors) in by_file {
-                        let _ = std::fs::remove_file(&file);
+                        inputs.retain(|i| *i != file);
                         let rel = Path::new(&file).strip_prefix(&src).map_or(file.clone(), |r| r.display().to_string());
                         update.left_out.push((rel, errors));
                     }
+                    anyhow::ensure!(inputs.len() < before, "internal error: a failed compile blamed no input file");
                 }
             }
         }

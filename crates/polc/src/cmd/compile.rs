@@ -392,6 +392,9 @@ impl Staging {
         let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let base = dir.file_name().and_then(|n| n.to_str()).unwrap_or("out");
         let old = parent.join(format!(".{base}.polc-old-{}", std::process::id()));
+        // Left by a run of the same process id killed during its swap (in a
+        // container the agent is always process 1): it would block the rename.
+        let _ = std::fs::remove_dir_all(&old);
         if dir.exists() {
             std::fs::rename(dir, &old).with_context(|| format!("cannot move {} aside", dir.display()))?;
         }

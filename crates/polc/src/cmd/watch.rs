@@ -228,7 +228,8 @@ async fn watch(common: &AgentArgs, args: &AgentWatchArgs) -> anyhow::Result<Stat
 /// what they compile from. A failure is printed once while it repeats; the last
 /// build stays in place.
 fn compile_node(c: &mut ClusterBuild, pods: &Pods, policies: &[Known], node: &str, quiet: &mut Quiet) {
-    let (files, notes) = crate::cmd::cluster::source(pods.values(), policies.iter().flat_map(|k| k.pods.values()));
+    let by_kind = policies.iter().zip(POLICY_KINDS).flat_map(|(k, (kind, _))| k.pods.values().map(move |v| (kind, v)));
+    let (files, notes) = crate::cmd::cluster::source(pods.values(), by_kind);
     let notes: String = notes.iter().map(|n| format!("polc: watch: {n}\n")).collect();
     if notes != quiet.source_notes {
         eprint!("{notes}");
@@ -257,7 +258,13 @@ fn compile_node(c: &mut ClusterBuild, pods: &Pods, policies: &[Known], node: &st
             );
             quiet.compile_failure.clear();
         }
-        Ok(_) => {}
+        Ok(_) => {
+            // The input is back to what the last build was compiled from.
+            if !quiet.compile_failure.is_empty() {
+                eprintln!("polc: watch: the node's build is current again");
+                quiet.compile_failure.clear();
+            }
+        }
         Err(e) => {
             let e = format!("{e:#}");
             if e != quiet.compile_failure {

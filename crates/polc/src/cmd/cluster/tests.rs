@@ -35,7 +35,24 @@ fn block_id(app: &str) -> Value {
 }
 
 fn paths(files: &SourceFiles) -> Vec<&str> {
-    files.keys().map(String::as_str).collect()
+    files.keys().map(String::as_str).filter(|p| p.starts_with("workloads/")).collect()
+}
+
+/// The input with these policies, as the watch gives them (PreventionPolicy).
+fn src(pods: &[Value], policies: &[Value]) -> (SourceFiles, Vec<String>) {
+    source(pods, policies.iter().map(|p| ("PreventionPolicy", p)))
+}
+
+/// A policy of namespace shop that selects by `keys` (matchLabels app, and a
+/// matchExpressions entry for each other key).
+fn selecting(keys: &[&str]) -> Value {
+    let exprs: Vec<Value> =
+        keys.iter().filter(|k| **k != "app").map(|k| json!({"key": k, "operator": "Exists"})).collect();
+    policy(
+        "shop",
+        "sel",
+        json!({"selector": {"matchLabels": {"app": "web"}, "matchExpressions": exprs}, "process": [{"name": "r", "action": "Block", "paths": ["/usr/bin/id"]}]}),
+    )
 }
 
 fn doc(files: &SourceFiles, path: &str) -> Value {
@@ -57,7 +74,7 @@ fn pods_of_one_workload_are_one_workload() {
     };
     let bare = pod("shop", "debug", None, json!({"app": "debug"}), &["sh"]);
     let pods = [web("web-5d8f-b"), web("web-5d8f-a"), bare];
-    let (files, notes) = source(&pods, &[]);
+    let (files, notes) = src(&pods, &[]);
     assert!(notes.is_empty(), "{notes:?}");
     assert_eq!(paths(&files), ["workloads/shop/Deployment.web.json", "workloads/shop/Pod.debug.json"]);
     let d = doc(&files, "workloads/shop/Deployment.web.json");
@@ -70,9 +87,10 @@ fn pods_of_one_workload_are_one_workload() {
     assert_eq!(p["spec"]["containers"], json!([{"name": "sh"}]));
 }
 
-/// A rollout whose template changed the labels: the Deployment's pods differ, so
-/// each ReplicaSet is a workload of its own; pods of one ReplicaSet that differ are
-/// Pods. A CronJob's pods are written as a CronJob.
+/// A rollout whose template changed a label a policy selects by: the Deployment's
+/// pods differ, so each ReplicaSet is a workload of its own; pods of one
+/// StatefulSet that differ are Pods. A CronJob's pod is written as its Job (the
+/// likeliest candidate); an operator's pod as a Pod.
 #[test]
 fn pods_that_differ_are_taken_one_candidate_further() {
     let v1 = pod(
@@ -94,7 +112,7 @@ fn pods_that_differ_are_taken_one_candidate_further() {
     let mut cron = pod("shop", "backup-28870520-x", None, json!({"app": "backup"}), &["b"]);
     cron["metadata"]["ownerReferences"] = json!([{"kind": "Job", "name": "backup-28870520", "controller": true}]);
     let op = pod("shop", "op-1", Some(("Rollout", "op")), json!({"app": "op"}), &["o"]);
-    let (files, _) = source(&[v1, v2, s1, s2, cron, op], &[]);
+    let (files, _) = src(&[v1, v2, s1, s2, cron, op], &[selecting(&["app", "v"])]);
     assert_eq!(
         paths(&files),
         [
@@ -127,7 +145,7 @@ fn no_pod_is_bound_to_a_plan_compiled_for_others() {
     let z = rs("z", "web-aaa", json!({"app": "z"}));
     let y = rs("y", "web-aaa", json!({"app": "y", "pod-template-hash": "aaa"}));
     let w = rs("w", "web-bbb", json!({"app": "w", "pod-template-hash": "bbb"}));
-    let (files, _) = source(&[x, y, z, w], &[]);
+    let (files, _) = src(&[x, y, z, w], &[selecting(&["app"])]);
     assert_eq!(
         paths(&files),
         [
@@ -140,10 +158,14 @@ fn no_pod_is_bound_to_a_plan_compiled_for_others() {
     // Pods of one ReplicaSet that agree stay one workload, whichever candidate.
     let a = rs("a", "web-aaa", json!({"app": "a"}));
     let b = rs("b", "web-aaa", json!({"app": "a", "pod-template-hash": "aaa"}));
-    let (files, _) = source(&[a, b], &[]);
+    let (files, _) = src(&[a.clone(), b.clone()], &[selecting(&["app", "pod-template-hash"])]);
     // b is Deployment web's (its hash), a is not; b's selection differs (the hash
-    // label), so Deployment web holds b and ReplicaSet web-aaa holds a, which b
-    // would be bound to second only: both plans are right.
+    // label, which a policy selects by), so Deployment web holds b and ReplicaSet
+    // web-aaa holds a, which b would be bound to second only: both plans are right.
+    assert_eq!(paths(&files), ["workloads/shop/Deployment.web.json", "workloads/shop/ReplicaSet.web-aaa.json"]);
+    // When no policy selects by the hash label they select alike, and the same
+    // two plans are right (each pod's first candidate; identical rules).
+    let (files, _) = src(&[a, b], &[selecting(&["app"])]);
     assert_eq!(paths(&files), ["workloads/shop/Deployment.web.json", "workloads/shop/ReplicaSet.web-aaa.json"]);
 }
 
@@ -157,8 +179,9 @@ fn policies_of_the_nodes_namespaces() {
         policy("elsewhere", "x", block_id("web")),
         json!({"kind": "PreventionPolicy"}),
     ];
-    let (files, notes) = source(&pods, &pols);
-    assert_eq!(paths(&files), ["policies/shop/PreventionPolicy.no-id.json", "workloads/shop/Pod.p.json"]);
+    let (files, notes) = src(&pods, &pols);
+    let all: Vec<&str> = files.keys().map(String::as_str).collect();
+    assert_eq!(all, ["policies/shop/PreventionPolicy.no-id.json", "workloads/shop/Pod.p.json"]);
     let p = doc(&files, "policies/shop/PreventionPolicy.no-id.json");
     assert_eq!(
         p["metadata"],
@@ -167,7 +190,7 @@ fn policies_of_the_nodes_namespaces() {
     );
     assert!(p.get("status").is_none());
     assert_eq!(p["spec"], block_id("web"));
-    assert_eq!(notes, ["a pod without a name is left out", "a policy without a kind or name is left out"]);
+    assert_eq!(notes, ["a pod without a name is left out", "a PreventionPolicy without a name is left out"]);
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -209,7 +232,7 @@ fn the_node_compiles_the_plans_its_pods_are_bound_to() {
     let mut broken = block_id("web");
     broken["process"][0]["action"] = json!("Maybe");
     let pols = [policy("shop", "no-id", block_id("web")), policy("shop", "broken", broken)];
-    let (files, _) = source(std::slice::from_ref(&web), &pols);
+    let (files, _) = src(std::slice::from_ref(&web), &pols);
     let u = c.update(&files).unwrap();
     assert!(u.compiled);
     assert_eq!(u.left_out.len(), 1, "{:?}", u.left_out);
@@ -235,7 +258,7 @@ fn the_node_compiles_the_plans_its_pods_are_bound_to() {
     // The same input again: nothing to do.
     assert!(!c.update(&files).unwrap().compiled);
     // The policy deleted from the API: compiled again, no plan left for the pod.
-    let (files, _) = source(std::slice::from_ref(&web), &pols[1..]);
+    let (files, _) = src(std::slice::from_ref(&web), &pols[1..]);
     let u = c.update(&files).unwrap();
     assert!(u.compiled && u.left_out.len() == 1);
     assert!(built(&c).is_empty(), "no policy, no plan: {:?}", built(&c).keys());
@@ -308,6 +331,15 @@ fn deploy_agent_yaml_runs_this_agent() {
             "{}: the pins on the host's bpffs",
             c.name
         );
+        // The kernel check before loading reads the active LSMs there.
+        assert_eq!(
+            mounted(Path::new("/sys/kernel/security/lsm")).as_deref(),
+            Some("/sys/kernel/security"),
+            "{}",
+            c.name
+        );
+        let state_mount = mounts.iter().find(|m| agent.state_dir.starts_with(&m.mount_path)).unwrap();
+        assert_ne!(state_mount.read_only, Some(true), "{}: the state directory is written by both", c.name);
         match agent.command {
             AgentCommand::Watch(w) => {
                 assert!(w.from_cluster && w.bundles.is_none());
@@ -344,4 +376,83 @@ fn deploy_agent_yaml_runs_this_agent() {
             .unwrap();
         assert!(crd.contains(&format!("kind: {kind}\n")) && crd.contains(&format!("plural: {plural}\n")), "{kind}");
     }
+}
+
+/// Labels that differ per pod but that no policy of the namespace selects by (a
+/// StatefulSet's pod name, a rollout's hash) do not split a workload; a label a
+/// policy names does. Ephemeral containers are written, so they get plans too.
+#[test]
+fn only_selected_labels_split_and_debug_containers_count() {
+    let s = |n: &str, v: &str| {
+        pod(
+            "shop",
+            n,
+            Some(("StatefulSet", "db")),
+            json!({"app": "db", "statefulset.kubernetes.io/pod-name": n, "v": v}),
+            &["db"],
+        )
+    };
+    let (files, _) = src(&[s("db-0", "1"), s("db-1", "1")], &[selecting(&["app"])]);
+    assert_eq!(paths(&files), ["workloads/shop/StatefulSet.db.json"]);
+    let (files, _) = src(&[s("db-0", "1"), s("db-1", "2")], &[selecting(&["app", "v"])]);
+    assert_eq!(paths(&files), ["workloads/shop/Pod.db-0.json", "workloads/shop/Pod.db-1.json"]);
+    let mut debug = s("db-1", "1");
+    debug["spec"]["ephemeralContainers"] = json!([{"name": "debugger", "image": "busybox"}]);
+    let (files, _) = src(&[s("db-0", "1"), debug], &[selecting(&["app"])]);
+    assert_eq!(paths(&files), ["workloads/shop/Pod.db-0.json", "workloads/shop/Pod.db-1.json"]);
+    assert_eq!(
+        doc(&files, "workloads/shop/Pod.db-1.json")["spec"]["ephemeralContainers"],
+        json!([{"name": "debugger"}])
+    );
+}
+
+/// Names the API does not check (an owner reference's) never leave the source
+/// directory nor exceed a file name's length; a pod controlled by a Pod is not
+/// bound to that pod's plan.
+#[test]
+fn names_are_plain_file_names() {
+    let evil =
+        pod("shop", "e", Some(("ReplicaSet", "x/../../../policies/B/PreventionPolicy.guard")), json!({}), &["c"]);
+    let long = pod("shop", &"p".repeat(253), None, json!({}), &["c"]);
+    let child = pod("shop", "child", Some(("Pod", "parent")), json!({"app": "child"}), &["c"]);
+    let parent = pod("shop", "parent", None, json!({"app": "parent"}), &["c"]);
+    let (files, _) = src(&[evil, long, child, parent], &[selecting(&["app"])]);
+    for p in files.keys() {
+        let parts: Vec<&str> = p.split('/').collect();
+        assert_eq!(parts.len(), 3, "{p}");
+        assert!(parts.iter().all(|c| !c.is_empty() && *c != ".." && c.len() <= 255), "{p}");
+    }
+    let ws = paths(&files);
+    assert!(ws.iter().any(|p| p.starts_with("workloads/shop/ReplicaSet.sha256-")), "{ws:?}");
+    assert!(ws.iter().any(|p| p.starts_with("workloads/shop/Pod.sha256-")), "{ws:?}");
+    assert!(ws.contains(&"workloads/shop/Pod.child.json") && ws.contains(&"workloads/shop/Pod.parent.json"), "{ws:?}");
+    // The workload keeps its real name (the plan id): only the file name is a digest.
+    let r = ws.iter().find(|p| p.starts_with("workloads/shop/ReplicaSet.sha256-")).unwrap();
+    assert_eq!(doc(&files, r)["metadata"]["name"], "x/../../../policies/B/PreventionPolicy.guard");
+}
+
+/// A build removed behind the agent's back is compiled again, though the input
+/// did not change; a file left out stays where its findings point.
+#[test]
+fn a_missing_build_is_compiled_again_and_left_out_files_stay() {
+    let state = tmp("rebuild");
+    let mut c = ClusterBuild::new(&state);
+    let web = pod("shop", "w", None, json!({"app": "web"}), &["web"]);
+    let mut broken = block_id("web");
+    broken["process"][0]["action"] = json!("Maybe");
+    let (files, _) =
+        src(std::slice::from_ref(&web), &[policy("shop", "no-id", block_id("web")), policy("shop", "broken", broken)]);
+    let u = c.update(&files).unwrap();
+    assert!(u.compiled && u.plans == 1, "{u:?}");
+    assert!(
+        state.join("cluster/source/policies/shop/PreventionPolicy.broken.json").is_file(),
+        "the left-out file is kept"
+    );
+    assert_eq!(built(&c).len(), 1);
+    std::fs::remove_dir_all(c.bundles()).unwrap();
+    let u = c.update(&files).unwrap();
+    assert!(u.compiled, "compiled again: the build was gone");
+    assert_eq!(built(&c).len(), 1);
+    assert!(!c.update(&files).unwrap().compiled);
+    let _ = std::fs::remove_dir_all(&state);
 }
