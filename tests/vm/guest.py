@@ -1300,6 +1300,25 @@ def polc(*args, check=True):
     return p.returncode, out, err
 
 
+def events_reader(logfile):
+    """Start `polc agent events --audit-log logfile`; return once it reads (it says
+    so on stderr)."""
+    p = subprocess.Popen([POLC, "agent", "events", "--audit-log", logfile], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    line = b""
+    while time.monotonic() < deadline and b"reading events" not in line:
+        ready, _, _ = select.select([p.stderr], [], [], 0.5)
+        if ready:
+            line = p.stderr.readline()
+            log(f"polc agent events: {line!r}")
+            if not line:
+                break
+    if b"reading events" not in line:
+        p.kill()
+        raise CaseFailure(f"polc agent events did not start (exit {p.poll()}): {line!r}")
+    return p
+
+
 def case_agent_restart():
     """`polc agent`: apply a compiled bundle and bind a cgroup; enforcement stays with
     no polc process running; a restarted event reader names the rule; a new bundle
@@ -1339,22 +1358,7 @@ def case_agent_restart():
         if p.returncode != 0:
             raise CaseFailure(f"{argv[0]} did not run in the cgroup {why}: exit {p.returncode} {p.stderr!r}")
 
-    def reader(logfile):
-        """Start `polc agent events`; return once it reads (it says so on stderr)."""
-        p = subprocess.Popen([POLC, "agent", "events", "--audit-log", logfile], stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        line = b""
-        while time.monotonic() < deadline and b"reading events" not in line:
-            ready, _, _ = select.select([p.stderr], [], [], 0.5)
-            if ready:
-                line = p.stderr.readline()
-                log(f"polc agent events: {line!r}")
-                if not line:
-                    break
-        if b"reading events" not in line:
-            p.kill()
-            raise CaseFailure(f"polc agent events did not start (exit {p.poll()}): {line!r}")
-        return p
+    reader = events_reader
 
     try:
         _, out, _ = polc("agent", "apply", f"{d}/v1/out", "--bind", f"vm-agent={cg}")
@@ -1851,6 +1855,8 @@ def case_k8s_cluster():
     no_crds.kubeconfig(f"{d}/no-crds")
     api.kubeconfig(f"{d}/kubeconfig")
     watch = None
+    events = None
+    events_log = f"{d}/events.json"
     log_path = f"{d}/watch.log"
     plan = "polc-vm/Deployment/shop-web/web"
 
@@ -1884,6 +1890,7 @@ def case_k8s_cluster():
                  and "pods on node vm-node" in file_text(log_path), 120)
         if run_in(web, ["/usr/bin/id", "-u"]):
             raise CaseFailure("id was blocked before any policy was in the API")
+        events = events_reader(events_log)
         policy = vm_cluster_policy("no-id", "/usr/bin/id")
         api.put(policy)
         took_new = wait_for("the policy created in the API blocks id in the node's pod",
@@ -1906,6 +1913,20 @@ def case_k8s_cluster():
             raise CaseFailure(f"the broken policy's finding does not name its field: {tail(file_text(log_path))}")
         if not run_in(web, ["/usr/bin/id", "-u"]):
             raise CaseFailure("a broken policy in the namespace lifted the other policy's block")
+
+        def pod_record():
+            for line in file_text(events_log).splitlines():
+                r = json.loads(line)
+                if r.get("action") == "block" and r.get("path") == "/usr/bin/id" and r.get("pod") == {
+                        "namespace": "polc-vm", "name": web_p["metadata"]["name"], "uid": uid, "container": "web",
+                        "containerId": cid}:
+                    return r
+            return None
+
+        wait_for("a violation record naming the pod, container and container id", pod_record)
+        r = pod_record()
+        if r["container"]["target"] != plan or "PreventionPolicy.no-id.json:" not in r.get("source", ""):
+            raise CaseFailure(f"the record does not name the plan and the policy's file on the node: {r}")
         api.put(vm_cluster_policy("no-id", "/usr/bin/whoami"))
         took = wait_for("the changed policy lets id run", lambda: not run_in(web, ["/usr/bin/id", "-u"]))
         if not run_in(web, ["/usr/bin/whoami"]):
@@ -1926,9 +1947,10 @@ def case_k8s_cluster():
         say(f"  k8s-cluster: a new policy enforced {took_new:.1f} s after its event, a change {took:.1f} s after; "
             f"{len(api.requests)} API requests")
     finally:
-        if watch is not None and watch.poll() is None:
-            watch.kill()
-            watch.wait()
+        for p in (watch, events):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
         if os.path.exists(log_path):
             log(f"--- watch:\n{tail(file_text(log_path), 3000)}")
         api.close()

@@ -43,6 +43,24 @@ pub struct RuleJson {
 #[derive(Clone, Debug, Default)]
 pub struct Catalog {
     slots: HashMap<u16, SlotInfo>,
+    /// The Kubernetes containers of bound cgroups, by cgroup id.
+    pods: HashMap<u64, PodRef>,
+}
+
+/// The Kubernetes container a cgroup belongs to, as the last `polc agent apply
+/// --pods` (or `polc agent watch`) bound it (`State::write_pods`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodRef {
+    /// The pod's namespace.
+    pub namespace: String,
+    /// The pod's name.
+    pub name: String,
+    /// The pod's UID.
+    pub uid: String,
+    /// The container's name.
+    pub container: String,
+    /// The runtime's container id (64 hexadecimal digits; empty when not known).
+    pub container_id: String,
 }
 
 impl Catalog {
@@ -57,6 +75,16 @@ impl Catalog {
         let rules = bundle.rules.iter().map(|r| (r.id, r.clone())).collect();
         let rule_json = bundle.rules.iter().map(|r| (r.id, crate::format::rule_json(r))).collect();
         self.slots.insert(slot, SlotInfo { target: bundle.target.clone(), rules, defaults, rule_json });
+    }
+
+    /// The Kubernetes containers of the bound cgroups (replacing those known).
+    pub fn set_pods(&mut self, pods: impl IntoIterator<Item = (u64, PodRef)>) {
+        self.pods = pods.into_iter().collect();
+    }
+
+    /// The Kubernetes container of a cgroup, when known.
+    pub fn pod(&self, cgroup_id: u64) -> Option<&PodRef> {
+        self.pods.get(&cgroup_id)
     }
 
     /// Forget a slot.
@@ -131,6 +159,8 @@ pub struct Violation<'a> {
     pub rule: Option<&'a RuleInfo>,
     /// The slot's target, when the catalog knows the slot.
     pub target: Option<&'a str>,
+    /// The Kubernetes container of the cgroup, when the catalog knows it.
+    pub pod: Option<&'a PodRef>,
     /// For a default decision: the policies behind the default.
     pub default_policies: Option<&'a str>,
     /// comm bytes (no NUL).
@@ -221,9 +251,11 @@ pub fn decode<'a>(b: &'a [u8], catalog: &'a Catalog) -> Result<Violation<'a>, Ev
     let rule_json = if rule.is_some() { slot.and_then(|s| s.rule_json.get(&rule_id)) } else { None };
     let default_policies =
         if rule_id == 0 { slot.and_then(|s| s.defaults.get(usize::from(op_raw))).map(String::as_str) } else { None };
+    let cgroup_id = u64_at(b, OFF_CGROUP);
     Ok(Violation {
         ktime_ns: u64_at(b, OFF_TS),
-        cgroup_id: u64_at(b, OFF_CGROUP),
+        cgroup_id,
+        pod: catalog.pods.get(&cgroup_id),
         pid: u32_at(b, OFF_PID),
         tid: u32_at(b, OFF_TID),
         ppid: u32_at(b, OFF_PPID),

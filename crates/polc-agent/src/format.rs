@@ -256,7 +256,21 @@ pub fn json(out: &mut String, v: &Violation<'_>, clock: &Clock) {
         Some(t) => json_str(out, t),
         None => out.push_str("null"),
     }
-    out.push_str("}}\n");
+    out.push('}');
+    if let Some(p) = v.pod {
+        out.push_str(",\"pod\":{\"namespace\":");
+        json_str(out, &p.namespace);
+        out.push_str(",\"name\":");
+        json_str(out, &p.name);
+        out.push_str(",\"uid\":");
+        json_str(out, &p.uid);
+        out.push_str(",\"container\":");
+        json_str(out, &p.container);
+        out.push_str(",\"containerId\":");
+        json_str(out, &p.container_id);
+        out.push('}');
+    }
+    out.push_str("}\n");
 }
 
 /// Append `s` as a CEF header field: `\` and `|` escaped; CR and LF (not allowed in
@@ -415,6 +429,14 @@ pub fn cef(out: &mut String, v: &Violation<'_>, clock: &Clock) {
         }
     }
     cef_labelled(out, "cs5", "container", v.target.unwrap_or(""));
+    if let Some(p) = v.pod {
+        cef_key(out, "flexString1");
+        cef_value(out, &p.namespace);
+        out.push('/');
+        cef_value(out, &p.name);
+        out.push_str(" flexString1Label=pod");
+        cef_labelled(out, "flexString2", "podContainer", &p.container);
+    }
     out.push_str(" cn1=");
     push_u64(out, v.cgroup_id);
     out.push_str(" cn1Label=cgroupId cn2=");
@@ -482,6 +504,43 @@ mod tests {
         let mut plain = String::new();
         json(&mut plain, &Violation { rule_json: None, ..v }, &CLOCK);
         assert_eq!(plain, s);
+    }
+
+    /// A cgroup bound from a pod list: both formats name the pod, its container
+    /// and the container id; without one, no `pod` field.
+    #[test]
+    fn records_name_the_pod_of_the_cgroup() {
+        let mut c = catalog();
+        let bytes = encode(&exec_event());
+        let Ok(v) = decode(&bytes, &c) else { panic!("decode") };
+        let mut s = String::new();
+        json(&mut s, &v, &CLOCK);
+        let parsed: serde_json::Value = serde_json::from_str(&s).unwrap_or_default();
+        assert!(parsed.get("pod").is_none(), "{s}");
+        let pod = crate::events::PodRef {
+            namespace: "shop".into(),
+            name: "carts-5d8f7c9b4-x2x7k".into(),
+            uid: "u-1".into(),
+            container: "carts".into(),
+            container_id: "a".repeat(64),
+        };
+        c.set_pods([(4242, pod), (7, crate::events::PodRef::default())]);
+        let Ok(v) = decode(&bytes, &c) else { panic!("decode") };
+        s.clear();
+        json(&mut s, &v, &CLOCK);
+        let parsed: serde_json::Value = serde_json::from_str(&s).unwrap_or_default();
+        assert_eq!(
+            parsed["pod"],
+            serde_json::json!({"namespace": "shop", "name": "carts-5d8f7c9b4-x2x7k", "uid": "u-1", "container": "carts", "containerId": "a".repeat(64)})
+        );
+        assert_eq!(parsed["container"]["cgroupId"], 4242);
+        s.clear();
+        cef(&mut s, &v, &CLOCK);
+        assert!(
+            s.contains(" flexString1=shop/carts-5d8f7c9b4-x2x7k flexString1Label=pod flexString2=carts flexString2Label=podContainer"),
+            "{s}"
+        );
+        assert!(s.ends_with("cn2Label=ppid\n"), "{s}");
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! touched.
 
 use crate::Error;
+use crate::events::PodRef;
 use polc_compiler::backend::bpf::bundle::Bundle;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -80,6 +81,78 @@ impl State {
         let tmp = self.slots_dir().join(format!(".{slot}.bundle.tmp"));
         std::fs::write(&tmp, bundle.encode()).map_err(io(&tmp))?;
         std::fs::rename(&tmp, &path).map_err(io(&path))
+    }
+
+    /// The file of the Kubernetes containers of the bound cgroups.
+    pub fn pods_file(&self) -> PathBuf {
+        self.dir.join("pods.json")
+    }
+
+    /// Record the Kubernetes containers of the bound cgroups (by cgroup id), for
+    /// the event reader to name pods: `{"v": 1, "cgroups": [{"cgroupId", "namespace",
+    /// "name", "uid", "container", "containerId"}]}`, written beside and renamed, and
+    /// only when it changed.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn write_pods(&self, pods: &BTreeMap<u64, PodRef>) -> Result<(), Error> {
+        let rows: Vec<serde_json::Value> = pods
+            .iter()
+            .map(|(id, p)| {
+                serde_json::json!({
+                    "cgroupId": id, "namespace": p.namespace, "name": p.name, "uid": p.uid,
+                    "container": p.container, "containerId": p.container_id,
+                })
+            })
+            .collect();
+        let mut text = serde_json::to_string(&serde_json::json!({"v": 1, "cgroups": rows})).unwrap_or_default();
+        text.push('\n');
+        let path = self.pods_file();
+        if std::fs::read(&path).is_ok_and(|old| old == text.as_bytes()) {
+            return Ok(());
+        }
+        let tmp = self.dir.join(".pods.json.tmp");
+        std::fs::write(&tmp, text).map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io(&path))
+    }
+
+    /// The Kubernetes containers of the bound cgroups, as last recorded (none when
+    /// nothing was recorded).
+    ///
+    /// # Errors
+    /// [`Error::Io`] for a file that cannot be read or is not what
+    /// [`State::write_pods`] writes.
+    pub fn read_pods(&self) -> Result<Vec<(u64, PodRef)>, Error> {
+        let path = self.pods_file();
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::Io { path, source: e }),
+        };
+        let bad = |why: &str| Error::Io {
+            path: path.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_string()),
+        };
+        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| bad(&e.to_string()))?;
+        let rows = v.get("cgroups").and_then(serde_json::Value::as_array).ok_or_else(|| bad("no `cgroups` list"))?;
+        let text =
+            |r: &serde_json::Value, k: &str| r.get(k).and_then(serde_json::Value::as_str).unwrap_or("").to_string();
+        rows.iter()
+            .map(|r| {
+                let id = r
+                    .get("cgroupId")
+                    .and_then(serde_json::Value::as_u64)
+                    .ok_or_else(|| bad("a row without a cgroupId"))?;
+                let p = PodRef {
+                    namespace: text(r, "namespace"),
+                    name: text(r, "name"),
+                    uid: text(r, "uid"),
+                    container: text(r, "container"),
+                    container_id: text(r, "containerId"),
+                };
+                Ok((id, p))
+            })
+            .collect()
     }
 
     /// Forget `slot`.
@@ -317,6 +390,34 @@ mod tests {
         st.remove(9).unwrap();
         st.remove(9).unwrap();
         assert!(st.read().unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The pods' file: read back as written, rewritten only when it changes, none
+    /// when never written, and a broken file is an error naming it.
+    #[test]
+    fn pods_file_round_trip() {
+        let dir = std::env::temp_dir().join(format!("polc-node-pods-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let st = State::open(&dir).unwrap();
+        assert!(st.read_pods().unwrap().is_empty());
+        let p = |name: &str| PodRef {
+            namespace: "shop".into(),
+            name: name.into(),
+            uid: "u".into(),
+            container: "c".into(),
+            container_id: "b".repeat(64),
+        };
+        let pods: BTreeMap<u64, PodRef> = [(12, p("a")), (34, p("b"))].into_iter().collect();
+        st.write_pods(&pods).unwrap();
+        assert_eq!(st.read_pods().unwrap(), pods.clone().into_iter().collect::<Vec<_>>());
+        let before = std::fs::metadata(st.pods_file()).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        st.write_pods(&pods).unwrap();
+        assert_eq!(std::fs::metadata(st.pods_file()).unwrap().modified().unwrap(), before, "unchanged: not rewritten");
+        std::fs::write(st.pods_file(), "{").unwrap();
+        let e = st.read_pods().unwrap_err().to_string();
+        assert!(e.contains("pods.json"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -249,6 +249,11 @@ pub(crate) fn apply_with(
         Some(p) => Some(bind_pods(&mut loaded, p, &plans)?),
         None => None,
     };
+    if let Some(r) = &pod_result {
+        // For `polc agent events`: the pod, container and container id of each
+        // bound cgroup.
+        state.write_pods(&r.refs)?;
+    }
     let quiet_run = quiet.is_some();
     for c in &changes {
         if !(quiet_run && matches!(c, Change::Unchanged { .. })) {
@@ -349,6 +354,8 @@ struct PodsDone {
     unchecked: Option<String>,
     /// Containers meant to be enforced that are not.
     gaps: usize,
+    /// The Kubernetes container of each cgroup bound, by cgroup id.
+    refs: BTreeMap<u64, polc_agent::events::PodRef>,
 }
 
 impl PodsDone {
@@ -490,13 +497,35 @@ fn bind_pods(loaded: &mut Loaded, pods: &Pods, plans: &BTreeMap<&str, u16>) -> a
     let gaps = resolution.notes.iter().filter(|(c, why)| why.is_gap(c, pods.on_this_node)).count() + failed.len();
     let mut problems = pods.cgroups.problems.clone();
     problems.extend(failed);
-    Ok(PodsDone { resolution, root: pods.root.clone(), dirs: pods.cgroups.dirs, problems, gone, unchecked, gaps })
+    let mut refs = BTreeMap::new();
+    for b in &resolution.binds {
+        let c = &b.container;
+        let container_id = match &c.id {
+            polc_agent::pods::ContainerId::Known(id) => id.clone(),
+            _ => String::new(),
+        };
+        let r = polc_agent::events::PodRef {
+            namespace: c.namespace.clone(),
+            name: c.pod.clone(),
+            uid: c.uid.clone(),
+            container: c.container.clone(),
+            container_id,
+        };
+        for (_, id) in &b.cgroups {
+            refs.insert(*id, r.clone());
+        }
+    }
+    Ok(PodsDone { resolution, root: pods.root.clone(), dirs: pods.cgroups.dirs, problems, gone, unchecked, gaps, refs })
 }
 
 fn catalog_of(state: &State) -> anyhow::Result<Catalog> {
     let mut c = Catalog::default();
     for (slot, b) in state.read()? {
         c.insert(slot, &b);
+    }
+    match state.read_pods() {
+        Ok(pods) => c.set_pods(pods),
+        Err(e) => eprintln!("polc: warning: records will not name pods: {}", polc_agent::error_chain(&e)),
     }
     Ok(c)
 }
@@ -525,7 +554,8 @@ fn events(common: &AgentArgs, args: &AgentEventsArgs) -> anyhow::Result<Status> 
     let catalog = RefCell::new(catalog_of(&state)?);
     let sink = RefCell::new(std::io::BufWriter::with_capacity(1 << 16, out));
     let failed: RefCell<Option<std::io::Error>> = RefCell::new(None);
-    let mut seen = modified(&slots_dir);
+    let pods_file = state.pods_file();
+    let mut seen = (modified(&slots_dir), modified(&pods_file));
     let mut checked = std::time::Instant::now();
     let clock = Clock::now();
     let mut buf = String::new();
@@ -557,10 +587,11 @@ fn events(common: &AgentArgs, args: &AgentEventsArgs) -> anyhow::Result<Status> 
                 stop.store(true, Ordering::Relaxed);
                 *failed.borrow_mut() = Some(e);
             }
-            // `apply` rewrites the slot files: pick up new rule names (at most once a second).
+            // `apply` rewrites the slot files and the pods' file: pick up new rule
+            // names and pods (at most once a second).
             if checked.elapsed() > Duration::from_secs(1) {
                 checked = std::time::Instant::now();
-                let now = modified(&slots_dir);
+                let now = (modified(&slots_dir), modified(&pods_file));
                 if now != seen {
                     seen = now;
                     match catalog_of(&state) {
