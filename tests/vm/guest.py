@@ -1580,6 +1580,34 @@ def case_k8s_pods():
                 pass
 
 
+def unload_and_remove(*cgroups):
+    """The end of a k8s case: unload every plan, remove the cgroups made (innermost
+    first; those already gone or still in use are left)."""
+    polc("agent", "unload", "--all", check=False)
+    for c in cgroups:
+        try:
+            os.rmdir(c)
+        except OSError:
+            pass
+
+
+def two_node_pods(hash_label, mine, others):
+    """Two pods of Deployment shop-web (ReplicaSet shop-web-HASH), each `(name
+    suffix, uid, container id)`, with their containers' cgroups made in a
+    systemd-driver tree here: `mine` on node vm-node, `others` on vm-node-2 (whose
+    cgroup happens to be here: it must never be bound). Returns (container cgroup,
+    pod cgroup, pod) for each."""
+    out = []
+    for (suffix, uid, cid), node in ((mine, "vm-node"), (others, "vm-node-2")):
+        pod_dir = f"/sys/fs/cgroup/kubepods.slice/kubepods-pod{uid.replace('-', '_')}.slice"
+        cg = f"{pod_dir}/cri-containerd-{cid}.scope"
+        os.makedirs(cg, exist_ok=True)
+        rs = f"shop-web-{hash_label}"
+        out += [cg, pod_dir, k8s_pod(f"{rs}-{suffix}", uid, ("ReplicaSet", rs), "web", cid, hash_label=hash_label,
+                                     node=node)]
+    return tuple(out)
+
+
 def case_k8s_watch():
     """`polc agent watch` against a Kubernetes API (tests/vm/fakeapi.py, a server of
     pods over HTTP, named by a kubeconfig): a pod added to the API is bound within
@@ -1593,18 +1621,8 @@ def case_k8s_watch():
     d = k8s_compiled("k8s-watch")
     root = "/sys/fs/cgroup"
     uid, cid = "22222222-3333-4444-8555-666666666666", "e" * 64
-    web_pod = f"{root}/kubepods.slice/kubepods-pod{uid.replace('-', '_')}.slice"
-    web = f"{web_pod}/cri-containerd-{cid}.scope"
-    other_uid, other_cid = "33333333-4444-4555-8666-777777777777", "f" * 64
-    other_pod = f"{root}/kubepods.slice/kubepods-pod{other_uid.replace('-', '_')}.slice"
-    other = f"{other_pod}/cri-containerd-{other_cid}.scope"
-    for c in (web, other):
-        os.makedirs(c, exist_ok=True)
-    web_p = k8s_pod("shop-web-7c9f8d6b5-w4tch", uid, ("ReplicaSet", "shop-web-7c9f8d6b5"), "web", cid,
-                    hash_label="7c9f8d6b5")
-    # Another node's pod, whose container's cgroup happens to be here: never bound.
-    other_p = k8s_pod("shop-web-7c9f8d6b5-0ther", other_uid, ("ReplicaSet", "shop-web-7c9f8d6b5"), "web", other_cid,
-                      hash_label="7c9f8d6b5", node="vm-node-2")
+    web, web_pod, web_p, other, other_pod, other_p = two_node_pods(
+        "7c9f8d6b5", ("w4tch", uid, cid), ("0ther", "33333333-4444-4555-8666-777777777777", "f" * 64))
     api = fakeapi.FakeApi()
     api.kubeconfig(f"{d}/kubeconfig")
     env = dict(os.environ, KUBECONFIG=f"{d}/kubeconfig")
@@ -1695,12 +1713,7 @@ def case_k8s_watch():
             if os.path.exists(f"{d}/watch-{p}.log"):
                 log(f"--- watch {p}:\n{tail(file_text(f'{d}/watch-{p}.log'), 3000)}")
         api.close()
-        polc("agent", "unload", "--all", check=False)
-        for c in (web, web_pod, other, other_pod, f"{root}/kubepods.slice"):
-            try:
-                os.rmdir(c)
-            except OSError:
-                pass
+        unload_and_remove(web, web_pod, other, other_pod, f"{root}/kubepods.slice")
 
 
 def re_line(text, pattern):
@@ -1839,17 +1852,8 @@ def case_k8s_cluster():
     state = "/run/polc"  # the agent's default, which `polc agent status` reads
     root = "/sys/fs/cgroup"
     uid, cid = "44444444-5555-4666-8777-888888888888", "d" * 64
-    web_pod = f"{root}/kubepods.slice/kubepods-pod{uid.replace('-', '_')}.slice"
-    web = f"{web_pod}/cri-containerd-{cid}.scope"
-    other_uid, other_cid = "55555555-6666-4777-8888-999999999999", "9" * 64
-    other_pod = f"{root}/kubepods.slice/kubepods-pod{other_uid.replace('-', '_')}.slice"
-    other = f"{other_pod}/cri-containerd-{other_cid}.scope"
-    for c in (web, other):
-        os.makedirs(c, exist_ok=True)
-    web_p = k8s_pod("shop-web-6b7c8d9f5-c1ust", uid, ("ReplicaSet", "shop-web-6b7c8d9f5"), "web", cid,
-                    hash_label="6b7c8d9f5")
-    other_p = k8s_pod("shop-web-6b7c8d9f5-0ther", other_uid, ("ReplicaSet", "shop-web-6b7c8d9f5"), "web", other_cid,
-                      hash_label="6b7c8d9f5", node="vm-node-2")
+    web, web_pod, web_p, other, other_pod, other_p = two_node_pods(
+        "6b7c8d9f5", ("c1ust", uid, cid), ("0ther", "55555555-6666-4777-8888-999999999999", "9" * 64))
     no_crds = fakeapi.FakeApi()
     api = fakeapi.FakeApi(kinds=list(fakeapi.KINDS))
     no_crds.kubeconfig(f"{d}/no-crds")
@@ -1955,12 +1959,7 @@ def case_k8s_cluster():
             log(f"--- watch:\n{tail(file_text(log_path), 3000)}")
         api.close()
         no_crds.close()
-        polc("agent", "unload", "--all", check=False)
-        for c in (web, web_pod, other, other_pod, f"{root}/kubepods.slice"):
-            try:
-                os.rmdir(c)
-            except OSError:
-                pass
+        unload_and_remove(web, web_pod, other, other_pod, f"{root}/kubepods.slice")
 
 
 CASES = [

@@ -150,17 +150,27 @@ pub fn rule_json(r: &RuleInfo) -> RuleJson {
     RuleJson { policy: policy.into(), fields: out.into() }
 }
 
+/// `,"key":"value"` for each pair (keys are plain ASCII, not escaped).
+fn string_fields(out: &mut String, fields: &[(&str, &str)]) {
+    for (key, value) in fields {
+        out.push_str(",\"");
+        out.push_str(key);
+        out.push_str("\":");
+        json_str(out, value);
+    }
+}
+
 fn rule_fields(out: &mut String, r: &RuleInfo) {
-    out.push_str(",\"rule\":");
-    json_str(out, &r.rule);
-    out.push_str(",\"section\":");
-    json_str(out, &r.section);
-    out.push_str(",\"matches\":");
-    json_str(out, &r.matches);
-    out.push_str(",\"source\":");
-    json_str(out, &r.source);
-    out.push_str(",\"message\":");
-    json_str(out, &r.message);
+    string_fields(
+        out,
+        &[
+            ("rule", &r.rule),
+            ("section", &r.section),
+            ("matches", &r.matches),
+            ("source", &r.source),
+            ("message", &r.message),
+        ],
+    );
     out.push_str(",\"tags\":[");
     for (i, t) in r.tags.iter().enumerate() {
         if i > 0 {
@@ -260,14 +270,10 @@ pub fn json(out: &mut String, v: &Violation<'_>, clock: &Clock) {
     if let Some(p) = v.pod {
         out.push_str(",\"pod\":{\"namespace\":");
         json_str(out, &p.namespace);
-        out.push_str(",\"name\":");
-        json_str(out, &p.name);
-        out.push_str(",\"uid\":");
-        json_str(out, &p.uid);
-        out.push_str(",\"container\":");
-        json_str(out, &p.container);
-        out.push_str(",\"containerId\":");
-        json_str(out, &p.container_id);
+        string_fields(
+            out,
+            &[("name", &p.name), ("uid", &p.uid), ("container", &p.container), ("containerId", &p.container_id)],
+        );
         out.push('}');
     }
     out.push_str("}\n");

@@ -235,7 +235,7 @@ fn compile_node(c: &mut ClusterBuild, pods: &Pods, policies: &[Known], node: &st
         eprint!("{notes}");
         quiet.source_notes = notes;
     }
-    match c.update(&files) {
+    let failure = match c.update(&files) {
         Ok(u) if u.compiled => {
             let mut left_out = String::new();
             for (file, errors) in &u.left_out {
@@ -256,23 +256,12 @@ fn compile_node(c: &mut ClusterBuild, pods: &Pods, policies: &[Known], node: &st
                 if u.plans == 1 { "" } else { "s" },
                 if n == 1 { "y" } else { "ies" }
             );
-            quiet.compile_failure.clear();
+            None
         }
-        Ok(_) => {
-            // The input is back to what the last build was compiled from.
-            if !quiet.compile_failure.is_empty() {
-                eprintln!("polc: watch: the node's build is current again");
-                quiet.compile_failure.clear();
-            }
-        }
-        Err(e) => {
-            let e = format!("{e:#}");
-            if e != quiet.compile_failure {
-                eprintln!("polc: watch: the node's compile failed: {e} (the last build stays in force)");
-                quiet.compile_failure = e;
-            }
-        }
-    }
+        Ok(_) => None,
+        Err(e) => Some(format!("polc: watch: the node's compile failed: {e:#} (the last build stays in force)")),
+    };
+    once(&mut quiet.compile_failure, failure, "polc: watch: the node's compile works again");
 }
 
 /// A directory of `polc compile` holds bpf-lsm bundles.
@@ -296,20 +285,25 @@ fn sync(common: &AgentArgs, args: &AgentApplyArgs, pods: &Pods, quiet: &mut Quie
         eprint!("{problems}");
         quiet.pod_problems = problems;
     }
-    match apply_with(common, args, Some(containers), Some(quiet)) {
-        Ok(_) => {
-            if !quiet.failure.is_empty() {
-                eprintln!("polc: watch: the sync works again");
-                quiet.failure.clear();
-            }
+    let failure = apply_with(common, args, Some(containers), Some(quiet))
+        .err()
+        .map(|e| format!("polc: watch: the sync failed: {e:#} (tried again at every change and resync)"));
+    once(&mut quiet.failure, failure, "polc: watch: the sync works again");
+}
+
+/// Print a failure once while it repeats (`last` holds it), and once that it ended.
+fn once(last: &mut String, failure: Option<String>, recovered: &str) {
+    match failure {
+        None if !last.is_empty() => {
+            eprintln!("{recovered}");
+            last.clear();
         }
-        Err(e) => {
-            let e = format!("{e:#}");
-            if e != quiet.failure {
-                eprintln!("polc: watch: the sync failed: {e} (tried again at every change and resync)");
-                quiet.failure = e;
-            }
+        None => {}
+        Some(f) if f != *last => {
+            eprintln!("{f}");
+            *last = f;
         }
+        Some(_) => {}
     }
 }
 
