@@ -313,6 +313,9 @@ fn workloads_of(pod: &Value, name: &str, hash: Option<&str>) -> Result<Vec<(Stri
     };
     let mut w = Vec::new();
     match kind {
+        // A pod made by another pod is a workload of its own: the other pod's plan
+        // is compiled for that pod's labels and containers, not this one's.
+        "Pod" => return Ok(vec![("Pod".into(), name.into())]),
         "ReplicaSet" => {
             if let Some(d) = hash.and_then(|h| owner_name.strip_suffix(h)?.strip_suffix('-')).filter(|d| !d.is_empty())
             {

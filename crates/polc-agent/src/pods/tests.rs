@@ -129,6 +129,8 @@ fn owners_give_their_workloads() {
     assert_eq!(pod(r#"{"kind": "ConfigMap", "name": "cm"}"#, ""), w(&[("Pod", "p")]));
     // A static pod (its Node controls it), or an operator's resource: then Pod/<name>.
     assert_eq!(pod(r#"{"kind": "Node", "name": "n1", "controller": true}"#, ""), w(&[("Node", "n1"), ("Pod", "p")]));
+    // A pod made by another pod is its own workload, never the other pod's.
+    assert_eq!(pod(r#"{"kind": "Pod", "name": "parent", "controller": true}"#, ""), w(&[("Pod", "p")]));
     // A controller reference without a name is refused (its index).
     let v: Value = serde_json::from_str(
         r#"{"metadata": {"ownerReferences": [{"kind": "A", "name": "a"}, {"kind": "ReplicaSet", "controller": true}]}}"#,

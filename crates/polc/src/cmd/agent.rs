@@ -249,10 +249,11 @@ pub(crate) fn apply_with(
         Some(p) => Some(bind_pods(&mut loaded, p, &plans)?),
         None => None,
     };
-    if let Some(r) = &pod_result {
-        // For `polc agent events`: the pod, container and container id of each
-        // bound cgroup.
-        state.write_pods(&r.refs)?;
+    if let Some(r) = &pod_result
+        && let Err(e) = state.write_pods(&r.refs)
+    {
+        // For `polc agent events` only: enforcement has changed all the same.
+        eprintln!("polc: warning: violation records will not name the pods: {}", polc_agent::error_chain(&e));
     }
     let quiet_run = quiet.is_some();
     for c in &changes {
@@ -530,8 +531,11 @@ fn catalog_of(state: &State) -> anyhow::Result<Catalog> {
     Ok(c)
 }
 
-fn modified(dir: &Path) -> Option<SystemTime> {
-    std::fs::metadata(dir).and_then(|m| m.modified()).ok()
+/// A file's or directory's modification time and inode: a rename onto it gives a
+/// new inode even within one tick of the file system's clock.
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.ino())))
 }
 
 fn events(common: &AgentArgs, args: &AgentEventsArgs) -> anyhow::Result<Status> {
@@ -551,12 +555,31 @@ fn events(common: &AgentArgs, args: &AgentEventsArgs) -> anyhow::Result<Status> 
         signal_hook::flag::register(sig, stop.clone())?;
     }
     let slots_dir = state.slots_dir();
+    let pods_file = state.pods_file();
+    // Taken before the catalog is read: a change in between is read again.
+    let seen = std::cell::Cell::new((stamp(&slots_dir), stamp(&pods_file)));
     let catalog = RefCell::new(catalog_of(&state)?);
     let sink = RefCell::new(std::io::BufWriter::with_capacity(1 << 16, out));
     let failed: RefCell<Option<std::io::Error>> = RefCell::new(None);
-    let pods_file = state.pods_file();
-    let mut seen = (modified(&slots_dir), modified(&pods_file));
-    let mut checked = std::time::Instant::now();
+    let checked = std::cell::Cell::new(std::time::Instant::now());
+    // The first record of a drained batch checks for new plans and pods first, so a
+    // record after a quiet spell is named with what was applied meanwhile.
+    let first_of_batch = std::cell::Cell::new(true);
+    let reload = || {
+        // `apply` rewrites the slot files and the pods' file: pick up new rule
+        // names and pods (looked for at most every 100 ms: two `stat`s).
+        if checked.get().elapsed() > Duration::from_millis(100) {
+            checked.set(std::time::Instant::now());
+            let now = (stamp(&slots_dir), stamp(&pods_file));
+            if now != seen.get() {
+                seen.set(now);
+                match catalog_of(&state) {
+                    Ok(c) => *catalog.borrow_mut() = c,
+                    Err(e) => eprintln!("polc: warning: cannot reload the plans: {e:#}"),
+                }
+            }
+        }
+    };
     let clock = Clock::now();
     let mut buf = String::new();
     let mut written = 0u64;
@@ -568,6 +591,9 @@ fn events(common: &AgentArgs, args: &AgentEventsArgs) -> anyhow::Result<Status> 
         |bytes| {
             if failed.borrow().is_some() {
                 return;
+            }
+            if first_of_batch.replace(false) {
+                reload();
             }
             let cat = catalog.borrow();
             let Ok(v) = polc_agent::events::decode(bytes, &cat) else { return };
@@ -587,19 +613,8 @@ fn events(common: &AgentArgs, args: &AgentEventsArgs) -> anyhow::Result<Status> 
                 stop.store(true, Ordering::Relaxed);
                 *failed.borrow_mut() = Some(e);
             }
-            // `apply` rewrites the slot files and the pods' file: pick up new rule
-            // names and pods (at most once a second).
-            if checked.elapsed() > Duration::from_secs(1) {
-                checked = std::time::Instant::now();
-                let now = (modified(&slots_dir), modified(&pods_file));
-                if now != seen {
-                    seen = now;
-                    match catalog_of(&state) {
-                        Ok(c) => *catalog.borrow_mut() = c,
-                        Err(e) => eprintln!("polc: warning: cannot reload the plans: {e:#}"),
-                    }
-                }
-            }
+            first_of_batch.set(true);
+            reload();
         },
     );
     if let Some(e) = failed.into_inner() {

@@ -64,8 +64,7 @@ struct PodIn<'a> {
     namespace: &'a str,
     name: &'a str,
     /// The workloads it may belong to, of kinds polc compiles, `Pod/<name>` last
-    /// (and no other Pod: a pod whose controller is a Pod would find that pod's
-    /// plan first).
+    /// (the only Pod: a pod made by another pod is its own workload).
     candidates: Vec<(String, String)>,
     selected: Selected,
     /// All its labels, written into its workload.
@@ -157,10 +156,10 @@ pub(crate) fn source<'v>(
                 continue;
             }
         };
-        // Pod/<name> last, and no other Pod before it.
-        let last = candidates.pop().filter(|(k, n)| k == "Pod" && n == name);
-        candidates.retain(|(k, _)| k != "Pod");
-        candidates.push(last.unwrap_or_else(|| ("Pod".to_string(), name.to_string())));
+        // `pod_workloads` ends with Pod/<name>, the only Pod among them.
+        if candidates.last().is_none_or(|(k, n)| k != "Pod" || n != name) {
+            candidates.push(("Pod".to_string(), name.to_string()));
+        }
         let labels = pod.pointer("/metadata/labels").and_then(Value::as_object).unwrap_or(&NO_LABELS);
         let ns_keys = keys.get(namespace).unwrap_or(&no_keys);
         let selected = Selected {
@@ -377,6 +376,9 @@ impl ClusterBuild {
                 Err(e) => update.left_out.push((rel.clone(), vec![e])),
             }
         }
+        // In the order a walk of the source directory gives (by path component),
+        // as `polc compile STATE_DIR/cluster/source` would read them.
+        inputs.sort_by(|a, b| Path::new(a).cmp(Path::new(b)));
         // Each round leaves out at least one file, so this ends; the bound keeps a
         // surprise from looping.
         for _ in 0..=files.len() {
