@@ -255,7 +255,7 @@ pub fn decode<'a>(b: &'a [u8], catalog: &'a Catalog) -> Result<Violation<'a>, Ev
     Ok(Violation {
         ktime_ns: u64_at(b, OFF_TS),
         cgroup_id,
-        pod: catalog.pods.get(&cgroup_id),
+        pod: catalog.pod(cgroup_id),
         pid: u32_at(b, OFF_PID),
         tid: u32_at(b, OFF_TID),
         ppid: u32_at(b, OFF_PPID),

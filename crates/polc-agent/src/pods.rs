@@ -63,6 +63,20 @@ pub struct PodContainer {
 }
 
 impl PodContainer {
+    /// The pod and container, as violation records name them.
+    pub fn pod_ref(&self) -> crate::events::PodRef {
+        crate::events::PodRef {
+            namespace: self.namespace.clone(),
+            name: self.pod.clone(),
+            uid: self.uid.clone(),
+            container: self.container.clone(),
+            container_id: match &self.id {
+                ContainerId::Known(id) => id.clone(),
+                _ => String::new(),
+            },
+        }
+    }
+
     /// `namespace/pod container NAME`.
     pub fn label(&self) -> String {
         format!("{}/{} container {}", self.namespace, self.pod, self.container)

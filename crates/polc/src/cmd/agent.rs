@@ -39,7 +39,7 @@ pub(crate) fn run(args: &AgentArgs) -> anyhow::Result<Status> {
 
 /// `.bundle` files of PATH: the file itself, DIR/*.bundle, or DIR/bpf-lsm/*.bundle
 /// (a `polc compile --out` directory).
-fn bundle_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub(crate) fn bundle_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if meta.is_file() {
         return Ok(vec![path.to_path_buf()]);
@@ -498,24 +498,8 @@ fn bind_pods(loaded: &mut Loaded, pods: &Pods, plans: &BTreeMap<&str, u16>) -> a
     let gaps = resolution.notes.iter().filter(|(c, why)| why.is_gap(c, pods.on_this_node)).count() + failed.len();
     let mut problems = pods.cgroups.problems.clone();
     problems.extend(failed);
-    let mut refs = BTreeMap::new();
-    for b in &resolution.binds {
-        let c = &b.container;
-        let container_id = match &c.id {
-            polc_agent::pods::ContainerId::Known(id) => id.clone(),
-            _ => String::new(),
-        };
-        let r = polc_agent::events::PodRef {
-            namespace: c.namespace.clone(),
-            name: c.pod.clone(),
-            uid: c.uid.clone(),
-            container: c.container.clone(),
-            container_id,
-        };
-        for (_, id) in &b.cgroups {
-            refs.insert(*id, r.clone());
-        }
-    }
+    let refs =
+        resolution.binds.iter().flat_map(|b| b.cgroups.iter().map(|(_, id)| (*id, b.container.pod_ref()))).collect();
     Ok(PodsDone { resolution, root: pods.root.clone(), dirs: pods.cgroups.dirs, problems, gone, unchecked, gaps, refs })
 }
 
@@ -614,7 +598,6 @@ fn events(common: &AgentArgs, args: &AgentEventsArgs) -> anyhow::Result<Status> 
                 *failed.borrow_mut() = Some(e);
             }
             first_of_batch.set(true);
-            reload();
         },
     );
     if let Some(e) = failed.into_inner() {

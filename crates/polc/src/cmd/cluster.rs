@@ -21,10 +21,11 @@
 //!   `source/workloads/<namespace>/<Kind>.<name>.json`: the pods' workload (the
 //!   likeliest of [`polc_agent::pods`]'s candidates: a Deployment for a
 //!   ReplicaSet's pods), with the pods' labels and container names, which is all
-//!   a policy selects by. Pods of one workload that differ in those (a rollout that
-//!   changes labels) are taken one candidate further, down to `Pod/<name>`, so a
-//!   plan always holds for what its pods really are; the agent's binding finds the
-//!   plan the same way (the first candidate that has one).
+//!   a policy selects by. Pods of one workload that differ in those (container
+//!   names, or a label some selector of the namespace names) are taken one
+//!   candidate further, down to `Pod/<name>`, so a plan always holds for what its
+//!   pods really are; the agent's binding finds the plan the same way (the first
+//!   candidate that has one).
 //! - **A policy with errors is left out**, with its findings printed, and the rest
 //!   is compiled: one team's broken policy does not stop enforcement of the
 //!   others' (the cluster's PolicyReports are the place to see it).
@@ -307,8 +308,8 @@ fn pretty(v: &Value) -> String {
     s
 }
 
-/// The node's compile: its source files, its build directory and what the last
-/// compile left out.
+/// The node's compile: its source and build directories, and the input last
+/// compiled.
 pub(crate) struct ClusterBuild {
     root: PathBuf,
     /// The input last compiled (`None`: nothing compiled yet).

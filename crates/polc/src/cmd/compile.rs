@@ -3,8 +3,8 @@
 use crate::Status;
 use crate::cli::{CompileArgs, ReportFormat};
 use anyhow::Context;
-use polc_compiler::backend::{self, Artifact, Compiled, Sink, Support, Target};
-use polc_compiler::plan::plan;
+use polc_compiler::backend::{self, Artifact, CompileError, Compiled, Sink, Support, Target};
+use polc_compiler::plan::{Plan, plan};
 use polc_lint::Level;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -29,41 +29,27 @@ pub(crate) fn run(args: &CompileArgs) -> anyhow::Result<Status> {
     // freed now, on a thread of their own, and not kept through the backends.
     let freeing = std::thread::Builder::new().name("free".into()).spawn(move || drop(files));
     timings.phase("read, lint");
-    let plans = plan(&report.model_policies, &report.model_workloads);
-    timings.phase("plan");
-    if std::io::stderr().is_terminal() && plans.len() > 200 {
-        eprintln!("polc: compiling {} targets for {} backends", plans.len(), targets.len());
-    }
-    let input = backend::Input { policies: &report.model_policies, workloads: &report.model_workloads, plans: &plans };
-    // The backends write their files into a fresh sibling directory as they make
-    // them; it is swapped in only when everything succeeded (see `Staging`).
-    let staging = Staging::new(&args.out)?;
-    let out = backend::compile_to(&input, &targets, &staging);
-    timings.phase("backends");
-    if !out.errors.is_empty() {
-        staging.discard();
-        for e in &out.errors {
-            eprintln!("error: {e}");
+    let built = match build(&report, &targets, &args.out, &mut timings, true)? {
+        Ok(b) => b,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            eprintln!(
+                "polc: the compile failed with {} error{}; nothing was written to {}",
+                errors.len(),
+                if errors.len() == 1 { "" } else { "s" },
+                args.out.display()
+            );
+            return Ok(Status::Findings);
         }
-        eprintln!(
-            "polc: the compile failed with {} error{}; nothing was written to {}",
-            out.errors.len(),
-            if out.errors.len() == 1 { "" } else { "s" },
-            args.out.display()
-        );
-        return Ok(Status::Findings);
-    }
-    // report.json is streamed from the plans and the output: at 10,000 policies it
-    // has over a million capability lines, too many to build as a JSON value.
-    let report_json = polc_compiler::report::Report::new(&targets, &plans, out.runs());
-    staging.put_with("report.json", |w| polc_compiler::report::write(w, &report_json));
-    timings.phase("report.json");
+    };
     if let Ok(t) = freeing {
         let _ = t.join();
     }
-    let files = staging.finish(&args.out)?;
-    timings.phase("swap in");
+    let Built { plans, compiled: out, files } = built;
     if args.format == ReportFormat::Json {
+        let report_json = polc_compiler::report::Report::new(&targets, &plans, out.runs());
         let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
         polc_compiler::report::write(&mut stdout, &report_json)?;
         stdout.flush()?;
@@ -108,24 +94,61 @@ pub(crate) fn quietly(paths: &[String], targets: &[Target], out: &Path) -> anyho
     if !by_file.is_empty() {
         return Ok(Quietly::Failed(by_file.into_iter().collect()));
     }
+    let errors = match build(&report, targets, out, &mut Timings::new(false), false)? {
+        Ok(built) => return Ok(Quietly::Done { plans: built.plans.len() }),
+        Err(errors) => errors,
+    };
+    for e in &errors {
+        // `file:line:col`: the file is what comes before the line.
+        let file = e.location.rsplitn(3, ':').nth(2).filter(|f| !f.is_empty());
+        let Some(file) = file else { anyhow::bail!("cannot compile: {e}") };
+        by_file.entry(file.to_string()).or_default().push(format!("error: {e}"));
+    }
+    Ok(Quietly::Failed(by_file.into_iter().collect()))
+}
+
+/// What [`build`] wrote.
+struct Built {
+    plans: Vec<Plan>,
+    compiled: Compiled,
+    /// Files in the output directory.
+    files: usize,
+}
+
+/// The compile after a clean lint: plan, run the backends into a fresh directory
+/// (see [`Staging`]), stream `report.json` beside their files and swap it in as
+/// `out`. `Err` inside: the backends' errors, and nothing written.
+fn build(
+    report: &polc_lint::Report,
+    targets: &[Target],
+    out: &Path,
+    timings: &mut Timings,
+    progress: bool,
+) -> anyhow::Result<Result<Built, Vec<CompileError>>> {
     let plans = plan(&report.model_policies, &report.model_workloads);
+    timings.phase("plan");
+    if progress && std::io::stderr().is_terminal() && plans.len() > 200 {
+        eprintln!("polc: compiling {} targets for {} backends", plans.len(), targets.len());
+    }
     let input = backend::Input { policies: &report.model_policies, workloads: &report.model_workloads, plans: &plans };
+    // The backends write their files into a fresh sibling directory as they make
+    // them; it is swapped in only when everything succeeded.
     let staging = Staging::new(out)?;
     let compiled = backend::compile_to(&input, targets, &staging);
+    timings.phase("backends");
     if !compiled.errors.is_empty() {
         staging.discard();
-        for e in &compiled.errors {
-            // `file:line:col`: the file is what comes before the line.
-            let file = e.location.rsplitn(3, ':').nth(2).filter(|f| !f.is_empty());
-            let Some(file) = file else { anyhow::bail!("cannot compile: {e}") };
-            by_file.entry(file.to_string()).or_default().push(format!("error: {e}"));
-        }
-        return Ok(Quietly::Failed(by_file.into_iter().collect()));
+        return Ok(Err(compiled.errors));
     }
+    // report.json is streamed from the plans and the output: at 10,000 policies it
+    // has over a million capability lines, too many to build as a JSON value.
     let report_json = polc_compiler::report::Report::new(targets, &plans, compiled.runs());
     staging.put_with("report.json", |w| polc_compiler::report::write(w, &report_json));
-    staging.finish(out)?;
-    Ok(Quietly::Done { plans: plans.len() })
+    timings.phase("report.json");
+    drop(report_json);
+    let files = staging.finish(out)?;
+    timings.phase("swap in");
+    Ok(Ok(Built { plans, compiled, files }))
 }
 
 /// `--timings`: one line per phase on stderr, with its wall time and the process's

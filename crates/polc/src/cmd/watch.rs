@@ -6,7 +6,7 @@
 
 use crate::Status;
 use crate::cli::{AgentApplyArgs, AgentArgs, AgentWatchArgs};
-use crate::cmd::agent::{Quiet, apply_with};
+use crate::cmd::agent::{Quiet, apply_with, bundle_files};
 use crate::cmd::cluster::{ClusterBuild, POLICY_KINDS};
 use anyhow::Context as _;
 use futures_util::stream::BoxStream;
@@ -172,28 +172,26 @@ async fn watch(common: &AgentArgs, args: &AgentWatchArgs) -> anyhow::Result<Stat
             ev = events.next() => match ev {
                 None => anyhow::bail!("the watch of the API ended"),
                 Some(Err(e)) => eprintln!("polc: watch: {e} (retrying)"),
-                Some(Ok(Ev::Pod(ev))) => {
-                    let first = !known.listed;
-                    match known.on(*ev) {
+                Some(Ok(ev)) => {
+                    // The first complete list of each kind is announced.
+                    let (then, listed_first) = match ev {
+                        Ev::Pod(ev) => {
+                            let first = !known.listed;
+                            let then = known.on(*ev);
+                            (then, first.then(|| format!("{} pods on node {}", known.pods.len(), args.node)))
+                        }
+                        Ev::Policy(i, ev) => {
+                            let first = !policies[i].listed;
+                            let then = policies[i].on(*ev);
+                            let what = || format!("{} {} objects in the cluster", policies[i].pods.len(), POLICY_KINDS[i].0);
+                            (then, first.then(what))
+                        }
+                    };
+                    match then {
                         Then::Nothing => {}
                         Then::SyncNow => {
-                            if first {
-                                eprintln!("polc: {} pods on node {}", known.pods.len(), args.node);
-                            }
-                            sync_at = Some(Instant::now());
-                        }
-                        Then::SyncSoon => {
-                            sync_at.get_or_insert_with(|| Instant::now() + SETTLE);
-                        }
-                    }
-                }
-                Some(Ok(Ev::Policy(i, ev))) => {
-                    let first = !policies[i].listed;
-                    match policies[i].on(*ev) {
-                        Then::Nothing => {}
-                        Then::SyncNow => {
-                            if first {
-                                eprintln!("polc: {} {} objects in the cluster", policies[i].pods.len(), POLICY_KINDS[i].0);
+                            if let Some(what) = listed_first {
+                                eprintln!("polc: {what}");
                             }
                             sync_at = Some(Instant::now());
                         }
@@ -207,7 +205,9 @@ async fn watch(common: &AgentArgs, args: &AgentWatchArgs) -> anyhow::Result<Stat
                 sync_at = None;
                 if let Some(c) = cluster.as_mut() {
                     compile_node(c, &known.pods, &policies, &args.node, &mut quiet);
-                    apply_args.bundles = if has_bundles(&c.bundles()) { vec![c.bundles()] } else { Vec::new() };
+                    // No bundle (no policy selects a pod of the node): every plan is unloaded.
+                    let built = bundle_files(&c.bundles()).is_ok_and(|f| !f.is_empty());
+                    apply_args.bundles = if built { vec![c.bundles()] } else { Vec::new() };
                 }
                 sync(common, &apply_args, &known.pods, &mut quiet);
             }
@@ -230,11 +230,7 @@ async fn watch(common: &AgentArgs, args: &AgentWatchArgs) -> anyhow::Result<Stat
 fn compile_node(c: &mut ClusterBuild, pods: &Pods, policies: &[Known], node: &str, quiet: &mut Quiet) {
     let by_kind = policies.iter().zip(POLICY_KINDS).flat_map(|(k, (kind, _))| k.pods.values().map(move |v| (kind, v)));
     let (files, notes) = crate::cmd::cluster::source(pods.values(), by_kind);
-    let notes: String = notes.iter().map(|n| format!("polc: watch: {n}\n")).collect();
-    if notes != quiet.source_notes {
-        eprint!("{notes}");
-        quiet.source_notes = notes;
-    }
+    changed(&mut quiet.source_notes, notes.iter().map(|n| format!("polc: watch: {n}\n")).collect());
     let failure = match c.update(&files) {
         Ok(u) if u.compiled => {
             let mut left_out = String::new();
@@ -244,10 +240,7 @@ fn compile_node(c: &mut ClusterBuild, pods: &Pods, policies: &[Known], node: &st
                     left_out.push_str(&format!("  {e}\n"));
                 }
             }
-            if left_out != quiet.left_out {
-                eprint!("{left_out}");
-                quiet.left_out = left_out;
-            }
+            changed(&mut quiet.left_out, left_out);
             let left = u.left_out.iter().filter(|(f, _)| f.starts_with("policies/")).count();
             let n = files.keys().filter(|f| f.starts_with("policies/")).count().saturating_sub(left);
             eprintln!(
@@ -264,12 +257,6 @@ fn compile_node(c: &mut ClusterBuild, pods: &Pods, policies: &[Known], node: &st
     once(&mut quiet.compile_failure, failure, "polc: watch: the node's compile works again");
 }
 
-/// A directory of `polc compile` holds bpf-lsm bundles.
-fn has_bundles(dir: &std::path::Path) -> bool {
-    std::fs::read_dir(dir.join("bpf-lsm"))
-        .is_ok_and(|d| d.filter_map(Result::ok).any(|e| e.path().extension().is_some_and(|x| x == "bundle")))
-}
-
 async fn sleep_until(at: Option<Instant>) {
     if let Some(at) = at {
         tokio::time::sleep_until(at).await;
@@ -280,15 +267,22 @@ async fn sleep_until(at: Option<Instant>) {
 /// watch goes on (the next change or resync tries again).
 fn sync(common: &AgentArgs, args: &AgentApplyArgs, pods: &Pods, quiet: &mut Quiet) {
     let (containers, problems) = polc_agent::pods::read_pod_objects(pods.values(), args.node.as_deref());
-    let problems: String = problems.iter().map(|p| format!("polc: watch: {p}; the pod is left out\n")).collect();
-    if problems != quiet.pod_problems {
-        eprint!("{problems}");
-        quiet.pod_problems = problems;
-    }
+    changed(
+        &mut quiet.pod_problems,
+        problems.iter().map(|p| format!("polc: watch: {p}; the pod is left out\n")).collect(),
+    );
     let failure = apply_with(common, args, Some(containers), Some(quiet))
         .err()
         .map(|e| format!("polc: watch: the sync failed: {e:#} (tried again at every change and resync)"));
     once(&mut quiet.failure, failure, "polc: watch: the sync works again");
+}
+
+/// Print `text` when it differs from what was printed `last`.
+fn changed(last: &mut String, text: String) {
+    if text != *last {
+        eprint!("{text}");
+        *last = text;
+    }
 }
 
 /// Print a failure once while it repeats (`last` holds it), and once that it ended.
