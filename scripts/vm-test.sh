@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
-# Kernel enforcement suite: boots a stock Debian kernel once with virtme-ng (QEMU,
-# TCG), runs every case of tests/vm/guest.py and the kernel hook benchmark inside
-# it, and fails when a case failed or the guest did not finish. Never skips: a
-# missing tool is an error (scripts/test.sh installs them).
+# Kernel enforcement suite: boots each stock Debian kernel installed (the newest of
+# each series: Debian 12's 6.1 and the 6.12 of Debian 13 and bookworm-backports,
+# which scripts/test.sh installs) once with virtme-ng (QEMU, TCG), runs every case
+# of tests/vm/guest.py and the kernel hook benchmark inside it, and fails when a
+# case failed or a guest did not finish. Never skips: a missing tool is an error
+# (scripts/test.sh installs them).
 #
 # Usage: scripts/vm-test.sh [--no-bench] [--only CASE,...] [--bench-only events]
-# Environment: POLC_VM_TIMEOUT (seconds for the whole boot, default 2400),
-#              POLC_VM_KERNEL (a /boot/vmlinuz-* to boot instead of the newest).
-# Results: build/vm/results.txt (one line per case), build/vm/guest.log (every
-# command, its output and events), build/vm/bench.txt (hook cost table).
+#                           [--kernel /boot/vmlinuz-...]...
+# Environment: POLC_VM_TIMEOUT (seconds for each boot, default 2400),
+#              POLC_VM_KERNEL (a /boot/vmlinuz-* to boot instead; same as --kernel).
+# Results, per kernel release R: build/vm/R/results.txt (one line per case),
+# build/vm/R/guest.log (every command, its output and events), build/vm/R/bench.txt
+# (hook cost table); build/vm/results.txt: every kernel's results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
-out="$repo/build/vm"
+vm="$repo/build/vm"
+out="$vm/host" # what the host builds for every guest
 
 step() { printf '\n==> vm-test: %s\n' "$*" >&2; }
 die() { printf 'vm-test: error: %s\n' "$*" >&2; exit 2; }
@@ -20,12 +25,14 @@ die() { printf 'vm-test: error: %s\n' "$*" >&2; exit 2; }
 bench=1
 only=""
 bench_only=""
+kernels=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-bench) bench=0 ;;
     --only) only="${2:?--only needs a list of cases}"; shift ;;
     --bench-only) bench_only="${2:?--bench-only needs a part (events)}"; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --kernel) kernels+=("${2:?--kernel needs a /boot/vmlinuz-* path}"); shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
   shift
@@ -39,18 +46,24 @@ done
 [ -x /usr/bin/python3 ] || die "/usr/bin/python3 is missing (the guest runs the suite with the system python)"
 command -v busybox >/dev/null || [ -x /bin/busybox ] || die "busybox is missing (virtme-ng needs busybox-static)"
 
-if [ -n "${POLC_VM_KERNEL:-}" ]; then
-  kernel=$POLC_VM_KERNEL
-else
-  kernel=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1 || true)
+[ -n "${POLC_VM_KERNEL:-}" ] && kernels+=("$POLC_VM_KERNEL")
+if [ "${#kernels[@]}" = 0 ]; then
+  # The newest image of each series (6.1.0-57, 6.12.118, ...: major.minor).
+  while read -r k; do kernels+=("$k"); done < <(
+    ls /boot/vmlinuz-* 2>/dev/null | sort -V |
+      awk '{ v = $0; sub(/.*vmlinuz-/, "", v); split(v, p, /[.-]/); newest[p[1] "." p[2]] = $0 }
+           END { for (s in newest) print newest[s] }' | sort -V)
 fi
-[ -n "$kernel" ] && [ -r "$kernel" ] || die "no readable /boot/vmlinuz-* (install linux-image-amd64)"
-owner=$(dpkg -S "$kernel" 2>/dev/null | cut -d: -f1 || true)
-case "$owner" in
-  linux-image-*) ;;
-  *) die "$kernel does not come from a Debian linux-image package (owner: ${owner:-none})" ;;
-esac
-echo "kernel: $kernel ($owner)" >&2
+[ "${#kernels[@]}" -gt 0 ] || die "no /boot/vmlinuz-* (install linux-image-amd64)"
+for kernel in "${kernels[@]}"; do
+  [ -r "$kernel" ] || die "cannot read $kernel"
+  owner=$(dpkg -S "$kernel" 2>/dev/null | cut -d: -f1 || true)
+  case "$owner" in
+    linux-image-*) ;;
+    *) die "$kernel does not come from a Debian linux-image package (owner: ${owner:-none})" ;;
+  esac
+  echo "kernel: $kernel ($owner)" >&2
+done
 
 step "building polc, the swap tool and the benchmark loop (release)"
 cargo build -q --locked --release -p polc
@@ -79,39 +92,59 @@ target/release/polc exec --help >/dev/null || die "this polc has no working \`ex
 step "the suite's policies lint clean"
 target/release/polc lint --fail-on warning tests/vm/policies "$out/bench/process-1000.yaml" "$out/bench/file-1000.yaml" >/dev/null
 
-rm -f "$out/results.txt" "$out/bench.txt"
-guest_args=(--repo "$repo" --out "$out")
+guest_args=()
 [ "$bench" = 1 ] && guest_args+=(--bench)
 [ -n "$only" ] && guest_args+=(--only "$only")
 [ -n "$bench_only" ] && guest_args+=(--bench-only "$bench_only")
-guest_cmd="cd '$repo' && /usr/bin/python3 tests/vm/guest.py ${guest_args[*]}"
-
 timeout_s=${POLC_VM_TIMEOUT:-2400}
-step "booting $kernel under QEMU (TCG; timeout ${timeout_s}s)"
-start=$(date +%s)
-set +e
-timeout --foreground -k 10 "$timeout_s" \
-  vng -r "$kernel" --memory 2G --cpus 2 --rw --disable-kvm --exec "$guest_cmd" 2>&1 | tee "$out/vng.log"
-vng_rc=${PIPESTATUS[0]}
-set -e
-echo "vm-test: the VM ran $(( $(date +%s) - start )) s (vng exit status $vng_rc)" >&2
-rm -rf "$out/scratch"
 
-[ "$vng_rc" = 124 ] && echo "vm-test: the VM hit the ${timeout_s}s timeout" >&2
-if [ ! -s "$out/results.txt" ]; then
-  echo "vm-test: FAILED: the guest wrote no results (see $out/vng.log)" >&2
+# One boot of `kernel`; its results in build/vm/<release>. Returns 1 when a case
+# failed or the guest did not finish.
+boot() {
+  local kernel=$1 release dir vng_rc start summary
+  release=${kernel##*/vmlinuz-}
+  dir="$vm/$release"
+  rm -rf "$dir" && mkdir -p "$dir"
+  for a in swap bench hookbench eventsbench; do ln -s "../host/$a" "$dir/$a"; done
+  step "booting $kernel under QEMU (TCG; timeout ${timeout_s}s)"
+  start=$(date +%s)
+  set +e
+  timeout --foreground -k 10 "$timeout_s" \
+    vng -r "$kernel" --memory 2G --cpus 2 --rw --disable-kvm \
+    --exec "cd '$repo' && /usr/bin/python3 tests/vm/guest.py --repo '$repo' --out '$dir' ${guest_args[*]}" 2>&1 |
+    tee "$dir/vng.log"
+  vng_rc=${PIPESTATUS[0]}
+  set -e
+  echo "vm-test: the VM ran $(( $(date +%s) - start )) s (vng exit status $vng_rc)" >&2
+  rm -rf "$dir/scratch"
+  [ "$vng_rc" = 124 ] && echo "vm-test: the VM hit the ${timeout_s}s timeout" >&2
+  if [ ! -s "$dir/results.txt" ]; then
+    echo "vm-test: FAILED on $release: the guest wrote no results (see $dir/vng.log)" | tee -a "$vm/results.txt" >&2
+    return 1
+  fi
+  summary=$(grep '^SUMMARY ' "$dir/results.txt" || true)
+  sed "s/^/$release: /" "$dir/results.txt" >> "$vm/results.txt"
+  if [ -z "$summary" ]; then
+    echo "vm-test: FAILED on $release: the guest did not finish; results so far:" >&2
+    cat "$dir/results.txt" >&2
+    return 1
+  fi
+  step "results on $release ($dir/results.txt; details in $dir/guest.log)"
+  cat "$dir/results.txt" >&2
+  [ -s "$dir/bench.txt" ] && { echo; cat "$dir/bench.txt"; } >&2
+  case "$summary" in
+    *" fail=0") return 0 ;;
+    *) echo "vm-test: FAILED on $release: $summary" >&2; return 1 ;;
+  esac
+}
+
+rm -f "$vm/results.txt"
+failed=()
+for kernel in "${kernels[@]}"; do
+  boot "$kernel" || failed+=("${kernel##*/vmlinuz-}")
+done
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "vm-test: FAILED on ${failed[*]} (every kernel's results: $vm/results.txt)" >&2
   exit 1
 fi
-summary=$(grep '^SUMMARY ' "$out/results.txt" || true)
-if [ -z "$summary" ]; then
-  echo "vm-test: FAILED: the guest did not finish; results so far:" >&2
-  cat "$out/results.txt" >&2
-  exit 1
-fi
-step "results ($out/results.txt; details in $out/guest.log)"
-cat "$out/results.txt" >&2
-[ -s "$out/bench.txt" ] && { echo; cat "$out/bench.txt"; } >&2
-case "$summary" in
-  *" fail=0") echo "vm-test: all cases passed" >&2 ;;
-  *) echo "vm-test: FAILED: $summary" >&2; exit 1 ;;
-esac
+echo "vm-test: all cases passed on ${#kernels[@]} kernels: ${kernels[*]##*/vmlinuz-}" >&2

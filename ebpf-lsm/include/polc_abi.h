@@ -18,11 +18,10 @@
  *     update of polc_gen, then deletes the old generation's entries.
  *  1. path ops (EXEC, READ, WRITE): resolve the full path (bpf_d_path into a per-CPU
  *     buffer of PATH_MAX; in path_truncate and the path_* hooks of names made or
- *     removed, where bpf_d_path is refused, a walk of the dentries and mounts that gives the same string); len, slashes = number of '/', last_slash. Keys hold at most
- *     POLC_PATH_MAX bytes; no map entry is longer, so for longer paths the exact map is
- *     skipped and the prefix/name keys hold the first, the suffix key the last
- *     POLC_PATH_MAX bytes (still exact). Then for pclass = 0 and, for EXEC, for the
- *     parent class of the task (step 2) when it is not 0, take the best
+ *     removed, where bpf_d_path is refused, a walk of the dentries and mounts that gives the same string); len, slashes
+ * = number of '/', last_slash. Keys hold at most POLC_PATH_MAX bytes; no map entry is longer, so for longer paths the
+ * exact map is skipped and the prefix/name keys hold the first, the suffix key the last POLC_PATH_MAX bytes (still
+ * exact). Then for pclass = 0 and, for EXEC, for the parent class of the task (step 2) when it is not 0, take the best
  *     (polc_decision_beats) of:
  *       polc_path_exact  {policy, op, pclass, path}            (len <= POLC_PATH_MAX)
  *       polc_path_pfx    LPM over the path                  -> E, polc_lpm_pick(E)
@@ -107,9 +106,10 @@ enum polc_action {
 };
 
 enum polc_op {
-	POLC_OP_EXEC = 0,	 /* bprm_check_security: the resolved executable */
-	POLC_OP_READ = 1,	 /* file_open with FMODE_READ */
-	POLC_OP_WRITE = 2,	 /* file_open with FMODE_WRITE or O_TRUNC; path_truncate; names made or removed */
+	POLC_OP_EXEC = 0, /* bprm_check_security: the resolved executable */
+	POLC_OP_READ = 1, /* file_open with FMODE_READ */
+	POLC_OP_WRITE =
+		2, /* file_open with FMODE_WRITE or O_TRUNC; path_truncate, file_truncate; names made or removed */
 	POLC_OP_CONNECT = 3,	 /* socket_connect: PreventionPolicy/RuntimePolicy egress */
 	POLC_OP_ACCEPT = 4,	 /* inet_conn_request: PreventionPolicy ingress */
 	POLC_OP_RAW_SOCKET = 5,	 /* socket_create with SOCK_RAW or AF_PACKET */
@@ -150,12 +150,13 @@ enum polc_proto {
 #define POLC_LOOKUP_GUARD_SFX (1u << 12)
 
 /* polc_event.flags */
-#define POLC_EVENT_DEFAULT (1u << 0)	      /* no rule matched: the op's default decided */
-#define POLC_EVENT_PATH_TRUNCATED (1u << 1)   /* path longer than POLC_EVENT_PATH_MAX - 1 */
-#define POLC_EVENT_PATH_UNRESOLVED (1u << 2)  /* the path could not be resolved */
-#define POLC_EVENT_PARENT_UNKNOWN (1u << 3)   /* the task started before the agent */
-#define POLC_EVENT_NAME_MOVED (1u << 4)	      /* a rename or link moved this name: decided for what it exposes */
-#define POLC_EVENT_BELOW (1u << 5)	      /* decided by a rule on paths below this directory (polc_dir_guard) */
+#define POLC_EVENT_DEFAULT (1u << 0)	     /* no rule matched: the op's default decided */
+#define POLC_EVENT_PATH_TRUNCATED (1u << 1)  /* path longer than POLC_EVENT_PATH_MAX - 1 */
+#define POLC_EVENT_PATH_UNRESOLVED (1u << 2) /* the path could not be resolved */
+#define POLC_EVENT_PARENT_UNKNOWN (1u << 3)  /* the task started before the agent */
+#define POLC_EVENT_NAME_MOVED (1u << 4)	     /* a rename or link moved this name: decided for what it exposes */
+#define POLC_EVENT_BELOW (1u << 5)	     /* decided by a rule on paths below this directory (polc_dir_guard) */
+#define POLC_EVENT_RECEIVED (1u << 6)	     /* a descriptor received from another process, decided as an open */
 
 /* polc_policy_config.flags */
 #define POLC_CONFIG_EVENT_ALLOW (1u << 0) /* also report ALLOW decisions of governed ops */
@@ -202,6 +203,11 @@ enum polc_proto {
 #define POLC_SEC_FILE_OPEN "lsm/file_open"
 #define POLC_PROG_PATH_TRUNCATE "polc_path_trunc"
 #define POLC_SEC_PATH_TRUNCATE "lsm/path_truncate"
+#define POLC_PROG_FILE_RECEIVE "polc_file_recv"
+#define POLC_SEC_FILE_RECEIVE "lsm/file_receive"
+/* file_truncate exists from Linux 6.2; the agent attaches it where the kernel has it. */
+#define POLC_PROG_FILE_TRUNCATE "polc_file_trunc"
+#define POLC_SEC_FILE_TRUNCATE "lsm/file_truncate"
 #define POLC_PROG_PATH_MKNOD "polc_path_mknod"
 #define POLC_SEC_PATH_MKNOD "lsm/path_mknod"
 #define POLC_PROG_PATH_UNLINK "polc_unlink"
@@ -236,17 +242,17 @@ enum polc_proto {
 /* One rule's verdict. rule_id 0: no rule (the entry has nothing for this case). */
 struct polc_decision {
 	__u32 rule_id;
-	__u32 rank;    /* precedence: literal prefix << 16 | class << 8 | extra */
-	__u8 action;   /* enum polc_action, mode: DryRun folded in */
-	__u8 written;  /* the action as written: Block > Audit > Allow on equal rank */
+	__u32 rank;   /* precedence: literal prefix << 16 | class << 8 | extra */
+	__u8 action;  /* enum polc_action, mode: DryRun folded in */
+	__u8 written; /* the action as written: Block > Audit > Allow on equal rank */
 	__u8 pad[2];
 };
 
 /* polc_path_exact key; also the data part of the path LPM keys. */
 struct polc_path_key {
-	__u32 policy;  /* POLC_POLICY_ID */
-	__u16 op;      /* enum polc_op */
-	__u16 pclass;  /* parent class; 0 = rules without a parent condition */
+	__u32 policy;		  /* POLC_POLICY_ID */
+	__u16 op;		  /* enum polc_op */
+	__u16 pclass;		  /* parent class; 0 = rules without a parent condition */
 	char path[POLC_PATH_MAX]; /* zero-padded; reversed for polc_path_sfx, last segment for polc_name_pfx */
 };
 
@@ -277,9 +283,9 @@ struct polc_infix_key {
 
 struct polc_infix_cand {
 	struct polc_decision decision;
-	__u16 min_len;	/* path length bounds, POLC_ANY = no upper bound */
+	__u16 min_len; /* path length bounds, POLC_ANY = no upper bound */
 	__u16 max_len;
-	__u16 slashes;	/* exact number of '/' in the path, POLC_ANY = any */
+	__u16 slashes; /* exact number of '/' in the path, POLC_ANY = any */
 	__u16 pad;
 };
 
@@ -446,12 +452,12 @@ struct polc_event {
 	__u32 ppid;
 	__u32 rule_id; /* 0: the op's default decided (POLC_EVENT_DEFAULT) */
 	__u32 policy;
-	__u32 aux;     /* CAPABILITY: cap; network: port (host order) | proto << 16 */
+	__u32 aux; /* CAPABILITY: cap; network: port (host order) | proto << 16 */
 	__u16 path_len;
 	__u8 op;
 	__u8 action;
-	__u8 flags;    /* POLC_EVENT_* */
-	__u8 family;   /* AF_INET, AF_INET6 for network events */
+	__u8 flags;  /* POLC_EVENT_* */
+	__u8 family; /* AF_INET, AF_INET6 for network events */
 	__u8 pad[2];
 	__u8 addr[16];
 	char comm[POLC_COMM_LEN];
@@ -461,7 +467,7 @@ struct polc_event {
 /* Does a beat b? A missing decision (rule 0) never beats; then the higher rank,
  * the stronger written action, the lower rule id. */
 static inline __attribute__((always_inline)) int polc_decision_beats(const struct polc_decision *a,
-								      const struct polc_decision *b)
+								     const struct polc_decision *b)
 {
 	if (a->rule_id == 0)
 		return 0;
@@ -487,7 +493,7 @@ static inline __attribute__((always_inline)) int polc_rest(__u32 matched, __u32 
 
 /* Does an infix candidate fit a path of `len` bytes with `slashes` '/'? */
 static inline __attribute__((always_inline)) int polc_infix_fits(const struct polc_infix_cand *c, __u32 len,
-								  __u32 slashes)
+								 __u32 slashes)
 {
 	if (len < c->min_len)
 		return 0;

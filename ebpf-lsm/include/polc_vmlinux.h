@@ -124,10 +124,13 @@ struct vfsmount {
 };
 
 /* fs/mount.h: the vfsmount is embedded; real_mount() is container_of. */
+struct mnt_namespace;
+
 struct mount {
 	struct mount *mnt_parent;
 	struct dentry *mnt_mountpoint;
 	struct vfsmount mnt;
+	struct mnt_namespace *mnt_ns;
 };
 
 struct qstr {

@@ -27,6 +27,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(max_entries, RULE_ENTRIES);
 	__type(key, struct polc_path_key);
 	__type(value, struct polc_decision);
@@ -34,6 +35,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(max_entries, RULE_ENTRIES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct polc_path_lpm_key);
@@ -42,6 +44,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(max_entries, RULE_ENTRIES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct polc_path_lpm_key);
@@ -50,6 +53,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(max_entries, RULE_ENTRIES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct polc_path_lpm_key);
@@ -58,6 +62,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(max_entries, RULE_ENTRIES);
 	__type(key, struct polc_infix_key);
 	__type(value, struct polc_infix_value);
@@ -65,6 +70,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(max_entries, RULE_ENTRIES);
 	__type(key, struct polc_comm_key);
 	__type(value, struct polc_decision);
@@ -72,6 +78,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(max_entries, RULE_ENTRIES);
 	__type(key, struct polc_path_key);
 	__type(value, struct polc_pclass_value);
@@ -79,6 +86,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(max_entries, RULE_ENTRIES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct polc_path_lpm_key);
@@ -87,6 +95,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(max_entries, RULE_ENTRIES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct polc_net4_key);
@@ -95,6 +104,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(max_entries, RULE_ENTRIES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct polc_net6_key);
@@ -103,6 +113,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(max_entries, RULE_ENTRIES);
 	__type(key, struct polc_id_key);
 	__type(value, struct polc_decision);
@@ -110,6 +121,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(max_entries, RULE_ENTRIES);
 	__type(key, struct polc_path_key);
 	__type(value, struct polc_decision);
@@ -117,6 +129,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(max_entries, RULE_ENTRIES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct polc_path_lpm_key);
@@ -125,6 +138,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(max_entries, RULE_ENTRIES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct polc_path_lpm_key);
@@ -134,6 +148,7 @@ struct {
 /* Two generations of every policy slot may be loaded at once. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(max_entries, 8192);
 	__type(key, struct polc_policy_key);
 	__type(value, struct polc_policy_config);
@@ -141,6 +156,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct polc_generation);
@@ -148,6 +164,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(max_entries, 65536);
 	__type(key, __u64);
 	__type(value, struct polc_binding);
@@ -155,6 +172,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
 	__type(value, struct polc_task);
@@ -162,6 +180,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct polc_host);
@@ -169,6 +188,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(max_entries, POLC_COUNT_COUNT);
 	__type(key, __u32);
 	__type(value, __u64);
@@ -176,6 +196,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(max_entries, POLC_STAT_COUNT);
 	__type(key, __u32);
 	__type(value, __u64);
@@ -183,6 +204,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_INODE_STORAGE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
 	__type(value, struct polc_open_cache);
@@ -190,11 +212,13 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(max_entries, 4 << 20);
 } polc_events SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u64);
@@ -223,6 +247,7 @@ struct polc_scratch {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct polc_scratch);
@@ -1329,9 +1354,36 @@ int BPF_PROG(polc_ino_free, struct inode *inode)
 	if (!bpf_inode_storage_get(&polc_open_cache, inode, 0, 0))
 		return 0;
 	entries = bpf_map_lookup_elem(&polc_counts, &key);
-	if (entries)
+	/* Never below 0: while the agent replaces the programs (loader.rs), an old and
+	 * a new polc_ino_free both run for a moment and may both count one entry. */
+	if (entries && *entries > 0)
 		__sync_fetch_and_add(entries, -1);
 	return 0;
+}
+
+/* mnt_ns of a mount no namespace holds: kern_mount()s and the private clones of
+ * clone_private_mount() (fs/mount.h: ERR_PTR(-EINVAL)). */
+#define MNT_NS_INTERNAL ((__u64)-22)
+
+/*
+ * Is `file` a stacked filesystem's own open of the file below (overlayfs, the root
+ * of every container)? It follows the open of the caller's file, which was
+ * judged: deciding it too would judge one open twice, under another path, and
+ * report an Audit twice. Before Linux 6.7 such an inner file has the caller's path
+ * and the lower file's inode; from 6.7 (backing files) its path is the file's
+ * path on the layer, through the layer's private mount (clone_private_mount, a
+ * mount no namespace holds). User space cannot open a path on such a mount
+ * (a pipe's or memfd's reopened through /proc/PID/fd is on one too: it is not
+ * decided either, as file_open never decides the pipe or memfd itself).
+ */
+static __always_inline int stacked_inner(struct file *file)
+{
+	struct mount *m;
+
+	if (file->f_inode != file->f_path.dentry->d_inode)
+		return 1;
+	m = (struct mount *)mount_of(file->f_path.mnt);
+	return (__u64)BPF_CORE_READ(m, mnt_ns) == MNT_NS_INTERNAL;
 }
 
 SEC("lsm/file_open")
@@ -1357,11 +1409,7 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 	cfg = policy_gen_of(cgid, &policy, &generation);
 	if (!cfg)
 		return 0;
-	/* A stacked filesystem (overlayfs, the root of every container) opens the real
-	 * file under the path the caller opened, after that open was judged: the same
-	 * path and decision twice, and an Audit would be reported twice. Such an inner
-	 * file's inode is the lower file's, not its path's. */
-	if (file->f_inode != file->f_path.dentry->d_inode)
+	if (stacked_inner(file))
 		return 0;
 	mode = file->f_mode;
 	fflags = file->f_flags;
@@ -1435,6 +1483,89 @@ done:
 		s->trunc_task = bpf_get_current_pid_tgid();
 		s->trunc_file = (__u64)file;
 	}
+	return action == POLC_BLOCK ? -EPERM : 0;
+}
+
+/*
+ * A descriptor this task receives from another process: over a UNIX socket
+ * (SCM_RIGHTS) or with pidfd_getfd(2). It was opened elsewhere, where no open of
+ * this cgroup judged it, so it is decided here as an open of its file by the mode it
+ * was opened with (READ, WRITE; one event, for the stronger decision, flagged
+ * POLC_EVENT_RECEIVED). BLOCK refuses the descriptor: recvmsg(2) delivers the
+ * message without it (MSG_CTRUNC), pidfd_getfd(2) fails with EPERM. Pseudo files
+ * (pipes, sockets, anonymous inodes, memfds: their dentries have d_dname) have no
+ * path a rule could name and are let through, as file_open never sees them.
+ */
+SEC("lsm/file_receive")
+int BPF_PROG(polc_file_recv, struct file *file, int ret)
+{
+	struct polc_decision rbest = {}, wbest = {};
+	struct path_info pi = {};
+	struct polc_policy_config *cfg;
+	const struct dentry_operations *ops;
+	struct polc_scratch *s;
+	struct dentry *dentry;
+	__u64 cgid;
+	__u32 policy = 0, mode, rule_id;
+	__u16 lookups = 0;
+	__u8 rflags = POLC_EVENT_RECEIVED, wflags = POLC_EVENT_RECEIVED, ra = POLC_ALLOW, wa = POLC_ALLOW, op, action,
+	     flags;
+	int read, write, resolved;
+	long len;
+
+	if (ret != 0)
+		return prior(ret);
+	cgid = bpf_get_current_cgroup_id();
+	cfg = policy_of(cgid, &policy);
+	if (!cfg)
+		return 0;
+	mode = file->f_mode;
+	read = (mode & FMODE_READ) && cfg->has_op[POLC_OP_READ];
+	write = (mode & FMODE_WRITE) && cfg->has_op[POLC_OP_WRITE];
+	if (!read && !write)
+		return 0;
+	dentry = file->f_path.dentry;
+	ops = BPF_CORE_READ(dentry, d_op);
+	if (ops && BPF_CORE_READ(ops, d_dname))
+		return 0;
+	s = scratch();
+	if (!s)
+		return 0;
+	if (read)
+		lookups |= cfg->lookups[POLC_OP_READ];
+	if (write)
+		lookups |= cfg->lookups[POLC_OP_WRITE];
+	len = walk_path(s, dentry, file->f_path.mnt, 1);
+	resolved = len >= 0;
+	if (resolved)
+		path_keys(s, (__u32)len, lookups, &pi);
+	if (read) {
+		if (resolved)
+			path_pass(s, &pi, policy, POLC_OP_READ, cfg->lookups[POLC_OP_READ], 0, NULL, &rbest);
+		else
+			rflags |= POLC_EVENT_PATH_UNRESOLVED;
+		ra = verdict(cfg, POLC_OP_READ, &rbest, &rflags);
+	}
+	if (write) {
+		if (resolved)
+			path_pass(s, &pi, policy, POLC_OP_WRITE, cfg->lookups[POLC_OP_WRITE], 0, NULL, &wbest);
+		else
+			wflags |= POLC_EVENT_PATH_UNRESOLVED;
+		wa = verdict(cfg, POLC_OP_WRITE, &wbest, &wflags);
+	}
+	if (write && wa >= ra) {
+		op = POLC_OP_WRITE;
+		action = wa;
+		flags = wflags;
+		rule_id = wbest.rule_id;
+	} else {
+		op = POLC_OP_READ;
+		action = ra;
+		flags = rflags;
+		rule_id = rbest.rule_id;
+	}
+	if (reported(cfg, action) || !resolved)
+		emit_path(s, cgid, policy, rule_id, op, action, flags, resolved, pi.len);
 	return action == POLC_BLOCK ? -EPERM : 0;
 }
 
@@ -1614,21 +1745,18 @@ static __always_inline int write_decision(struct polc_scratch *s, __u64 cgid, __
 }
 
 /*
- * truncate(2) and ftruncate(2) (on 6.1 both call path_truncate; file_truncate
- * exists from 6.2), and the truncation of an O_TRUNC open, which polc_file_open
- * has already decided as a WRITE: that one is let through here without a second
+ * A truncation of the file at `path` (`file`: the struct file it belongs to, 0
+ * for truncate(2) by name). The truncation of an O_TRUNC open, which
+ * polc_file_open has already decided as a WRITE, is let through without a second
  * decision or event.
  */
-SEC("lsm/path_truncate")
-int BPF_PROG(polc_path_trunc, const struct path *path, int ret)
+static __always_inline int truncate_decision(const struct path *path, __u64 file)
 {
 	struct polc_policy_config *cfg;
 	struct polc_scratch *s;
-	__u64 cgid, file;
+	__u64 cgid;
 	__u32 policy = 0;
 
-	if (ret != 0)
-		return prior(ret);
 	cgid = bpf_get_current_cgroup_id();
 	cfg = policy_of(cgid, &policy);
 	if (!cfg || !cfg->has_op[POLC_OP_WRITE])
@@ -1636,12 +1764,39 @@ int BPF_PROG(polc_path_trunc, const struct path *path, int ret)
 	s = scratch();
 	if (!s)
 		return 0;
-	file = (__u64)path - bpf_core_field_offset(struct file, f_path);
-	if (s->trunc_file == file && s->trunc_task == bpf_get_current_pid_tgid()) {
+	if (file && s->trunc_file == file && s->trunc_task == bpf_get_current_pid_tgid()) {
 		s->trunc_file = 0;
 		return 0;
 	}
-	return write_decision(s, cgid, policy, cfg, walk_path(s, path->dentry, path->mnt, 1), NULL);
+	return write_decision(s, cgid, policy, cfg,
+			      walk_path(s, BPF_CORE_READ(path, dentry), BPF_CORE_READ(path, mnt), 1), NULL);
+}
+
+/*
+ * truncate(2); before Linux 6.2 also ftruncate(2) and the truncation of an O_TRUNC
+ * open (from 6.2 those two go to file_truncate, polc_file_trunc). The path may be
+ * a file's f_path: the struct file is found from it (6.1), or it is a path of its
+ * own (truncate(2)), which no O_TRUNC open noted.
+ */
+SEC("lsm/path_truncate")
+int BPF_PROG(polc_path_trunc, const struct path *path, int ret)
+{
+	if (ret != 0)
+		return prior(ret);
+	return truncate_decision(path, (__u64)path - bpf_core_field_offset(struct file, f_path));
+}
+
+/*
+ * ftruncate(2) and the truncation of an O_TRUNC open, from Linux 6.2. The agent
+ * attaches this program only where the kernel has the hook (6.1 has not:
+ * polc_path_trunc sees both there).
+ */
+SEC("lsm/file_truncate")
+int BPF_PROG(polc_file_trunc, struct file *file, int ret)
+{
+	if (ret != 0)
+		return prior(ret);
+	return truncate_decision(&file->f_path, (__u64)file);
 }
 
 /*

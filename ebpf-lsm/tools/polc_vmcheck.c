@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * polc_vmcheck - a test harness for ebpf-lsm/verify-in-vm.sh (not the agent): load
- * polc_lsm.o with libbpf, pin its maps under a bpffs directory, attach every program,
+ * polc_lsm.o with libbpf, pin its maps under a bpffs directory, attach every program
+ * whose LSM hook the kernel has (file_truncate is missing before Linux 6.2),
  * run a command (which fills maps with bpftool and exercises the hooks), then print
  * the events the ring buffer holds and the drop counter.
  *
@@ -10,6 +11,7 @@
  */
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +40,7 @@ int main(int argc, char **argv)
 {
 	struct bpf_object *obj;
 	struct bpf_program *prog;
-	struct bpf_map *map;
+	struct btf *vmlinux;
 	struct ring_buffer *rb;
 	int status = 0, n = 0, ncpu, fd;
 	char path[512];
@@ -48,25 +50,38 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s <polc_lsm.o> <pin dir> <command...>\n", argv[0]);
 		return 2;
 	}
-	obj = bpf_object__open_file(argv[1], NULL);
+	/* The maps are LIBBPF_PIN_BY_NAME: pinned under the pin dir as they are made. */
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = argv[2]);
+	obj = bpf_object__open_file(argv[1], &opts);
 	if (!obj) {
 		fprintf(stderr, "polc_vmcheck: cannot open %s: %s\n", argv[1], strerror(errno));
 		return 2;
 	}
+	/* A program of a hook this kernel lacks is left out, as the agent does. */
+	vmlinux = btf__load_vmlinux_btf();
+	if (!vmlinux) {
+		fprintf(stderr, "polc_vmcheck: cannot read the kernel's BTF: %s\n", strerror(errno));
+		return 2;
+	}
+	bpf_object__for_each_program(prog, obj)
+	{
+		const char *sec = bpf_program__section_name(prog);
+
+		snprintf(path, sizeof(path), "bpf_lsm_%s", strncmp(sec, "lsm/", 4) ? sec : sec + 4);
+		if (btf__find_by_name_kind(vmlinux, path, BTF_KIND_FUNC) < 0) {
+			printf("polc_vmcheck: %s not loaded: the kernel has no %s\n", bpf_program__name(prog), path);
+			bpf_program__set_autoload(prog, false);
+		}
+	}
+	btf__free(vmlinux);
 	if (bpf_object__load(obj)) {
 		fprintf(stderr, "polc_vmcheck: cannot load %s: %s\n", argv[1], strerror(errno));
 		return 2;
 	}
-	bpf_object__for_each_map(map, obj)
-	{
-		snprintf(path, sizeof(path), "%s/%s", argv[2], bpf_map__name(map));
-		if (bpf_map__pin(map, path)) {
-			fprintf(stderr, "polc_vmcheck: cannot pin map %s at %s\n", bpf_map__name(map), path);
-			return 2;
-		}
-	}
 	bpf_object__for_each_program(prog, obj)
 	{
+		if (!bpf_program__autoload(prog))
+			continue;
 		if (!bpf_program__attach(prog)) {
 			fprintf(stderr, "polc_vmcheck: cannot attach %s (%s): %s\n", bpf_program__name(prog),
 				bpf_program__section_name(prog), strerror(errno));

@@ -356,9 +356,11 @@ def expect_child_blocked(run, name, marker):
         raise CaseFailure(f"step {name}: the shell did not report the child's status: {r['out']!r} {r.get('err')!r}")
 
 
-def matching(run, action=None, op=None, path=None, port=None, rule=None, moved=None, below=None):
+def matching(run, action=None, op=None, path=None, port=None, rule=None, moved=None, below=None, received=None):
     found = []
     for e in run.events:
+        if received is not None and e.get("fdReceived", False) is not received:
+            continue
         if moved is not None and e.get("nameMoved") is not moved:
             continue
         if below is not None and e.get("ruleBelow") is not below:
@@ -949,6 +951,145 @@ def case_file_moves_block():
     expect_events(r, len(blocked))
 
 
+def case_file_fd_passing():
+    """Descriptors opened outside the cgroup and handed to a process in it, over a
+    UNIX socket (SCM_RIGHTS) or with pidfd_getfd(2), are decided as opens of their
+    files by their open mode: a Block refuses the descriptor, an Audit reports it."""
+    f = f"{SCRATCH}/files"
+    with open(f"{f}/watched-fd.txt", "w", encoding="utf-8") as fh:
+        fh.write("w\n")
+    rd, wr = os.pipe()
+    fds = {
+        "secret": os.open(f"{f}/secret.txt", os.O_RDONLY),
+        "ro-write": os.open(f"{f}/ro/t.txt", os.O_WRONLY),
+        "ro-read": os.open(f"{f}/ro/r.txt", os.O_RDONLY),
+        "ro-rdwr": os.open(f"{f}/ro/r.txt", os.O_RDWR),
+        "other-rdwr": os.open(f"{f}/rw-trunc.txt", os.O_RDWR),
+        "watched": os.open(f"{f}/watched-fd.txt", os.O_RDONLY),
+        "pipe": wr,
+    }
+    sock_path = f"{f}/fd-passing.sock"
+    if os.path.exists(sock_path):
+        os.remove(sock_path)
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock_path)
+    srv.listen(8)
+    srv.settimeout(1.0)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                c, _ = srv.accept()
+            except socket.timeout:
+                continue
+            with c:
+                name = c.makefile("r").readline().strip()
+                socket.send_fds(c, [b"x"], [fds[name]])
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+
+    def recv(name, use):
+        return {"name": f"recv-{name}", "kind": "recv-fd", "sock": sock_path, "fd_name": name, "use": use}
+
+    def getfd(name, use):
+        return {"name": f"getfd-{name}", "kind": "getfd", "pid": os.getpid(), "fd": fds[name], "use": use}
+
+    try:
+        r = run_probe(
+            "file-fd-passing",
+            ["file-fd-passing.yaml"],
+            [
+                recv("secret", "read"),
+                recv("ro-write", "write"),
+                recv("ro-read", "read"),
+                recv("ro-rdwr", "read"),
+                recv("other-rdwr", "write"),
+                recv("watched", "read"),
+                recv("pipe", "write"),
+                getfd("secret", "read"),
+                getfd("ro-write", "write"),
+                getfd("ro-read", "read"),
+                # Opens by name in the cgroup, as before.
+                fs("open-secret", "read", f"{f}/secret.txt"),
+                fs("open-ro-read", "read", f"{f}/ro/r.txt"),
+            ],
+        )
+    finally:
+        stop.set()
+        th.join(timeout=10)
+        srv.close()
+        os.remove(sock_path)
+        for fd in (*fds.values(), rd):
+            os.close(fd)
+    expect_exit_ok(r)
+    for s in ("recv-secret", "recv-ro-write", "recv-ro-rdwr", "getfd-secret", "getfd-ro-write", "open-secret"):
+        expect_blocked(r, s)
+    for s in ("recv-ro-read", "recv-other-rdwr", "recv-watched", "recv-pipe", "getfd-ro-read", "open-ro-read"):
+        expect_allowed(r, s)
+    expect_content(f"{f}/ro/t.txt", "t\n", "a refused descriptor wrote")
+    # One event per refused or audited descriptor, flagged as received; the open
+    # by name is not.
+    for op, path, rule, n in (("read", f"{f}/secret.txt", "no-read-secret", 2),
+                              ("write", f"{f}/ro/t.txt", "no-write-ro", 2),
+                              ("write", f"{f}/ro/r.txt", "no-write-ro", 1)):
+        expect_events(r, n, action="block", op=op, path=path, rule=rule, received=True)
+    expect_events(r, 1, action="audit", op="read", path=f"{f}/watched-fd.txt", rule="audit-read-watched",
+                  received=True)
+    expect_events(r, 1, action="block", op="read", path=f"{f}/secret.txt", received=False)
+    expect_events(r, 7)
+
+
+def case_file_overlay():
+    """Opens of files on overlayfs are decided once, by the path the caller opened:
+    not again when overlayfs opens the file below on its layer (from Linux 6.7 a
+    backing file on the layer's private mount), also for a copy-up."""
+    o = f"{SCRATCH}/ovl"
+    os.makedirs(o, exist_ok=True)
+    # The layers on a tmpfs of their own: overlayfs refuses an overlay (the guest's
+    # /tmp) as its upper layer.
+    sh(f"mount -t tmpfs polc-ovl {o}")
+    try:
+        for d in ("lower", "upper", "work", "merged"):
+            os.makedirs(f"{o}/{d}")
+        for name in ("ovl-audit.txt", "ovl-secret.txt", "ovl-ro.txt", "plain.txt"):
+            with open(f"{o}/lower/{name}", "w", encoding="utf-8") as fh:
+                fh.write(f"{name}\n")
+        sh(f"mount -t overlay polc-ovl -o lowerdir={o}/lower,upperdir={o}/upper,workdir={o}/work {o}/merged")
+        m = f"{o}/merged"
+        r = run_probe(
+            "file-overlay",
+            ["file-overlay.yaml"],
+            [
+                fs("read-audited", "read", f"{m}/ovl-audit.txt"),
+                fs("read-secret", "read", f"{m}/ovl-secret.txt"),
+                fs("write-ro", "write", f"{m}/ovl-ro.txt"),
+                fs("write-plain", "write", f"{m}/plain.txt"),  # a copy-up to the upper layer
+                fs("read-plain", "read", f"{m}/plain.txt"),
+                fs("read-audited-again", "read", f"{m}/ovl-audit.txt"),
+            ],
+        )
+        copied_up = os.path.exists(f"{o}/upper/plain.txt")
+        ro_up = os.path.exists(f"{o}/upper/ovl-ro.txt")
+    finally:
+        sh(f"umount {o}/merged", check=False)
+        sh(f"umount {o}", check=False)
+    expect_exit_ok(r)
+    for s in ("read-audited", "write-plain", "read-plain", "read-audited-again"):
+        expect_allowed(r, s)
+    for s in ("read-secret", "write-ro"):
+        expect_blocked(r, s)
+    if not copied_up:
+        raise CaseFailure("the write of plain.txt did not copy it up to the upper layer")
+    if ro_up:
+        raise CaseFailure("the refused write of ovl-ro.txt copied it up")
+    expect_events(r, 2, action="audit", op="read", path=f"{m}/ovl-audit.txt", rule="audit-ovl-read")
+    expect_events(r, 1, action="block", op="read", path=f"{m}/ovl-secret.txt", rule="no-read-ovl-secret")
+    expect_events(r, 1, action="block", op="write", path=f"{m}/ovl-ro.txt", rule="no-write-ovl-ro")
+    expect_events(r, 4)
+
+
 def case_file_write_audit():
     a = f"{SCRATCH}/files/audited"
     fd = os.open(f"{a}/b.txt", os.O_WRONLY)
@@ -1319,6 +1460,63 @@ def events_reader(logfile):
     return p
 
 
+def link_programs(pin):
+    """{program: id of the program its pinned link runs} under `pin`/links."""
+    out = {}
+    for name in sorted(os.listdir(f"{pin}/links")):
+        p = subprocess.run(["bpftool", "-j", "link", "show", "pinned", f"{pin}/links/{name}"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=60, check=False)
+        if p.returncode != 0:
+            raise CaseFailure(f"bpftool link show pinned {name}: {p.stderr!r}")
+        out[name] = json.loads(p.stdout)["prog_id"]
+    return out
+
+
+def upgrade_in_place(plan, cg, still_blocked, events_log):
+    """Pins of another polc build of the same ABI: the object marker renamed and one
+    link (polc_connect) removed, as a build without that program would leave them.
+    The next start replaces every program over the same maps: the plan stays loaded
+    and bound, its block holds throughout, a reader that started before reads the new
+    programs' events, every link runs a new program; the start after reuses them."""
+    pin = "/sys/fs/bpf/polc"
+    markers = [n for n in os.listdir(pin) if n.startswith("object-")]
+    if len(markers) != 1:
+        raise CaseFailure(f"expected one object marker in {pin}, found {markers}")
+    other = "object-0123456789abcdef"
+    os.rename(f"{pin}/{markers[0]}", f"{pin}/{other}")
+    os.remove(f"{pin}/links/polc_connect")
+    before = link_programs(pin)
+    reader = events_reader(events_log)
+    try:
+        _, out, err = polc("agent", "status", "--format", "json")
+        if "replaced the eBPF programs" not in err or "object 0123456789abcdef" not in err:
+            raise CaseFailure(f"the start did not say it replaced the other build's programs: {err!r}")
+        after = link_programs(pin)
+        if set(after) != set(before) | {"polc_connect"}:
+            raise CaseFailure(f"links after the replacement: {sorted(after)}, before: {sorted(before)}")
+        same = [n for n in before if before[n] == after[n]]
+        if same:
+            raise CaseFailure(f"these links still run the old programs: {same}")
+        if sorted(n for n in os.listdir(pin) if n.startswith("object-")) != markers:
+            raise CaseFailure(f"the object marker is not this build's again: {os.listdir(pin)}")
+        row = [x for x in json.loads(out)["slots"] if x["plan"] == plan]
+        if not row or not row[0]["loaded"] or [c["path"] for c in row[0]["cgroups"]] != [cg]:
+            raise CaseFailure(f"after the replacement {plan} is not loaded and bound to {cg}: {out}")
+        still_blocked("after its programs were replaced")
+        time.sleep(1.0)
+    finally:
+        reader.send_signal(signal.SIGTERM)
+        reader.wait(timeout=30)
+    with open(events_log, encoding="utf-8") as f:
+        evs = [json.loads(l) for l in f if l.strip()]
+    if not any(e.get("action") == "block" and e.get("rule") == "block-id" for e in evs):
+        raise CaseFailure(f"the reader that started before the replacement saw no block after it: {evs}")
+    _, _, err = polc("agent", "status")
+    if "replaced" in err or link_programs(pin) != after:
+        raise CaseFailure(f"the start after the replacement did not reuse the programs: {err!r}")
+    log(f"agent-restart: {len(after)} programs replaced in place, {len(evs)} events read across")
+
+
 def case_agent_restart():
     """`polc agent`: apply a compiled bundle and bind a cgroup; enforcement stays with
     no polc process running; a restarted event reader names the rule; a new bundle
@@ -1396,6 +1594,7 @@ def case_agent_restart():
         row = [x for x in st["slots"] if x["plan"] == plan]
         if not row or not row[0]["loaded"] or [c["path"] for c in row[0]["cgroups"]] != [cg]:
             raise CaseFailure(f"status does not show {plan} loaded and bound to {cg}: {st}")
+        upgrade_in_place(plan, cg, lambda why: blocked(["/usr/bin/id", "-u"], why), f"{d}/events-3.jsonl")
         _, out, _ = polc("agent", "apply", f"{d}/v1/out")
         if not re_line(out, r"unchanged\s+slot\s+" + slot):
             raise CaseFailure(f"the same bundle again was not left unchanged: {out!r}")
@@ -1675,8 +1874,8 @@ def case_k8s_watch():
         if blocked_in(web):
             raise CaseFailure("id was blocked in the web cgroup before its pod was in the API")
         api.put(web_p)
-        took = wait_for("the new pod's container bound", lambda: blocked_in(web))
-        log(f"k8s-watch: bound {took:.1f} s after the pod's event")
+        bound_took = wait_for("the new pod's container bound", lambda: blocked_in(web))
+        log(f"k8s-watch: bound {bound_took:.1f} s after the pod's event")
         if blocked_in(other):
             raise CaseFailure("the other node's pod was bound")
         paths = bound_paths()
@@ -1703,7 +1902,7 @@ def case_k8s_watch():
         text = file_text(log1) + file_text(log2)
         if "bind " not in text or "shop-web-7c9f8d6b5-w4tch container web" not in text:
             raise CaseFailure(f"the watch did not print the binding: {tail(text)}")
-        say(f"  k8s-watch: bound {took:.1f} s after the pod's event; {len(api.requests)} API requests")
+        say(f"  k8s-watch: bound {bound_took:.1f} s after the pod's event; {len(api.requests)} API requests")
     finally:
         for p in watchers:
             if p.poll() is None:
@@ -1989,6 +2188,8 @@ CASES = [
     ("file-open-cache", case_file_open_cache),
     ("file-write-audit", case_file_write_audit),
     ("file-write-dryrun", case_file_write_dryrun),
+    ("file-fd-passing", case_file_fd_passing),
+    ("file-overlay", case_file_overlay),
     ("net-egress-block", case_net_egress_block),
     ("net-sendto-block", case_net_sendto_block),
     ("net-egress-audit", case_net_egress_audit),

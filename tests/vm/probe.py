@@ -17,6 +17,12 @@ run. Kinds:
   truncate path         truncate(2) to length 0 without opening
   ftruncate fd          ftruncate(2) to length 0 of an inherited descriptor (the
                         runner opened it for writing, outside the cgroup)
+  recv-fd  sock, fd_name, use
+                        ask the runner's UNIX socket `sock` for its descriptor
+                        `fd_name` and receive it (SCM_RIGHTS); a refused descriptor
+                        (none came, MSG_CTRUNC) is recorded as EPERM; then `use` it:
+                        "read" (pread), "write" (a write of 0 bytes) or "none"
+  getfd    pid, fd, use pidfd_getfd(2) of descriptor `fd` of process `pid`, then use it
   create   path         open O_WRONLY|O_CREAT|O_EXCL (a new file)
   mkfifo   path         mknod(2) of a FIFO (a new file without open)
   mkdir    path         mkdir(2) (Python's os.mkdir without dir_fd)
@@ -50,6 +56,7 @@ run. Kinds:
 """
 
 import ctypes
+import errno
 import json
 import os
 import socket
@@ -113,13 +120,20 @@ def open_cache_mask(path):
         os.close(map_fd)
 
 
+_POSSIBLE_CPUS = []
+
+
 def possible_cpus():
-    with open("/sys/devices/system/cpu/possible", encoding="utf-8") as f:
-        n = 0
-        for part in f.read().strip().split(","):
-            lo, _, hi = part.partition("-")
-            n += int(hi or lo) - int(lo) + 1
-        return n
+    """The number of possible CPUs, read once: a `stats` step after the first opens
+    nothing (an open of the sysfs file would be an open cache hit of its own)."""
+    if not _POSSIBLE_CPUS:
+        with open("/sys/devices/system/cpu/possible", encoding="utf-8") as f:
+            n = 0
+            for part in f.read().strip().split(","):
+                lo, _, hi = part.partition("-")
+                n += int(hi or lo) - int(lo) + 1
+        _POSSIBLE_CPUS.append(n)
+    return _POSSIBLE_CPUS[0]
 
 
 def cache_stats():
@@ -136,6 +150,17 @@ def cache_stats():
         return out
     finally:
         os.close(map_fd)
+
+
+def use_fd(fd, use):
+    """Read from or write to a descriptor the probe was given, then close it."""
+    try:
+        if use == "read":
+            os.pread(fd, 16, 0)
+        elif use == "write":
+            os.write(fd, b"")
+    finally:
+        os.close(fd)
 
 
 def run_step(step):
@@ -181,6 +206,31 @@ def run_step(step):
             res["ok"] = True
         elif kind == "ftruncate":
             os.ftruncate(step["fd"], 0)
+            res["ok"] = True
+        elif kind == "recv-fd":
+            # Ask the runner's socket for its descriptor `name`: one byte comes back,
+            # with the descriptor unless the kernel refused it (MSG_CTRUNC).
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+                c.connect(step["sock"])
+                c.sendall(step["fd_name"].encode() + b"\n")
+                _, fds, flags, _ = socket.recv_fds(c, 16, 1)
+            if not fds:
+                what = "refused (MSG_CTRUNC)" if flags & socket.MSG_CTRUNC else "not sent"
+                raise OSError(errno.EPERM, f"descriptor {what}")
+            use_fd(fds[0], step["use"])
+            res["ok"] = True
+        elif kind == "getfd":
+            # pidfd_getfd(2) of the runner's descriptor `fd`.
+            libc = ctypes.CDLL(None, use_errno=True)
+            pidfd = os.pidfd_open(step["pid"])
+            try:
+                fd = libc.syscall(438, pidfd, step["fd"], 0)  # SYS_pidfd_getfd
+                if fd < 0:
+                    e = ctypes.get_errno()
+                    raise OSError(e, os.strerror(e))
+            finally:
+                os.close(pidfd)
+            use_fd(fd, step["use"])
             res["ok"] = True
         elif kind == "mkfifo":
             os.mkfifo(step["path"], 0o644)

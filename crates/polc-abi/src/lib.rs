@@ -216,6 +216,9 @@ pub mod event_flags {
     pub const NAME_MOVED: u8 = 1 << 4;
     /// Decided by a rule on paths below this directory (`polc_dir_guard`).
     pub const BELOW: u8 = 1 << 5;
+    /// A descriptor received from another process (`SCM_RIGHTS`, `pidfd_getfd`),
+    /// decided as an open of its file.
+    pub const RECEIVED: u8 = 1 << 6;
 }
 
 /// `POLC_CONFIG_*` bits of [`PolicyConfig::flags`].
@@ -757,6 +760,7 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("POLC_EVENT_PATH_UNRESOLVED", event_flags::PATH_UNRESOLVED as u64),
     ("POLC_EVENT_PARENT_UNKNOWN", event_flags::PARENT_UNKNOWN as u64),
     ("POLC_EVENT_NAME_MOVED", event_flags::NAME_MOVED as u64),
+    ("POLC_EVENT_RECEIVED", event_flags::RECEIVED as u64),
     ("POLC_EVENT_BELOW", event_flags::BELOW as u64),
     ("POLC_CONFIG_EVENT_ALLOW", config_flags::EVENT_ALLOW as u64),
     ("POLC_HOST_OPEN_CACHE", host_flags::OPEN_CACHE as u64),
@@ -1067,6 +1071,10 @@ pub struct ProgramDef {
     pub section: &'static str,
     /// The header's `#define` for the section.
     pub c_section_define: &'static str,
+    /// The Linux version that added the hook, for a hook older kernels lack: the
+    /// agent attaches the program only where the kernel's BTF has the hook
+    /// (`bpf_lsm_<hook>`), and an older kernel's hooks cover what it decides.
+    pub hook_since: Option<&'static str>,
 }
 
 /// The programs, one per LSM hook.
@@ -1076,120 +1084,154 @@ pub const PROGRAMS: &[ProgramDef] = &[
         c_define: "POLC_PROG_BPRM_CHECK",
         section: "lsm/bprm_check_security",
         c_section_define: "POLC_SEC_BPRM_CHECK",
+        hook_since: None,
     },
     ProgramDef {
         name: "polc_bprm_done",
         c_define: "POLC_PROG_BPRM_DONE",
         section: "lsm/bprm_committed_creds",
         c_section_define: "POLC_SEC_BPRM_DONE",
+        hook_since: None,
     },
     ProgramDef {
         name: "polc_task_alloc",
         c_define: "POLC_PROG_TASK_ALLOC",
         section: "lsm/task_alloc",
         c_section_define: "POLC_SEC_TASK_ALLOC",
+        hook_since: None,
     },
     ProgramDef {
         name: "polc_file_open",
         c_define: "POLC_PROG_FILE_OPEN",
         section: "lsm/file_open",
         c_section_define: "POLC_SEC_FILE_OPEN",
+        hook_since: None,
     },
     ProgramDef {
         name: "polc_path_trunc",
         c_define: "POLC_PROG_PATH_TRUNCATE",
         section: "lsm/path_truncate",
         c_section_define: "POLC_SEC_PATH_TRUNCATE",
+        hook_since: None,
+    },
+    ProgramDef {
+        name: "polc_file_recv",
+        c_define: "POLC_PROG_FILE_RECEIVE",
+        section: "lsm/file_receive",
+        c_section_define: "POLC_SEC_FILE_RECEIVE",
+        hook_since: None,
+    },
+    ProgramDef {
+        name: "polc_file_trunc",
+        c_define: "POLC_PROG_FILE_TRUNCATE",
+        section: "lsm/file_truncate",
+        c_section_define: "POLC_SEC_FILE_TRUNCATE",
+        hook_since: Some("6.2"),
     },
     ProgramDef {
         name: "polc_path_mknod",
         c_define: "POLC_PROG_PATH_MKNOD",
         section: "lsm/path_mknod",
         c_section_define: "POLC_SEC_PATH_MKNOD",
+        hook_since: None,
     },
     ProgramDef {
         name: "polc_unlink",
         c_define: "POLC_PROG_PATH_UNLINK",
         section: "lsm/path_unlink",
         c_section_define: "POLC_SEC_PATH_UNLINK",
+        hook_since: None,
     },
     ProgramDef {
         name: "polc_mkdir",
         c_define: "POLC_PROG_PATH_MKDIR",
         section: "lsm/path_mkdir",
         c_section_define: "POLC_SEC_PATH_MKDIR",
+        hook_since: None,
     },
     ProgramDef {
         name: "polc_rmdir",
         c_define: "POLC_PROG_PATH_RMDIR",
         section: "lsm/path_rmdir",
         c_section_define: "POLC_SEC_PATH_RMDIR",
+        hook_since: None,
     },
     ProgramDef {
         name: "polc_symlink",
         c_define: "POLC_PROG_PATH_SYMLINK",
         section: "lsm/path_symlink",
         c_section_define: "POLC_SEC_PATH_SYMLINK",
+        hook_since: None,
     },
     ProgramDef {
         name: "polc_link",
         c_define: "POLC_PROG_PATH_LINK",
         section: "lsm/path_link",
         c_section_define: "POLC_SEC_PATH_LINK",
+        hook_since: None,
     },
     ProgramDef {
         name: "polc_rename",
         c_define: "POLC_PROG_PATH_RENAME",
         section: "lsm/path_rename",
         c_section_define: "POLC_SEC_PATH_RENAME",
+        hook_since: None,
     },
     ProgramDef {
         name: "polc_connect",
         c_define: "POLC_PROG_CONNECT",
         section: "lsm/socket_connect",
         c_section_define: "POLC_SEC_CONNECT",
+        hook_since: None,
     },
     ProgramDef {
         name: "polc_sendmsg",
         c_define: "POLC_PROG_SENDMSG",
         section: "lsm/socket_sendmsg",
         c_section_define: "POLC_SEC_SENDMSG",
+        hook_since: None,
     },
     ProgramDef {
         name: "polc_conn_req",
         c_define: "POLC_PROG_CONN_REQUEST",
         section: "lsm/inet_conn_request",
         c_section_define: "POLC_SEC_CONN_REQUEST",
+        hook_since: None,
     },
     ProgramDef {
         name: "polc_sock_new",
         c_define: "POLC_PROG_SOCKET_CREATE",
         section: "lsm/socket_create",
         c_section_define: "POLC_SEC_SOCKET_CREATE",
+        hook_since: None,
     },
     ProgramDef {
         name: "polc_capable",
         c_define: "POLC_PROG_CAPABLE",
         section: "lsm/capable",
         c_section_define: "POLC_SEC_CAPABLE",
+        hook_since: None,
     },
     ProgramDef {
         name: "polc_ino_link",
         c_define: "POLC_PROG_INODE_LINK",
         section: "lsm/inode_link",
         c_section_define: "POLC_SEC_INODE_LINK",
+        hook_since: None,
     },
     ProgramDef {
         name: "polc_ino_unlink",
         c_define: "POLC_PROG_INODE_UNLINK",
         section: "lsm/inode_unlink",
         c_section_define: "POLC_SEC_INODE_UNLINK",
+        hook_since: None,
     },
     ProgramDef {
         name: "polc_ino_free",
         c_define: "POLC_PROG_INODE_FREE",
         section: "lsm/inode_free_security",
         c_section_define: "POLC_SEC_INODE_FREE",
+        hook_since: None,
     },
 ];
 

@@ -244,6 +244,8 @@ pub fn json(out: &mut String, v: &Violation<'_>, clock: &Clock) {
             push_bool(out, v.flags & polc_abi::event_flags::NAME_MOVED != 0);
             out.push_str(",\"ruleBelow\":");
             push_bool(out, v.flags & polc_abi::event_flags::BELOW != 0);
+            out.push_str(",\"fdReceived\":");
+            push_bool(out, v.flags & polc_abi::event_flags::RECEIVED != 0);
         }
         Object::Peer { addr, port, proto } => {
             let _ = write!(
@@ -386,6 +388,8 @@ pub fn cef(out: &mut String, v: &Violation<'_>, clock: &Clock) {
                 out.push_str(" reason=directory moved");
             } else if v.flags & polc_abi::event_flags::NAME_MOVED != 0 {
                 out.push_str(" reason=name moved");
+            } else if v.flags & polc_abi::event_flags::RECEIVED != 0 {
+                out.push_str(" reason=descriptor received");
             }
         }
         Object::Peer { addr, port, proto } => {
@@ -622,13 +626,14 @@ mod tests {
     }
 
     #[test]
-    fn moved_names_say_so_in_both_formats() {
-        use polc_abi::event_flags::{BELOW, NAME_MOVED};
+    fn moved_names_and_received_descriptors_say_so_in_both_formats() {
+        use polc_abi::event_flags::{BELOW, NAME_MOVED, RECEIVED};
         let c = catalog();
-        for (flags, moved, below, reason) in [
-            (0, false, false, None),
-            (NAME_MOVED, true, false, Some(" reason=name moved cs1=")),
-            (NAME_MOVED | BELOW, true, true, Some(" reason=directory moved cs1=")),
+        for (flags, moved, below, received, reason) in [
+            (0, false, false, false, None),
+            (NAME_MOVED, true, false, false, Some(" reason=name moved cs1=")),
+            (NAME_MOVED | BELOW, true, true, false, Some(" reason=directory moved cs1=")),
+            (RECEIVED, false, false, true, Some(" reason=descriptor received cs1=")),
         ] {
             let e = polc_abi::Event { flags, ..exec_event() };
             let bytes = encode(&e);
@@ -637,8 +642,8 @@ mod tests {
             json(&mut s, &v, &CLOCK);
             let parsed: serde_json::Value = serde_json::from_str(&s).unwrap_or_default();
             assert_eq!(
-                (parsed["nameMoved"].as_bool(), parsed["ruleBelow"].as_bool()),
-                (Some(moved), Some(below)),
+                (parsed["nameMoved"].as_bool(), parsed["ruleBelow"].as_bool(), parsed["fdReceived"].as_bool()),
+                (Some(moved), Some(below), Some(received)),
                 "{s}"
             );
             let line = cef_line(&e);

@@ -1,20 +1,23 @@
 //! Load the eBPF LSM object and attach its programs, or reuse what an earlier run
-//! pinned.
+//! pinned, or replace the programs another build of polc pinned.
 //!
 //! Pins live under [`crate::PIN_DIR`] (`/sys/fs/bpf/polc`):
 //!
 //! ```text
-//! /sys/fs/bpf/polc/abi-<N>/          marker: the ABI version of the pinned object
-//! /sys/fs/bpf/polc/maps/<map>        every map of the object
-//! /sys/fs/bpf/polc/links/<program>   the LSM link of every program of ATTACH
+//! /sys/fs/bpf/polc/abi-<N>/          marker: the ABI version of the pinned maps
+//! /sys/fs/bpf/polc/object-<id>/      marker: the object whose programs are attached
+//! /sys/fs/bpf/polc/maps/<map>        every map of the object (pinned by name)
+//! /sys/fs/bpf/polc/links/<program>   the LSM link of every program whose hook the kernel has
 //! /sys/fs/bpf/polc/events-reader/      held (flock) by the process reading polc_events
 //! ```
 //!
 //! A pinned link keeps its program attached after the process that loaded it exits,
 //! and pinned maps keep their entries, so an agent restart (or the end of a
-//! `polc exec`) leaves enforcement in place. On start, when every pin of the current
-//! ABI exists, nothing is loaded: the maps are reopened from their pins. Pins of
-//! another ABI version, or an incomplete set, are an error that says to remove the
+//! `polc exec`) leaves enforcement in place. On start, when every pin of this
+//! object exists, nothing is loaded: the maps are reopened from their pins. When
+//! the maps are this ABI's but the programs another build's (or some are missing),
+//! the programs are replaced over the same maps ([`Loaded::replaced`]). Pins
+//! of another ABI version, or maps missing, are an error that says to remove the
 //! directory (`rm -r /sys/fs/bpf/polc` detaches everything polc attached).
 //!
 //! Changes to the maps are serialised between processes by an exclusive `flock` on
@@ -28,9 +31,10 @@ use aya::maps::lpm_trie::{Key, LpmTrie};
 use aya::maps::{Array, HashMap, Map, MapData, MapError, PerCpuArray};
 use aya::programs::Lsm;
 use aya::programs::links::FdLink;
+use aya_obj::btf::BtfKind;
 use polc_abi::{
     Binding, Generation, Host, MAP_TYPE_ARRAY, MAP_TYPE_HASH, MAP_TYPE_LPM_TRIE, MAP_TYPE_PERCPU_ARRAY,
-    MAP_TYPE_RINGBUF, MapDef, PROGRAMS,
+    MAP_TYPE_RINGBUF, MapDef, PROGRAMS, ProgramDef,
 };
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -38,7 +42,48 @@ use std::path::{Path, PathBuf};
 /// The attach table: every program of the object and its LSM hook, from
 /// `polc_abi::PROGRAMS` (the hook is the section name without `lsm/`).
 pub fn attach_table() -> Vec<(&'static str, &'static str)> {
-    PROGRAMS.iter().map(|p| (p.name, p.section.strip_prefix("lsm/").unwrap_or(p.section))).collect()
+    PROGRAMS.iter().map(|p| (p.name, hook_of(p))).collect()
+}
+
+fn hook_of(p: &ProgramDef) -> &'static str {
+    p.section.strip_prefix("lsm/").unwrap_or(p.section)
+}
+
+/// Does the kernel whose BTF this is have the LSM hook `hook` (`bpf_lsm_<hook>`)?
+fn kernel_has_hook(btf: &aya::Btf, hook: &str) -> bool {
+    btf.id_by_type_name_kind(&format!("bpf_lsm_{hook}"), BtfKind::Func).is_ok()
+}
+
+/// A program of the object that is not attached because the running kernel lacks
+/// its hook (a hook newer than the kernel: [`ProgramDef::hook_since`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unattached {
+    /// Program.
+    pub program: &'static str,
+    /// LSM hook.
+    pub hook: &'static str,
+    /// The Linux version that added the hook.
+    pub since: &'static str,
+}
+
+/// The programs of the object whose hooks the running kernel lacks (none on a
+/// kernel that has every hook). Reads the kernel's BTF only when a program with a
+/// newer hook has no link pinned in `dir`.
+///
+/// # Errors
+/// [`Error::Btf`] when the kernel's BTF cannot be read.
+pub fn unattached(dir: &Path) -> Result<Vec<Unattached>, Error> {
+    let newer: Vec<&ProgramDef> =
+        PROGRAMS.iter().filter(|p| p.hook_since.is_some() && !link_pin(dir, p.name).exists()).collect();
+    if newer.is_empty() {
+        return Ok(Vec::new());
+    }
+    let btf = aya::Btf::from_sys_fs().map_err(|e| Error::Btf(Box::new(e)))?;
+    Ok(newer
+        .into_iter()
+        .filter(|p| !kernel_has_hook(&btf, hook_of(p)))
+        .map(|p| Unattached { program: p.name, hook: hook_of(p), since: p.hook_since.unwrap_or_default() })
+        .collect())
 }
 
 /// Name of the optional per-CPU drop counter map (events the ring buffer had no room for).
@@ -64,6 +109,10 @@ pub struct Loaded {
     pub maps: KernelMaps,
     /// Were the pins of an earlier run reused (nothing loaded)?
     pub reused: bool,
+    /// The programs of another object (another polc build of the same ABI) were
+    /// replaced by this polc's, over the same pinned maps: the other object's id
+    /// (`unknown` for pins made before objects were named).
+    pub replaced: Option<String>,
     /// The pin directory.
     pub dir: PathBuf,
 }
@@ -84,6 +133,29 @@ fn lock_dir(dir: &Path) -> Result<Lock, Error> {
 
 fn abi_marker(dir: &Path) -> PathBuf {
     dir.join(format!("abi-{}", polc_abi::ABI_VERSION))
+}
+
+/// The id of the embedded object: the first 16 hex digits of its SHA-256. Pinned as
+/// the directory `object-<id>` beside the ABI marker: which programs are attached.
+pub fn object_id() -> String {
+    use sha2::Digest as _;
+    let d = sha2::Sha256::digest(crate::OBJECT);
+    d.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+fn object_marker(dir: &Path) -> PathBuf {
+    dir.join(format!("object-{}", object_id()))
+}
+
+/// The ids of the objects whose markers are in `dir` (one, normally).
+fn pinned_objects(dir: &Path) -> Result<Vec<String>, Error> {
+    let mut ids: Vec<String> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_prefix("object-")).map(str::to_string))
+        .collect();
+    ids.sort();
+    Ok(ids)
 }
 
 impl Loaded {
@@ -128,13 +200,18 @@ impl Loaded {
         crate::checks::all(dir)?;
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let _lock = lock_dir(dir)?;
-        let reused = if pins_complete(dir)? {
-            true
-        } else {
-            load_and_pin(dir)?;
-            false
+        let (reused, replaced) = match pin_state(dir)? {
+            PinState::Current => (true, None),
+            PinState::Empty => {
+                load_and_pin(dir)?;
+                (false, None)
+            }
+            PinState::OtherObject(from) => {
+                replace_programs(dir)?;
+                (false, Some(from))
+            }
         };
-        Ok(Loaded { maps: open_pins(dir)?, reused, dir: dir.to_path_buf() })
+        Ok(Loaded { maps: open_pins(dir)?, reused, replaced, dir: dir.to_path_buf() })
     }
 
     /// Serialise map changes with other polc processes.
@@ -187,36 +264,60 @@ fn link_pin(dir: &Path, program: &str) -> PathBuf {
     dir.join("links").join(program)
 }
 
-/// Are the pins of this ABI all there? Some of them, or pins of another ABI: error.
-fn pins_complete(dir: &Path) -> Result<bool, Error> {
+/// What is pinned in the pin directory.
+#[derive(Debug, PartialEq, Eq)]
+enum PinState {
+    /// Nothing: load and pin.
+    Empty,
+    /// This object, complete: reuse it.
+    Current,
+    /// Every map of this ABI, with the programs of another object (a polc build
+    /// before or after this one), or with links missing: replace the programs over
+    /// the same maps. The other object's id.
+    OtherObject(String),
+}
+
+/// The state of the pins. Pins of another ABI, or maps missing: error (the maps
+/// hold the bundles and bindings, and another ABI lays them out differently).
+/// A program whose hook the kernel lacks has no link (see [`unattached`]).
+fn pin_state(dir: &Path) -> Result<PinState, Error> {
     let mut have = Vec::new();
     let mut missing = Vec::new();
     let maps = polc_abi::MAPS.iter().map(|m| map_pin(dir, m.name));
-    let links = attach_table().into_iter().map(|(p, _)| link_pin(dir, p));
-    for p in maps.chain(links).chain([abi_marker(dir)]) {
+    for p in maps.chain([abi_marker(dir)]) {
         if p.exists() { have.push(p) } else { missing.push(p) }
     }
-    if missing.is_empty() {
-        return Ok(true);
-    }
-    let other = std::fs::read_dir(dir)
+    let other_abi = std::fs::read_dir(dir)
         .map_err(io(dir))?
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find(|n| n.starts_with("abi-"));
-    if have.is_empty() && other.is_none() {
-        return Ok(false);
+        .find(|n| n.starts_with("abi-") && *n != format!("abi-{}", polc_abi::ABI_VERSION));
+    let any_link = std::fs::read_dir(dir.join("links")).is_ok_and(|mut d| d.next().is_some());
+    if have.is_empty() && other_abi.is_none() && !any_link {
+        return Ok(PinState::Empty);
     }
-    let (what, reason) = match &other {
-        Some(o) if *o != format!("abi-{}", polc_abi::ABI_VERSION) => {
-            ("object".to_string(), format!("it was pinned by a polc with another ABI ({o})"))
-        }
-        _ => {
-            let p = missing.first().map(|p| p.display().to_string()).unwrap_or_default();
-            ("object".to_string(), format!("the pins are incomplete ({p} is missing)"))
-        }
+    if let Some(o) = other_abi {
+        let reason = format!("it was pinned by a polc with another ABI ({o})");
+        return Err(Error::Pinned { what: "object".into(), path: dir.to_path_buf(), reason, dir: dir.to_path_buf() });
+    }
+    if let Some(p) = missing.first() {
+        let reason = format!("the pins are incomplete ({} is missing)", p.display());
+        return Err(Error::Pinned { what: "object".into(), path: dir.to_path_buf(), reason, dir: dir.to_path_buf() });
+    }
+    let objects = pinned_objects(dir)?;
+    let ours = object_id();
+    let from = match objects.as_slice() {
+        [one] if *one == ours => None,
+        [] => Some("unknown".to_string()),
+        many => Some(many.iter().find(|o| **o != ours).unwrap_or(&many[0]).clone()),
     };
-    Err(Error::Pinned { what, path: dir.to_path_buf(), reason, dir: dir.to_path_buf() })
+    if let Some(from) = from {
+        return Ok(PinState::OtherObject(from));
+    }
+    // This object: every link of a hook the kernel has must be there.
+    let lacking: Vec<&str> = unattached(dir)?.iter().map(|u| u.program).collect();
+    let links_missing = PROGRAMS.iter().any(|p| !lacking.contains(&p.name) && !link_pin(dir, p.name).exists());
+    Ok(if links_missing { PinState::OtherObject(ours) } else { PinState::Current })
 }
 
 fn load_and_pin(dir: &Path) -> Result<(), Error> {
@@ -226,47 +327,104 @@ fn load_and_pin(dir: &Path) -> Result<(), Error> {
         let _ = std::fs::remove_dir_all(dir.join("links"));
         let _ = std::fs::remove_dir_all(dir.join("maps"));
         let _ = std::fs::remove_dir(abi_marker(dir));
+        let _ = std::fs::remove_dir(object_marker(dir));
     }
     result
 }
 
 fn load_and_pin_inner(dir: &Path) -> Result<(), Error> {
-    let btf = aya::Btf::from_sys_fs().map_err(|e| Error::Btf(Box::new(e)))?;
-    let mut ebpf = aya::EbpfLoader::new()
-        .btf(Some(&btf))
-        .allow_unsupported_maps()
-        .load(crate::OBJECT)
-        .map_err(|e| Error::Load(Box::new(e)))?;
     for sub in ["maps", "links"] {
         let d = dir.join(sub);
         std::fs::create_dir_all(&d).map_err(io(&d))?;
     }
-    for (program, hook) in attach_table() {
-        let prog: &mut Lsm =
-            ebpf.program_mut(program).and_then(|p| p.try_into().ok()).ok_or(Error::MissingProgram { program, hook })?;
-        let err = |step| move |source| Error::Program { step, program, hook, source: Box::new(source) };
-        prog.load(hook, &btf).map_err(err("load"))?;
-        let id = prog.attach().map_err(err("attach"))?;
-        let link = prog.take_link(id).map_err(err("attach"))?;
-        let path = link_pin(dir, program);
-        FdLink::from(link).pin(&path).map_err(|source| Error::Pin {
+    // The maps are pinned by name as they are made (LIBBPF_PIN_BY_NAME).
+    let (mut ebpf, btf) = load_object(dir)?;
+    for (def, program, hook) in programs_for(&btf) {
+        let link = attach(&mut ebpf, &btf, program, hook)?;
+        let path = link_pin(dir, def.name);
+        link.pin(&path).map_err(|source| Error::Pin {
             what: format!("program `{program}`"),
             path,
             source: Box::new(source),
         })?;
     }
-    for (name, map) in ebpf.maps() {
-        if name.starts_with('.') {
-            continue;
-        }
-        let path = map_pin(dir, name);
-        map.pin(&path).map_err(|source| Error::Pin {
-            what: format!("map `{name}`"),
-            path,
-            source: Box::new(source),
-        })?;
+    for m in [abi_marker(dir), object_marker(dir)] {
+        std::fs::create_dir_all(&m).map_err(io(&m))?;
     }
-    let m = abi_marker(dir);
+    Ok(())
+}
+
+/// Load the embedded object, its maps those pinned in `dir/maps` (made and pinned
+/// there when missing).
+fn load_object(dir: &Path) -> Result<(aya::Ebpf, aya::Btf), Error> {
+    let btf = aya::Btf::from_sys_fs().map_err(|e| Error::Btf(Box::new(e)))?;
+    let ebpf = aya::EbpfLoader::new()
+        .btf(Some(&btf))
+        .allow_unsupported_maps()
+        .map_pin_path(dir.join("maps"))
+        .load(crate::OBJECT)
+        .map_err(|e| Error::Load(Box::new(e)))?;
+    Ok((ebpf, btf))
+}
+
+/// The programs to attach on the kernel whose BTF this is, with their hooks.
+fn programs_for(btf: &aya::Btf) -> impl Iterator<Item = (&'static ProgramDef, &'static str, &'static str)> + '_ {
+    PROGRAMS
+        .iter()
+        .filter(|d| d.hook_since.is_none() || kernel_has_hook(btf, hook_of(d)))
+        .map(|d| (d, d.name, hook_of(d)))
+}
+
+/// Load `program` and attach it to `hook`: its link.
+fn attach(ebpf: &mut aya::Ebpf, btf: &aya::Btf, program: &'static str, hook: &'static str) -> Result<FdLink, Error> {
+    let prog: &mut Lsm =
+        ebpf.program_mut(program).and_then(|p| p.try_into().ok()).ok_or(Error::MissingProgram { program, hook })?;
+    let err = |step| move |source| Error::Program { step, program, hook, source: Box::new(source) };
+    prog.load(hook, btf).map_err(err("load"))?;
+    let id = prog.attach().map_err(err("attach"))?;
+    Ok(FdLink::from(prog.take_link(id).map_err(err("attach"))?))
+}
+
+/// Replace the programs attached from `dir` with this object's, over the pinned
+/// maps (bundles, bindings, the ring buffer and the open cache stay). Each new
+/// program is attached before the old one's link is taken away (its pin replaced
+/// by a rename), so no hook is ever left without a program; for that moment both
+/// run, on the same maps (the same decisions; an event may be reported twice).
+/// Links of programs this object does not attach are removed.
+fn replace_programs(dir: &Path) -> Result<(), Error> {
+    let (mut ebpf, btf) = load_object(dir)?;
+    let links = dir.join("links");
+    std::fs::create_dir_all(&links).map_err(io(&links))?;
+    let mut keep = Vec::new();
+    for (def, program, hook) in programs_for(&btf) {
+        let link = attach(&mut ebpf, &btf, program, hook)?;
+        let path = link_pin(dir, def.name);
+        let tmp = links.join(format!(".{program}.new"));
+        let _ = std::fs::remove_file(&tmp);
+        let pin_err = |path: PathBuf| {
+            move |source| Error::Pin { what: format!("program `{program}`"), path, source: Box::new(source) }
+        };
+        let pinned = link.pin(&tmp).map_err(pin_err(tmp.clone()))?;
+        if std::fs::rename(&tmp, &path).is_err() {
+            // A bpffs that cannot rename: the old link goes, then the new one is
+            // pinned in its place (it stays attached through this process's link).
+            let link = pinned.unpin().map_err(io(&tmp))?;
+            let _ = std::fs::remove_file(&path);
+            link.pin(&path).map_err(pin_err(path.clone()))?;
+        }
+        keep.push(def.name);
+    }
+    for e in std::fs::read_dir(&links).map_err(io(&links))?.filter_map(Result::ok) {
+        let name = e.file_name();
+        if !keep.iter().any(|k| name.to_str() == Some(*k)) {
+            std::fs::remove_file(e.path()).map_err(io(&e.path()))?;
+        }
+    }
+    for old in pinned_objects(dir)? {
+        let p = dir.join(format!("object-{old}"));
+        std::fs::remove_dir(&p).map_err(io(&p))?;
+    }
+    let m = object_marker(dir);
     std::fs::create_dir_all(&m).map_err(io(&m))?;
     Ok(())
 }
@@ -572,6 +730,70 @@ mod tests {
         assert!(t.contains(&("polc_bprm_check", "bprm_check_security")));
         assert!(t.contains(&("polc_connect", "socket_connect")));
         assert!(t.iter().all(|(_, h)| !h.contains('/')));
+    }
+
+    /// A pin directory of plain files and directories where pins would be.
+    fn fake_pins(name: &str, maps: bool, abi: Option<u32>, object: Option<&str>, links: &[&str]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("polc-pins-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("maps")).unwrap_or_default();
+        std::fs::create_dir_all(dir.join("links")).unwrap_or_default();
+        if maps {
+            for m in polc_abi::MAPS {
+                std::fs::write(map_pin(&dir, m.name), b"").unwrap_or_default();
+            }
+        }
+        if let Some(v) = abi {
+            std::fs::create_dir_all(dir.join(format!("abi-{v}"))).unwrap_or_default();
+        }
+        if let Some(o) = object {
+            std::fs::create_dir_all(dir.join(format!("object-{o}"))).unwrap_or_default();
+        }
+        for l in links {
+            std::fs::write(link_pin(&dir, l), b"").unwrap_or_default();
+        }
+        dir
+    }
+
+    #[test]
+    fn pin_states() {
+        let ours = object_id();
+        let all: Vec<&str> = PROGRAMS.iter().map(|p| p.name).collect();
+        let abi = Some(polc_abi::ABI_VERSION);
+        let state = |d: &Path| pin_state(d).map_err(|e| e.to_string());
+        // Nothing pinned: load.
+        let d = fake_pins("empty", false, None, None, &[]);
+        assert_eq!(state(&d), Ok(PinState::Empty));
+        // This object, every link: reuse.
+        let d = fake_pins("current", true, abi, Some(&ours), &all);
+        assert_eq!(state(&d), Ok(PinState::Current));
+        // Another build's programs over this ABI's maps: replace them.
+        let d = fake_pins("other", true, abi, Some("0123456789abcdef"), &all);
+        assert_eq!(state(&d), Ok(PinState::OtherObject("0123456789abcdef".into())));
+        // Pins from before objects were named.
+        let d = fake_pins("unnamed", true, abi, None, &all[1..]);
+        assert_eq!(state(&d), Ok(PinState::OtherObject("unknown".into())));
+        // This object with a link gone (one every kernel has a hook for): attach again.
+        let some: Vec<&str> = all.iter().copied().filter(|p| *p != "polc_connect").collect();
+        let d = fake_pins("gap", true, abi, Some(&ours), &some);
+        assert_eq!(state(&d), Ok(PinState::OtherObject(ours.clone())));
+        // Another ABI, or maps missing: an error naming the directory to remove.
+        let d = fake_pins("abi", true, Some(polc_abi::ABI_VERSION + 1), Some(&ours), &all);
+        let e = state(&d).err().unwrap_or_default();
+        assert!(e.contains("another ABI") && e.contains(&format!("remove {}", d.display())), "{e}");
+        let d = fake_pins("maps", false, abi, Some(&ours), &all);
+        let e = state(&d).err().unwrap_or_default();
+        assert!(e.contains("incomplete") && e.contains("maps/"), "{e}");
+        for n in ["empty", "current", "other", "unnamed", "gap", "abi", "maps"] {
+            let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("polc-pins-{n}-{}", std::process::id())));
+        }
+    }
+
+    #[test]
+    fn hooks_newer_than_6_1_are_marked() {
+        // Debian 12's kernel (6.1) lacks file_truncate; every other hook is older.
+        let newer: Vec<&str> = PROGRAMS.iter().filter(|p| p.hook_since.is_some()).map(|p| p.name).collect();
+        assert_eq!(newer, ["polc_file_trunc"]);
     }
 
     #[test]

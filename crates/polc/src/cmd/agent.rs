@@ -171,7 +171,7 @@ pub(crate) fn apply_with(
             .collect::<anyhow::Result<_>>()?
     };
     let state = State::open(&common.state_dir)?;
-    let mut loaded = Loaded::open(&common.pin_dir)?;
+    let mut loaded = open_pins(&common.pin_dir)?;
     let _lock = loaded.lock()?;
     // Walked under the lock: a `polc exec` binds its cgroup under it, so every cgroup
     // bound now is in the walk, and none is bound before the walk's unbinding ends.
@@ -524,7 +524,7 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
 
 fn events(common: &AgentArgs, args: &AgentEventsArgs) -> anyhow::Result<Status> {
     let state = State::open(&common.state_dir)?;
-    let mut loaded = Loaded::open(&common.pin_dir)?;
+    let mut loaded = open_pins(&common.pin_dir)?;
     let Some((ring, lock)) = loaded.take_events()? else {
         anyhow::bail!(
             "another polc process reads the kernel's events (a `polc agent events` or the first `polc exec`); only one can"
@@ -636,9 +636,28 @@ fn cgroup_paths(root: &Path, ids: &BTreeSet<u64>) -> BTreeMap<u64, PathBuf> {
     out
 }
 
+/// [`Loaded::open`], saying so when this polc's programs replaced another build's.
+pub(crate) fn open_pins(pin_dir: &Path) -> anyhow::Result<Loaded> {
+    let loaded = Loaded::open(pin_dir)?;
+    say_replaced(&loaded);
+    Ok(loaded)
+}
+
+/// One line on stderr when [`Loaded::replaced`] another object's programs.
+pub(crate) fn say_replaced(loaded: &Loaded) {
+    if let Some(old) = &loaded.replaced {
+        eprintln!(
+            "polc: replaced the eBPF programs attached from {} (object {old}) with this polc's (object {}); \
+             the pinned maps, and with them the loaded policies and bindings, are kept",
+            loaded.dir.display(),
+            polc_agent::loader::object_id()
+        );
+    }
+}
+
 fn status(common: &AgentArgs, args: &AgentStatusArgs) -> anyhow::Result<Status> {
     let state = State::open(&common.state_dir)?;
-    let loaded = Loaded::open(&common.pin_dir)?;
+    let loaded = open_pins(&common.pin_dir)?;
     let recorded = state.read()?;
     let generation = loaded.maps.generation()?.generation;
     let in_kernel = policy::loaded_slots(&loaded.maps)?;
@@ -671,13 +690,19 @@ fn status(common: &AgentArgs, args: &AgentStatusArgs) -> anyhow::Result<Status> 
         .collect();
     let drops = loaded.drops();
     let cache = loaded.maps.cache_stats()?;
+    let unattached = polc_agent::loader::unattached(&loaded.dir)?;
+    let attached = polc_agent::loader::attach_table().len() - unattached.len();
     match args.format {
         StatusFormat::Json => {
             let doc = serde_json::json!({
                 "version": 1,
                 "pin_dir": loaded.dir.display().to_string(),
                 "state_dir": common.state_dir.display().to_string(),
-                "programs": polc_agent::loader::attach_table().len(),
+                "programs": attached,
+                "object": polc_agent::loader::object_id(),
+                "hooks_not_in_kernel": unattached.iter().map(|u| serde_json::json!({
+                    "program": u.program, "hook": u.hook, "since": u.since,
+                })).collect::<Vec<_>>(),
                 "generation": generation,
                 "dropped_events": drops,
                 "open_cache": {
@@ -695,11 +720,17 @@ fn status(common: &AgentArgs, args: &AgentStatusArgs) -> anyhow::Result<Status> 
         }
         StatusFormat::Human => {
             println!(
-                "polc eBPF LSM: {} programs attached (pinned in {}), generation {generation}, {} events dropped",
-                polc_agent::loader::attach_table().len(),
+                "polc eBPF LSM: {attached} programs of object {} attached (pinned in {}), generation {generation}, {} events dropped",
+                polc_agent::loader::object_id(),
                 loaded.dir.display(),
                 drops.unwrap_or(0)
             );
+            for u in &unattached {
+                println!(
+                    "  {} not attached: this kernel has no {} hook (Linux {} and later); older hooks decide its cases here",
+                    u.program, u.hook, u.since
+                );
+            }
             println!(
                 "open cache: {}, {} of {} entries; {} opens let through from it, {} stale, {} not kept (full)",
                 if cache.on { "on" } else { "off" },
@@ -734,7 +765,7 @@ fn status(common: &AgentArgs, args: &AgentStatusArgs) -> anyhow::Result<Status> 
 
 fn unload(common: &AgentArgs, args: &AgentUnloadArgs) -> anyhow::Result<Status> {
     let state = State::open(&common.state_dir)?;
-    let mut loaded = Loaded::open(&common.pin_dir)?;
+    let mut loaded = open_pins(&common.pin_dir)?;
     let _lock = loaded.lock()?;
     let recorded = state.read()?;
     let targets: Vec<&str> = recorded.values().map(|b| b.target.as_str()).collect();
@@ -775,7 +806,7 @@ fn unload(common: &AgentArgs, args: &AgentUnloadArgs) -> anyhow::Result<Status> 
 }
 
 fn unbind(common: &AgentArgs, args: &AgentUnbindArgs) -> anyhow::Result<Status> {
-    let mut loaded = Loaded::open(&common.pin_dir)?;
+    let mut loaded = open_pins(&common.pin_dir)?;
     let _lock = loaded.lock()?;
     let bound: BTreeSet<u64> = loaded.maps.bindings()?.into_iter().map(|(id, _)| id).collect();
     for dir in &args.cgroups {

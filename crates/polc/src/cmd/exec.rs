@@ -47,6 +47,7 @@ pub(crate) fn run(args: &ExecArgs) -> anyhow::Result<Status> {
         None => None,
     };
     let (mut loaded, open_cache) = Loaded::open_with(Path::new(polc_agent::PIN_DIR), !args.no_open_cache)?;
+    crate::cmd::agent::say_replaced(&loaded);
     if let (false, polc_agent::host::OpenCache::Off(why)) = (args.no_open_cache, &open_cache) {
         eprintln!("polc: note: the open cache is off ({why}); every file open is decided in full");
     }
