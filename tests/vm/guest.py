@@ -2062,6 +2062,7 @@ def case_k8s_cluster():
     events_log = f"{d}/events.json"
     log_path = f"{d}/watch.log"
     plan = "polc-vm/Deployment/shop-web/web"
+    extra_cgroups = []
 
     def run_in(cg, argv):
         p = subprocess.run(["/bin/sh", "-c", f'echo $$ > {cg}/cgroup.procs && exec "$@"', "sh", *argv],
@@ -2105,6 +2106,21 @@ def case_k8s_cluster():
         plans = {x["plan"]: [c["path"] for c in x["cgroups"]] for x in json.loads(st)["slots"]}
         if plans != {plan: [web]}:
             raise CaseFailure(f"expected {plan} loaded and bound to the web cgroup alone: {plans}")
+        # A second replica of the Deployment on the node: bound to the plan it has,
+        # without compiling again (nothing in the node's input names or counts pods).
+        compiles = file_text(log_path).count("polc: compiled ")
+        uid2, cid2 = "77777777-5555-4666-8777-888888888888", "f" * 64
+        web2_pod = f"{root}/kubepods.slice/kubepods-pod{uid2.replace('-', '_')}.slice"
+        web2 = f"{web2_pod}/cri-containerd-{cid2}.scope"
+        os.makedirs(web2, exist_ok=True)
+        extra_cgroups.extend([web2, web2_pod])
+        rs = web_p["metadata"]["ownerReferences"][0]["name"]
+        api.put(k8s_pod(f"{rs}-r3pl2", uid2, ("ReplicaSet", rs), "web", cid2, hash_label=rs.rsplit("-", 1)[1]))
+        took_replica = wait_for("the second replica's container bound", lambda: run_in(web2, ["/usr/bin/id", "-u"]))
+        time.sleep(3)  # two resyncs (--resync 2): a compile would have been printed
+        if file_text(log_path).count("polc: compiled ") != compiles:
+            raise CaseFailure(f"a second replica made the node compile again: {tail(file_text(log_path))}")
+        log(f"k8s-cluster: the second replica was bound {took_replica:.1f} s after its event, no compile")
         src = f"{state}/cluster/source/policies/polc-vm/PreventionPolicy.no-id.json"
         if not os.path.isfile(src):
             raise CaseFailure(f"the node's compile input {src} is missing")
@@ -2166,7 +2182,7 @@ def case_k8s_cluster():
             log(f"--- watch:\n{tail(file_text(log_path), 3000)}")
         api.close()
         no_crds.close()
-        unload_and_remove(web, web_pod, other, other_pod, f"{root}/kubepods.slice")
+        unload_and_remove(*extra_cgroups, web, web_pod, other, other_pod, f"{root}/kubepods.slice")
 
 
 CASES = [

@@ -20,8 +20,10 @@
 //! - **Workloads**: one per group of the node's pods that share a workload, as
 //!   `source/workloads/<namespace>/<Kind>.<name>.json`: the pods' workload (the
 //!   likeliest of [`polc_agent::pods`]'s candidates: a Deployment for a
-//!   ReplicaSet's pods), with the pods' labels and container names, which is all
-//!   a policy selects by. Pods of one workload that differ in those (container
+//!   ReplicaSet's pods), with the labels all its pods share and their container
+//!   names, which is all a policy selects by; nothing in it counts or names the
+//!   pods, so scaling, restarts and rollouts that change nothing selected do not
+//!   make the node compile again. Pods of one workload that differ in those (container
 //!   names, or a label some selector of the namespace names) are taken one
 //!   candidate further, down to `Pod/<name>`, so a plan always holds for what its
 //!   pods really are; the agent's binding finds the plan the same way (the first
@@ -68,7 +70,7 @@ struct PodIn<'a> {
     /// (the only Pod: a pod made by another pod is its own workload).
     candidates: Vec<(String, String)>,
     selected: Selected,
-    /// All its labels, written into its workload.
+    /// All its labels (those all pods of its workload share are written into it).
     labels: &'a Map<String, Value>,
 }
 
@@ -175,8 +177,7 @@ pub(crate) fn source<'v>(
     let mut files = SourceFiles::new();
     for (key, members) in group(&ins) {
         let (namespace, kind, name) = key;
-        let pods: Vec<&str> = members.iter().map(|&i| ins[i].name).collect();
-        let text = workload(namespace, kind, name, &ins[members[0]], &pods);
+        let text = workload(namespace, kind, name, &ins, &members);
         files.insert(format!("workloads/{}/{}.json", component(namespace), file_stem(kind, name)), text);
     }
     let namespaces: BTreeSet<&str> = ins.iter().map(|p| p.namespace).collect();
@@ -267,10 +268,16 @@ fn group<'a>(ins: &'a [PodIn<'a>]) -> BTreeMap<GroupKey<'a>, Vec<usize>> {
     }
 }
 
-/// A workload document for `pods`, with the labels and container names of `first`.
-fn workload(namespace: &str, kind: &str, name: &str, first: &PodIn<'_>, pods: &[&str]) -> String {
+/// A workload document for the pods `members` (indexes into `ins`, all selecting
+/// alike): their container names, and the labels all of them carry with the same
+/// value (the ones policies select by among them). Nothing in it depends on how
+/// many pods there are or which came first: a replica more or less, a StatefulSet's
+/// per-pod labels, a restarted pod change nothing, and the node is not compiled
+/// again for them (only bound).
+fn workload(namespace: &str, kind: &str, name: &str, ins: &[PodIn<'_>], members: &[usize]) -> String {
     let Some((api, path)) = template_of(kind) else { return String::new() };
-    let s = &first.selected;
+    let Some((&first, rest)) = members.split_first() else { return String::new() };
+    let s = &ins[first].selected;
     let containers = |names: &[String]| -> Value { names.iter().map(|n| json!({"name": n})).collect() };
     let mut spec = Map::new();
     spec.insert("containers".into(), containers(&s.containers));
@@ -280,12 +287,14 @@ fn workload(namespace: &str, kind: &str, name: &str, first: &PodIn<'_>, pods: &[
     if !s.ephemeral_containers.is_empty() {
         spec.insert("ephemeralContainers".into(), containers(&s.ephemeral_containers));
     }
-    let labels = Value::Object(first.labels.clone());
-    let meta = json!({
-        "name": name,
-        "namespace": namespace,
-        "annotations": {"polc.dev/pods": pods.join(", ")},
-    });
+    let common: Map<String, Value> = ins[first]
+        .labels
+        .iter()
+        .filter(|(k, v)| rest.iter().all(|&i| ins[i].labels.get(*k) == Some(*v)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let labels = Value::Object(common);
+    let meta = json!({"name": name, "namespace": namespace});
     let doc = if path.is_empty() {
         let mut meta = meta;
         meta["labels"] = labels;

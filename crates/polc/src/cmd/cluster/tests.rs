@@ -79,7 +79,7 @@ fn pods_of_one_workload_are_one_workload() {
     assert_eq!(paths(&files), ["workloads/shop/Deployment.web.json", "workloads/shop/Pod.debug.json"]);
     let d = doc(&files, "workloads/shop/Deployment.web.json");
     assert_eq!(d["apiVersion"], "apps/v1");
-    assert_eq!(d["metadata"]["annotations"]["polc.dev/pods"], "web-5d8f-a, web-5d8f-b");
+    assert_eq!(d["metadata"].get("annotations"), None);
     assert_eq!(d["spec"]["template"]["metadata"]["labels"]["app"], "web");
     assert_eq!(d["spec"]["template"]["spec"]["containers"], json!([{"name": "web"}, {"name": "log"}]));
     let p = doc(&files, "workloads/shop/Pod.debug.json");
@@ -455,4 +455,37 @@ fn a_missing_build_is_compiled_again_and_left_out_files_stay() {
     assert_eq!(built(&c).len(), 1);
     assert!(!c.update(&files).unwrap().compiled);
     let _ = std::fs::remove_dir_all(&state);
+}
+
+/// What the node compiles does not change with the number of pods or which of them
+/// runs: a replica more, a deleted first pod, a StatefulSet's per-pod labels. Only
+/// a change to what policies select by changes it.
+#[test]
+fn scaling_and_restarts_leave_the_input_as_it_was() {
+    let web = |n: &str| {
+        let labels = json!({"app": "web", "pod-template-hash": "5d8f"});
+        pod("shop", n, Some(("ReplicaSet", "web-5d8f")), labels, &["web"])
+    };
+    let db = |i: u32| {
+        let labels = json!({"app": "db", "statefulset.kubernetes.io/pod-name": format!("db-{i}"),
+                            "apps.kubernetes.io/pod-index": i.to_string()});
+        pod("shop", &format!("db-{i}"), Some(("StatefulSet", "db")), labels, &["db"])
+    };
+    let policies = [policy("shop", "no-id", block_id("web"))];
+    let (two, _) = src(&[web("web-5d8f-a"), web("web-5d8f-b"), db(0), db(1)], &policies);
+    let (three, _) = src(&[web("web-5d8f-a"), web("web-5d8f-b"), web("web-5d8f-c"), db(0), db(1), db(2)], &policies);
+    let (first_gone, _) = src(&[web("web-5d8f-b"), db(1), db(2)], &policies);
+    assert_eq!(paths(&two), ["workloads/shop/Deployment.web.json", "workloads/shop/StatefulSet.db.json"]);
+    assert!(two.contains_key("policies/shop/PreventionPolicy.no-id.json"));
+    assert_eq!(two, three);
+    assert_eq!(two, first_gone);
+    // The StatefulSet keeps the labels its pods share, not one pod's own.
+    let d = doc(&two, "workloads/shop/StatefulSet.db.json");
+    assert_eq!(d["spec"]["template"]["metadata"]["labels"], json!({"app": "db"}));
+    // A new label value a policy selects by is a change.
+    let (relabelled, _) = src(
+        &[pod("shop", "web-5d8f-a", Some(("ReplicaSet", "web-5d8f")), json!({"app": "web2"}), &["web"]), db(0), db(1)],
+        &policies,
+    );
+    assert_ne!(two, relabelled);
 }
