@@ -44,7 +44,7 @@ done
 
 # 2. Build (the flags of README.md, plus warnings as errors).
 mkdir -p "$here/build"
-"$clang" -O2 -g -target bpf "-D__TARGET_ARCH_$arch" -I "$here/include" -I "$here/src" -I "$multiarch" \
+"$clang" -O2 -g -target bpf "-ffile-prefix-map=$(dirname "$here")=." "-D__TARGET_ARCH_$arch" -I "$here/include" -I "$here/src" -I "$multiarch" \
 	-Wall -Werror -c "$src" -o "$out" || die "clang failed on $src"
 
 # 3. Names.

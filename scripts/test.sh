@@ -23,19 +23,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # A second stock kernel for the enforcement suite, which boots every series
-# installed: Debian 12's own is 6.1; 6.12 (Debian 13's, in bookworm-backports) has
-# LSM hooks 6.1 lacks (file_truncate) and runs the same cases.
+# installed: Debian 12's own is 6.1; 6.12 (Debian 13's kernel, which Debian 12 also
+# ships, as linux-image-6.12.*+deb12-amd64 in bookworm-security) has LSM hooks 6.1
+# lacks (file_truncate) and runs the same cases.
 SECOND_KERNEL_SERIES=6.12
 if ! ls /boot/vmlinuz-"$SECOND_KERNEL_SERIES".* >/dev/null 2>&1; then
-  . /etc/os-release
-  if [ "${VERSION_CODENAME:-}" = bookworm ] && ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d; then
-    step "adding Debian's bookworm-backports (for a $SECOND_KERNEL_SERIES kernel image; nothing else is taken from it)"
-    printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' |
-      as_root tee /etc/apt/sources.list.d/polc-bookworm-backports.sources >/dev/null
-  fi
   as_root apt-get update -qq
   kpkg=$(apt-cache search --names-only "^linux-image-${SECOND_KERNEL_SERIES//./\\.}\.[0-9.]+\+deb[0-9]+-amd64\$" | cut -d' ' -f1 | sort -V | tail -n 1)
-  [ -n "$kpkg" ] || { echo "scripts/test.sh: no linux-image-$SECOND_KERNEL_SERIES.*-amd64 package in the configured Debian archives" >&2; exit 1; }
+  [ -n "$kpkg" ] || { echo "scripts/test.sh: no linux-image-$SECOND_KERNEL_SERIES.*-amd64 package in the configured Debian archives (Debian 12 has them in bookworm-security)" >&2; exit 1; }
   step "installing $kpkg (the enforcement suite's second kernel)"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$kpkg"
 fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Kernel enforcement suite: boots each stock Debian kernel installed (the newest of
-# each series: Debian 12's 6.1 and the 6.12 of Debian 13 and bookworm-backports,
+# each series: Debian 12's 6.1 and 6.12, Debian 13's kernel Debian 12 ships too,
 # which scripts/test.sh installs) once with virtme-ng (QEMU, TCG), runs every case
 # of tests/vm/guest.py and the kernel hook benchmark inside it, and fails when a
 # case failed or a guest did not finish. Never skips: a missing tool is an error

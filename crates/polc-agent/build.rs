@@ -80,7 +80,11 @@ fn compile(src: &Path, ebpf: &Path, include: &Path, out: &Path) -> Result<(), St
         _ => "/usr/include/x86_64-linux-gnu",
     };
     let mut cmd = Command::new(&clang);
+    // The object's bytes (and with them its id, loader::object_id) do not depend on
+    // where the repository is: debug info names files relative to it.
+    let repo = ebpf.parent().unwrap_or(ebpf);
     cmd.args(["-O2", "-g", "-target", "bpf"])
+        .arg(format!("-ffile-prefix-map={}=.", repo.display()))
         .arg(format!("-D__TARGET_ARCH_{arch}"))
         .arg("-I")
         .arg(include)

@@ -245,9 +245,9 @@ struct polc_scratch {
 	__u64 trunc_file;
 };
 
+/* Not pinned: each load makes its own (the programs' working memory, no ABI). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct polc_scratch);
@@ -1291,6 +1291,11 @@ static __always_inline void cache_put(const struct polc_host *h, struct inode *i
 		entries = bpf_map_lookup_elem(&polc_counts, &entries_key);
 		if (!entries)
 			return;
+		/* More than twice the limit: the count wrapped below zero (an older build's
+		 * polc_ino_free, while the agent replaced the programs, took an entry off
+		 * twice). The entries go with their inodes; count afresh from zero. */
+		if (*(volatile __u64 *)entries > 2 * (__u64)h->cache_max)
+			__sync_lock_test_and_set(entries, 0);
 		if (*(volatile __u64 *)entries >= h->cache_max) {
 			cache_stat(POLC_STAT_FULL);
 			return;
@@ -1355,9 +1360,13 @@ int BPF_PROG(polc_ino_free, struct inode *inode)
 		return 0;
 	entries = bpf_map_lookup_elem(&polc_counts, &key);
 	/* Never below 0: while the agent replaces the programs (loader.rs), an old and
-	 * a new polc_ino_free both run for a moment and may both count one entry. */
-	if (entries && *entries > 0)
-		__sync_fetch_and_add(entries, -1);
+	 * a new polc_ino_free both run for a moment and may both take one entry off. */
+	for (int i = 0; entries && i < 8; i++) {
+		__u64 n = *(volatile __u64 *)entries;
+
+		if (n == 0 || __sync_val_compare_and_swap(entries, n, n - 1) == n)
+			break;
+	}
 	return 0;
 }
 

@@ -1066,6 +1066,8 @@ def case_file_overlay():
                 fs("read-secret", "read", f"{m}/ovl-secret.txt"),
                 fs("write-ro", "write", f"{m}/ovl-ro.txt"),
                 fs("write-plain", "write", f"{m}/plain.txt"),  # a copy-up to the upper layer
+                # A copy-up reads the lower file, named "/ovl-audit.txt" on its layer.
+                fs("write-audited", "write", f"{m}/ovl-audit.txt"),
                 fs("read-plain", "read", f"{m}/plain.txt"),
                 fs("read-audited-again", "read", f"{m}/ovl-audit.txt"),
             ],
@@ -1076,7 +1078,7 @@ def case_file_overlay():
         sh(f"umount {o}/merged", check=False)
         sh(f"umount {o}", check=False)
     expect_exit_ok(r)
-    for s in ("read-audited", "write-plain", "read-plain", "read-audited-again"):
+    for s in ("read-audited", "write-plain", "write-audited", "read-plain", "read-audited-again"):
         expect_allowed(r, s)
     for s in ("read-secret", "write-ro"):
         expect_blocked(r, s)
@@ -1472,25 +1474,30 @@ def link_programs(pin):
     return out
 
 
-def upgrade_in_place(plan, cg, still_blocked, events_log):
+def upgrade_in_place(plan, cg, still_blocked, events_log, bundles):
     """Pins of another polc build of the same ABI: the object marker renamed and one
     link (polc_connect) removed, as a build without that program would leave them.
-    The next start replaces every program over the same maps: the plan stays loaded
-    and bound, its block holds throughout, a reader that started before reads the new
+    `polc agent status` leaves them as they are and says so; the next `polc agent
+    apply` replaces every program over the same maps: the plan stays loaded and
+    bound, its block holds throughout, a reader that started before reads the new
     programs' events, every link runs a new program; the start after reuses them."""
     pin = "/sys/fs/bpf/polc"
     markers = [n for n in os.listdir(pin) if n.startswith("object-")]
     if len(markers) != 1:
         raise CaseFailure(f"expected one object marker in {pin}, found {markers}")
-    other = "object-0123456789abcdef"
-    os.rename(f"{pin}/{markers[0]}", f"{pin}/{other}")
-    os.remove(f"{pin}/links/polc_connect")
-    before = link_programs(pin)
     reader = events_reader(events_log)
     try:
-        _, out, err = polc("agent", "status", "--format", "json")
-        if "replaced the eBPF programs" not in err or "object 0123456789abcdef" not in err:
-            raise CaseFailure(f"the start did not say it replaced the other build's programs: {err!r}")
+        os.rename(f"{pin}/{markers[0]}", f"{pin}/object-0123456789abcdef")
+        os.remove(f"{pin}/links/polc_connect")
+        before = link_programs(pin)
+        _, _, err = polc("agent", "status")
+        if "another polc build's (object 0123456789abcdef)" not in err or link_programs(pin) != before:
+            raise CaseFailure(f"status did not leave the other build's programs as they were and say so: {err!r}")
+        _, out, err = polc("agent", "apply", bundles)
+        if "replaced the eBPF programs" not in err or "(object 0123456789abcdef)" not in err:
+            raise CaseFailure(f"apply did not say it replaced the other build's programs: {err!r}")
+        if not re_line(out, r"unchanged\s+slot"):
+            raise CaseFailure(f"the replacement changed the loaded plan: {out!r}")
         after = link_programs(pin)
         if set(after) != set(before) | {"polc_connect"}:
             raise CaseFailure(f"links after the replacement: {sorted(after)}, before: {sorted(before)}")
@@ -1499,6 +1506,7 @@ def upgrade_in_place(plan, cg, still_blocked, events_log):
             raise CaseFailure(f"these links still run the old programs: {same}")
         if sorted(n for n in os.listdir(pin) if n.startswith("object-")) != markers:
             raise CaseFailure(f"the object marker is not this build's again: {os.listdir(pin)}")
+        _, out, _ = polc("agent", "status", "--format", "json")
         row = [x for x in json.loads(out)["slots"] if x["plan"] == plan]
         if not row or not row[0]["loaded"] or [c["path"] for c in row[0]["cgroups"]] != [cg]:
             raise CaseFailure(f"after the replacement {plan} is not loaded and bound to {cg}: {out}")
@@ -1511,7 +1519,7 @@ def upgrade_in_place(plan, cg, still_blocked, events_log):
         evs = [json.loads(l) for l in f if l.strip()]
     if not any(e.get("action") == "block" and e.get("rule") == "block-id" for e in evs):
         raise CaseFailure(f"the reader that started before the replacement saw no block after it: {evs}")
-    _, _, err = polc("agent", "status")
+    _, _, err = polc("agent", "apply", bundles)
     if "replaced" in err or link_programs(pin) != after:
         raise CaseFailure(f"the start after the replacement did not reuse the programs: {err!r}")
     log(f"agent-restart: {len(after)} programs replaced in place, {len(evs)} events read across")
@@ -1594,7 +1602,7 @@ def case_agent_restart():
         row = [x for x in st["slots"] if x["plan"] == plan]
         if not row or not row[0]["loaded"] or [c["path"] for c in row[0]["cgroups"]] != [cg]:
             raise CaseFailure(f"status does not show {plan} loaded and bound to {cg}: {st}")
-        upgrade_in_place(plan, cg, lambda why: blocked(["/usr/bin/id", "-u"], why), f"{d}/events-3.jsonl")
+        upgrade_in_place(plan, cg, lambda why: blocked(["/usr/bin/id", "-u"], why), f"{d}/events-3.jsonl", f"{d}/v1/out")
         _, out, _ = polc("agent", "apply", f"{d}/v1/out")
         if not re_line(out, r"unchanged\s+slot\s+" + slot):
             raise CaseFailure(f"the same bundle again was not left unchanged: {out!r}")

@@ -215,8 +215,11 @@ def run_step(step):
                 c.sendall(step["fd_name"].encode() + b"\n")
                 _, fds, flags, _ = socket.recv_fds(c, 16, 1)
             if not fds:
-                what = "refused (MSG_CTRUNC)" if flags & socket.MSG_CTRUNC else "not sent"
-                raise OSError(errno.EPERM, f"descriptor {what}")
+                # Refused by the kernel (MSG_CTRUNC): EPERM, as a block; none sent
+                # (a runner bug): never taken for a block.
+                if flags & socket.MSG_CTRUNC:
+                    raise OSError(errno.EPERM, "descriptor refused (MSG_CTRUNC)")
+                raise OSError(errno.ENOMSG, "no descriptor was sent")
             use_fd(fds[0], step["use"])
             res["ok"] = True
         elif kind == "getfd":

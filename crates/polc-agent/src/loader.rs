@@ -66,24 +66,24 @@ pub struct Unattached {
     pub since: &'static str,
 }
 
-/// The programs of the object whose hooks the running kernel lacks (none on a
-/// kernel that has every hook). Reads the kernel's BTF only when a program with a
-/// newer hook has no link pinned in `dir`.
-///
-/// # Errors
-/// [`Error::Btf`] when the kernel's BTF cannot be read.
-pub fn unattached(dir: &Path) -> Result<Vec<Unattached>, Error> {
-    let newer: Vec<&ProgramDef> =
-        PROGRAMS.iter().filter(|p| p.hook_since.is_some() && !link_pin(dir, p.name).exists()).collect();
-    if newer.is_empty() {
-        return Ok(Vec::new());
-    }
-    let btf = aya::Btf::from_sys_fs().map_err(|e| Error::Btf(Box::new(e)))?;
-    Ok(newer
-        .into_iter()
-        .filter(|p| !kernel_has_hook(&btf, hook_of(p)))
+/// The programs of the object whose hooks the running kernel lacks, as the load
+/// that pinned `dir` found them (it leaves a marker `absent-<program>` for each;
+/// the kernel cannot change under a pin directory, which a reboot empties).
+pub fn unattached(dir: &Path) -> Vec<Unattached> {
+    PROGRAMS
+        .iter()
+        .filter(|p| p.hook_since.is_some() && absent_marker(dir, p.name).exists())
         .map(|p| Unattached { program: p.name, hook: hook_of(p), since: p.hook_since.unwrap_or_default() })
-        .collect())
+        .collect()
+}
+
+/// The programs of the object with a link pinned in `dir`.
+pub fn attached(dir: &Path) -> Vec<&'static str> {
+    PROGRAMS.iter().filter(|p| link_pin(dir, p.name).exists()).map(|p| p.name).collect()
+}
+
+fn absent_marker(dir: &Path, program: &str) -> PathBuf {
+    dir.join(format!("absent-{program}"))
 }
 
 /// Name of the optional per-CPU drop counter map (events the ring buffer had no room for).
@@ -113,6 +113,10 @@ pub struct Loaded {
     /// replaced by this polc's, over the same pinned maps: the other object's id
     /// (`unknown` for pins made before objects were named).
     pub replaced: Option<String>,
+    /// Opened as they are ([`Loaded::open_as_is`]): the programs attached are another
+    /// build's (its object id), or some are missing (this build's id). `polc agent
+    /// apply`, the agent's watch and `polc exec` replace them.
+    pub other_programs: Option<String>,
     /// The pin directory.
     pub dir: PathBuf,
 }
@@ -169,13 +173,24 @@ impl Loaded {
     /// The first start after a load also writes `polc_host`, with the open cache on
     /// where the kernel allows it ([`crate::host`]); later starts keep what is there.
     pub fn open(dir: &Path) -> Result<Loaded, Error> {
-        let mut loaded = Self::open_pinned(dir)?;
+        let mut loaded = Self::open_pinned(dir, true)?;
         let _lock = loaded.lock()?;
         if loaded.maps.host()? == Host::zeroed() {
             loaded.maps.set_host(crate::host::probe(true).0)?;
         }
         drop(_lock);
         Ok(loaded)
+    }
+
+    /// [`Loaded::open`] for commands that read or undo (status, events, unbind,
+    /// unload): programs of another build are left attached as they are
+    /// ([`Loaded::other_programs`] says so); only a directory with nothing pinned
+    /// is loaded.
+    ///
+    /// # Errors
+    /// Those of [`Loaded::open`].
+    pub fn open_as_is(dir: &Path) -> Result<Loaded, Error> {
+        Self::open_pinned(dir, false)
     }
 
     /// [`Loaded::open`], then write `polc_host` with the open cache on when
@@ -185,7 +200,7 @@ impl Loaded {
     /// # Errors
     /// Those of [`Loaded::open`]; `polc_host` that cannot be written.
     pub fn open_with(dir: &Path, open_cache: bool) -> Result<(Loaded, OpenCache), Error> {
-        let mut loaded = Self::open_pinned(dir)?;
+        let mut loaded = Self::open_pinned(dir, true)?;
         let (host, state) = crate::host::probe(open_cache);
         let _lock = loaded.lock()?;
         loaded.maps.set_host(host)?;
@@ -193,25 +208,27 @@ impl Loaded {
         Ok((loaded, state))
     }
 
-    fn open_pinned(dir: &Path) -> Result<Loaded, Error> {
+    fn open_pinned(dir: &Path, replace: bool) -> Result<Loaded, Error> {
         if crate::OBJECT.is_empty() {
             return Err(Error::NoObject);
         }
         crate::checks::all(dir)?;
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let _lock = lock_dir(dir)?;
-        let (reused, replaced) = match pin_state(dir)? {
-            PinState::Current => (true, None),
+        let (mut reused, mut replaced, mut other_programs) = (true, None, None);
+        match pin_state(dir)? {
+            PinState::Current => {}
             PinState::Empty => {
                 load_and_pin(dir)?;
-                (false, None)
+                reused = false;
             }
-            PinState::OtherObject(from) => {
+            PinState::OtherObject(from) if replace => {
                 replace_programs(dir)?;
-                (false, Some(from))
+                (reused, replaced) = (false, Some(from));
             }
-        };
-        Ok(Loaded { maps: open_pins(dir)?, reused, replaced, dir: dir.to_path_buf() })
+            PinState::OtherObject(from) => other_programs = Some(from),
+        }
+        Ok(Loaded { maps: open_pins(dir)?, reused, replaced, other_programs, dir: dir.to_path_buf() })
     }
 
     /// Serialise map changes with other polc processes.
@@ -279,28 +296,24 @@ enum PinState {
 
 /// The state of the pins. Pins of another ABI, or maps missing: error (the maps
 /// hold the bundles and bindings, and another ABI lays them out differently).
-/// A program whose hook the kernel lacks has no link (see [`unattached`]).
+/// A program whose hook the kernel lacks has no link, and a marker instead.
 fn pin_state(dir: &Path) -> Result<PinState, Error> {
-    let mut have = Vec::new();
-    let mut missing = Vec::new();
-    let maps = polc_abi::MAPS.iter().map(|m| map_pin(dir, m.name));
-    for p in maps.chain([abi_marker(dir)]) {
-        if p.exists() { have.push(p) } else { missing.push(p) }
-    }
     let other_abi = std::fs::read_dir(dir)
         .map_err(io(dir))?
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .find(|n| n.starts_with("abi-") && *n != format!("abi-{}", polc_abi::ABI_VERSION));
-    let any_link = std::fs::read_dir(dir.join("links")).is_ok_and(|mut d| d.next().is_some());
-    if have.is_empty() && other_abi.is_none() && !any_link {
-        return Ok(PinState::Empty);
-    }
     if let Some(o) = other_abi {
         let reason = format!("it was pinned by a polc with another ABI ({o})");
         return Err(Error::Pinned { what: "object".into(), path: dir.to_path_buf(), reason, dir: dir.to_path_buf() });
     }
-    if let Some(p) = missing.first() {
+    if !abi_marker(dir).exists() {
+        // Nothing, or a load that did not finish (the marker is made last; the
+        // process was killed while the verifier ran): start afresh.
+        remove_pins(dir);
+        return Ok(PinState::Empty);
+    }
+    if let Some(p) = polc_abi::MAPS.iter().map(|m| map_pin(dir, m.name)).find(|p| !p.exists()) {
         let reason = format!("the pins are incomplete ({} is missing)", p.display());
         return Err(Error::Pinned { what: "object".into(), path: dir.to_path_buf(), reason, dir: dir.to_path_buf() });
     }
@@ -314,20 +327,58 @@ fn pin_state(dir: &Path) -> Result<PinState, Error> {
     if let Some(from) = from {
         return Ok(PinState::OtherObject(from));
     }
-    // This object: every link of a hook the kernel has must be there.
-    let lacking: Vec<&str> = unattached(dir)?.iter().map(|u| u.program).collect();
-    let links_missing = PROGRAMS.iter().any(|p| !lacking.contains(&p.name) && !link_pin(dir, p.name).exists());
-    Ok(if links_missing { PinState::OtherObject(ours) } else { PinState::Current })
+    // This object: every program has its link, or (a hook the kernel lacks) its
+    // marker.
+    let in_place = |p: &ProgramDef| {
+        link_pin(dir, p.name).exists() || (p.hook_since.is_some() && absent_marker(dir, p.name).exists())
+    };
+    let gap = !PROGRAMS.iter().all(in_place);
+    Ok(if gap { PinState::OtherObject(ours) } else { PinState::Current })
+}
+
+/// Remove everything a load pins (detaching what it attached).
+fn remove_pins(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir.join("links"));
+    let _ = std::fs::remove_dir_all(dir.join("maps"));
+    if let Ok(d) = std::fs::read_dir(dir) {
+        for e in d.filter_map(Result::ok) {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with("abi-") || n.starts_with("object-") || n.starts_with("absent-") {
+                let _ = std::fs::remove_dir(e.path());
+            }
+        }
+    }
+}
+
+/// The pinned maps of the ABI have the key and value sizes this object's have: a
+/// replacement must not run new programs over maps laid out otherwise (a build
+/// that changed a map without a new ABI version).
+fn check_map_layouts(dir: &Path) -> Result<(), Error> {
+    for def in polc_abi::MAPS {
+        let path = map_pin(dir, def.name);
+        let info = aya::maps::MapInfo::from_pin(&path).map_err(|e| Error::Pinned {
+            what: format!("map `{}`", def.name),
+            path: path.clone(),
+            reason: e.to_string(),
+            dir: dir.to_path_buf(),
+        })?;
+        let (k, v) = (info.key_size() as usize, info.value_size() as usize);
+        if def.map_type != MAP_TYPE_RINGBUF && (k, v) != (def.key_size, def.value_size) {
+            let reason = format!(
+                "its key and value are {k} and {v} bytes, this polc's {} and {} (a build of another layout with the same ABI version)",
+                def.key_size, def.value_size
+            );
+            return Err(Error::Pinned { what: format!("map `{}`", def.name), path, reason, dir: dir.to_path_buf() });
+        }
+    }
+    Ok(())
 }
 
 fn load_and_pin(dir: &Path) -> Result<(), Error> {
     let result = load_and_pin_inner(dir);
     if result.is_err() {
         // Leave no half-made pin set behind: the next start loads afresh.
-        let _ = std::fs::remove_dir_all(dir.join("links"));
-        let _ = std::fs::remove_dir_all(dir.join("maps"));
-        let _ = std::fs::remove_dir(abi_marker(dir));
-        let _ = std::fs::remove_dir(object_marker(dir));
+        remove_pins(dir);
     }
     result
 }
@@ -339,16 +390,17 @@ fn load_and_pin_inner(dir: &Path) -> Result<(), Error> {
     }
     // The maps are pinned by name as they are made (LIBBPF_PIN_BY_NAME).
     let (mut ebpf, btf) = load_object(dir)?;
-    for (def, program, hook) in programs_for(&btf) {
-        let link = attach(&mut ebpf, &btf, program, hook)?;
+    let (attached, absent) = attach_all(&mut ebpf, &btf)?;
+    for (def, link) in attached {
         let path = link_pin(dir, def.name);
         link.pin(&path).map_err(|source| Error::Pin {
-            what: format!("program `{program}`"),
+            what: format!("program `{}`", def.name),
             path,
             source: Box::new(source),
         })?;
     }
-    for m in [abi_marker(dir), object_marker(dir)] {
+    let markers = absent.iter().map(|d| absent_marker(dir, d.name));
+    for m in markers.chain([object_marker(dir), abi_marker(dir)]) {
         std::fs::create_dir_all(&m).map_err(io(&m))?;
     }
     Ok(())
@@ -367,12 +419,21 @@ fn load_object(dir: &Path) -> Result<(aya::Ebpf, aya::Btf), Error> {
     Ok((ebpf, btf))
 }
 
-/// The programs to attach on the kernel whose BTF this is, with their hooks.
-fn programs_for(btf: &aya::Btf) -> impl Iterator<Item = (&'static ProgramDef, &'static str, &'static str)> + '_ {
-    PROGRAMS
-        .iter()
-        .filter(|d| d.hook_since.is_none() || kernel_has_hook(btf, hook_of(d)))
-        .map(|d| (d, d.name, hook_of(d)))
+/// Attach every program of the object whose hook the kernel has: their links (held
+/// by this process until pinned), and the programs left out (hooks the kernel
+/// lacks). On an error, nothing stays attached (the links made are dropped).
+type Attached = (Vec<(&'static ProgramDef, FdLink)>, Vec<&'static ProgramDef>);
+
+fn attach_all(ebpf: &mut aya::Ebpf, btf: &aya::Btf) -> Result<Attached, Error> {
+    let (mut attached, mut absent) = (Vec::new(), Vec::new());
+    for def in PROGRAMS {
+        if def.hook_since.is_some() && !kernel_has_hook(btf, hook_of(def)) {
+            absent.push(def);
+            continue;
+        }
+        attached.push((def, attach(ebpf, btf, def.name, hook_of(def))?));
+    }
+    Ok((attached, absent))
 }
 
 /// Load `program` and attach it to `hook`: its link.
@@ -386,38 +447,46 @@ fn attach(ebpf: &mut aya::Ebpf, btf: &aya::Btf, program: &'static str, hook: &'s
 }
 
 /// Replace the programs attached from `dir` with this object's, over the pinned
-/// maps (bundles, bindings, the ring buffer and the open cache stay). Each new
-/// program is attached before the old one's link is taken away (its pin replaced
-/// by a rename), so no hook is ever left without a program; for that moment both
-/// run, on the same maps (the same decisions; an event may be reported twice).
-/// Links of programs this object does not attach are removed.
+/// maps (bundles, bindings, the ring buffer and the open cache stay). First every
+/// new program is loaded and attached (an error there detaches them again and
+/// leaves the old ones as they were); then each new link's pin takes the old one's
+/// place (a rename in bpffs), which detaches the old program. No hook is ever
+/// without a program; for that moment both run, on the same maps (the same
+/// decisions; an event may be reported twice). Links of programs this object
+/// does not attach are removed.
 fn replace_programs(dir: &Path) -> Result<(), Error> {
+    check_map_layouts(dir)?;
     let (mut ebpf, btf) = load_object(dir)?;
+    let (attached, absent) = attach_all(&mut ebpf, &btf)?;
     let links = dir.join("links");
     std::fs::create_dir_all(&links).map_err(io(&links))?;
     let mut keep = Vec::new();
-    for (def, program, hook) in programs_for(&btf) {
-        let link = attach(&mut ebpf, &btf, program, hook)?;
-        let path = link_pin(dir, def.name);
-        let tmp = links.join(format!(".{program}.new"));
+    for (def, link) in attached {
+        let program = def.name;
+        let path = link_pin(dir, program);
+        // bpffs refuses names with a dot.
+        let tmp = links.join(format!("new-{program}"));
         let _ = std::fs::remove_file(&tmp);
         let pin_err = |path: PathBuf| {
             move |source| Error::Pin { what: format!("program `{program}`"), path, source: Box::new(source) }
         };
         let pinned = link.pin(&tmp).map_err(pin_err(tmp.clone()))?;
-        if std::fs::rename(&tmp, &path).is_err() {
-            // A bpffs that cannot rename: the old link goes, then the new one is
-            // pinned in its place (it stays attached through this process's link).
-            let link = pinned.unpin().map_err(io(&tmp))?;
-            let _ = std::fs::remove_file(&path);
-            link.pin(&path).map_err(pin_err(path.clone()))?;
-        }
-        keep.push(def.name);
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        drop(pinned);
+        keep.push(program);
     }
     for e in std::fs::read_dir(&links).map_err(io(&links))?.filter_map(Result::ok) {
         let name = e.file_name();
         if !keep.iter().any(|k| name.to_str() == Some(*k)) {
             std::fs::remove_file(e.path()).map_err(io(&e.path()))?;
+        }
+    }
+    for def in PROGRAMS {
+        let m = absent_marker(dir, def.name);
+        if absent.iter().any(|a| a.name == def.name) {
+            std::fs::create_dir_all(&m).map_err(io(&m))?;
+        } else if m.exists() {
+            std::fs::remove_dir(&m).map_err(io(&m))?;
         }
     }
     for old in pinned_objects(dir)? {
@@ -761,31 +830,57 @@ mod tests {
         let all: Vec<&str> = PROGRAMS.iter().map(|p| p.name).collect();
         let abi = Some(polc_abi::ABI_VERSION);
         let state = |d: &Path| pin_state(d).map_err(|e| e.to_string());
+        let mut made = Vec::new();
+        let mut pins = |name: &str, maps: bool, abi: Option<u32>, object: Option<&str>, links: &[&str]| {
+            let d = fake_pins(name, maps, abi, object, links);
+            made.push(d.clone());
+            d
+        };
         // Nothing pinned: load.
-        let d = fake_pins("empty", false, None, None, &[]);
+        let d = pins("empty", false, None, None, &[]);
         assert_eq!(state(&d), Ok(PinState::Empty));
+        // A load that did not finish (maps and links, no ABI marker, made last):
+        // removed, then loaded afresh.
+        let d = pins("half", true, None, Some(&ours), &all[..3]);
+        assert_eq!(state(&d), Ok(PinState::Empty));
+        assert!(
+            !d.join("maps").exists() && !d.join("links").exists() && pinned_objects(&d).is_ok_and(|o| o.is_empty())
+        );
         // This object, every link: reuse.
-        let d = fake_pins("current", true, abi, Some(&ours), &all);
+        let d = pins("current", true, abi, Some(&ours), &all);
         assert_eq!(state(&d), Ok(PinState::Current));
+        assert_eq!(attached(&d).len(), PROGRAMS.len());
+        // A hook the kernel lacked at the load: a marker in place of its link.
+        let without_trunc: Vec<&str> = all.iter().copied().filter(|p| *p != "polc_file_trunc").collect();
+        let d = pins("absent", true, abi, Some(&ours), &without_trunc);
+        std::fs::create_dir_all(absent_marker(&d, "polc_file_trunc")).unwrap_or_default();
+        assert_eq!(state(&d), Ok(PinState::Current));
+        assert_eq!(
+            unattached(&d).iter().map(|u| (u.program, u.since)).collect::<Vec<_>>(),
+            [("polc_file_trunc", "6.2")]
+        );
+        // ... without the marker: attached again (repair).
+        let d = pins("no-marker", true, abi, Some(&ours), &without_trunc);
+        assert_eq!(state(&d), Ok(PinState::OtherObject(ours.clone())));
         // Another build's programs over this ABI's maps: replace them.
-        let d = fake_pins("other", true, abi, Some("0123456789abcdef"), &all);
+        let d = pins("other", true, abi, Some("0123456789abcdef"), &all);
         assert_eq!(state(&d), Ok(PinState::OtherObject("0123456789abcdef".into())));
         // Pins from before objects were named.
-        let d = fake_pins("unnamed", true, abi, None, &all[1..]);
+        let d = pins("unnamed", true, abi, None, &all[1..]);
         assert_eq!(state(&d), Ok(PinState::OtherObject("unknown".into())));
-        // This object with a link gone (one every kernel has a hook for): attach again.
+        // This object with a link gone: attach again.
         let some: Vec<&str> = all.iter().copied().filter(|p| *p != "polc_connect").collect();
-        let d = fake_pins("gap", true, abi, Some(&ours), &some);
+        let d = pins("gap", true, abi, Some(&ours), &some);
         assert_eq!(state(&d), Ok(PinState::OtherObject(ours.clone())));
         // Another ABI, or maps missing: an error naming the directory to remove.
-        let d = fake_pins("abi", true, Some(polc_abi::ABI_VERSION + 1), Some(&ours), &all);
+        let d = pins("abi", true, Some(polc_abi::ABI_VERSION + 1), Some(&ours), &all);
         let e = state(&d).err().unwrap_or_default();
         assert!(e.contains("another ABI") && e.contains(&format!("remove {}", d.display())), "{e}");
-        let d = fake_pins("maps", false, abi, Some(&ours), &all);
+        let d = pins("maps", false, abi, Some(&ours), &all);
         let e = state(&d).err().unwrap_or_default();
         assert!(e.contains("incomplete") && e.contains("maps/"), "{e}");
-        for n in ["empty", "current", "other", "unnamed", "gap", "abi", "maps"] {
-            let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("polc-pins-{n}-{}", std::process::id())));
+        for d in made {
+            let _ = std::fs::remove_dir_all(d);
         }
     }
 

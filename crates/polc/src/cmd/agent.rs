@@ -171,7 +171,7 @@ pub(crate) fn apply_with(
             .collect::<anyhow::Result<_>>()?
     };
     let state = State::open(&common.state_dir)?;
-    let mut loaded = open_pins(&common.pin_dir)?;
+    let mut loaded = open_pins(&common.pin_dir, true)?;
     let _lock = loaded.lock()?;
     // Walked under the lock: a `polc exec` binds its cgroup under it, so every cgroup
     // bound now is in the walk, and none is bound before the walk's unbinding ends.
@@ -524,7 +524,7 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
 
 fn events(common: &AgentArgs, args: &AgentEventsArgs) -> anyhow::Result<Status> {
     let state = State::open(&common.state_dir)?;
-    let mut loaded = open_pins(&common.pin_dir)?;
+    let mut loaded = open_pins(&common.pin_dir, false)?;
     let Some((ring, lock)) = loaded.take_events()? else {
         anyhow::bail!(
             "another polc process reads the kernel's events (a `polc agent events` or the first `polc exec`); only one can"
@@ -636,10 +636,25 @@ fn cgroup_paths(root: &Path, ids: &BTreeSet<u64>) -> BTreeMap<u64, PathBuf> {
     out
 }
 
-/// [`Loaded::open`], saying so when this polc's programs replaced another build's.
-pub(crate) fn open_pins(pin_dir: &Path) -> anyhow::Result<Loaded> {
-    let loaded = Loaded::open(pin_dir)?;
+/// [`Loaded::open`] (`replace`: programs of another polc build are replaced; the
+/// agent's apply and watch) or [`Loaded::open_as_is`] (status, events, unbind,
+/// unload), saying what it found.
+pub(crate) fn open_pins(pin_dir: &Path, replace: bool) -> anyhow::Result<Loaded> {
+    let loaded = if replace { Loaded::open(pin_dir)? } else { Loaded::open_as_is(pin_dir)? };
     say_replaced(&loaded);
+    if let Some(other) = &loaded.other_programs {
+        eprintln!(
+            "polc: note: the eBPF programs attached from {} are {} (this polc is object {}); \
+             `polc agent apply` or the agent's watch replaces them",
+            pin_dir.display(),
+            if *other == polc_agent::loader::object_id() {
+                "this polc's, with some missing".to_string()
+            } else {
+                format!("another polc build's (object {other})")
+            },
+            polc_agent::loader::object_id()
+        );
+    }
     Ok(loaded)
 }
 
@@ -657,7 +672,7 @@ pub(crate) fn say_replaced(loaded: &Loaded) {
 
 fn status(common: &AgentArgs, args: &AgentStatusArgs) -> anyhow::Result<Status> {
     let state = State::open(&common.state_dir)?;
-    let loaded = open_pins(&common.pin_dir)?;
+    let loaded = open_pins(&common.pin_dir, false)?;
     let recorded = state.read()?;
     let generation = loaded.maps.generation()?.generation;
     let in_kernel = policy::loaded_slots(&loaded.maps)?;
@@ -690,8 +705,9 @@ fn status(common: &AgentArgs, args: &AgentStatusArgs) -> anyhow::Result<Status> 
         .collect();
     let drops = loaded.drops();
     let cache = loaded.maps.cache_stats()?;
-    let unattached = polc_agent::loader::unattached(&loaded.dir)?;
-    let attached = polc_agent::loader::attach_table().len() - unattached.len();
+    let unattached = polc_agent::loader::unattached(&loaded.dir);
+    let attached = polc_agent::loader::attached(&loaded.dir).len();
+    let object = loaded.other_programs.clone().unwrap_or_else(polc_agent::loader::object_id);
     match args.format {
         StatusFormat::Json => {
             let doc = serde_json::json!({
@@ -699,7 +715,7 @@ fn status(common: &AgentArgs, args: &AgentStatusArgs) -> anyhow::Result<Status> 
                 "pin_dir": loaded.dir.display().to_string(),
                 "state_dir": common.state_dir.display().to_string(),
                 "programs": attached,
-                "object": polc_agent::loader::object_id(),
+                "object": object,
                 "hooks_not_in_kernel": unattached.iter().map(|u| serde_json::json!({
                     "program": u.program, "hook": u.hook, "since": u.since,
                 })).collect::<Vec<_>>(),
@@ -720,8 +736,7 @@ fn status(common: &AgentArgs, args: &AgentStatusArgs) -> anyhow::Result<Status> 
         }
         StatusFormat::Human => {
             println!(
-                "polc eBPF LSM: {attached} programs of object {} attached (pinned in {}), generation {generation}, {} events dropped",
-                polc_agent::loader::object_id(),
+                "polc eBPF LSM: {attached} programs of object {object} attached (pinned in {}), generation {generation}, {} events dropped",
                 loaded.dir.display(),
                 drops.unwrap_or(0)
             );
@@ -765,7 +780,7 @@ fn status(common: &AgentArgs, args: &AgentStatusArgs) -> anyhow::Result<Status> 
 
 fn unload(common: &AgentArgs, args: &AgentUnloadArgs) -> anyhow::Result<Status> {
     let state = State::open(&common.state_dir)?;
-    let mut loaded = open_pins(&common.pin_dir)?;
+    let mut loaded = open_pins(&common.pin_dir, false)?;
     let _lock = loaded.lock()?;
     let recorded = state.read()?;
     let targets: Vec<&str> = recorded.values().map(|b| b.target.as_str()).collect();
@@ -806,7 +821,7 @@ fn unload(common: &AgentArgs, args: &AgentUnloadArgs) -> anyhow::Result<Status> 
 }
 
 fn unbind(common: &AgentArgs, args: &AgentUnbindArgs) -> anyhow::Result<Status> {
-    let mut loaded = open_pins(&common.pin_dir)?;
+    let mut loaded = open_pins(&common.pin_dir, false)?;
     let _lock = loaded.lock()?;
     let bound: BTreeSet<u64> = loaded.maps.bindings()?.into_iter().map(|(id, _)| id).collect();
     for dir in &args.cgroups {

@@ -287,13 +287,10 @@ fn workload(namespace: &str, kind: &str, name: &str, ins: &[PodIn<'_>], members:
     if !s.ephemeral_containers.is_empty() {
         spec.insert("ephemeralContainers".into(), containers(&s.ephemeral_containers));
     }
-    let common: Map<String, Value> = ins[first]
-        .labels
-        .iter()
-        .filter(|(k, v)| rest.iter().all(|&i| ins[i].labels.get(*k) == Some(*v)))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let labels = Value::Object(common);
+    // Sorted by key: the file does not depend on the order the API gave them in.
+    let common: BTreeMap<&String, &Value> =
+        ins[first].labels.iter().filter(|(k, v)| rest.iter().all(|&i| ins[i].labels.get(*k) == Some(*v))).collect();
+    let labels = Value::Object(common.into_iter().map(|(k, v)| (k.clone(), v.clone())).collect());
     let meta = json!({"name": name, "namespace": namespace});
     let doc = if path.is_empty() {
         let mut meta = meta;
