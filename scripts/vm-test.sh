@@ -55,6 +55,9 @@ if [ "${#kernels[@]}" = 0 ]; then
            END { for (s in newest) print newest[s] }' | sort -V)
 fi
 [ "${#kernels[@]}" -gt 0 ] || die "no /boot/vmlinuz-* (install linux-image-amd64)"
+if [ "${#kernels[@]}" = 1 ] && [ -z "${POLC_VM_KERNEL:-}" ]; then
+  echo "vm-test: note: one kernel series installed (${kernels[0]}); scripts/test.sh installs Debian 12's 6.1 and 6.12 to run the suite on both" >&2
+fi
 for kernel in "${kernels[@]}"; do
   [ -r "$kernel" ] || die "cannot read $kernel"
   owner=$(dpkg -S "$kernel" 2>/dev/null | cut -d: -f1 || true)

@@ -1370,6 +1370,44 @@ int BPF_PROG(polc_ino_free, struct inode *inode)
 	return 0;
 }
 
+/* The READ and/or WRITE decision of an open of the path in `pi` (`resolved` 0: the
+ * path could not be resolved, and the ops' defaults decide), each event flagged
+ * `flags`; one event, for the stronger decision (WRITE on a tie), when it is
+ * reported. Returns the stronger action; the READ and WRITE actions in *ra, *wa
+ * (ALLOW for an op not decided). */
+static __always_inline __u8 open_decision(struct polc_scratch *s, const struct polc_policy_config *cfg, __u64 cgid,
+					  __u32 policy, struct path_info *pi, int resolved, int read, int write,
+					  __u8 flags, __u8 *ra, __u8 *wa)
+{
+	struct polc_decision rbest = {}, wbest = {};
+	__u8 rflags = flags, wflags = flags;
+
+	*ra = POLC_ALLOW;
+	*wa = POLC_ALLOW;
+	if (!resolved) {
+		rflags |= POLC_EVENT_PATH_UNRESOLVED;
+		wflags |= POLC_EVENT_PATH_UNRESOLVED;
+	}
+	if (read) {
+		if (resolved)
+			path_pass(s, pi, policy, POLC_OP_READ, cfg->lookups[POLC_OP_READ], 0, NULL, &rbest);
+		*ra = verdict(cfg, POLC_OP_READ, &rbest, &rflags);
+	}
+	if (write) {
+		if (resolved)
+			path_pass(s, pi, policy, POLC_OP_WRITE, cfg->lookups[POLC_OP_WRITE], 0, NULL, &wbest);
+		*wa = verdict(cfg, POLC_OP_WRITE, &wbest, &wflags);
+	}
+	if (write && *wa >= *ra) {
+		if (reported(cfg, *wa) || !resolved)
+			emit_path(s, cgid, policy, wbest.rule_id, POLC_OP_WRITE, *wa, wflags, resolved, pi->len);
+		return *wa;
+	}
+	if (reported(cfg, *ra) || !resolved)
+		emit_path(s, cgid, policy, rbest.rule_id, POLC_OP_READ, *ra, rflags, resolved, pi->len);
+	return *ra;
+}
+
 /* mnt_ns of a mount no namespace holds: kern_mount()s and the private clones of
  * clone_private_mount() (fs/mount.h: ERR_PTR(-EINVAL)). */
 #define MNT_NS_INTERNAL ((__u64)-22)
@@ -1398,7 +1436,6 @@ static __always_inline int stacked_inner(struct file *file)
 SEC("lsm/file_open")
 int BPF_PROG(polc_file_open, struct file *file, int ret)
 {
-	struct polc_decision rbest = {}, wbest = {};
 	struct path_info pi = {};
 	struct polc_policy_config *cfg;
 	const struct polc_host *host;
@@ -1407,9 +1444,9 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 	struct polc_scratch *s;
 	struct inode *inode;
 	__u64 cgid;
-	__u32 policy = 0, generation = 0, mode, fflags, rule_id, want, silent = 0;
+	__u32 policy = 0, generation = 0, mode, fflags, want, silent = 0;
 	__u16 lookups = 0;
-	__u8 rflags = 0, wflags = 0, ra = POLC_ALLOW, wa = POLC_ALLOW, op, action, flags;
+	__u8 ra = POLC_ALLOW, wa = POLC_ALLOW, action;
 	int read, write, resolved, cache;
 
 	if (ret != 0)
@@ -1448,34 +1485,7 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 	if (write)
 		lookups |= cfg->lookups[POLC_OP_WRITE];
 	resolved = resolve(s, &file->f_path, lookups, &pi) == 0;
-	if (read) {
-		if (resolved)
-			path_pass(s, &pi, policy, POLC_OP_READ, cfg->lookups[POLC_OP_READ], 0, NULL, &rbest);
-		else
-			rflags |= POLC_EVENT_PATH_UNRESOLVED;
-		ra = verdict(cfg, POLC_OP_READ, &rbest, &rflags);
-	}
-	if (write) {
-		if (resolved)
-			path_pass(s, &pi, policy, POLC_OP_WRITE, cfg->lookups[POLC_OP_WRITE], 0, NULL, &wbest);
-		else
-			wflags |= POLC_EVENT_PATH_UNRESOLVED;
-		wa = verdict(cfg, POLC_OP_WRITE, &wbest, &wflags);
-	}
-	/* One event, for the stronger decision (WRITE on a tie). */
-	if (write && wa >= ra) {
-		op = POLC_OP_WRITE;
-		action = wa;
-		flags = wflags;
-		rule_id = wbest.rule_id;
-	} else {
-		op = POLC_OP_READ;
-		action = ra;
-		flags = rflags;
-		rule_id = rbest.rule_id;
-	}
-	if (reported(cfg, action) || !resolved)
-		emit_path(s, cgid, policy, rule_id, op, action, flags, resolved, pi.len);
+	action = open_decision(s, cfg, cgid, policy, &pi, resolved, read, write, 0, &ra, &wa);
 	if (cache && resolved) {
 		if (read && !reported(cfg, ra))
 			silent |= 1U << POLC_OP_READ;
@@ -1508,17 +1518,15 @@ done:
 SEC("lsm/file_receive")
 int BPF_PROG(polc_file_recv, struct file *file, int ret)
 {
-	struct polc_decision rbest = {}, wbest = {};
 	struct path_info pi = {};
 	struct polc_policy_config *cfg;
 	const struct dentry_operations *ops;
 	struct polc_scratch *s;
 	struct dentry *dentry;
 	__u64 cgid;
-	__u32 policy = 0, mode, rule_id;
+	__u32 policy = 0, mode;
 	__u16 lookups = 0;
-	__u8 rflags = POLC_EVENT_RECEIVED, wflags = POLC_EVENT_RECEIVED, ra = POLC_ALLOW, wa = POLC_ALLOW, op, action,
-	     flags;
+	__u8 ra, wa, action;
 	int read, write, resolved;
 	long len;
 
@@ -1548,33 +1556,7 @@ int BPF_PROG(polc_file_recv, struct file *file, int ret)
 	resolved = len >= 0;
 	if (resolved)
 		path_keys(s, (__u32)len, lookups, &pi);
-	if (read) {
-		if (resolved)
-			path_pass(s, &pi, policy, POLC_OP_READ, cfg->lookups[POLC_OP_READ], 0, NULL, &rbest);
-		else
-			rflags |= POLC_EVENT_PATH_UNRESOLVED;
-		ra = verdict(cfg, POLC_OP_READ, &rbest, &rflags);
-	}
-	if (write) {
-		if (resolved)
-			path_pass(s, &pi, policy, POLC_OP_WRITE, cfg->lookups[POLC_OP_WRITE], 0, NULL, &wbest);
-		else
-			wflags |= POLC_EVENT_PATH_UNRESOLVED;
-		wa = verdict(cfg, POLC_OP_WRITE, &wbest, &wflags);
-	}
-	if (write && wa >= ra) {
-		op = POLC_OP_WRITE;
-		action = wa;
-		flags = wflags;
-		rule_id = wbest.rule_id;
-	} else {
-		op = POLC_OP_READ;
-		action = ra;
-		flags = rflags;
-		rule_id = rbest.rule_id;
-	}
-	if (reported(cfg, action) || !resolved)
-		emit_path(s, cgid, policy, rule_id, op, action, flags, resolved, pi.len);
+	action = open_decision(s, cfg, cgid, policy, &pi, resolved, read, write, POLC_EVENT_RECEIVED, &ra, &wa);
 	return action == POLC_BLOCK ? -EPERM : 0;
 }
 
