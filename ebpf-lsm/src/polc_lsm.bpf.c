@@ -1408,6 +1408,12 @@ static __always_inline __u8 open_decision(struct polc_scratch *s, const struct p
 	return *ra;
 }
 
+/* The lookups an open of these ops needs (its path keys are built for them). */
+static __always_inline __u16 open_lookups(const struct polc_policy_config *cfg, int read, int write)
+{
+	return (read ? cfg->lookups[POLC_OP_READ] : 0) | (write ? cfg->lookups[POLC_OP_WRITE] : 0);
+}
+
 /* mnt_ns of a mount no namespace holds: kern_mount()s and the private clones of
  * clone_private_mount() (fs/mount.h: ERR_PTR(-EINVAL)). */
 #define MNT_NS_INTERNAL ((__u64)-22)
@@ -1445,7 +1451,6 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 	struct inode *inode;
 	__u64 cgid;
 	__u32 policy = 0, generation = 0, mode, fflags, want, silent = 0;
-	__u16 lookups = 0;
 	__u8 ra = POLC_ALLOW, wa = POLC_ALLOW, action;
 	int read, write, resolved, cache;
 
@@ -1480,11 +1485,7 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 		wa = POLC_ALLOW;
 		goto done;
 	}
-	if (read)
-		lookups |= cfg->lookups[POLC_OP_READ];
-	if (write)
-		lookups |= cfg->lookups[POLC_OP_WRITE];
-	resolved = resolve(s, &file->f_path, lookups, &pi) == 0;
+	resolved = resolve(s, &file->f_path, open_lookups(cfg, read, write), &pi) == 0;
 	action = open_decision(s, cfg, cgid, policy, &pi, resolved, read, write, 0, &ra, &wa);
 	if (cache && resolved) {
 		if (read && !reported(cfg, ra))
@@ -1525,7 +1526,6 @@ int BPF_PROG(polc_file_recv, struct file *file, int ret)
 	struct dentry *dentry;
 	__u64 cgid;
 	__u32 policy = 0, mode;
-	__u16 lookups = 0;
 	__u8 ra, wa, action;
 	int read, write, resolved;
 	long len;
@@ -1548,14 +1548,10 @@ int BPF_PROG(polc_file_recv, struct file *file, int ret)
 	s = scratch();
 	if (!s)
 		return 0;
-	if (read)
-		lookups |= cfg->lookups[POLC_OP_READ];
-	if (write)
-		lookups |= cfg->lookups[POLC_OP_WRITE];
 	len = walk_path(s, dentry, file->f_path.mnt, 1);
 	resolved = len >= 0;
 	if (resolved)
-		path_keys(s, (__u32)len, lookups, &pi);
+		path_keys(s, (__u32)len, open_lookups(cfg, read, write), &pi);
 	action = open_decision(s, cfg, cgid, policy, &pi, resolved, read, write, POLC_EVENT_RECEIVED, &ra, &wa);
 	return action == POLC_BLOCK ? -EPERM : 0;
 }
@@ -1736,8 +1732,9 @@ static __always_inline int write_decision(struct polc_scratch *s, __u64 cgid, __
 }
 
 /*
- * A truncation of the file at `path` (`file`: the struct file it belongs to, 0
- * for truncate(2) by name). The truncation of an O_TRUNC open, which
+ * A truncation of the file at `path`, `file` the address of the struct file the
+ * path is the f_path of (for truncate(2) by name, where the path is not a file's,
+ * an address no open noted). The truncation of an O_TRUNC open, which
  * polc_file_open has already decided as a WRITE, is let through without a second
  * decision or event.
  */
@@ -1755,7 +1752,7 @@ static __always_inline int truncate_decision(const struct path *path, __u64 file
 	s = scratch();
 	if (!s)
 		return 0;
-	if (file && s->trunc_file == file && s->trunc_task == bpf_get_current_pid_tgid()) {
+	if (s->trunc_file == file && s->trunc_task == bpf_get_current_pid_tgid()) {
 		s->trunc_file = 0;
 		return 0;
 	}

@@ -39,12 +39,8 @@ use polc_abi::{
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-/// The attach table: every program of the object and its LSM hook, from
-/// `polc_abi::PROGRAMS` (the hook is the section name without `lsm/`).
-pub fn attach_table() -> Vec<(&'static str, &'static str)> {
-    PROGRAMS.iter().map(|p| (p.name, hook_of(p))).collect()
-}
-
+/// The LSM hook of a program of `polc_abi::PROGRAMS`: its section name without
+/// `lsm/`.
 fn hook_of(p: &ProgramDef) -> &'static str {
     p.section.strip_prefix("lsm/").unwrap_or(p.section)
 }
@@ -141,10 +137,15 @@ fn abi_marker(dir: &Path) -> PathBuf {
 
 /// The id of the embedded object: the first 16 hex digits of its SHA-256. Pinned as
 /// the directory `object-<id>` beside the ABI marker: which programs are attached.
+/// Hashed once per process (every start of the agent's apply compares it).
 pub fn object_id() -> String {
-    use sha2::Digest as _;
-    let d = sha2::Sha256::digest(crate::OBJECT);
-    d.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        use sha2::Digest as _;
+        let d = sha2::Sha256::digest(crate::OBJECT);
+        d.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    })
+    .clone()
 }
 
 fn object_marker(dir: &Path) -> PathBuf {
@@ -467,12 +468,12 @@ fn replace_programs(dir: &Path) -> Result<(), Error> {
         // bpffs refuses names with a dot.
         let tmp = links.join(format!("new-{program}"));
         let _ = std::fs::remove_file(&tmp);
-        let pin_err = |path: PathBuf| {
-            move |source| Error::Pin { what: format!("program `{program}`"), path, source: Box::new(source) }
-        };
-        let pinned = link.pin(&tmp).map_err(pin_err(tmp.clone()))?;
+        link.pin(&tmp).map_err(|source| Error::Pin {
+            what: format!("program `{program}`"),
+            path: tmp.clone(),
+            source: Box::new(source),
+        })?;
         std::fs::rename(&tmp, &path).map_err(io(&path))?;
-        drop(pinned);
         keep.push(program);
     }
     for e in std::fs::read_dir(&links).map_err(io(&links))?.filter_map(Result::ok) {
@@ -793,8 +794,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn attach_table_covers_every_program_once() {
-        let t = attach_table();
+    fn every_program_has_its_hook() {
+        let t: Vec<(&str, &str)> = PROGRAMS.iter().map(|p| (p.name, hook_of(p))).collect();
         assert_eq!(t.len(), PROGRAMS.len());
         assert!(t.contains(&("polc_bprm_check", "bprm_check_security")));
         assert!(t.contains(&("polc_connect", "socket_connect")));
