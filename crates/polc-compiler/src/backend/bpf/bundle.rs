@@ -15,13 +15,22 @@
 //!   2 MAP       one per map of polc_abi::BUNDLE_MAPS, in that order:
 //!               str name, u32 map type, u32 key size, u32 value size,
 //!               u32 offset of the policy field in the key, u32 n,
-//!               n x (key bytes, value bytes), keys strictly ascending
+//!               n x (u16 k, k key bytes, value bytes), keys strictly ascending;
+//!               a key is stored without its trailing zero bytes (k <= key size,
+//!               and its last stored byte is not zero): the agent pads it back
+//!   5 STRINGS   u32 n, n x str: the texts of RULES, each once, in the order
+//!               RULES first names them
 //!   3 RULES     u32 n, n x (u32 id, u8 action, u8 effective, u8 severity, u8 0,
-//!               str policy, str rule, str section, str matches, str source,
-//!               str message, u32 m, m x str tag)
+//!               u32 policy, u32 rule, u32 section, u32 matches, u32 source,
+//!               u32 message, u32 m, m x u32 tag), texts as indexes into STRINGS
 //!   4 DEFAULTS  u32 n, n x (u8 op, u8 action, u16 0, u32 m, m x str policy)
 //! str: u32 length, UTF-8 bytes
 //! ```
+//!
+//! Format 1 stored every key at its full size (most are 256-byte paths of a few
+//! dozen bytes) and every rule text in full: half of a bundle was zero bytes and a
+//! third repeated texts. Format 2 holds the same entries in about a third of the
+//! bytes.
 //!
 //! The policy field of every key holds `POLC_POLICY_ID(0, slot)`; the agent rewrites
 //! it (at `policy offset`) with its node slot and generation before loading.
@@ -33,7 +42,7 @@ use sha2::Digest;
 /// First bytes of every bundle.
 pub const MAGIC: &[u8; 8] = b"POLCBNDL";
 /// Version of the container format (the map layouts are versioned by the ABI).
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Size of the header.
 pub const HEADER_LEN: usize = 64;
 
@@ -41,6 +50,7 @@ const TAG_META: u32 = 1;
 const TAG_MAP: u32 = 2;
 const TAG_RULES: u32 = 3;
 const TAG_DEFAULTS: u32 = 4;
+const TAG_STRINGS: u32 = 5;
 
 /// A decoded bundle.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,7 +151,7 @@ pub enum DecodeError {
     #[error("not a polc bundle (bad magic)")]
     Magic,
     /// Another format version.
-    #[error("bundle format version {found} is not supported (this build reads {FORMAT_VERSION})")]
+    #[error("bundle format version {found} is not supported (this build reads 1 and {FORMAT_VERSION})")]
     FormatVersion {
         /// Found.
         found: u32,
@@ -274,6 +284,23 @@ impl W {
     }
 }
 
+/// The STRINGS chunk being written: each text once, in the order of first use.
+#[derive(Default)]
+struct Strings<'a> {
+    index: std::collections::HashMap<&'a str, u32, foldhash::fast::RandomState>,
+    w: W,
+}
+
+impl<'a> Strings<'a> {
+    fn index(&mut self, s: &'a str) -> u32 {
+        let next = u32::try_from(self.index.len()).unwrap_or(u32::MAX);
+        *self.index.entry(s).or_insert_with(|| {
+            self.w.str(s);
+            next
+        })
+    }
+}
+
 struct R<'a> {
     b: &'a [u8],
 }
@@ -364,11 +391,14 @@ impl Bundle {
             }
             w.len(m.entries.len());
             for (k, v) in &m.entries {
-                w.0.extend_from_slice(k);
+                let kept = k.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+                w.u16(u16::try_from(kept).unwrap_or(u16::MAX));
+                w.0.extend_from_slice(&k[..kept]);
                 w.0.extend_from_slice(v);
             }
             body.chunk(TAG_MAP, w);
         }
+        let mut strings = Strings::default();
         let mut w = W::default();
         w.len(self.rules.len());
         for r in &self.rules {
@@ -378,10 +408,17 @@ impl Bundle {
             w.u8(severity_num(r.severity));
             w.u8(0);
             for s in [&r.policy, &r.rule, &r.section, &r.matches, &r.source, &r.message] {
-                w.str(s);
+                w.u32(strings.index(s));
             }
-            w.strs(&r.tags);
+            w.len(r.tags.len());
+            for t in &r.tags {
+                w.u32(strings.index(t));
+            }
         }
+        let mut table = W::default();
+        table.len(strings.index.len());
+        table.0.extend_from_slice(&strings.w.0);
+        body.chunk(TAG_STRINGS, table);
         body.chunk(TAG_RULES, w);
         let mut w = W::default();
         w.len(self.defaults.len());
@@ -392,7 +429,7 @@ impl Bundle {
             w.strs(&d.policies);
         }
         body.chunk(TAG_DEFAULTS, w);
-        let chunks = u32::try_from(self.maps.len() + 3).unwrap_or(u32::MAX);
+        let chunks = u32::try_from(self.maps.len() + 4).unwrap_or(u32::MAX);
         (body, chunks)
     }
 
@@ -429,7 +466,10 @@ impl Bundle {
             return Err(DecodeError::Magic);
         }
         let format = r.u32("the format version")?;
-        if format != FORMAT_VERSION {
+        // Format 1 is still read: agents keep the bundles of their slots on disk,
+        // and an upgraded agent reads the ones an older build wrote.
+        let v1 = format == 1;
+        if format != FORMAT_VERSION && !v1 {
             return Err(DecodeError::FormatVersion { found: format });
         }
         let abi = r.u32("the ABI version")?;
@@ -449,7 +489,7 @@ impl Bundle {
         if sha2::Sha256::digest(r.b).as_slice() != hash {
             return Err(DecodeError::Hash);
         }
-        if chunks as usize != BUNDLE_MAPS.len() + 3 {
+        if chunks as usize != BUNDLE_MAPS.len() + if v1 { 3 } else { 4 } {
             return Err(DecodeError::Value { what: "the chunk count", value: chunks });
         }
         let mut meta = r.chunk(TAG_META, "META")?;
@@ -460,10 +500,30 @@ impl Bundle {
         meta.end("META")?;
         let mut maps = Vec::new();
         for def in BUNDLE_MAPS {
-            maps.push(map(r.chunk(TAG_MAP, def.name)?, def)?);
+            maps.push(map(r.chunk(TAG_MAP, def.name)?, def, v1)?);
         }
+        let strings = if v1 {
+            Vec::new()
+        } else {
+            let mut sr = r.chunk(TAG_STRINGS, "STRINGS")?;
+            let strings = sr.strs("the strings")?;
+            sr.end("STRINGS")?;
+            strings
+        };
+        // Canonical: every text is used, and first used in table order.
+        let mut used = 0usize;
+        let mut text = |i: u32, what: &'static str| -> Result<String, DecodeError> {
+            let i = i as usize;
+            if i > used || i >= strings.len() {
+                return Err(DecodeError::Value { what, value: i as u32 });
+            }
+            if i == used {
+                used += 1;
+            }
+            Ok(strings[i].clone())
+        };
         let mut rr = r.chunk(TAG_RULES, "RULES")?;
-        let n = rr.count(8, "the rules")?;
+        let n = rr.count(if v1 { 36 } else { 8 }, "the rules")?;
         let mut rules = Vec::with_capacity(n);
         for _ in 0..n {
             let id = rr.u32("a rule id")?;
@@ -477,10 +537,19 @@ impl Bundle {
             let severity = severity_from(s).ok_or(bad("a rule severity", s))?;
             let mut t = [(); 6].map(|_| String::new());
             for x in t.iter_mut() {
-                *x = rr.str("a rule")?;
+                *x = if v1 { rr.str("a rule")? } else { text(rr.u32("a rule")?, "a rule's text index")? };
             }
             let [policy, rule, section, matches, source, message] = t;
-            let tags = rr.strs("rule tags")?;
+            let tags = if v1 {
+                rr.strs("rule tags")?
+            } else {
+                let m = rr.count(4, "rule tags")?;
+                let mut tags = Vec::with_capacity(m);
+                for _ in 0..m {
+                    tags.push(text(rr.u32("rule tags")?, "a rule tag's text index")?);
+                }
+                tags
+            };
             rules.push(RuleInfo {
                 id,
                 policy,
@@ -494,6 +563,9 @@ impl Bundle {
                 message,
                 tags,
             });
+        }
+        if used != strings.len() {
+            return Err(DecodeError::Value { what: "the count of strings RULES uses", value: used as u32 });
         }
         rr.end("RULES")?;
         let mut dr = r.chunk(TAG_DEFAULTS, "DEFAULTS")?;
@@ -511,6 +583,63 @@ impl Bundle {
         dr.end("DEFAULTS")?;
         r.end("the last chunk")?;
         Ok(Bundle { target, slot, policies, maps, rules, defaults })
+    }
+
+    /// The bytes an older build (format 1) wrote for this bundle: keys at full
+    /// size, texts in each rule. For the tests that format 1 is still read.
+    #[cfg(test)]
+    pub(crate) fn encode_format_1(&self) -> Vec<u8> {
+        let mut body = W::default();
+        let mut meta = W::default();
+        meta.str(&self.target);
+        meta.u32(u32::from(self.slot));
+        meta.strs(&self.policies);
+        body.chunk(TAG_META, meta);
+        for m in &self.maps {
+            let mut w = W::default();
+            w.str(&m.name);
+            for v in [m.map_type, m.key_size, m.value_size, m.policy_offset] {
+                w.u32(v);
+            }
+            w.len(m.entries.len());
+            for (k, v) in &m.entries {
+                w.0.extend_from_slice(k);
+                w.0.extend_from_slice(v);
+            }
+            body.chunk(TAG_MAP, w);
+        }
+        let mut w = W::default();
+        w.len(self.rules.len());
+        for r in &self.rules {
+            w.u32(r.id);
+            w.u8(super::lower::action_u8(r.action));
+            w.u8(super::lower::action_u8(r.effective));
+            w.u8(severity_num(r.severity));
+            w.u8(0);
+            for s in [&r.policy, &r.rule, &r.section, &r.matches, &r.source, &r.message] {
+                w.str(s);
+            }
+            w.strs(&r.tags);
+        }
+        body.chunk(TAG_RULES, w);
+        let mut w = W::default();
+        w.len(self.defaults.len());
+        for d in &self.defaults {
+            w.u8(d.op as u8);
+            w.u8(super::lower::action_u8(d.action));
+            w.u16(0);
+            w.strs(&d.policies);
+        }
+        body.chunk(TAG_DEFAULTS, w);
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(&ABI_VERSION.to_le_bytes());
+        out.extend_from_slice(&(body.0.len() as u64).to_le_bytes());
+        out.extend_from_slice(&sha2::Sha256::digest(&body.0));
+        out.extend_from_slice(&u32::try_from(self.maps.len() + 3).unwrap_or(u32::MAX).to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&body.0);
+        out
     }
 
     /// The map called `name`.
@@ -536,7 +665,8 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-fn map(mut r: R<'_>, def: &polc_abi::MapDef) -> Result<MapSection, DecodeError> {
+/// The MAP chunk of `def`; `v1`: format 1, keys at full size.
+fn map(mut r: R<'_>, def: &polc_abi::MapDef, v1: bool) -> Result<MapSection, DecodeError> {
     let name = r.str("a map name")?;
     if name != def.name {
         return Err(DecodeError::MapOrder { expected: def.name, found: name });
@@ -550,10 +680,23 @@ fn map(mut r: R<'_>, def: &polc_abi::MapDef) -> Result<MapSection, DecodeError> 
     {
         return Err(DecodeError::MapLayout { map: name });
     }
-    let n = r.count(def.key_size + def.value_size, "map entries")?;
+    let n = r.count(2 + def.value_size, "map entries")?;
     let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(n);
     for _ in 0..n {
-        let k = r.take(def.key_size, "a map key")?.to_vec();
+        let kept = if v1 {
+            u16::try_from(def.key_size).unwrap_or(u16::MAX)
+        } else {
+            u16::from_le_bytes(r.arr::<2>("a map key")?)
+        };
+        if usize::from(kept) > def.key_size {
+            return Err(DecodeError::Value { what: "a map key's length", value: u32::from(kept) });
+        }
+        let stored = r.take(usize::from(kept), "a map key")?;
+        if !v1 && stored.last() == Some(&0) {
+            return Err(DecodeError::Value { what: "a map key's last stored byte", value: 0 });
+        }
+        let mut k = vec![0u8; def.key_size];
+        k[..stored.len()].copy_from_slice(stored);
         let v = r.take(def.value_size, "a map value")?.to_vec();
         if entries.last().is_some_and(|(last, _)| *last >= k) {
             return Err(DecodeError::Unsorted { map: name });

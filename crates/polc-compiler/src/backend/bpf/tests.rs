@@ -857,6 +857,53 @@ fn decoder_rejects_damage_without_panicking() {
 }
 
 #[test]
+fn keys_and_texts_are_stored_once_and_short() {
+    let ps = sample();
+    let (_, b, _) = bundle_of(&ps);
+    let bytes = b.encode();
+    // Every entry's full key and every rule's texts, as format 1 stored them.
+    let full_keys: usize = b.maps.iter().map(|m| m.entries.len() * m.key_size as usize).sum();
+    let texts: usize = b
+        .rules
+        .iter()
+        .map(|r| {
+            [&r.policy, &r.rule, &r.section, &r.matches, &r.source, &r.message].iter().map(|s| 4 + s.len()).sum::<usize>()
+                + r.tags.iter().map(|t| 4 + t.len()).sum::<usize>()
+        })
+        .sum();
+    assert!(full_keys > 0 && texts > 0);
+    assert!(bytes.len() < full_keys, "{} bytes, keys alone were {full_keys}", bytes.len());
+    // A path key is stored up to its last byte that is not zero.
+    let path = b.maps.iter().flat_map(|m| &m.entries).map(|(k, _)| k).find(|k| k.len() == 256).unwrap();
+    let kept = path.iter().rposition(|&x| x != 0).unwrap() + 1;
+    assert!(bytes.windows(kept + 2).any(|w| w[..2] == (kept as u16).to_le_bytes() && w[2..] == path[..kept]));
+    // Each text once: a section several rules share is stored once (as a `str`).
+    let section = &b.rules[0].section;
+    assert!(b.rules.iter().filter(|r| &r.section == section).count() >= 2);
+    let mut enc = (section.len() as u32).to_le_bytes().to_vec();
+    enc.extend_from_slice(section.as_bytes());
+    assert_eq!(bytes.windows(enc.len()).filter(|w| *w == enc.as_slice()).count(), 1);
+}
+
+#[test]
+fn format_1_bundles_are_still_read() {
+    // An agent upgraded in place reads the slot bundles an older build stored.
+    let ps = sample();
+    let (_, b, _) = bundle_of(&ps);
+    let old = b.encode_format_1();
+    assert!(old.len() > b.encode().len());
+    assert_eq!(Bundle::decode(&old), Ok(b.clone()));
+    for n in 0..old.len() {
+        assert!(Bundle::decode(&old[..n]).is_err(), "prefix of {n} bytes accepted");
+    }
+    let mut x = b.encode();
+    x[8..12].copy_from_slice(&3u32.to_le_bytes());
+    let e = Bundle::decode(&x).unwrap_err();
+    assert_eq!(e, DecodeError::FormatVersion { found: 3 });
+    assert!(e.to_string().contains("format version 3 is not supported (this build reads 1 and 2)"), "{e}");
+}
+
+#[test]
 fn every_lpm_value_carries_its_prefix_length() {
     let p = policy(
         "p",
