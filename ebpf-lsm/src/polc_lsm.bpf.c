@@ -1428,14 +1428,21 @@ static __always_inline __u16 open_lookups(const struct polc_policy_config *cfg, 
  * mount no namespace holds). User space cannot open a path on such a mount
  * (a pipe's or memfd's reopened through /proc/PID/fd is on one too: it is not
  * decided either, as file_open never decides the pipe or memfd itself).
+ *
+ * The first test is two loads and comes before everything else; the second reads
+ * the mount with a helper call and comes after the open cache: an entry is only
+ * made by an open that passed both, and a hit needs the same dentry and mount, so
+ * an open the cache lets through is never such an inner file.
  */
-static __always_inline int stacked_inner(struct file *file)
+static __always_inline int inner_fake_path(struct file *file)
 {
-	struct mount *m;
+	return file->f_inode != file->f_path.dentry->d_inode;
+}
 
-	if (file->f_inode != file->f_path.dentry->d_inode)
-		return 1;
-	m = (struct mount *)mount_of(file->f_path.mnt);
+static __always_inline int inner_private_mount(struct file *file)
+{
+	struct mount *m = (struct mount *)mount_of(file->f_path.mnt);
+
 	return (__u64)BPF_CORE_READ(m, mnt_ns) == MNT_NS_INTERNAL;
 }
 
@@ -1447,20 +1454,20 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 	const struct polc_host *host;
 	struct open_snap snap = {};
 	struct polc_open_cache *entry = NULL;
-	struct polc_scratch *s;
+	struct polc_scratch *s = NULL;
 	struct inode *inode;
 	__u64 cgid;
 	__u32 policy = 0, generation = 0, mode, fflags, want, silent = 0;
 	__u8 ra = POLC_ALLOW, wa = POLC_ALLOW, action;
-	int read, write, resolved, cache;
+	int read, write, resolved, cache, ovl, mount_read = 0;
 
 	if (ret != 0)
 		return prior(ret);
+	if (inner_fake_path(file))
+		return 0;
 	cgid = bpf_get_current_cgroup_id();
 	cfg = policy_gen_of(cgid, &policy, &generation);
 	if (!cfg)
-		return 0;
-	if (stacked_inner(file))
 		return 0;
 	mode = file->f_mode;
 	fflags = file->f_flags;
@@ -1471,20 +1478,35 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 	write = !(mode & FMODE_CREATED) && ((mode & FMODE_WRITE) || (fflags & O_TRUNC)) && cfg->has_op[POLC_OP_WRITE];
 	if (!read && !write)
 		return 0;
-	s = scratch();
-	if (!s)
-		return 0;
 	want = (read ? 1U << POLC_OP_READ : 0) | (write ? 1U << POLC_OP_WRITE : 0);
 	inode = file->f_inode;
 	host = inode ? cache_host(inode) : NULL;
-	cache = host && snap_of(host, file, &snap) == 0;
-	if (cache)
+	/* An overlay file (a container's root) is looked up in the cache first and a
+	 * hit skips the mount's read. Any other file has its mount read first: the
+	 * layer's file below an overlay file (on a private mount) is let through before
+	 * the cache's work, as it was let through before the cache existed. The
+	 * snapshot is taken before the path is resolved. */
+	ovl = host && inode->i_sb->s_magic == OVERLAYFS_SUPER_MAGIC;
+	if (ovl)
 		entry = bpf_inode_storage_get(&polc_open_cache, inode, 0, 0);
-	if (entry && cache_hit(entry, &snap, policy, generation, want)) {
+	if (!entry) {
+		if (inner_private_mount(file))
+			return 0;
+		mount_read = 1;
+	}
+	if (host && !ovl)
+		entry = bpf_inode_storage_get(&polc_open_cache, inode, 0, 0);
+	cache = host && snap_of(host, file, &snap) == 0;
+	if (cache && entry && cache_hit(entry, &snap, policy, generation, want)) {
 		action = POLC_ALLOW;
 		wa = POLC_ALLOW;
 		goto done;
 	}
+	if (!mount_read && inner_private_mount(file))
+		return 0;
+	s = scratch();
+	if (!s)
+		return 0;
 	resolved = resolve(s, &file->f_path, open_lookups(cfg, read, write), &pi) == 0;
 	action = open_decision(s, cfg, cgid, policy, &pi, resolved, read, write, 0, &ra, &wa);
 	if (cache && resolved) {
@@ -1500,8 +1522,12 @@ done:
 	 * just decided: polc_path_trunc lets it through without a second event. */
 	if (write && wa != POLC_BLOCK && action != POLC_BLOCK && (fflags & O_TRUNC) && inode &&
 	    (inode->i_mode & S_IFMT) == S_IFREG) {
-		s->trunc_task = bpf_get_current_pid_tgid();
-		s->trunc_file = (__u64)file;
+		if (!s)
+			s = scratch();
+		if (s) {
+			s->trunc_task = bpf_get_current_pid_tgid();
+			s->trunc_file = (__u64)file;
+		}
 	}
 	return action == POLC_BLOCK ? -EPERM : 0;
 }

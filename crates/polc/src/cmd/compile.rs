@@ -264,12 +264,25 @@ fn write_row(w: &mut impl Write, cells: &[&str; 7], widths: &[usize; 6]) -> std:
         if i == last {
             w.write_all(cell.trim_end().as_bytes())?;
         } else {
-            // Padded to the column (width counts characters), two blanks apart.
-            write!(w, "{cell:<width$}  ", width = widths.get(i).copied().unwrap_or(0))?;
+            // Padded to the column (width counts characters), two blanks apart;
+            // blanks written in runs, not a character at a time as `{:<width$}` does
+            // (a 10,000-policy table has 1.4 million rows).
+            let width = widths.get(i).copied().unwrap_or(0);
+            let chars = if cell.is_ascii() { cell.len() } else { cell.chars().count() };
+            w.write_all(cell.as_bytes())?;
+            let mut blanks = width.saturating_sub(chars) + 2;
+            while blanks > 0 {
+                let n = blanks.min(BLANKS.len());
+                w.write_all(&BLANKS[..n])?;
+                blanks -= n;
+            }
         }
     }
     w.write_all(b"\n")
 }
+
+/// Blanks to pad table cells with.
+const BLANKS: [u8; 64] = [b' '; 64];
 
 /// The output being written: every artifact goes into a fresh sibling directory of
 /// `dir` as soon as a backend makes it (so the artifacts are never all in memory),
@@ -475,5 +488,9 @@ mod tests {
         assert_eq!(row(["a", "bb", "c", "d", "", "f", ""]), "a    bb    c  d      f\n");
         assert_eq!(row(["a", "bb", "c", "d", "e", "f ", " "]), "a    bb    c  d  e   f\n");
         assert_eq!(row(["a", "", "", "", "", "", "x  "]), format!("a{}x\n", " ".repeat(23)));
+        // Padding longer than one run of blanks.
+        let mut v = Vec::new();
+        super::write_row(&mut v, &["é", "b", "", "", "", "", ""], &[150, 1, 1, 1, 1, 1]).unwrap();
+        assert_eq!(String::from_utf8(v).unwrap(), format!("é{}b\n", " ".repeat(151)));
     }
 }
