@@ -1429,10 +1429,10 @@ static __always_inline __u16 open_lookups(const struct polc_policy_config *cfg, 
  * (a pipe's or memfd's reopened through /proc/PID/fd is on one too: it is not
  * decided either, as file_open never decides the pipe or memfd itself).
  *
- * The first test is two loads and comes before everything else; the second reads
- * the mount with a helper call and comes after the open cache: an entry is only
- * made by an open that passed both, and a hit needs the same dentry and mount, so
- * an open the cache lets through is never such an inner file.
+ * The first test is two loads and comes before everything else. The second reads
+ * the mount with a helper call, and only under overridden credentials: overlayfs
+ * opens the file below with its mounter's (ovl_override_creds), and an open by a
+ * task with its own credentials is never such an inner open.
  */
 static __always_inline int inner_fake_path(struct file *file)
 {
@@ -1441,8 +1441,12 @@ static __always_inline int inner_fake_path(struct file *file)
 
 static __always_inline int inner_private_mount(struct file *file)
 {
-	struct mount *m = (struct mount *)mount_of(file->f_path.mnt);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct mount *m;
 
+	if ((unsigned long)task->cred == (unsigned long)task->real_cred)
+		return 0;
+	m = (struct mount *)mount_of(file->f_path.mnt);
 	return (__u64)BPF_CORE_READ(m, mnt_ns) == MNT_NS_INTERNAL;
 }
 
@@ -1459,7 +1463,7 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 	__u64 cgid;
 	__u32 policy = 0, generation = 0, mode, fflags, want, silent = 0;
 	__u8 ra = POLC_ALLOW, wa = POLC_ALLOW, action;
-	int read, write, resolved, cache, ovl, mount_read = 0;
+	int read, write, resolved, cache;
 
 	if (ret != 0)
 		return prior(ret);
@@ -1479,31 +1483,18 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 	if (!read && !write)
 		return 0;
 	want = (read ? 1U << POLC_OP_READ : 0) | (write ? 1U << POLC_OP_WRITE : 0);
+	if (inner_private_mount(file))
+		return 0;
 	inode = file->f_inode;
 	host = inode ? cache_host(inode) : NULL;
-	/* An overlay file (a container's root) is looked up in the cache first and a
-	 * hit skips the mount's read. Any other file has its mount read first: the
-	 * layer's file below an overlay file (on a private mount) is let through before
-	 * the cache's work, as it was let through before the cache existed. The
-	 * snapshot is taken before the path is resolved. */
-	ovl = host && inode->i_sb->s_magic == OVERLAYFS_SUPER_MAGIC;
-	if (ovl)
-		entry = bpf_inode_storage_get(&polc_open_cache, inode, 0, 0);
-	if (!entry) {
-		if (inner_private_mount(file))
-			return 0;
-		mount_read = 1;
-	}
-	if (host && !ovl)
-		entry = bpf_inode_storage_get(&polc_open_cache, inode, 0, 0);
 	cache = host && snap_of(host, file, &snap) == 0;
-	if (cache && entry && cache_hit(entry, &snap, policy, generation, want)) {
+	if (cache)
+		entry = bpf_inode_storage_get(&polc_open_cache, inode, 0, 0);
+	if (entry && cache_hit(entry, &snap, policy, generation, want)) {
 		action = POLC_ALLOW;
 		wa = POLC_ALLOW;
 		goto done;
 	}
-	if (!mount_read && inner_private_mount(file))
-		return 0;
 	s = scratch();
 	if (!s)
 		return 0;
