@@ -1467,7 +1467,7 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 
 	if (ret != 0)
 		return prior(ret);
-	if (inner_fake_path(file))
+	if (inner_fake_path(file) || inner_private_mount(file))
 		return 0;
 	cgid = bpf_get_current_cgroup_id();
 	cfg = policy_gen_of(cgid, &policy, &generation);
@@ -1483,8 +1483,6 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 	if (!read && !write)
 		return 0;
 	want = (read ? 1U << POLC_OP_READ : 0) | (write ? 1U << POLC_OP_WRITE : 0);
-	if (inner_private_mount(file))
-		return 0;
 	inode = file->f_inode;
 	host = inode ? cache_host(inode) : NULL;
 	cache = host && snap_of(host, file, &snap) == 0;
