@@ -292,6 +292,15 @@ struct Strings<'a> {
 }
 
 impl<'a> Strings<'a> {
+    /// Write `s` into `w`: its index in the table, or (format 1) the text itself.
+    fn put(&mut self, w: &mut W, s: &'a str, v1: bool) {
+        if v1 {
+            w.str(s);
+        } else {
+            w.u32(self.index(s));
+        }
+    }
+
     fn index(&mut self, s: &'a str) -> u32 {
         let next = u32::try_from(self.index.len()).unwrap_or(u32::MAX);
         *self.index.entry(s).or_insert_with(|| {
@@ -376,7 +385,10 @@ impl Bundle {
         self.slot = slot;
     }
 
-    fn body(&self) -> (W, u32) {
+    /// The body in `format` (1 only for the tests that format 1 is still read) and
+    /// its chunk count.
+    fn body(&self, format: u32) -> (W, u32) {
+        let v1 = format == 1;
         let mut body = W::default();
         let mut meta = W::default();
         meta.str(&self.target);
@@ -391,8 +403,10 @@ impl Bundle {
             }
             w.len(m.entries.len());
             for (k, v) in &m.entries {
-                let kept = k.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-                w.u16(u16::try_from(kept).unwrap_or(u16::MAX));
+                let kept = if v1 { k.len() } else { k.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1) };
+                if !v1 {
+                    w.u16(u16::try_from(kept).unwrap_or(u16::MAX));
+                }
                 w.0.extend_from_slice(&k[..kept]);
                 w.0.extend_from_slice(v);
             }
@@ -408,17 +422,19 @@ impl Bundle {
             w.u8(severity_num(r.severity));
             w.u8(0);
             for s in [&r.policy, &r.rule, &r.section, &r.matches, &r.source, &r.message] {
-                w.u32(strings.index(s));
+                strings.put(&mut w, s, v1);
             }
             w.len(r.tags.len());
             for t in &r.tags {
-                w.u32(strings.index(t));
+                strings.put(&mut w, t, v1);
             }
         }
-        let mut table = W::default();
-        table.len(strings.index.len());
-        table.0.extend_from_slice(&strings.w.0);
-        body.chunk(TAG_STRINGS, table);
+        if !v1 {
+            let mut table = W::default();
+            table.len(strings.index.len());
+            table.0.extend_from_slice(&strings.w.0);
+            body.chunk(TAG_STRINGS, table);
+        }
         body.chunk(TAG_RULES, w);
         let mut w = W::default();
         w.len(self.defaults.len());
@@ -429,21 +445,25 @@ impl Bundle {
             w.strs(&d.policies);
         }
         body.chunk(TAG_DEFAULTS, w);
-        let chunks = u32::try_from(self.maps.len() + 4).unwrap_or(u32::MAX);
+        let chunks = u32::try_from(self.maps.len() + if v1 { 3 } else { 4 }).unwrap_or(u32::MAX);
         (body, chunks)
     }
 
     /// SHA-256 of the body, hex: the bundle's content hash.
     pub fn sha256_hex(&self) -> String {
-        hex(&sha2::Sha256::digest(&self.body().0.0))
+        hex(&sha2::Sha256::digest(&self.body(FORMAT_VERSION).0.0))
     }
 
     /// The bundle's bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let (body, chunks) = self.body();
+        self.encode_as(FORMAT_VERSION)
+    }
+
+    fn encode_as(&self, format: u32) -> Vec<u8> {
+        let (body, chunks) = self.body(format);
         let mut out = Vec::with_capacity(HEADER_LEN + body.0.len());
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&format.to_le_bytes());
         out.extend_from_slice(&ABI_VERSION.to_le_bytes());
         out.extend_from_slice(&(body.0.len() as u64).to_le_bytes());
         out.extend_from_slice(&sha2::Sha256::digest(&body.0));
@@ -589,57 +609,7 @@ impl Bundle {
     /// size, texts in each rule. For the tests that format 1 is still read.
     #[cfg(test)]
     pub(crate) fn encode_format_1(&self) -> Vec<u8> {
-        let mut body = W::default();
-        let mut meta = W::default();
-        meta.str(&self.target);
-        meta.u32(u32::from(self.slot));
-        meta.strs(&self.policies);
-        body.chunk(TAG_META, meta);
-        for m in &self.maps {
-            let mut w = W::default();
-            w.str(&m.name);
-            for v in [m.map_type, m.key_size, m.value_size, m.policy_offset] {
-                w.u32(v);
-            }
-            w.len(m.entries.len());
-            for (k, v) in &m.entries {
-                w.0.extend_from_slice(k);
-                w.0.extend_from_slice(v);
-            }
-            body.chunk(TAG_MAP, w);
-        }
-        let mut w = W::default();
-        w.len(self.rules.len());
-        for r in &self.rules {
-            w.u32(r.id);
-            w.u8(super::lower::action_u8(r.action));
-            w.u8(super::lower::action_u8(r.effective));
-            w.u8(severity_num(r.severity));
-            w.u8(0);
-            for s in [&r.policy, &r.rule, &r.section, &r.matches, &r.source, &r.message] {
-                w.str(s);
-            }
-            w.strs(&r.tags);
-        }
-        body.chunk(TAG_RULES, w);
-        let mut w = W::default();
-        w.len(self.defaults.len());
-        for d in &self.defaults {
-            w.u8(d.op as u8);
-            w.u8(super::lower::action_u8(d.action));
-            w.u16(0);
-            w.strs(&d.policies);
-        }
-        body.chunk(TAG_DEFAULTS, w);
-        let mut out = MAGIC.to_vec();
-        out.extend_from_slice(&1u32.to_le_bytes());
-        out.extend_from_slice(&ABI_VERSION.to_le_bytes());
-        out.extend_from_slice(&(body.0.len() as u64).to_le_bytes());
-        out.extend_from_slice(&sha2::Sha256::digest(&body.0));
-        out.extend_from_slice(&u32::try_from(self.maps.len() + 3).unwrap_or(u32::MAX).to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(&body.0);
-        out
+        self.encode_as(1)
     }
 
     /// The map called `name`.
