@@ -65,11 +65,10 @@ pub fn compile_to(input: &Input<'_>, sink: &dyn Sink) -> Output {
     let work = || {
         let mut out = Output::default();
         let mut lines = Lines::default();
-        let mut texts = Texts::default();
         loop {
             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let Some(members) = sets.get(i) else { break };
-            compile_set(input, members, &slots, sink, &mut lines, &mut texts, &mut out);
+            compile_set(input, members, &slots, sink, &mut lines, &mut out);
         }
         out
     };
@@ -136,11 +135,10 @@ fn compile_set(
     slots: &[u16],
     sink: &dyn Sink,
     lines: &mut Lines,
-    texts: &mut Texts,
     out: &mut Output,
 ) {
     let Some(&first) = members.first() else { return };
-    let (bundle, o) = compile_plan_with(&input.plans[first], input.policies, slots[first], texts);
+    let (bundle, o) = compile_plan(&input.plans[first], input.policies, slots[first]);
     for c in o.capabilities {
         lines.add(c, &mut out.capabilities);
     }
@@ -162,11 +160,6 @@ fn compile_set(
 /// Compile one plan into its bundle (`None` when it governs no kernel op), with the
 /// capability verdicts and errors of its rules.
 pub fn compile_plan(plan: &Plan, policies: &[Policy], slot: u16) -> (Option<Bundle>, Output) {
-    compile_plan_with(plan, policies, slot, &mut Texts::default())
-}
-
-/// [`compile_plan`], with the policy texts a thread has read before.
-fn compile_plan_with(plan: &Plan, policies: &[Policy], slot: u16, texts: &mut Texts) -> (Option<Bundle>, Output) {
     let mut out = Output::default();
     let low = lower::lower(plan, policies);
     let (maps, map_errors) = maps::build(&low, polc_abi::policy_id(0, slot));
@@ -195,6 +188,7 @@ fn compile_plan_with(plan: &Plan, policies: &[Policy], slot: u16, texts: &mut Te
     if low.ops.is_empty() {
         return (None, out);
     }
+    let mut texts = Texts::default();
     let rules = low.rules.values().map(|e| texts.rule_info(e, policies)).collect();
     let defaults = low
         .ops
@@ -257,24 +251,13 @@ pub(crate) fn slots(plans: &[Plan]) -> Vec<u16> {
 }
 
 /// Messages and tags of rules, from the policies' specs (serialized once each).
-/// The specs of the policies a thread read rule texts from (message, tags), as
-/// JSON. Kept across the policy sets a thread compiles: a policy is in several sets,
-/// and sets come in the order of their policies, so the recent ones come again
-/// (converting each set's specs anew was a fifth of the backend's time). At most
-/// [`Texts::KEEP`] are kept.
 #[derive(Default)]
 struct Texts {
-    specs: std::collections::HashMap<usize, serde_json::Value, foldhash::fast::FixedState>,
+    specs: BTreeMap<usize, serde_json::Value>,
 }
 
 impl Texts {
-    /// Specs kept at most (then the cache starts afresh).
-    const KEEP: usize = 256;
-
     fn rule_info(&mut self, e: &EffRule, policies: &[Policy]) -> RuleInfo {
-        if self.specs.len() >= Self::KEEP && !self.specs.contains_key(&e.policy) {
-            self.specs.clear();
-        }
         let spec = self.specs.entry(e.policy).or_insert_with(|| {
             let v = match policies.get(e.policy).map(|p| &p.spec) {
                 Some(Spec::Prevention(s)) => serde_json::to_value(s),
