@@ -867,7 +867,10 @@ fn keys_and_texts_are_stored_once_and_short() {
         .rules
         .iter()
         .map(|r| {
-            [&r.policy, &r.rule, &r.section, &r.matches, &r.source, &r.message].iter().map(|s| 4 + s.len()).sum::<usize>()
+            [&r.policy, &r.rule, &r.section, &r.matches, &r.source, &r.message]
+                .iter()
+                .map(|s| 4 + s.len())
+                .sum::<usize>()
                 + r.tags.iter().map(|t| 4 + t.len()).sum::<usize>()
         })
         .sum();
