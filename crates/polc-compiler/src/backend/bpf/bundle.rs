@@ -287,7 +287,9 @@ impl W {
 /// The STRINGS chunk being written: each text once, in the order of first use.
 #[derive(Default)]
 struct Strings<'a> {
-    index: std::collections::HashMap<&'a str, u32, foldhash::fast::RandomState>,
+    /// Each text's index in the table.
+    ids: std::collections::HashMap<&'a str, u32, foldhash::fast::RandomState>,
+    /// The table's texts, written.
     w: W,
 }
 
@@ -302,8 +304,8 @@ impl<'a> Strings<'a> {
     }
 
     fn index(&mut self, s: &'a str) -> u32 {
-        let next = u32::try_from(self.index.len()).unwrap_or(u32::MAX);
-        *self.index.entry(s).or_insert_with(|| {
+        let next = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
+        *self.ids.entry(s).or_insert_with(|| {
             self.w.str(s);
             next
         })
@@ -431,7 +433,7 @@ impl Bundle {
         }
         if !v1 {
             let mut table = W::default();
-            table.len(strings.index.len());
+            table.len(strings.ids.len());
             table.0.extend_from_slice(&strings.w.0);
             body.chunk(TAG_STRINGS, table);
         }
