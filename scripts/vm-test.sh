@@ -80,6 +80,10 @@ for p in a b; do
   cp "${bundles[0]}" "$out/swap/$p.bundle"
 done
 cc -O2 -Wall -Wextra -Werror -o "$out/hookbench" tests/vm/bench/hookbench.c
+# The floor of the hook benchmark: empty BPF LSM programs on the same hooks, attached
+# with libbpf (libbpf-dev), to put polc's programs beside.
+clang -O2 -g -Wall -Werror -target bpf -I"/usr/include/$(cc -dumpmachine)" -c tests/vm/bench/bare.bpf.c -o "$out/bare.bpf.o"
+cc -O2 -Wall -Wextra -Werror -o "$out/bareload" tests/vm/bench/bareload.c -lbpf
 # The agent's decode benchmark, run in the guest too: the same user-space work on the
 # same emulated CPU, to compare the ring buffer path with.
 evbench=$(cargo bench --locked -p polc-agent --bench events --no-run 2>&1 | sed -n 's/^ *Executable .*(\(.*\))$/\1/p' | tail -n 1)
@@ -108,7 +112,7 @@ boot() {
   release=${kernel##*/vmlinuz-}
   dir="$vm/$release"
   rm -rf "$dir" && mkdir -p "$dir"
-  for a in swap bench hookbench eventsbench; do ln -s "../host/$a" "$dir/$a"; done
+  for a in swap bench hookbench bare.bpf.o bareload eventsbench; do ln -s "../host/$a" "$dir/$a"; done
   step "booting $kernel under QEMU (TCG; timeout ${timeout_s}s)"
   start=$(date +%s)
   set +e

@@ -12,6 +12,17 @@ N x fork+exec of /usr/bin/true. Configurations, all in the same boot:
 
 Each figure is the median ns/op of ROUNDS rounds; ratios are to the mean of the two
 baselines. Under TCG emulation absolute figures are slow; the ratios are the result.
+Every baseline runs with no program attached: polc's pins are removed first (the
+cases before the benchmark, and each `polc exec`, leave the object loaded).
+
+Paired, first (kernel.bpf_stats_enabled=0, as on a node): the open loop alone, each
+configuration run between two baseline loops, PAIRED_ROUNDS times, its ratio to the
+mean of its two neighbours. The host's speed drifts by tens of percent over the
+minutes of a boot; a baseline seconds away cancels most of it. Besides polc's
+configurations, `bare`: empty BPF LSM programs on the same hooks (bench/bare.bpf.c,
+attached by bench/bareload.c with libbpf), the floor any BPF LSM program pays here.
+The tables after it run with kernel.bpf_stats_enabled=1 (for the programs' run time),
+which itself adds two clock reads to every run.
 
 Events: an Audit rule on the loop's file, applied with `polc agent apply` and bound to
 a cgroup, so every open of the loop is one kernel event; `polc agent events` turns
@@ -26,11 +37,14 @@ Writes OUT/bench.txt (a markdown table) and OUT/bench.json. `--bench-only events
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
 
 OPEN_N, OPEN_ROUNDS = 20000, 3
+PAIRED_ROUNDS = 3
+PIN_DIR = "/sys/fs/bpf/polc"
 EXEC_N, EXEC_ROUNDS = 50, 3
 TIERS = (1, 1000, 10000)
 
@@ -76,6 +90,128 @@ def per_op(before, after, prog, r):
 def add_prog(r, before, after):
     r["prog_ns"] = {p: per_call(before, after, p) for p in PROGS}
     r["prog_op"] = {p: per_op(before, after, p, r) for p in PROGS}
+
+
+def detach_all(g):
+    """Remove polc's pins, so that no polc program stays attached (the links go with
+    their last reference; the kernel frees them a moment later), and wait until
+    bpftool lists none."""
+    if os.path.exists(PIN_DIR):
+        shutil.rmtree(PIN_DIR)
+    t0 = time.monotonic()
+    while any(p in snapshot() for p in PROGS):
+        if time.monotonic() - t0 > 30:
+            raise RuntimeError(f"polc's programs are still attached 30 s after {PIN_DIR} was removed")
+        time.sleep(0.2)
+    g.log(f"bench: polc's programs detached ({time.monotonic() - t0:.1f} s)")
+
+
+def set_stats(on):
+    with open("/proc/sys/kernel/bpf_stats_enabled", "w", encoding="utf-8") as f:
+        f.write("1\n" if on else "0\n")
+
+
+def bare_loop(g, cmd):
+    """The loop with bare.bpf.o's empty programs attached (bareload keeps them until
+    its standard input ends)."""
+    p = subprocess.Popen([os.path.join(g.OUT, "bareload"), os.path.join(g.OUT, "bare.bpf.o")],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = p.stdout.readline().decode(errors="replace")
+        if not line.startswith("attached 2"):
+            p.stdin.close()
+            _, err = p.communicate(timeout=60)
+            raise RuntimeError(f"bareload did not attach its two programs: {line!r} {err.decode(errors='replace')}")
+        return run_direct(cmd)
+    finally:
+        if p.poll() is None:
+            p.stdin.close()
+            p.wait(timeout=60)
+
+
+def with_holder(g, fn):
+    """fn() while a `polc exec` of a 1-rule policy holds polc's programs (bound to a
+    shell that waits for a marker): the programs loaded, fn's loops in no bound
+    cgroup."""
+    bench_dir = os.path.join(g.OUT, "bench")
+    ready, stop = "/tmp/polc-vm/bench-ready", "/tmp/polc-vm/bench-stop"
+    for m in (ready, stop):
+        if os.path.exists(m):
+            os.remove(m)
+    holder = subprocess.Popen(
+        [g.POLC, "exec", "--policy", os.path.join(bench_dir, "file-1.yaml"), "--", "/bin/sh", "-c",
+         f"touch {ready}; while [ ! -e {stop} ]; do sleep 0.2; done"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        t0 = time.monotonic()
+        while not os.path.exists(ready):
+            if holder.poll() is not None or time.monotonic() - t0 > 600:
+                raise RuntimeError(f"the holder polc exec did not start: {g.tail(holder.stderr.read().decode())}")
+            time.sleep(0.1)
+        return fn()
+    finally:
+        with open(stop, "w", encoding="utf-8"):
+            pass
+        try:
+            holder.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            holder.kill()
+            g.HANGS.append("the holder polc exec did not exit 60 s after its command was told to stop")
+
+
+def paired_open(g, hb, target):
+    """The open loop's overhead with bpf_stats off, each configuration between two
+    baselines (module docstring). Returns (results, markdown lines)."""
+    bench_dir = os.path.join(g.OUT, "bench")
+    cmd = loops(g, hb, target)[0]
+    set_stats(False)
+
+    def polc(n, extra=()):
+        return lambda: run_under_polc(g, os.path.join(bench_dir, f"file-{n}.yaml"), cmd, extra=extra)[0]
+
+    configs = [
+        ("bare: empty BPF LSM programs on file_open and bprm_check_security", lambda: bare_loop(g, cmd)),
+        ("polc's programs loaded, loop outside any bound cgroup", lambda: with_holder(g, lambda: run_direct(cmd))),
+        ("policy of 1 rules, bound (repeated opens: open cache hits)", polc(1)),
+        ("policy of 10000 rules, bound (open cache hits)", polc(10000)),
+        ("policy of 10000 rules, bound, open cache off (every open decided in full)", polc(10000, ["--no-open-cache"])),
+    ]
+    detach_all(g)
+    base = [run_direct(cmd)["median_ns"]]
+    runs = {name: [] for name, _ in configs}
+    for rnd in range(PAIRED_ROUNDS):
+        for name, fn in configs:
+            g.say(f"bench: paired round {rnd + 1}/{PAIRED_ROUNDS}: {name}")
+            x = fn()["median_ns"]
+            detach_all(g)
+            b = run_direct(cmd)["median_ns"]
+            runs[name].append({"ns": x, "base_before": base[-1], "base_after": b,
+                               "ratio": x / ((base[-1] + b) / 2)})
+            base.append(b)
+    set_stats(True)
+    lines = [
+        f"Paired, kernel.bpf_stats_enabled=0: open+close of {target}, {OPEN_N} x {OPEN_ROUNDS} rounds "
+        f"(median ns/op), each configuration between two baseline loops with no program attached, "
+        f"{PAIRED_ROUNDS} times; ratio to the mean of its two baselines. Baselines: "
+        f"{min(base):.0f}-{max(base):.0f} ns/op over {len(base)} runs.",
+        "",
+        "| configuration | ns/op | ratio, median | ratios, each round | overhead above bare, median |",
+        "|---|---|---|---|---|",
+    ]
+
+    def med(v):
+        v = sorted(v)
+        return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+    bare = med([r["ratio"] for r in runs[configs[0][0]]])
+    for name, _ in configs:
+        rs = [r["ratio"] for r in runs[name]]
+        above = "-" if name == configs[0][0] else f"{100 * (med(rs) - bare):+.1f} points"
+        lines.append(f"| {name} | {med([r['ns'] for r in runs[name]]):.0f} | {med(rs):.3f} | "
+                     + ", ".join(f"{x:.3f}" for x in rs) + f" | {above} |")
+    lines.append("")
+    return {"baselines": base, "runs": runs}, lines
 
 
 CACHE_STAT_PIN = "/sys/fs/bpf/polc/maps/polc_cache_stat"
@@ -311,10 +447,13 @@ def run(g, only=None):
     with open(target, "w", encoding="utf-8") as f:
         f.write("x\n")
     fstype = subprocess.run(["stat", "-f", "-c", "%T", target], stdout=subprocess.PIPE, check=False).stdout.decode().strip()
+    paired, paired_lines = paired_open(g, hb, target)
+    for l in paired_lines:
+        g.say(l)
     # In-kernel run time of each program (run_time_ns / run_cnt, as bpftool shows
     # them): the hook's own cost per call, without the loop timing's noise.
-    with open("/proc/sys/kernel/bpf_stats_enabled", "w", encoding="utf-8") as f:
-        f.write("1\n")
+    set_stats(True)
+    detach_all(g)
     g.say("bench: baseline")
     rows = {}
     base1 = [run_direct(c) for c in loops(g, hb, target)]
@@ -322,36 +461,18 @@ def run(g, only=None):
     # Programs loaded, the loop in no bound cgroup: a 1-rule policy holds the programs
     # (bound to a shell that waits for a marker) while the loop runs outside.
     g.say("bench: outside any bound cgroup")
-    ready, stop = "/tmp/polc-vm/bench-ready", "/tmp/polc-vm/bench-stop"
-    for m in (ready, stop):
-        if os.path.exists(m):
-            os.remove(m)
-    holder = subprocess.Popen(
-        [g.POLC, "exec", "--policy", os.path.join(bench_dir, "file-1.yaml"), "--", "/bin/sh", "-c",
-         f"touch {ready}; while [ ! -e {stop} ]; do sleep 0.2; done"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    try:
-        t0 = time.monotonic()
-        while not os.path.exists(ready):
-            if holder.poll() is not None or time.monotonic() - t0 > 600:
-                raise RuntimeError(f"the holder polc exec did not start: {g.tail(holder.stderr.read().decode())}")
-            time.sleep(0.1)
-        outside = []
+
+    def outside_loops():
+        out = []
         for c in loops(g, hb, target):
             before = snapshot()
             r = run_direct(c)
             after = snapshot()
             add_prog(r, before, after)
-            outside.append(r)
-    finally:
-        with open(stop, "w", encoding="utf-8"):
-            pass
-        try:
-            holder.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            holder.kill()
-            g.HANGS.append("the holder polc exec did not exit 60 s after its command was told to stop")
+            out.append(r)
+        return out
+
+    outside = with_holder(g, outside_loops)
     rows["outside"] = outside
 
     compile_s = {}
@@ -388,13 +509,14 @@ def run(g, only=None):
             rows[f"{n} rules, a rename before every open{label}"] = [o, None]
 
     g.say("bench: baseline again")
+    detach_all(g)
     base2 = [run_direct(c) for c in loops(g, hb, target)]
     base = [(a["median_ns"] + b["median_ns"]) / 2 for a, b in zip(base1, base2)]
 
-    lines = [
-        f"open+close of {target} ({fstype}): {OPEN_N} x {OPEN_ROUNDS} rounds; "
+    lines = paired_lines + [
+        f"kernel.bpf_stats_enabled=1 from here on. open+close of {target} ({fstype}): {OPEN_N} x {OPEN_ROUNDS} rounds; "
         f"fork+exec /usr/bin/true: {EXEC_N} x {EXEC_ROUNDS} rounds; "
-        "median ns/op, ratio to the mean baseline",
+        "median ns/op, ratio to the mean of the first and last baselines",
         "",
         "| configuration | open+close ns/op | ratio | fork+exec ns/op | ratio |",
         "|---|---|---|---|---|",
@@ -457,6 +579,7 @@ def run(g, only=None):
     with open(os.path.join(g.OUT, "bench.txt"), "w", encoding="utf-8") as f:
         f.write(text)
     with open(os.path.join(g.OUT, "bench.json"), "w", encoding="utf-8") as f:
-        json.dump({"baseline": [base1, base2], "rows": rows, "polc_exec_seconds": compile_s, "events": ev}, f, indent=1)
+        json.dump({"paired": paired, "baseline": [base1, base2], "rows": rows, "polc_exec_seconds": compile_s,
+                   "events": ev}, f, indent=1)
     for l in lines:
         g.say(l)
