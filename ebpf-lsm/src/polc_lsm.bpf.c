@@ -1211,9 +1211,9 @@ static __always_inline const struct polc_host *cache_host(struct inode *inode)
 
 /* Read what the path of `file` depends on; 0, or -1 when a change is under way or
  * the name is gone (not cached then). */
-static __always_inline int snap_of(const struct polc_host *h, struct file *file, struct open_snap *o)
+static __always_inline int snap_of(const struct polc_host *h, struct task_struct *task, struct file *file,
+				   struct open_snap *o)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct fs_struct *fs = task->fs;
 	struct dentry *d = file->f_path.dentry;
 	struct vfsmount *mnt = file->f_path.mnt;
@@ -1272,10 +1272,10 @@ static __always_inline int cache_hit(struct polc_open_cache *c, const struct ope
 
 /* Remember that the ops of `allow` were let through silently under snapshot `o`, in
  * entry `c` (the inode's, looked up before the decision; NULL: it had none then). */
-static __always_inline void cache_put(const struct polc_host *h, struct inode *inode, struct polc_open_cache *c,
-				      const struct open_snap *o, __u32 policy, __u32 generation, __u32 allow)
+static __always_inline void cache_put(const struct polc_host *h, struct task_struct *task, struct inode *inode,
+				      struct polc_open_cache *c, const struct open_snap *o, __u32 policy,
+				      __u32 generation, __u32 allow)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct fs_struct *fs = task->fs;
 	__u32 entries_key = POLC_COUNT_ENTRIES;
 	__u64 *entries;
@@ -1439,9 +1439,8 @@ static __always_inline int inner_fake_path(struct file *file)
 	return file->f_inode != file->f_path.dentry->d_inode;
 }
 
-static __always_inline int inner_private_mount(struct file *file)
+static __always_inline int inner_private_mount(struct task_struct *task, struct file *file)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct mount *m;
 
 	if ((unsigned long)task->cred == (unsigned long)task->real_cred)
@@ -1459,6 +1458,7 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 	struct open_snap snap = {};
 	struct polc_open_cache *entry = NULL;
 	struct polc_scratch *s = NULL;
+	struct task_struct *task;
 	struct inode *inode;
 	__u64 cgid;
 	__u32 policy = 0, generation = 0, mode, fflags, want, silent = 0;
@@ -1467,7 +1467,10 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 
 	if (ret != 0)
 		return prior(ret);
-	if (inner_fake_path(file) || inner_private_mount(file))
+	/* The current task, once: the inner-open test, the snapshot and the store read
+	 * it (a helper call each before). */
+	task = bpf_get_current_task_btf();
+	if (inner_fake_path(file) || inner_private_mount(task, file))
 		return 0;
 	cgid = bpf_get_current_cgroup_id();
 	cfg = policy_gen_of(cgid, &policy, &generation);
@@ -1485,7 +1488,7 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 	want = (read ? 1U << POLC_OP_READ : 0) | (write ? 1U << POLC_OP_WRITE : 0);
 	inode = file->f_inode;
 	host = inode ? cache_host(inode) : NULL;
-	cache = host && snap_of(host, file, &snap) == 0;
+	cache = host && snap_of(host, task, file, &snap) == 0;
 	if (cache)
 		entry = bpf_inode_storage_get(&polc_open_cache, inode, 0, 0);
 	if (entry && cache_hit(entry, &snap, policy, generation, want)) {
@@ -1504,7 +1507,7 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 		if (write && !reported(cfg, wa))
 			silent |= 1U << POLC_OP_WRITE;
 		if (silent)
-			cache_put(host, inode, entry, &snap, policy, generation, silent);
+			cache_put(host, task, inode, entry, &snap, policy, generation, silent);
 	}
 done:
 	/* The truncation this open does next (an existing regular file) is the WRITE

@@ -43,7 +43,7 @@ import subprocess
 import time
 
 OPEN_N, OPEN_ROUNDS = 20000, 3
-PAIRED_ROUNDS = 3
+PAIRED_ROUNDS = 5
 PIN_DIR = "/sys/fs/bpf/polc"
 EXEC_N, EXEC_ROUNDS = 50, 3
 TIERS = (1, 1000, 10000)
@@ -57,7 +57,7 @@ def prog_stats(text):
     """`bpftool -j prog show` output -> {program: (run_time_ns, run_cnt)}."""
     d = {}
     for p in json.loads(text):
-        if p.get("name") in PROGS:
+        if p.get("name", "").startswith("polc_"):
             a, b = d.get(p["name"], (0, 0))
             d[p["name"]] = (a + p.get("run_time_ns", 0), b + p.get("run_cnt", 0))
     return d
@@ -90,6 +90,9 @@ def per_op(before, after, prog, r):
 def add_prog(r, before, after):
     r["prog_ns"] = {p: per_call(before, after, p) for p in PROGS}
     r["prog_op"] = {p: per_op(before, after, p, r) for p in PROGS}
+    # Every other polc program that ran during the loop (another hook on its path).
+    r["other_op"] = {p: per_op(before, after, p, r) for p in sorted(set(after) - set(PROGS))
+                     if after[p][1] > before.get(p, (0, 0))[1]}
 
 
 def detach_all(g):
@@ -99,7 +102,7 @@ def detach_all(g):
     if os.path.exists(PIN_DIR):
         shutil.rmtree(PIN_DIR)
     t0 = time.monotonic()
-    while any(p in snapshot() for p in PROGS):
+    while snapshot():
         if time.monotonic() - t0 > 30:
             raise RuntimeError(f"polc's programs are still attached 30 s after {PIN_DIR} was removed")
         time.sleep(0.2)
@@ -562,6 +565,12 @@ def run(g, only=None):
             f"| {label} | {fmt(vo, base[0])} | {runs(co)} | {'-' if pr is None else f'{pr:.0f} ns'} "
             f"| {times(vo, out_open)} | {fmt(ve, base[1])} | {runs(ce)} | {times(ve, out_exec)} |"
         )
+    lines += ["", "Other polc programs that ran during each loop (ns and runs per op of the loop):", ""]
+    for name, pair in rows.items():
+        for r in pair:
+            if r is not None and r.get("other_op"):
+                lines.append(f"- {name}, {r['op']}: " + ", ".join(
+                    f"{p} {v:.0f} ns / {c:.2f} runs" for p, (v, c) in r["other_op"].items() if v is not None))
     lines += ["", "Open cache during each bound open loop (polc_cache_stat): opens let through from it, stale entries, not kept:", ""]
     for name, (o, _) in rows.items():
         oc = o.get("open_cache")
