@@ -45,6 +45,7 @@ import time
 OPEN_N, OPEN_ROUNDS = 20000, 3
 PAIRED_ROUNDS = 5
 PIN_DIR = "/sys/fs/bpf/polc"
+STATE_DIR = "/run/polc"
 EXEC_N, EXEC_ROUNDS = 50, 3
 TIERS = (1, 1000, 10000)
 
@@ -101,6 +102,9 @@ def detach_all(g):
     bpftool lists none."""
     if os.path.exists(PIN_DIR):
         shutil.rmtree(PIN_DIR)
+    # The agent's record of its slots goes too, or the next `agent apply` would load
+    # them again into the new pins.
+    shutil.rmtree(STATE_DIR, ignore_errors=True)
     t0 = time.monotonic()
     while snapshot():
         if time.monotonic() - t0 > 30:
@@ -134,16 +138,19 @@ def bare_loop(g, cmd):
 
 def with_holder(g, fn):
     """fn() while a `polc exec` of a 1-rule policy holds polc's programs (bound to a
-    shell that waits for a marker): the programs loaded, fn's loops in no bound
+    shell that waits on a FIFO): the programs loaded, fn's loops in no bound
     cgroup."""
     bench_dir = os.path.join(g.OUT, "bench")
     ready, stop = "/tmp/polc-vm/bench-ready", "/tmp/polc-vm/bench-stop"
     for m in (ready, stop):
         if os.path.exists(m):
             os.remove(m)
+    # The shell waits on a FIFO, not in a loop of `sleep`s: a fork+exec every 0.2 s
+    # costs the emulated CPUs about a quarter of one.
+    os.mkfifo(stop)
     holder = subprocess.Popen(
         [g.POLC, "exec", "--policy", os.path.join(bench_dir, "file-1.yaml"), "--", "/bin/sh", "-c",
-         f"touch {ready}; while [ ! -e {stop} ]; do sleep 0.2; done"],
+         f"touch {ready}; read _ < {stop}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
@@ -154,13 +161,38 @@ def with_holder(g, fn):
             time.sleep(0.1)
         return fn()
     finally:
-        with open(stop, "w", encoding="utf-8"):
-            pass
+        # A writer's open fails (ENXIO) until the shell has the FIFO open: try again
+        # for a while; a holder that is gone needs nothing.
+        t0 = time.monotonic()
+        while holder.poll() is None and time.monotonic() - t0 < 10:
+            try:
+                fd = os.open(stop, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # ENXIO: the shell has not opened it yet
+                time.sleep(0.1)
+                continue
+            os.write(fd, b"stop\n")
+            os.close(fd)
+            break
         try:
             holder.wait(timeout=60)
         except subprocess.TimeoutExpired:
             holder.kill()
             g.HANGS.append("the holder polc exec did not exit 60 s after its command was told to stop")
+
+
+def applied_loop(g, cmd, out_dir, plan, bind_cg, in_cg):
+    """The loop with the bundle of `out_dir` applied by `polc agent apply` and `plan`
+    bound to `bind_cg`; the loop runs in `bind_cg` when `in_cg`, else where this
+    script runs (a cgroup no plan is bound to). No reader of events runs: the hooks
+    alone."""
+    os.makedirs(bind_cg, exist_ok=True)
+    p = subprocess.run([g.POLC, "agent", "apply", out_dir, "--bind", f"{plan}={bind_cg}"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    if p.returncode != 0:
+        raise RuntimeError(f"polc agent apply {out_dir} failed: {p.stderr.decode(errors='replace')}")
+    if in_cg:
+        cmd = ["/bin/sh", "-c", f'echo $$ > {bind_cg}/cgroup.procs && exec "$@"', "sh", *cmd]
+    return run_direct(cmd)
 
 
 def paired_open(g, hb, target):
@@ -169,16 +201,25 @@ def paired_open(g, hb, target):
     bench_dir = os.path.join(g.OUT, "bench")
     cmd = loops(g, hb, target)[0]
     set_stats(False)
+    outs = {}
+    for n in (1, 10000):
+        outs[n] = f"/tmp/polc-vm/bench-paired-{n}"
+        shutil.rmtree(outs[n], ignore_errors=True)
+        subprocess.run([g.POLC, "compile", os.path.join(bench_dir, f"file-{n}.yaml"), "--target", "bpf-lsm",
+                        "--out", outs[n]], stdout=subprocess.DEVNULL, check=True)
+    bound, other = "/sys/fs/cgroup/polc-bench-bound", "/sys/fs/cgroup/polc-bench-other"
 
-    def polc(n, extra=()):
-        return lambda: run_under_polc(g, os.path.join(bench_dir, f"file-{n}.yaml"), cmd, extra=extra)[0]
+    def apply(n, in_cg):
+        return lambda: applied_loop(g, cmd, outs[n], f"bench-file-{n}", bound if in_cg else other, in_cg)
 
     configs = [
         ("bare: empty BPF LSM programs on file_open and bprm_check_security", lambda: bare_loop(g, cmd)),
-        ("polc's programs loaded, loop outside any bound cgroup", lambda: with_holder(g, lambda: run_direct(cmd))),
-        ("policy of 1 rules, bound (repeated opens: open cache hits)", polc(1)),
-        ("policy of 10000 rules, bound (open cache hits)", polc(10000)),
-        ("policy of 10000 rules, bound, open cache off (every open decided in full)", polc(10000, ["--no-open-cache"])),
+        ("polc's programs loaded (agent apply), loop outside any bound cgroup", apply(1, False)),
+        ("policy of 1 rules, bound (agent apply; repeated opens: open cache hits)", apply(1, True)),
+        ("policy of 10000 rules, bound (agent apply; open cache hits)", apply(10000, True)),
+        ("policy of 10000 rules, bound, open cache off (every open decided in full; under polc exec, "
+         "its event reader running)",
+         lambda: run_under_polc(g, os.path.join(bench_dir, "file-10000.yaml"), cmd, extra=["--no-open-cache"])[0]),
     ]
     detach_all(g)
     base = [run_direct(cmd)["median_ns"]]
@@ -192,6 +233,11 @@ def paired_open(g, hb, target):
             runs[name].append({"ns": x, "base_before": base[-1], "base_after": b,
                                "ratio": x / ((base[-1] + b) / 2)})
             base.append(b)
+    for cg in (bound, other):
+        try:
+            os.rmdir(cg)
+        except OSError:
+            pass
     set_stats(True)
     lines = [
         f"Paired, kernel.bpf_stats_enabled=0: open+close of {target}, {OPEN_N} x {OPEN_ROUNDS} rounds "
@@ -215,10 +261,6 @@ def paired_open(g, hb, target):
                      + ", ".join(f"{x:.3f}" for x in rs) + f" | {above} |")
     lines.append("")
     return {"baselines": base, "runs": runs}, lines
-
-
-CACHE_STAT_PIN = "/sys/fs/bpf/polc/maps/polc_cache_stat"
-CACHE_STAT_KEYS = ("hits", "stale", "full")
 
 
 def cache_stats(text):

@@ -356,10 +356,14 @@ impl Staging {
             }
         }
         let file = std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+        // The buffer before the hash: a streamed file (report.json, the bpf-lsm dumps)
+        // comes in many small writes, and the hash then sees 64 KiB at a time.
         let mut w =
-            Hashed { inner: std::io::BufWriter::with_capacity(1 << 16, file), hash: Default::default(), bytes: 0 };
-        f(&mut w).and_then(|()| w.inner.flush()).with_context(|| format!("cannot write {}", path.display()))?;
-        Ok((rel.to_string(), hex(&sha2::Digest::finalize(w.hash)), w.bytes))
+            std::io::BufWriter::with_capacity(1 << 16, Hashed { inner: file, hash: Default::default(), bytes: 0 });
+        f(&mut w).and_then(|()| w.flush()).with_context(|| format!("cannot write {}", path.display()))?;
+        // Flushed: nothing is left in the buffer.
+        let (h, _) = w.into_parts();
+        Ok((rel.to_string(), hex(&sha2::Digest::finalize(h.hash)), h.bytes))
     }
 
     /// Stream the file at `path` from `f` (see [`Sink::put`] for errors).
