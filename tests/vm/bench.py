@@ -192,7 +192,17 @@ def applied_loop(g, cmd, out_dir, plan, bind_cg, in_cg):
         raise RuntimeError(f"polc agent apply {out_dir} failed: {p.stderr.decode(errors='replace')}")
     if in_cg:
         cmd = ["/bin/sh", "-c", f'echo $$ > {bind_cg}/cgroup.procs && exec "$@"', "sh", *cmd]
-    return run_direct(cmd)
+    dump = [BPFTOOL, "-j", "map", "dump", "pinned", CACHE_STAT_PIN]
+    c0 = cache_stats(subprocess.run(dump, stdout=subprocess.PIPE, check=True).stdout.decode())
+    r = run_direct(cmd)
+    c1 = cache_stats(subprocess.run(dump, stdout=subprocess.PIPE, check=True).stdout.decode())
+    r["open_cache"] = {k: c1[k] - c0[k] for k in c1}
+    # A bound loop's repeated opens are cache hits; none would mean it ran unbound.
+    if in_cg and r["open_cache"]["hits"] < r["n"]:
+        raise RuntimeError(f"the loop in {bind_cg} was not judged by the plan: open cache {r['open_cache']}")
+    if not in_cg and r["open_cache"]["hits"]:
+        raise RuntimeError(f"the loop outside {bind_cg} was judged: open cache {r['open_cache']}")
+    return r
 
 
 def paired_open(g, hb, target):
@@ -261,6 +271,10 @@ def paired_open(g, hb, target):
                      + ", ".join(f"{x:.3f}" for x in rs) + f" | {above} |")
     lines.append("")
     return {"baselines": base, "runs": runs}, lines
+
+
+CACHE_STAT_PIN = "/sys/fs/bpf/polc/maps/polc_cache_stat"
+CACHE_STAT_KEYS = ("hits", "stale", "full")
 
 
 def cache_stats(text):
