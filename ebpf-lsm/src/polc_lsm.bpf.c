@@ -1467,10 +1467,13 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 
 	if (ret != 0)
 		return prior(ret);
-	/* The current task, once: the inner-open test, the snapshot and the store read
-	 * it (a helper call each before). */
+	if (inner_fake_path(file))
+		return 0;
+	/* The current task, once: the credential test, the snapshot and the store read
+	 * it (a helper call each before). After the fake-path test, which lets the
+	 * inner open of kernels before 6.7 through with no helper call. */
 	task = bpf_get_current_task_btf();
-	if (inner_fake_path(file) || inner_private_mount(task, file))
+	if (inner_private_mount(task, file))
 		return 0;
 	cgid = bpf_get_current_cgroup_id();
 	cfg = policy_gen_of(cgid, &policy, &generation);

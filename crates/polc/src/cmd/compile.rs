@@ -356,8 +356,8 @@ impl Staging {
             }
         }
         let file = std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
-        // The buffer before the hash: a streamed file (report.json, the bpf-lsm dumps)
-        // comes in many small writes, and the hash then sees 64 KiB at a time.
+        // The buffer before the hash: a streamed file (report.json) comes in many
+        // small writes, and the hash then sees 64 KiB at a time.
         let mut w =
             std::io::BufWriter::with_capacity(1 << 16, Hashed { inner: file, hash: Default::default(), bytes: 0 });
         f(&mut w).and_then(|()| w.flush()).with_context(|| format!("cannot write {}", path.display()))?;
