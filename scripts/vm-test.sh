@@ -43,6 +43,8 @@ step "checking tools"
 for t in vng qemu-system-x86_64 cc cargo timeout; do
   command -v "$t" >/dev/null || die "$t is missing (scripts/test.sh installs qemu-system-x86, linux-image-amd64, busybox-static and virtme-ng)"
 done
+command -v clang >/dev/null || die "clang is missing (scripts/test.sh installs it; it builds the benchmark's empty BPF programs)"
+[ -r /usr/include/bpf/libbpf.h ] || die "libbpf-dev is missing (scripts/test.sh installs it; the benchmark's loader links libbpf)"
 [ -x /usr/bin/python3 ] || die "/usr/bin/python3 is missing (the guest runs the suite with the system python)"
 command -v busybox >/dev/null || [ -x /bin/busybox ] || die "busybox is missing (virtme-ng needs busybox-static)"
 
