@@ -405,6 +405,17 @@ struct polc_host {
 #define POLC_HOST_OPEN_CACHE 1
 
 /*
+ * The ops bits of polc_open_cache.allow, and its sequence: writers take the lock,
+ * make the sequence odd, write the entry and make it even again (never 0), so a
+ * reader may check an entry without the lock (x86) by reading allow before and
+ * after the other fields. Sequence 0 is an entry written by a build before the
+ * sequence (it never changes it): such an entry is read under the lock.
+ */
+#define POLC_OPEN_CACHE_OPS 0xffffU
+#define POLC_OPEN_CACHE_SEQ_SHIFT 16
+#define POLC_OPEN_CACHE_SEQ_ONE (1U << POLC_OPEN_CACHE_SEQ_SHIFT)
+
+/*
  * polc_open_cache value (inode storage, kernel-owned): the ops (1 << op) that
  * file_open let through without an event for this inode, and everything the path
  * and the decision depended on then. A later open is let through at once when all
@@ -414,7 +425,8 @@ struct polc_host {
  */
 struct polc_open_cache {
 	struct bpf_spin_lock lock;
-	__u32 allow;	  /* 1 << POLC_OP_READ, 1 << POLC_OP_WRITE; 0: empty */
+	__u32 allow;	  /* low 16 bits: 1 << POLC_OP_READ, 1 << POLC_OP_WRITE (0: empty);
+			   * high 16 bits: the entry's sequence, see above */
 	__u32 policy;	  /* POLC_POLICY_ID */
 	__u32 generation; /* polc_gen[0].generation, every bit */
 	__u32 rename_seq;

@@ -1248,24 +1248,50 @@ static __always_inline int snap_of(const struct polc_host *h, struct task_struct
 	return fs_seq(fs) == o->fs_seq ? 0 : -1;
 }
 
-static __always_inline int cache_matches(const struct polc_open_cache *c, const struct open_snap *o, __u32 policy,
-					 __u32 generation)
+/* Does entry `c`, whose allow word is `allow`, hold for snapshot `o`? */
+static __always_inline int cache_matches(const struct polc_open_cache *c, __u32 allow, const struct open_snap *o,
+					 __u32 policy, __u32 generation)
 {
-	return c->allow != 0 && c->policy == policy && c->generation == generation && c->rename_seq == o->rename_seq &&
-	       c->mount_seq == o->mount_seq && c->names == o->names && c->dentry == o->dentry && c->mnt == o->mnt &&
-	       c->root_dentry == o->root_dentry && c->root_mnt == o->root_mnt && c->root_ino == o->root_ino &&
+	return (allow & POLC_OPEN_CACHE_OPS) != 0 && c->policy == policy && c->generation == generation &&
+	       c->rename_seq == o->rename_seq && c->mount_seq == o->mount_seq && c->names == o->names &&
+	       c->dentry == o->dentry && c->mnt == o->mnt && c->root_dentry == o->root_dentry &&
+	       c->root_mnt == o->root_mnt && c->root_ino == o->root_ino &&
 	       o->now - c->made < POLC_OPEN_CACHE_TTL_JIFFIES;
 }
 
-/* Were all ops of `want` let through silently under entry `c`, with nothing changed? */
+/* Were all ops of `want` let through silently under entry `c`, with nothing changed?
+ *
+ * On x86 the entry is read without its lock, as a seqcount: the allow word (ops and
+ * sequence) before and after the other fields, the same and with an even, nonzero
+ * sequence. x86 keeps loads in program order and cache_put's stores too, and the
+ * barriers keep the compiler from moving them; a writer between the two reads
+ * changes the word. A hit then costs no bpf_spin_lock/unlock (two helper calls, an
+ * interrupt save and restore) and does not write the entry's cache line, which
+ * opens of one file on every CPU would pass around. Elsewhere, and for an entry of
+ * sequence 0 (written by an earlier build while the agent replaced the programs:
+ * its writers do not keep the sequence), the entry is read under the lock. */
 static __always_inline int cache_hit(struct polc_open_cache *c, const struct open_snap *o, __u32 policy,
 				     __u32 generation, __u32 want)
 {
-	int hit;
+	__u32 allow;
+	int hit = -1;
 
-	bpf_spin_lock(&c->lock);
-	hit = cache_matches(c, o, policy, generation) && (c->allow & want) == want;
-	bpf_spin_unlock(&c->lock);
+#if defined(__TARGET_ARCH_x86)
+	allow = *(volatile __u32 *)&c->allow;
+	COMPILER_BARRIER();
+	if ((allow >> POLC_OPEN_CACHE_SEQ_SHIFT) != 0 && !(allow & POLC_OPEN_CACHE_SEQ_ONE)) {
+		hit = cache_matches(c, allow, o, policy, generation) && (allow & want) == want;
+		COMPILER_BARRIER();
+		if (*(volatile __u32 *)&c->allow != allow)
+			hit = -1;
+	}
+#endif
+	if (hit < 0) {
+		bpf_spin_lock(&c->lock);
+		allow = c->allow;
+		hit = cache_matches(c, allow, o, policy, generation) && (allow & want) == want;
+		bpf_spin_unlock(&c->lock);
+	}
 	cache_stat(hit ? POLC_STAT_HITS : POLC_STAT_STALE);
 	return hit;
 }
@@ -1278,6 +1304,7 @@ static __always_inline void cache_put(const struct polc_host *h, struct task_str
 {
 	struct fs_struct *fs = task->fs;
 	__u32 entries_key = POLC_COUNT_ENTRIES;
+	__u32 old, seq, ops;
 	__u64 *entries;
 
 	/* The root the path was resolved against is the one in the snapshot. */
@@ -1306,9 +1333,12 @@ static __always_inline void cache_put(const struct polc_host *h, struct task_str
 		__sync_fetch_and_add(entries, 1);
 	}
 	bpf_spin_lock(&c->lock);
-	if (!cache_matches(c, o, policy, generation))
-		c->allow = 0;
-	c->allow |= allow;
+	old = c->allow;
+	seq = (old >> POLC_OPEN_CACHE_SEQ_SHIFT) | 1;
+	ops = cache_matches(c, old, o, policy, generation) ? old & POLC_OPEN_CACHE_OPS : 0;
+	/* Odd while the fields change (see cache_hit); then even, never 0. */
+	*(volatile __u32 *)&c->allow = seq << POLC_OPEN_CACHE_SEQ_SHIFT;
+	COMPILER_BARRIER();
 	c->policy = policy;
 	c->generation = generation;
 	c->rename_seq = o->rename_seq;
@@ -1320,6 +1350,9 @@ static __always_inline void cache_put(const struct polc_host *h, struct task_str
 	c->root_mnt = o->root_mnt;
 	c->root_ino = o->root_ino;
 	c->made = o->now;
+	COMPILER_BARRIER();
+	seq = (seq + 1) & (POLC_OPEN_CACHE_OPS);
+	*(volatile __u32 *)&c->allow = ((seq ? seq : 2) << POLC_OPEN_CACHE_SEQ_SHIFT) | ops | allow;
 	bpf_spin_unlock(&c->lock);
 }
 

@@ -593,7 +593,8 @@ abi_struct! {
     pub struct OpenCache("polc_open_cache", size 80, align 8) {
         /// `struct bpf_spin_lock`.
         pub lock: u32 = 0,
-        /// `1 << op` of the ops let through without an event.
+        /// Low 16 bits: `1 << op` of the ops let through without an event; high 16
+        /// bits: the entry's sequence (even and nonzero when written by this build).
         pub allow: u32 = 4,
         /// Policy id.
         pub policy: u32 = 8,
