@@ -42,7 +42,8 @@ run. Kinds:
   fastopen host, port   TCP Fast Open: sendto(MSG_FASTOPEN) on a new TCP socket
   cached   path         the open cache's entry for the inode of `path` (polc_open_cache,
                         looked up through an O_PATH descriptor, which no LSM file_open
-                        judges): "out" is its ops mask, or -1 when it has none
+                        judges): "out" is its ops mask, or -1 when it has none (a text
+                        when its sequence is odd or 0)
   stats                 the open cache's counters (polc_cache_stat, summed over CPUs):
                         "out" is {"hits": .., "stale": .., "full": ..}
   move     path, to     mount(2) with MS_MOVE: move the mount at `path` to `to`
@@ -109,12 +110,21 @@ def lookup(map_fd, key, size):
 
 
 def open_cache_mask(path):
-    """polc_open_cache's `allow` for the inode of `path`, or -1 without an entry."""
+    """The ops mask of polc_open_cache's `allow` (its low 16 bits) for the inode of
+    `path`, or -1 without an entry. Its high 16 bits are the entry's sequence, even and
+    nonzero once written (a reader on x86 checks the entry without its lock by it);
+    anything else is returned as a text that names it."""
     map_fd = pinned_map(OPEN_CACHE_PIN)
     fd = os.open(path, os.O_PATH)
     try:
         value = lookup(map_fd, ctypes.c_int(fd), 80)  # sizeof(struct polc_open_cache)
-        return -1 if value is None else int.from_bytes(value[4:8], "little")
+        if value is None:
+            return -1
+        allow = int.from_bytes(value[4:8], "little")
+        seq = allow >> 16
+        if seq == 0 or seq % 2:
+            return f"allow {allow:#x}: sequence {seq}, not even and nonzero"
+        return allow & 0xFFFF
     finally:
         os.close(fd)
         os.close(map_fd)
