@@ -118,8 +118,10 @@ boot() {
   step "booting $kernel under QEMU (TCG; timeout ${timeout_s}s)"
   start=$(date +%s)
   set +e
+  # --verbose: the kernel's console goes into vng.log too, so a guest that ends
+  # early (a panic, the OOM killer) leaves its last messages there.
   timeout --foreground -k 10 "$timeout_s" \
-    vng -r "$kernel" --memory 2G --cpus 2 --rw --disable-kvm \
+    vng -r "$kernel" --memory 2G --cpus 2 --rw --disable-kvm --verbose \
     --exec "cd '$repo' && /usr/bin/python3 tests/vm/guest.py --repo '$repo' --out '$dir' ${guest_args[*]}" 2>&1 |
     tee "$dir/vng.log"
   vng_rc=${PIPESTATUS[0]}

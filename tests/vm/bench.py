@@ -110,7 +110,19 @@ def detach_all(g):
         if time.monotonic() - t0 > 30:
             raise RuntimeError(f"polc's programs are still attached 30 s after {PIN_DIR} was removed")
         time.sleep(0.2)
-    g.log(f"bench: polc's programs detached ({time.monotonic() - t0:.1f} s)")
+    g.log(f"bench: polc's programs detached ({time.monotonic() - t0:.1f} s; {meminfo()})")
+
+
+def meminfo():
+    """MemAvailable and Slab from /proc/meminfo, for the guest log: a boot that ends
+    mid-benchmark shows whether memory ran out."""
+    keep = {}
+    with open("/proc/meminfo", encoding="utf-8") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("MemAvailable", "Slab"):
+                keep[k] = v.strip()
+    return ", ".join(f"{k} {v}" for k, v in keep.items())
 
 
 def set_stats(on):
