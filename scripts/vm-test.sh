@@ -107,6 +107,21 @@ guest_args=()
 [ -n "$bench_only" ] && guest_args+=(--bench-only "$bench_only")
 timeout_s=${POLC_VM_TIMEOUT:-2400}
 
+# Name a guest kernel's death in `log` (vng.log: the console, see --verbose below):
+# its oops and panic lines. An int3 oops in a bpf_lsm_* function is the kernel
+# patching a hook's entry for a BPF trampoline (attach or detach) while another CPU
+# runs it; under TCG it has ended boots while polc's programs were detached (see
+# docs/performance.md, "The open cache's hits without the lock").
+kernel_died() {
+  local log=$1
+  grep -qE 'Oops:|Kernel panic' "$log" 2>/dev/null || return 0
+  echo "vm-test: the guest's kernel died; from $log:" >&2
+  grep -E 'Oops:|RIP: 0010|Comm:|Kernel panic' "$log" | sed 's/^/  /' | head -8 >&2
+  if grep -qE 'Oops: int3' "$log" && grep -qE 'RIP: 0010:bpf_lsm_' "$log"; then
+    echo "vm-test: an int3 trap at a BPF LSM hook's entry: the kernel was patching it for a trampoline (a program attached or detached) while another CPU ran it" >&2
+  fi
+}
+
 # One boot of `kernel`; its results in build/vm/<release>. Returns 1 when a case
 # failed or the guest did not finish.
 boot() {
@@ -129,6 +144,7 @@ boot() {
   echo "vm-test: the VM ran $(( $(date +%s) - start )) s (vng exit status $vng_rc)" >&2
   rm -rf "$dir/scratch"
   [ "$vng_rc" = 124 ] && echo "vm-test: the VM hit the ${timeout_s}s timeout" >&2
+  kernel_died "$dir/vng.log"
   if [ ! -s "$dir/results.txt" ]; then
     echo "vm-test: FAILED on $release: the guest wrote no results (see $dir/vng.log)" | tee -a "$vm/results.txt" >&2
     return 1
