@@ -6,7 +6,7 @@
 # case failed or a guest did not finish. Never skips: a missing tool is an error
 # (scripts/test.sh installs them).
 #
-# Usage: scripts/vm-test.sh [--no-bench] [--only CASE,...] [--bench-only events]
+# Usage: scripts/vm-test.sh [--no-bench] [--only CASE,...] [--bench-only events|locks]
 #                           [--kernel /boot/vmlinuz-...]...
 # Environment: POLC_VM_TIMEOUT (seconds for each boot, default 2400),
 #              POLC_VM_KERNEL (a /boot/vmlinuz-* to boot instead; same as --kernel).
@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --no-bench) bench=0 ;;
     --only) only="${2:?--only needs a list of cases}"; shift ;;
-    --bench-only) bench_only="${2:?--bench-only needs a part (events)}"; shift ;;
+    --bench-only) bench_only="${2:?--bench-only needs a part (events or locks)}"; shift ;;
     --kernel) kernels+=("${2:?--kernel needs a /boot/vmlinuz-* path}"); shift ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;

@@ -403,6 +403,10 @@ struct polc_host {
 
 /* polc_host.flags: remember the silent Allow decisions of file_open (the open cache). */
 #define POLC_HOST_OPEN_CACHE 1
+/* polc_host.flags: read open cache entries under their lock on x86 too, as other
+ * architectures do. The agent never sets it; the VM benchmark sets it with bpftool to
+ * compare the two reads in one boot. */
+#define POLC_HOST_OPEN_CACHE_LOCKED 2
 
 /*
  * The ops bits of polc_open_cache.allow, and its sequence: writers take the lock,

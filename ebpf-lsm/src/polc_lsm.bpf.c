@@ -1270,13 +1270,15 @@ static __always_inline int cache_matches(const struct polc_open_cache *c, __u32 
  * opens of one file on every CPU would pass around. Elsewhere, and for an entry of
  * sequence 0 (written by an earlier build while the agent replaced the programs:
  * its writers do not keep the sequence), the entry is read under the lock. */
-static __always_inline int cache_hit(struct polc_open_cache *c, const struct open_snap *o, __u32 policy,
-				     __u32 generation, __u32 want)
+static __always_inline int cache_hit(const struct polc_host *h, struct polc_open_cache *c, const struct open_snap *o,
+				     __u32 policy, __u32 generation, __u32 want)
 {
 	__u32 allow;
 	int hit = -1;
 
 #if defined(__TARGET_ARCH_x86)
+	if (h->flags & POLC_HOST_OPEN_CACHE_LOCKED)
+		goto locked;
 	allow = *(volatile __u32 *)&c->allow;
 	COMPILER_BARRIER();
 	if ((allow >> POLC_OPEN_CACHE_SEQ_SHIFT) != 0 && !(allow & POLC_OPEN_CACHE_SEQ_ONE)) {
@@ -1285,6 +1287,7 @@ static __always_inline int cache_hit(struct polc_open_cache *c, const struct ope
 		if (*(volatile __u32 *)&c->allow != allow)
 			hit = -1;
 	}
+locked:
 #endif
 	if (hit < 0) {
 		bpf_spin_lock(&c->lock);
@@ -1527,7 +1530,7 @@ int BPF_PROG(polc_file_open, struct file *file, int ret)
 	cache = host && snap_of(host, task, file, &snap) == 0;
 	if (cache)
 		entry = bpf_inode_storage_get(&polc_open_cache, inode, 0, 0);
-	if (entry && cache_hit(entry, &snap, policy, generation, want)) {
+	if (entry && cache_hit(host, entry, &snap, policy, generation, want)) {
 		action = POLC_ALLOW;
 		wa = POLC_ALLOW;
 		goto done;

@@ -30,8 +30,12 @@ them into JSON violation records (to /dev/null). Reports events made, records
 written, events dropped (the kernel's counter), and records per second of the
 reader's own CPU time (utime + stime from /proc) and of wall time.
 
-Writes OUT/bench.txt (a markdown table) and OUT/bench.json. `--bench-only events`
-(guest.py) runs the events part alone.
+Locks: the open cache's hits read without the entry's lock (x86) against the read
+under it, in one boot, alternating, with polc_host's POLC_HOST_OPEN_CACHE_LOCKED set
+and cleared with bpftool (lock_ab).
+
+Writes OUT/bench.txt (a markdown table) and OUT/bench.json. `--bench-only events` and
+`--bench-only locks` (guest.py) run that part alone.
 """
 
 import json
@@ -292,6 +296,100 @@ def paired_open(g, hb, target):
     return {"baselines": base, "runs": runs}, lines
 
 
+HOST_PIN = "/sys/fs/bpf/polc/maps/polc_host"
+HOST_OPEN_CACHE_LOCKED = 2  # POLC_HOST_OPEN_CACHE_LOCKED (ebpf-lsm/include/polc_abi.h)
+HOST_FLAGS_OFFSET = 16  # struct polc_host.flags
+LOCK_AB_ROUNDS = 6
+
+
+def set_host_flag(flag, on):
+    """Set or clear `flag` in polc_host.flags with bpftool (the agent never sets
+    POLC_HOST_OPEN_CACHE_LOCKED)."""
+    key = ["key", "0", "0", "0", "0"]
+    p = subprocess.run([BPFTOOL, "-j", "map", "lookup", "pinned", HOST_PIN, *key], stdout=subprocess.PIPE, check=True)
+    value = bytearray(int(x, 16) for x in json.loads(p.stdout)["value"])
+    flags = int.from_bytes(value[HOST_FLAGS_OFFSET:HOST_FLAGS_OFFSET + 4], "little")
+    flags = flags | flag if on else flags & ~flag
+    value[HOST_FLAGS_OFFSET:HOST_FLAGS_OFFSET + 4] = flags.to_bytes(4, "little")
+    subprocess.run([BPFTOOL, "map", "update", "pinned", HOST_PIN, *key, "value", *(f"0x{b:02x}" for b in value)],
+                   check=True)
+
+
+def lock_ab(g, hb, target):
+    """The open cache's hit read without its lock (x86) against the read under the
+    lock, in one boot: a 1-rule policy applied and bound once, the open loop run in
+    its cgroup LOCK_AB_ROUNDS times per read, alternating (the order flipped every
+    round), with POLC_HOST_OPEN_CACHE_LOCKED set or cleared with bpftool before each
+    loop. bpf_stats on: polc_file_open's run time per open is the figure; every
+    repeated open must be a hit. Returns (results, markdown lines)."""
+    bench_dir = os.path.join(g.OUT, "bench")
+    cmd = loops(g, hb, target)[0]
+    out = "/tmp/polc-vm/bench-lock-1"
+    shutil.rmtree(out, ignore_errors=True)
+    subprocess.run([g.POLC, "compile", os.path.join(bench_dir, "file-1.yaml"), "--target", "bpf-lsm", "--out", out],
+                   stdout=subprocess.DEVNULL, check=True)
+    bound = "/sys/fs/cgroup/polc-bench-lock"
+    modes = (("without the lock", False), ("under the lock", True))
+    res = {name: [] for name, _ in modes}
+    set_stats(True)
+    detach_all(g)
+    try:
+        os.makedirs(bound, exist_ok=True)
+        p = subprocess.run([g.POLC, "agent", "apply", out, "--bind", f"bench-file-1={bound}"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+        if p.returncode != 0:
+            raise RuntimeError(f"polc agent apply {out} failed: {p.stderr.decode(errors='replace')}")
+        in_cg = ["/bin/sh", "-c", f'echo $$ > {bound}/cgroup.procs && exec "$@"', "sh", *cmd]
+        dump = [BPFTOOL, "-j", "map", "dump", "pinned", CACHE_STAT_PIN]
+        for rnd in range(LOCK_AB_ROUNDS):
+            for name, locked in (modes if rnd % 2 == 0 else modes[::-1]):
+                g.say(f"bench: lock round {rnd + 1}/{LOCK_AB_ROUNDS}: hits read {name}")
+                set_host_flag(HOST_OPEN_CACHE_LOCKED, locked)
+                c0 = cache_stats(subprocess.run(dump, stdout=subprocess.PIPE, check=True).stdout.decode())
+                s0 = snapshot()
+                r = run_direct(in_cg)
+                s1 = snapshot()
+                c1 = cache_stats(subprocess.run(dump, stdout=subprocess.PIPE, check=True).stdout.decode())
+                hits = c1["hits"] - c0["hits"]
+                if hits < r["n"] * r["rounds"] - 10:
+                    raise RuntimeError(f"lock round {rnd + 1} ({name}): {hits} open cache hits")
+                ns, _ = per_op(s0, s1, "polc_file_open", r)
+                res[name].append({"prog_ns_per_open": ns, "loop_ns": r["median_ns"], "hits": hits})
+    finally:
+        try:
+            set_host_flag(HOST_OPEN_CACHE_LOCKED, False)
+        except (subprocess.CalledProcessError, OSError, ValueError, KeyError):
+            pass
+        detach_all(g)
+        try:
+            os.rmdir(bound)
+        except OSError:
+            pass
+
+    def med(v):
+        v = sorted(v)
+        return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+    free, locked = (res[name] for name, _ in modes)
+    ratios = [b["prog_ns_per_open"] / a["prog_ns_per_open"] for a, b in zip(free, locked)]
+    lines = [
+        f"Open cache hits read without and under the entry's lock (POLC_HOST_OPEN_CACHE_LOCKED), one policy "
+        f"applied once, bound; open+close of {target} in its cgroup, {OPEN_N} x {OPEN_ROUNDS} per loop, "
+        f"{LOCK_AB_ROUNDS} rounds alternating (order flipped each round), kernel.bpf_stats_enabled=1; "
+        "polc_file_open's run time per open (two runs on overlayfs):",
+        "",
+        "| hits read | polc_file_open per open, median | each round | loop ns/op, median |",
+        "|---|---|---|---|",
+    ]
+    for name, _ in modes:
+        v = [x["prog_ns_per_open"] for x in res[name]]
+        lines.append(f"| {name} | {med(v):.0f} ns | " + ", ".join(f"{x:.0f}" for x in v)
+                     + f" | {med([x['loop_ns'] for x in res[name]]):.0f} |")
+    lines += ["", "under the lock / without it, each round: " + ", ".join(f"{x:.3f}" for x in ratios)
+              + f" (median {med(ratios):.3f})", ""]
+    return res, lines
+
+
 CACHE_STAT_PIN = "/sys/fs/bpf/polc/maps/polc_cache_stat"
 CACHE_STAT_KEYS = ("hits", "stale", "full")
 
@@ -510,13 +608,19 @@ def events_throughput(g, hb):
 
 def run(g, only=None):
     hb = os.path.join(g.OUT, "hookbench")
-    if only == "events":
-        r, lines = events_throughput(g, hb)
+    if only in ("events", "locks"):
+        if only == "events":
+            r, lines = events_throughput(g, hb)
+        else:
+            target = "/tmp/polc-vm/bench-target.txt"
+            with open(target, "w", encoding="utf-8") as f:
+                f.write("x\n")
+            r, lines = lock_ab(g, hb, target)
         text = "\n".join(lines) + "\n"
         with open(os.path.join(g.OUT, "bench.txt"), "w", encoding="utf-8") as f:
             f.write(text)
         with open(os.path.join(g.OUT, "bench.json"), "w", encoding="utf-8") as f:
-            json.dump({"events": r}, f, indent=1)
+            json.dump({only: r}, f, indent=1)
         for l in lines:
             g.say(l)
         return
@@ -527,6 +631,9 @@ def run(g, only=None):
     fstype = subprocess.run(["stat", "-f", "-c", "%T", target], stdout=subprocess.PIPE, check=False).stdout.decode().strip()
     paired, paired_lines = paired_open(g, hb, target)
     for l in paired_lines:
+        g.say(l)
+    locks, lock_lines = lock_ab(g, hb, target)
+    for l in lock_lines:
         g.say(l)
     # In-kernel run time of each program (run_time_ns / run_cnt, as bpftool shows
     # them): the hook's own cost per call, without the loop timing's noise.
@@ -591,7 +698,7 @@ def run(g, only=None):
     base2 = [run_direct(c) for c in loops(g, hb, target)]
     base = [(a["median_ns"] + b["median_ns"]) / 2 for a, b in zip(base1, base2)]
 
-    lines = paired_lines + [
+    lines = paired_lines + lock_lines + [
         f"kernel.bpf_stats_enabled=1 from here on. open+close of {target} ({fstype}): {OPEN_N} x {OPEN_ROUNDS} rounds; "
         f"fork+exec /usr/bin/true: {EXEC_N} x {EXEC_ROUNDS} rounds; "
         "median ns/op, ratio to the mean of the first and last baselines",
@@ -663,7 +770,7 @@ def run(g, only=None):
     with open(os.path.join(g.OUT, "bench.txt"), "w", encoding="utf-8") as f:
         f.write(text)
     with open(os.path.join(g.OUT, "bench.json"), "w", encoding="utf-8") as f:
-        json.dump({"paired": paired, "baseline": [base1, base2], "rows": rows, "polc_exec_seconds": compile_s,
+        json.dump({"paired": paired, "locks": locks, "baseline": [base1, base2], "rows": rows, "polc_exec_seconds": compile_s,
                    "events": ev}, f, indent=1)
     for l in lines:
         g.say(l)

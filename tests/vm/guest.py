@@ -2236,7 +2236,7 @@ def main():
     ap.add_argument("--repo", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--bench", action="store_true")
-    ap.add_argument("--bench-only", default=None, choices=["events"], help="with --bench: only this part")
+    ap.add_argument("--bench-only", default=None, choices=["events", "locks"], help="with --bench: only this part")
     ap.add_argument("--only", default="")
     ap.add_argument("--polc", default="", help="polc binary (default: REPO/target/release/polc)")
     args = ap.parse_args()

@@ -53,6 +53,10 @@ pub const MAP_TYPE_TASK_STORAGE: u32 = 29;
 pub mod host_flags {
     /// Remember the silent Allow decisions of `file_open` (the open cache).
     pub const OPEN_CACHE: u32 = 1;
+    /// Read open cache entries under their lock on x86 too, as other architectures
+    /// do (the agent never sets it: the VM benchmark compares the two reads in one
+    /// boot by setting it with bpftool).
+    pub const OPEN_CACHE_LOCKED: u32 = 2;
 }
 
 /// An open cache entry older than this many jiffies is stale.
@@ -765,6 +769,7 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("POLC_EVENT_BELOW", event_flags::BELOW as u64),
     ("POLC_CONFIG_EVENT_ALLOW", config_flags::EVENT_ALLOW as u64),
     ("POLC_HOST_OPEN_CACHE", host_flags::OPEN_CACHE as u64),
+    ("POLC_HOST_OPEN_CACHE_LOCKED", host_flags::OPEN_CACHE_LOCKED as u64),
     ("POLC_OPEN_CACHE_TTL_JIFFIES", OPEN_CACHE_TTL_JIFFIES),
     ("POLC_COUNT_NAMES", count::NAMES as u64),
     ("POLC_COUNT_ENTRIES", count::ENTRIES as u64),
