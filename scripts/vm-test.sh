@@ -114,10 +114,12 @@ timeout_s=${POLC_VM_TIMEOUT:-2400}
 # docs/performance.md, "The open cache's hits without the lock").
 kernel_died() {
   local log=$1
-  grep -qE 'Oops:|Kernel panic' "$log" 2>/dev/null || return 0
+  # The die counter ("[#1]") marks every oops; 6.12 starts the line with "Oops: ",
+  # 6.1 with the trap's name alone ("int3: 0000 [#1] ...").
+  grep -qE '\[#[0-9]+\]|Kernel panic' "$log" 2>/dev/null || return 0
   echo "vm-test: the guest's kernel died; from $log:" >&2
-  grep -E 'Oops:|RIP: 0010|Comm:|Kernel panic' "$log" | sed 's/^/  /' | head -8 >&2
-  if grep -qE 'Oops: int3' "$log" && grep -qE 'RIP: 0010:bpf_lsm_' "$log"; then
+  grep -E '\[#[0-9]+\]|RIP: 0010|Comm:|Kernel panic' "$log" | sed 's/^/  /' | head -8 >&2
+  if grep -qE '(Oops: )?int3: [0-9a-f]+ \[#' "$log" && grep -qE 'RIP: 0010:bpf_lsm_' "$log"; then
     echo "vm-test: an int3 trap at a BPF LSM hook's entry: the kernel was patching it for a trampoline (a program attached or detached) while another CPU ran it" >&2
   fi
 }

@@ -412,10 +412,12 @@ struct polc_host {
  * The ops bits of polc_open_cache.allow, and its sequence: writers take the lock,
  * make the sequence odd, write the entry and make it even again (never 0), so a
  * reader may check an entry without the lock (x86) by reading allow before and
- * after the other fields. Sequence 0 is an entry written by a build before the
- * sequence (it never changes it): such an entry is read under the lock.
+ * after the other fields. Sequence 0 with ops is an entry a build before the
+ * sequence wrote (its writers never keep one): it is read under the lock, and later
+ * writers leave it at 0.
  */
 #define POLC_OPEN_CACHE_OPS 0xffffU
+#define POLC_OPEN_CACHE_SEQ_MASK 0xffffU /* the sequence, after the shift */
 #define POLC_OPEN_CACHE_SEQ_SHIFT 16
 #define POLC_OPEN_CACHE_SEQ_ONE (1U << POLC_OPEN_CACHE_SEQ_SHIFT)
 

@@ -1337,11 +1337,20 @@ static __always_inline void cache_put(const struct polc_host *h, struct task_str
 	}
 	bpf_spin_lock(&c->lock);
 	old = c->allow;
-	seq = (old >> POLC_OPEN_CACHE_SEQ_SHIFT) | 1;
 	ops = cache_matches(c, old, o, policy, generation) ? old & POLC_OPEN_CACHE_OPS : 0;
-	/* Odd while the fields change (see cache_hit); then even, never 0. */
-	*(volatile __u32 *)&c->allow = seq << POLC_OPEN_CACHE_SEQ_SHIFT;
-	COMPILER_BARRIER();
+	if ((old >> POLC_OPEN_CACHE_SEQ_SHIFT) == 0 && (old & POLC_OPEN_CACHE_OPS) != 0) {
+		/* Written by an earlier build, whose writers keep no sequence and may write
+		 * the entry again while the agent replaces the programs: it stays at
+		 * sequence 0, read under the lock. Were it given a sequence, an old write
+		 * and a new one (back to the same sequence) during one lock-free read could
+		 * leave its two reads of allow equal around fields of three entries. */
+		seq = 0;
+	} else {
+		/* Odd while the fields change (see cache_hit); then even, never 0. */
+		seq = (old >> POLC_OPEN_CACHE_SEQ_SHIFT) | 1;
+		*(volatile __u32 *)&c->allow = seq << POLC_OPEN_CACHE_SEQ_SHIFT;
+		COMPILER_BARRIER();
+	}
 	c->policy = policy;
 	c->generation = generation;
 	c->rename_seq = o->rename_seq;
@@ -1354,8 +1363,12 @@ static __always_inline void cache_put(const struct polc_host *h, struct task_str
 	c->root_ino = o->root_ino;
 	c->made = o->now;
 	COMPILER_BARRIER();
-	seq = (seq + 1) & (POLC_OPEN_CACHE_OPS);
-	*(volatile __u32 *)&c->allow = ((seq ? seq : 2) << POLC_OPEN_CACHE_SEQ_SHIFT) | ops | allow;
+	if (seq) {
+		seq = (seq + 1) & POLC_OPEN_CACHE_SEQ_MASK;
+		if (!seq)
+			seq = 2;
+	}
+	*(volatile __u32 *)&c->allow = (seq << POLC_OPEN_CACHE_SEQ_SHIFT) | ops | allow;
 	bpf_spin_unlock(&c->lock);
 }
 

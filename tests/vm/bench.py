@@ -104,7 +104,8 @@ def detach_all(g):
     """Remove polc's pins, so that no polc program stays attached (the links go with
     their last reference; the kernel frees them a moment later), and wait until
     bpftool lists none."""
-    if os.path.exists(PIN_DIR):
+    pinned = os.path.exists(PIN_DIR)
+    if pinned:
         shutil.rmtree(PIN_DIR)
     # The agent's record of its slots goes too, or the next `agent apply` would load
     # them again into the new pins.
@@ -114,7 +115,8 @@ def detach_all(g):
     # every hook's entry back. Under TCG, a file opened on another CPU while it does
     # so has ended the guest (an int3 oops in bpf_lsm_file_open, in bpftool's open:
     # docs/performance.md). So bpftool first looks after 5 s, then once a second.
-    time.sleep(5)
+    if pinned:
+        time.sleep(5)
     while snapshot():
         if time.monotonic() - t0 > 30:
             raise RuntimeError(f"polc's programs are still attached 30 s after {PIN_DIR} was removed")
