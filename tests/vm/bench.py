@@ -202,30 +202,52 @@ def with_holder(g, fn):
             g.HANGS.append("the holder polc exec did not exit 60 s after its command was told to stop")
 
 
-def applied_loop(g, cmd, out_dir, plan, bind_cg, in_cg):
-    """The loop with the bundle of `out_dir` applied by `polc agent apply` and `plan`
-    bound to `bind_cg`; the loop runs in `bind_cg` when `in_cg`, else where this
-    script runs (a cgroup no plan is bound to). No reader of events runs: the hooks
-    alone."""
+def agent_apply(g, out_dir, plan, bind_cg):
+    """`polc agent apply out_dir --bind plan=bind_cg` (the cgroup made first)."""
     os.makedirs(bind_cg, exist_ok=True)
     p = subprocess.run([g.POLC, "agent", "apply", out_dir, "--bind", f"{plan}={bind_cg}"],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
     if p.returncode != 0:
         raise RuntimeError(f"polc agent apply {out_dir} failed: {p.stderr.decode(errors='replace')}")
-    if in_cg:
-        cmd = ["/bin/sh", "-c", f'echo $$ > {bind_cg}/cgroup.procs && exec "$@"', "sh", *cmd]
+
+
+def in_cgroup(cmd, cg):
+    """`cmd` run in cgroup `cg`."""
+    return ["/bin/sh", "-c", f'echo $$ > {cg}/cgroup.procs && exec "$@"', "sh", *cmd]
+
+
+def counted_loop(cmd, bound):
+    """run_direct(cmd), with the open cache's counters over the loop in its
+    "open_cache". A loop in a bound cgroup (`bound`) must hit the cache on every
+    repeated open (all but the first few: an entry of an earlier configuration is
+    stale; fewer would mean it ran unbound), and a loop outside never."""
     dump = [BPFTOOL, "-j", "map", "dump", "pinned", CACHE_STAT_PIN]
     c0 = cache_stats(subprocess.run(dump, stdout=subprocess.PIPE, check=True).stdout.decode())
     r = run_direct(cmd)
     c1 = cache_stats(subprocess.run(dump, stdout=subprocess.PIPE, check=True).stdout.decode())
     r["open_cache"] = {k: c1[k] - c0[k] for k in c1}
-    # A bound loop's repeated opens are cache hits (all but the first few: an entry
-    # of an earlier configuration is stale); fewer would mean it ran unbound.
-    if in_cg and r["open_cache"]["hits"] < r["n"] * r["rounds"] - 10:
-        raise RuntimeError(f"the loop in {bind_cg} was not judged by the plan: open cache {r['open_cache']}")
-    if not in_cg and r["open_cache"]["hits"]:
-        raise RuntimeError(f"the loop outside {bind_cg} was judged: open cache {r['open_cache']}")
+    if bound and r["open_cache"]["hits"] < r["n"] * r["rounds"] - 10:
+        raise RuntimeError(f"the loop in {bound} was not judged by the plan: open cache {r['open_cache']}")
+    if not bound and r["open_cache"]["hits"]:
+        raise RuntimeError(f"the loop outside any bound cgroup was judged: open cache {r['open_cache']}")
     return r
+
+
+def applied_loop(g, cmd, out_dir, plan, bind_cg, in_cg):
+    """The loop with the bundle of `out_dir` applied by `polc agent apply` and `plan`
+    bound to `bind_cg`; the loop runs in `bind_cg` when `in_cg`, else where this
+    script runs (a cgroup no plan is bound to). No reader of events runs: the hooks
+    alone."""
+    agent_apply(g, out_dir, plan, bind_cg)
+    if in_cg:
+        return counted_loop(in_cgroup(cmd, bind_cg), bind_cg)
+    return counted_loop(cmd, None)
+
+
+def med(v):
+    """The median of `v`."""
+    v = sorted(v)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
 
 
 def paired_open(g, hb, target):
@@ -284,10 +306,6 @@ def paired_open(g, hb, target):
         "|---|---|---|---|---|",
     ]
 
-    def med(v):
-        v = sorted(v)
-        return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
-
     bare = med([r["ratio"] for r in runs[configs[0][0]]])
     for name, _ in configs:
         rs = [r["ratio"] for r in runs[name]]
@@ -336,27 +354,18 @@ def lock_ab(g, hb, target):
     set_stats(True)
     detach_all(g)
     try:
-        os.makedirs(bound, exist_ok=True)
-        p = subprocess.run([g.POLC, "agent", "apply", out, "--bind", f"bench-file-1={bound}"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
-        if p.returncode != 0:
-            raise RuntimeError(f"polc agent apply {out} failed: {p.stderr.decode(errors='replace')}")
-        in_cg = ["/bin/sh", "-c", f'echo $$ > {bound}/cgroup.procs && exec "$@"', "sh", *cmd]
-        dump = [BPFTOOL, "-j", "map", "dump", "pinned", CACHE_STAT_PIN]
+        agent_apply(g, out, "bench-file-1", bound)
+        in_cg = in_cgroup(cmd, bound)
         for rnd in range(LOCK_AB_ROUNDS):
             for name, locked in (modes if rnd % 2 == 0 else modes[::-1]):
                 g.say(f"bench: lock round {rnd + 1}/{LOCK_AB_ROUNDS}: hits read {name}")
                 set_host_flag(HOST_OPEN_CACHE_LOCKED, locked)
-                c0 = cache_stats(subprocess.run(dump, stdout=subprocess.PIPE, check=True).stdout.decode())
                 s0 = snapshot()
-                r = run_direct(in_cg)
+                r = counted_loop(in_cg, bound)
                 s1 = snapshot()
-                c1 = cache_stats(subprocess.run(dump, stdout=subprocess.PIPE, check=True).stdout.decode())
-                hits = c1["hits"] - c0["hits"]
-                if hits < r["n"] * r["rounds"] - 10:
-                    raise RuntimeError(f"lock round {rnd + 1} ({name}): {hits} open cache hits")
-                ns, _ = per_op(s0, s1, "polc_file_open", r)
-                res[name].append({"prog_ns_per_open": ns, "loop_ns": r["median_ns"], "hits": hits})
+                ns, runs = per_op(s0, s1, "polc_file_open", r)
+                res[name].append({"prog_ns_per_open": ns, "runs_per_open": runs, "loop_ns": r["median_ns"],
+                                  "hits": r["open_cache"]["hits"]})
     finally:
         try:
             set_host_flag(HOST_OPEN_CACHE_LOCKED, False)
@@ -368,17 +377,14 @@ def lock_ab(g, hb, target):
         except OSError:
             pass
 
-    def med(v):
-        v = sorted(v)
-        return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
-
     free, locked = (res[name] for name, _ in modes)
     ratios = [b["prog_ns_per_open"] / a["prog_ns_per_open"] for a, b in zip(free, locked)]
     lines = [
         f"Open cache hits read without and under the entry's lock (POLC_HOST_OPEN_CACHE_LOCKED), one policy "
         f"applied once, bound; open+close of {target} in its cgroup, {OPEN_N} x {OPEN_ROUNDS} per loop, "
         f"{LOCK_AB_ROUNDS} rounds alternating (order flipped each round), kernel.bpf_stats_enabled=1; "
-        "polc_file_open's run time per open (two runs on overlayfs):",
+        f"polc_file_open's run time per open ({med([x['runs_per_open'] for v in res.values() for x in v]):.2f} "
+        "runs of it per open):",
         "",
         "| hits read | polc_file_open per open, median | each round | loop ns/op, median |",
         "|---|---|---|---|",
@@ -608,16 +614,21 @@ def events_throughput(g, hb):
     return r, lines
 
 
+def bench_target():
+    """The file the open loops open (written afresh)."""
+    target = "/tmp/polc-vm/bench-target.txt"
+    with open(target, "w", encoding="utf-8") as f:
+        f.write("x\n")
+    return target
+
+
 def run(g, only=None):
     hb = os.path.join(g.OUT, "hookbench")
     if only in ("events", "locks"):
         if only == "events":
             r, lines = events_throughput(g, hb)
         else:
-            target = "/tmp/polc-vm/bench-target.txt"
-            with open(target, "w", encoding="utf-8") as f:
-                f.write("x\n")
-            r, lines = lock_ab(g, hb, target)
+            r, lines = lock_ab(g, hb, bench_target())
         text = "\n".join(lines) + "\n"
         with open(os.path.join(g.OUT, "bench.txt"), "w", encoding="utf-8") as f:
             f.write(text)
@@ -627,9 +638,7 @@ def run(g, only=None):
             g.say(l)
         return
     bench_dir = os.path.join(g.OUT, "bench")
-    target = "/tmp/polc-vm/bench-target.txt"
-    with open(target, "w", encoding="utf-8") as f:
-        f.write("x\n")
+    target = bench_target()
     fstype = subprocess.run(["stat", "-f", "-c", "%T", target], stdout=subprocess.PIPE, check=False).stdout.decode().strip()
     paired, paired_lines = paired_open(g, hb, target)
     for l in paired_lines:
