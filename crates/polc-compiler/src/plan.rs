@@ -4,7 +4,7 @@
 //! checks start from these plans.
 
 use crate::ir::{IrRule, Section};
-use crate::model::{Policy, Workload};
+use crate::model::{Origin, Policy, Workload};
 use crate::precedence::{Relation, overlaps};
 use crate::selector;
 use polc_api::{Action, PolcKind};
@@ -59,20 +59,41 @@ impl Target {
 }
 
 /// An effective rule of a plan.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EffRule {
     /// Stable rule id (non-zero): what kernel events carry.
     pub id: u32,
     /// Index of the policy in the compiler's input.
-    #[serde(skip)]
     pub policy: usize,
-    /// `Kind namespace/name` of the policy (shared by the plans that have the rule).
-    pub policy_label: Arc<str>,
+    /// The policy's label, the rule's name and the entry's `file:line:col` (shared
+    /// with every plan and capability line of the entry: [`Policy::origins`]).
+    pub origin: Arc<Origin>,
     /// The rule (shared by the plans that have it).
-    #[serde(skip)]
     pub rule: Arc<IrRule>,
+}
+
+impl EffRule {
+    /// `Kind namespace/name` of the policy.
+    pub fn policy_label(&self) -> &Arc<str> {
+        &self.origin.policy
+    }
+
     /// `file:line:col` of the rule entry.
-    pub source: Arc<str>,
+    pub fn source(&self) -> &Arc<str> {
+        &self.origin.source
+    }
+}
+
+/// As before the origins were shared: `id`, `policy_label` and `source`.
+impl Serialize for EffRule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("EffRule", 3)?;
+        st.serialize_field("id", &self.id)?;
+        st.serialize_field("policy_label", &self.origin.policy)?;
+        st.serialize_field("source", &self.origin.source)?;
+        st.end()
+    }
 }
 
 /// The effective rules of one section.
@@ -165,15 +186,7 @@ fn selects(p: &Policy, w: &Workload, container: &str) -> bool {
 /// Plans, sections and rules are sorted, so the result does not depend on input order.
 pub fn plan(policies: &[Policy], workloads: &[Workload]) -> Vec<Plan> {
     let ids = assign_ids(policies);
-    // What every plan of a policy repeats, made once per policy instead of once per plan.
-    let texts: Vec<Texts> = policies
-        .iter()
-        .map(|p| Texts {
-            label: p.label().into(),
-            sources: p.ir.rules.iter().map(|r| p.source.locate(&r.pointer).into()).collect(),
-        })
-        .collect();
-    let ctx = Ctx { policies, ids: &ids, texts: &texts };
+    let ctx = Ctx { policies, ids: &ids };
     let mut by_ns: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, p) in policies.iter().enumerate() {
         by_ns.entry(&p.namespace).or_default().push(i);
@@ -245,19 +258,10 @@ pub fn plan(policies: &[Policy], workloads: &[Workload]) -> Vec<Plan> {
     plans
 }
 
-/// The label, and the `file:line:col` of each rule, of one policy: made once, and
-/// shared by every plan the policy is in (plans of large sets repeat a policy's
-/// rules thousands of times, and refer to the policy's own rules).
-struct Texts {
-    label: Arc<str>,
-    sources: Vec<Arc<str>>,
-}
-
-/// What [`build`] reads: the policies, their rule ids and texts.
+/// What [`build`] reads: the policies and their rule ids.
 struct Ctx<'a> {
     policies: &'a [Policy],
     ids: &'a [Vec<u32>],
-    texts: &'a [Texts],
 }
 
 fn build(target: Target, applicable: Vec<usize>, ctx: &Ctx<'_>) -> Plan {
@@ -271,15 +275,8 @@ fn build(target: Target, applicable: Vec<usize>, ctx: &Ctx<'_>) -> Plan {
             let e = defaults.entry(s).or_insert(d);
             *e = (*e).max(d);
         }
-        let texts = &ctx.texts[pi];
-        for (ri, r) in p.ir.rules.iter().enumerate() {
-            all.push(EffRule {
-                id: ids[pi][ri],
-                policy: pi,
-                policy_label: Arc::clone(&texts.label),
-                rule: Arc::clone(r),
-                source: Arc::clone(&texts.sources[ri]),
-            });
+        for ((r, origin), &id) in p.ir.rules.iter().zip(p.origins()).zip(&ids[pi]) {
+            all.push(EffRule { id, policy: pi, origin: Arc::clone(origin), rule: Arc::clone(r) });
         }
     }
     // Network access policies are compiled per policy by the Cilium backend; their

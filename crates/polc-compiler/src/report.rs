@@ -190,9 +190,9 @@ impl Serialize for Never<'_> {
         let mut st = s.serialize_struct("NeverDecide", 7)?;
         st.serialize_field("target", &self.target)?;
         st.serialize_field("ruleId", &d.rule.id)?;
-        st.serialize_field("policy", &d.rule.policy_label)?;
+        st.serialize_field("policy", d.rule.policy_label())?;
         st.serialize_field("rule", &d.rule.rule.name)?;
-        st.serialize_field("source", &d.rule.source)?;
+        st.serialize_field("source", d.rule.source())?;
         st.serialize_field::<Relation>("relation", &d.relation)?;
         st.serialize_field("winner", &d.winner)?;
         st.end()
@@ -219,6 +219,7 @@ mod tests {
             ir,
             source: Source { file: format!("{name}.yaml"), positions: Default::default() },
             content_hash: String::new(),
+            origins: Default::default(),
         }
     }
 
@@ -247,7 +248,7 @@ mod tests {
             .iter()
             .flat_map(|p| {
                 p.dropped.iter().map(move |d| {
-                    json!({"target": p.target.id(), "ruleId": d.rule.id, "policy": d.rule.policy_label, "rule": d.rule.rule.name, "source": d.rule.source, "relation": d.relation, "winner": d.winner})
+                    json!({"target": p.target.id(), "ruleId": d.rule.id, "policy": d.rule.policy_label(), "rule": d.rule.rule.name, "source": d.rule.source(), "relation": d.relation, "winner": d.winner})
                 })
             })
             .collect();

@@ -351,16 +351,18 @@ impl Cx<'_> {
             } else {
                 "/spec/defaultAction"
             };
+            let source = [pointer, "/spec"]
+                .into_iter()
+                .find(|f| p.source.positions.contains_key(*f))
+                .map_or_else(|| p.source.locate(pointer), |f| p.source.locate(f));
             let key = Key {
-                policy: p.label().into(),
+                origin: Arc::new(crate::model::Origin {
+                    policy: p.label().into(),
+                    rule: "defaultAction".into(),
+                    source: source.into(),
+                }),
                 rule_id: 0,
-                rule: "defaultAction".into(),
                 matches: format!("{}: what no rule matches ({})", section_label(section), default.as_str()).into(),
-                source: [pointer, "/spec"]
-                    .into_iter()
-                    .find(|f| p.source.positions.contains_key(*f))
-                    .map_or_else(|| p.source.locate(pointer), |f| p.source.locate(f))
-                    .into(),
             };
             v.note_key(key, level, reason);
         }
@@ -381,8 +383,8 @@ fn section_label(s: Section) -> &'static str {
 }
 
 fn rule_comment(e: &EffRule) -> String {
-    let policy = e.policy_label.rsplit('/').next().unwrap_or(&e.policy_label);
-    comment(&format!("[{}] {}/{} {}", e.id, policy, e.rule.name, e.source))
+    let policy = e.origin.policy.rsplit('/').next().unwrap_or(&e.origin.policy);
+    comment(&format!("[{}] {}/{} {}", e.id, policy, e.rule.name, e.origin.source))
 }
 
 /// A rule of one permission channel (exec, read or write).
@@ -775,11 +777,9 @@ enum Level {
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Key {
-    policy: Arc<str>,
+    origin: Arc<crate::model::Origin>,
     rule_id: u32,
-    rule: Arc<str>,
     matches: Arc<str>,
-    source: Arc<str>,
 }
 
 /// Maps by rule id (ids are unique across the input), with foldhash.
@@ -836,13 +836,7 @@ impl<'a> Verdicts<'a> {
 }
 
 fn key(e: &EffRule, texts: &mut Interner) -> Key {
-    Key {
-        policy: e.policy_label.clone(),
-        rule_id: e.id,
-        rule: e.rule.name.clone(),
-        matches: texts.get(&describe(&e.rule)),
-        source: e.source.clone(),
-    }
+    Key { origin: Arc::clone(&e.origin), rule_id: e.id, matches: texts.get(&describe(&e.rule)) }
 }
 
 fn add_note(notes: &mut Vec<Note>, level: Level, reason: &str, reasons: &mut Interner) {
@@ -977,15 +971,7 @@ fn capability(key: Key, Merged { targets, mut notes }: Merged, sets: &[Vec<u32>]
         Level::Approximated => Support::Approximated { reason },
         Level::NotExpressible => Support::NotExpressible { reason },
     };
-    Capability {
-        backend: Target::Apparmor,
-        policy: key.policy,
-        rule: key.rule,
-        rule_id: key.rule_id,
-        matches: key.matches,
-        source: key.source,
-        support,
-    }
+    Capability { backend: Target::Apparmor, rule_id: key.rule_id, origin: key.origin, matches: key.matches, support }
 }
 
 #[cfg(test)]

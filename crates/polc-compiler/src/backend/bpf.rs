@@ -166,11 +166,9 @@ pub fn compile_plan(plan: &Plan, policies: &[Policy], slot: u16) -> (Option<Bund
     for (e, support) in &low.support {
         out.capabilities.push(Capability {
             backend: Target::BpfLsm,
-            policy: e.policy_label.clone(),
-            rule: e.rule.name.clone(),
             rule_id: e.id,
+            origin: Arc::clone(&e.origin),
             matches: matches_text(&e.rule).into(),
-            source: Arc::clone(&e.source),
             support: support.clone(),
         });
     }
@@ -179,9 +177,9 @@ pub fn compile_plan(plan: &Plan, policies: &[Policy], slot: u16) -> (Option<Bund
     for (e, err) in errors.chain(map_errors) {
         out.errors.push(CompileError {
             backend: Target::BpfLsm,
-            policy: e.policy_label.to_string(),
+            policy: e.origin.policy.to_string(),
             rule: e.rule.name.to_string(),
-            location: e.source.to_string(),
+            location: e.origin.source.to_string(),
             message: err.to_string(),
         });
     }
@@ -284,7 +282,7 @@ impl Texts {
         }
         RuleInfo {
             id: e.id,
-            policy: e.policy_label.to_string(),
+            policy: e.origin.policy.to_string(),
             rule: e.rule.name.to_string(),
             section: serde_json::to_value(e.rule.section)
                 .ok()
@@ -294,7 +292,7 @@ impl Texts {
             effective: e.rule.effective,
             severity: e.rule.severity,
             matches: matches_text(&e.rule),
-            source: e.source.to_string(),
+            source: e.origin.source.to_string(),
             message,
             tags,
         }

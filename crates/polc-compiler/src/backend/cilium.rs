@@ -639,17 +639,14 @@ fn direction_word(s: Section) -> &'static str {
 
 /// The capability lines of one policy (their texts shared through `texts`).
 fn capabilities(p: &Policy, ids: &[u32], dec: &[Decision], texts: &mut super::Interner, out: &mut Output) {
-    let label: Arc<str> = p.label().into();
-    let mut cap = |rule: Arc<str>, rule_id: u32, matches: String, pointer: &str, support: Support| {
-        let mut c = Capability {
-            backend: Target::Cilium,
-            policy: label.clone(),
-            rule,
-            rule_id,
-            matches: matches.into(),
-            source: p.source.locate(pointer).into(),
-            support,
-        };
+    let origins = p.origins();
+    // A line about a whole rule, a baseline section or a default: an origin of its own.
+    let origin = |rule: Arc<str>, pointer: &str| {
+        let policy = origins.first().map_or_else(|| p.label().into(), |o| Arc::clone(&o.policy));
+        Arc::new(crate::model::Origin { policy, rule, source: p.source.locate(pointer).into() })
+    };
+    let mut cap = |origin: Arc<crate::model::Origin>, rule_id: u32, matches: String, support: Support| {
+        let mut c = Capability { backend: Target::Cilium, rule_id, origin, matches: matches.into(), support };
         c.share(texts);
         c
     };
@@ -670,7 +667,8 @@ fn capabilities(p: &Policy, ids: &[u32], dec: &[Decision], texts: &mut super::In
         }
         let http = if r.conditions.http { " with HTTP rules" } else { "" };
         let matches = format!("{}: {}{http}", direction_word(r.section), r.matcher);
-        out.capabilities.push(cap(r.name.clone(), id, matches, &r.pointer, d.support()));
+        let entry = origins.get(ri).map_or_else(|| origin(r.name.clone(), &r.pointer), Arc::clone);
+        out.capabilities.push(cap(entry, id, matches, d.support()));
     }
     for (_, ris) in outside {
         let first = &p.ir.rules[ris[0]];
@@ -684,7 +682,17 @@ fn capabilities(p: &Policy, ids: &[u32], dec: &[Decision], texts: &mut super::In
         }
         let matches = format!("{}: {}", direction_word(first.section), shown.join(", "));
         let support = dec[ris[0]].support();
-        out.capabilities.push(cap(rule, ids.get(ris[0]).copied().unwrap_or(0), matches, &first.rule_pointer, support));
+        // As seccomp's: the first entry's origin when the rule is at its line and column.
+        let at = match origins.get(ris[0]) {
+            Some(o)
+                if o.rule == rule
+                    && p.source.positions.get(&first.rule_pointer) == p.source.positions.get(&first.pointer) =>
+            {
+                Arc::clone(o)
+            }
+            _ => origin(rule, &first.rule_pointer),
+        };
+        out.capabilities.push(cap(at, ids.get(ris[0]).copied().unwrap_or(0), matches, support));
     }
     // Defaults Cilium does not enforce as written.
     for &(section, written) in &p.ir.defaults {
@@ -718,7 +726,7 @@ fn capabilities(p: &Policy, ids: &[u32], dec: &[Decision], texts: &mut super::In
             },
         };
         let matches = format!("{} traffic no rule matches", direction_word(section));
-        out.capabilities.push(cap("defaultAction".into(), 0, matches, "/spec/defaultAction", support));
+        out.capabilities.push(cap(origin("defaultAction".into(), "/spec/defaultAction"), 0, matches, support));
     }
 }
 
@@ -1264,6 +1272,7 @@ mod tests {
             ir,
             source: Source { file: format!("{name}.yaml"), positions: BTreeMap::new() },
             content_hash: "0".repeat(64),
+            origins: Default::default(),
         }
     }
 
@@ -1294,7 +1303,7 @@ mod tests {
     }
 
     fn support(out: &Output, rule: &str) -> Vec<Support> {
-        out.capabilities.iter().filter(|c| &*c.rule == rule).map(|c| c.support.clone()).collect()
+        out.capabilities.iter().filter(|c| c.rule() == rule).map(|c| c.support.clone()).collect()
     }
 
     fn reason(s: &Support) -> &str {
@@ -1480,13 +1489,13 @@ mod tests {
         assert!(d.get("egressDeny").is_none(), "{d}");
         // The HTTP allow is left out (no default deny); the DryRun Block is compiled as allowed traffic.
         assert_eq!(d["egress"], json!([{"toCIDRSet": [{"cidr": "192.0.2.0/24"}]}]));
-        let dr: Vec<&Capability> = out.capabilities.iter().filter(|c| c.policy.ends_with("/dry")).collect();
-        assert!(dr.iter().any(|c| &*c.rule == "stop" && reason(&c.support).contains("mode DryRun")), "{dr:?}");
-        assert!(dr.iter().any(|c| &*c.rule == "defaultAction" && reason(&c.support).contains("mode DryRun")), "{dr:?}");
-        assert!(dr.iter().any(|c| &*c.rule == "web" && c.support == Support::Exact), "{dr:?}");
-        let au: Vec<&Capability> = out.capabilities.iter().filter(|c| c.policy.ends_with("/audit")).collect();
-        assert!(au.iter().any(|c| &*c.rule == "watch" && reason(&c.support).starts_with("Audit")), "{au:?}");
-        assert!(au.iter().any(|c| &*c.rule == "defaultAction" && reason(&c.support).contains("defaultAction Audit")));
+        let dr: Vec<&Capability> = out.capabilities.iter().filter(|c| c.policy().ends_with("/dry")).collect();
+        assert!(dr.iter().any(|c| c.rule() == "stop" && reason(&c.support).contains("mode DryRun")), "{dr:?}");
+        assert!(dr.iter().any(|c| c.rule() == "defaultAction" && reason(&c.support).contains("mode DryRun")), "{dr:?}");
+        assert!(dr.iter().any(|c| c.rule() == "web" && c.support == Support::Exact), "{dr:?}");
+        let au: Vec<&Capability> = out.capabilities.iter().filter(|c| c.policy().ends_with("/audit")).collect();
+        assert!(au.iter().any(|c| c.rule() == "watch" && reason(&c.support).starts_with("Audit")), "{au:?}");
+        assert!(au.iter().any(|c| c.rule() == "defaultAction" && reason(&c.support).contains("defaultAction Audit")));
     }
 
     #[test]
@@ -1566,7 +1575,7 @@ mod tests {
         let out = run(&[dry, list, only]);
         assert!(out.artifacts.is_empty() && out.errors.is_empty(), "{:?} {:?}", out.artifacts, out.errors);
         let by = |pol: &str, rule: &str| {
-            out.capabilities.iter().find(|c| c.policy.ends_with(pol) && &*c.rule == rule).map(|c| c.support.clone())
+            out.capabilities.iter().find(|c| c.policy().ends_with(pol) && c.rule() == rule).map(|c| c.support.clone())
         };
         assert!(reason(&by("/dry", "m").unwrap_or(Support::Exact)).contains("mode DryRun"));
         assert!(matches!(by("/list", "defaultAction"), Some(Support::NotExpressible { .. })));
@@ -1583,7 +1592,7 @@ mod tests {
         );
         let out = run(&[rt]);
         assert!(out.artifacts.is_empty());
-        let rules: Vec<(&str, &str)> = out.capabilities.iter().map(|c| (&*c.rule, &*c.matches)).collect();
+        let rules: Vec<(&str, &str)> = out.capabilities.iter().map(|c| (c.rule(), &*c.matches)).collect();
         assert_eq!(
             rules,
             vec![

@@ -59,7 +59,7 @@ pub mod filter;
 
 use super::{Artifact, Capability, CompileError, Input, Output, Support, Target, object_metadata};
 use crate::ir::{Matcher, Section};
-use crate::model::Policy;
+use crate::model::{Origin, Policy};
 use crate::plan::{Plan, SectionPlan, assign_ids};
 use polc_api::Action;
 use serde_json::{Map, Value, json};
@@ -343,19 +343,28 @@ pub fn capabilities(policies: &[Policy]) -> Vec<Capability> {
     let mut out = Vec::new();
     let mut texts = super::Interner::default();
     for (pi, p) in policies.iter().enumerate() {
-        let label: Arc<str> = p.label().into();
+        let origins = p.origins();
+        let label: Arc<str> = origins.first().map_or_else(|| p.label().into(), |o| Arc::clone(&o.policy));
         let id = |ri: usize| ids.get(pi).and_then(|v| v.get(ri)).copied().unwrap_or(0);
         // Entries of one rule share its pointer; keep them together in source order.
         let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
         for (ri, r) in p.ir.rules.iter().enumerate() {
             if r.section == Section::Syscall {
+                let origin = origins.get(ri).map_or_else(
+                    || {
+                        Arc::new(Origin {
+                            policy: label.clone(),
+                            rule: r.name.clone(),
+                            source: p.source.locate(&r.pointer).into(),
+                        })
+                    },
+                    Arc::clone,
+                );
                 out.push(Capability {
                     backend: Target::Seccomp,
-                    policy: label.clone(),
-                    rule: r.name.clone(),
                     rule_id: id(ri),
+                    origin,
                     matches: r.matcher.to_string().into(),
-                    source: p.source.locate(&r.pointer).into(),
                     support: Support::Exact,
                 });
                 if let Some(c) = out.last_mut() {
@@ -374,13 +383,23 @@ pub fn capabilities(policies: &[Policy]) -> Vec<Capability> {
             let reason = if first.section == Section::Capability { NOT_CAPABILITIES } else { NOT_SYSCALLS };
             let matchers: Vec<String> =
                 entries.iter().filter_map(|&ri| p.ir.rules.get(ri)).map(|r| r.matcher.to_string()).collect();
+            // The rule's own line and column are often its first entry's (a baseline
+            // entry is a rule of its own): then the line shares the entry's origin.
+            let origin = match origins.get(ri0) {
+                Some(o) if p.source.positions.get(ptr) == p.source.positions.get(first.pointer.as_str()) => {
+                    Arc::clone(o)
+                }
+                _ => Arc::new(Origin {
+                    policy: label.clone(),
+                    rule: first.name.clone(),
+                    source: p.source.locate(ptr).into(),
+                }),
+            };
             out.push(Capability {
                 backend: Target::Seccomp,
-                policy: label.clone(),
-                rule: first.name.clone(),
                 rule_id: id(ri0),
+                origin,
                 matches: summarize(&matchers).into(),
-                source: p.source.locate(ptr).into(),
                 support: Support::NotExpressible { reason: reason.into() },
             });
             if let Some(c) = out.last_mut() {
@@ -524,6 +543,7 @@ mod tests {
             spec,
             source: Source { file: format!("{name}.yaml"), positions: BTreeMap::new() },
             content_hash: format!("hash-of-{name}"),
+            origins: Default::default(),
         }
     }
 
@@ -722,7 +742,7 @@ mod tests {
         assert!(out.artifacts.is_empty());
         assert_eq!(out.capabilities.len(), 1, "one entry per rule, not per path");
         let c = &out.capabilities[0];
-        assert_eq!(&*c.rule, "no-shells");
+        assert_eq!(c.rule(), "no-shells");
         assert_eq!(&*c.matches, "/bin/sh, /bin/bash, /bin/dash and 1 more");
         assert_eq!(c.support, Support::NotExpressible { reason: NOT_SYSCALLS.into() });
         assert!(out.errors.is_empty());
@@ -752,7 +772,7 @@ mod tests {
                     Support::NotExpressible { .. } => "not",
                     Support::Approximated { .. } => "approx",
                 };
-                (c.policy.to_string(), c.matches.to_string(), s)
+                (c.policy().to_string(), c.matches.to_string(), s)
             })
             .collect();
         seen.sort();

@@ -240,8 +240,16 @@ pub(crate) fn check(
     } else {
         (Source { file: ctx.file.name.clone(), positions: BTreeMap::new() }, String::new())
     };
-    let policy =
-        Policy { namespace: namespace.clone(), name: obj.name.clone(), labels, spec, ir, source, content_hash: hash };
+    let policy = Policy {
+        namespace: namespace.clone(),
+        name: obj.name.clone(),
+        labels,
+        spec,
+        ir,
+        source,
+        content_hash: hash,
+        origins: Default::default(),
+    };
     Some(PolicyEntry { kind: k, namespace, selector, containers, policy, loc, name_at: NameAt::of(ctx.doc) })
 }
 

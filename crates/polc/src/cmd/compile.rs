@@ -252,7 +252,7 @@ fn row(c: &backend::Capability) -> [&str; 7] {
         Support::Approximated { reason } => ("approximated", &**reason),
         Support::NotExpressible { reason } => ("not expressible", &**reason),
     };
-    [c.backend.as_str(), support, &c.policy, &c.rule, &c.matches, &c.source, note]
+    [c.backend.as_str(), support, c.policy(), c.rule(), &c.matches, c.source(), note]
 }
 
 /// One line of the table: every column but the last padded to its width, no

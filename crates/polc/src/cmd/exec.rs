@@ -127,7 +127,7 @@ fn compile(args: &ExecArgs) -> anyhow::Result<Option<Compiled>> {
                 skipped_syscalls += usize::from(seccomp.is_none());
                 continue;
             }
-            eprintln!("polc: note: {} rule `{}` ({}) is not enforced here: {reason}", c.policy, c.rule, c.source);
+            eprintln!("polc: note: {} rule `{}` ({}) is not enforced here: {reason}", c.policy(), c.rule(), c.source());
         }
     }
     if skipped_syscalls > 0 {

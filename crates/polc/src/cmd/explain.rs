@@ -92,7 +92,7 @@ fn describe(out: &mut String, p: &Plan, policies: &[polc_compiler::model::Policy
     for s in &p.sections {
         let _ = writeln!(out, "  {}:", section_words(s.section));
         for r in &s.rules {
-            let _ = writeln!(out, "    {:<6} {}  [{}]", verb(r), rule_words(r), r.source);
+            let _ = writeln!(out, "    {:<6} {}  [{}]", verb(r), rule_words(r), r.source());
         }
         if s.section == Section::File && s.rules.iter().any(|r| r.rule.effective != Action::Allow) {
             let _ = writeln!(
@@ -115,7 +115,7 @@ fn describe(out: &mut String, p: &Plan, policies: &[polc_compiler::model::Policy
             verb(&d.rule),
             rule_words(&d.rule),
             d.rule.rule.name,
-            d.rule.policy_label,
+            d.rule.policy_label(),
             d.relation,
             d.winner
         );

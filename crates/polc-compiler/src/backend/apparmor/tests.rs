@@ -23,6 +23,7 @@ fn make(name: &str, spec: Spec) -> Policy {
         ir,
         source: Source { file: format!("{name}.yaml"), positions: BTreeMap::new() },
         content_hash: format!("{name}-hash"),
+        origins: Default::default(),
     }
 }
 
@@ -68,7 +69,7 @@ impl Run {
     }
 
     fn support(&self, rule: &str) -> Vec<&Support> {
-        let s: Vec<&Support> = self.out.capabilities.iter().filter(|c| &*c.rule == rule).map(|c| &c.support).collect();
+        let s: Vec<&Support> = self.out.capabilities.iter().filter(|c| c.rule() == rule).map(|c| &c.support).collect();
         assert!(!s.is_empty(), "no capability entry for {rule}: {:#?}", self.out.capabilities);
         s
     }
@@ -274,7 +275,7 @@ fn a_verdict_for_some_targets_names_them() {
     let out = compile(&Input { policies: &policies, workloads: &workloads, plans: &plans });
     assert!(out.errors.is_empty(), "{:?}", out.errors);
     let support = |rule: &str| -> &Support {
-        let mut s = out.capabilities.iter().filter(|c| &*c.rule == rule).map(|c| &c.support);
+        let mut s = out.capabilities.iter().filter(|c| c.rule() == rule).map(|c| &c.support);
         let first = s.next().unwrap_or_else(|| panic!("no line for {rule}"));
         assert!(s.next().is_none(), "one line per rule");
         first

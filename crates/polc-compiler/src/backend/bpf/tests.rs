@@ -33,6 +33,7 @@ fn policy(name: &str, kind: &str, spec: Value) -> Policy {
         ir,
         source: Source { file: format!("{name}.yaml"), positions: Default::default() },
         content_hash: String::new(),
+        origins: Default::default(),
     }
 }
 
@@ -716,7 +717,7 @@ fn unlowerable_globs_block_is_an_error_allow_is_approximated() {
     assert!(errs.iter().any(|(r, m)| *r == "wide-range" && m.contains("parent `/**/java`")), "{errs:?}");
     assert!(errs.iter().any(|(r, m)| *r == "high" && m.contains("Cilium")), "{errs:?}");
     assert!(out.errors.iter().all(|e| e.location == "p.yaml" && e.backend == crate::backend::Target::BpfLsm));
-    let support = |r: &str| out.capabilities.iter().find(|c| &*c.rule == r).map(|c| c.support.clone());
+    let support = |r: &str| out.capabilities.iter().find(|c| c.rule() == r).map(|c| c.support.clone());
     assert!(matches!(support("libs"), Some(Support::Approximated { reason }) if reason.contains("`/lib/*`")));
     assert!(matches!(support("high-ok"), Some(Support::Approximated { .. })));
     let b = b.unwrap();
