@@ -255,14 +255,14 @@ pub struct IrRule {
     pub effective: Action,
     /// What it matches.
     pub matcher: Matcher,
-    /// Further conditions.
-    pub conditions: Conditions,
+    /// Further conditions (shared by the entries of one rule).
+    pub conditions: Arc<Conditions>,
     /// Severity of violations.
     pub severity: Severity,
-    /// JSON pointer of the rule (`/spec/process/0`).
-    pub rule_pointer: String,
+    /// JSON pointer of the rule (`/spec/process/0`; shared by the rule's entries).
+    pub rule_pointer: Arc<str>,
     /// JSON pointer of the entry that produced the matcher (`/spec/process/0/paths/1`).
-    pub pointer: String,
+    pub pointer: Box<str>,
 }
 
 impl IrRule {
@@ -368,6 +368,9 @@ struct Lower {
     errors: Vec<LowerError>,
     /// Where default rule names are written before they are shared.
     scratch: String,
+    /// The last rule's name, pointer and conditions: the entries of one rule share
+    /// them (a policy's entries are pushed rule by rule).
+    last: Option<(Arc<str>, Arc<str>, Arc<Conditions>)>,
 }
 
 fn effective(mode: Mode, a: Action) -> Action {
@@ -376,7 +379,7 @@ fn effective(mode: Mode, a: Action) -> Action {
 
 impl Lower {
     fn new(mode: Mode, policy_severity: Severity) -> Self {
-        Lower { mode, policy_severity, rules: Vec::new(), errors: Vec::new(), scratch: String::new() }
+        Lower { mode, policy_severity, rules: Vec::new(), errors: Vec::new(), scratch: String::new(), last: None }
     }
 
     fn err(&mut self, pointer: String, kind: impl Into<LowerErrorKind>) {
@@ -395,17 +398,25 @@ impl Lower {
         matcher: Matcher,
         conditions: Conditions,
     ) {
-        let name: Arc<str> = match meta.and_then(|m| m.name.as_deref()) {
-            Some(n) => n.into(),
+        let n = &mut self.scratch;
+        n.clear();
+        match meta.and_then(|m| m.name.as_deref()) {
+            Some(given) => n.push_str(given),
             None => {
-                let n = &mut self.scratch;
-                n.clear();
                 n.push_str(section_name(section));
                 n.push('-');
                 crate::text::push_decimal(n, idx as u64);
-                n.as_str().into()
             }
+        }
+        let (name, rule_pointer, conditions) = match self.last.take() {
+            Some((name, rp, cond)) => (
+                if *name == *n.as_str() { name } else { n.as_str().into() },
+                if *rp == *rule_ptr { rp } else { rule_ptr.into() },
+                if *cond == conditions { cond } else { Arc::new(conditions) },
+            ),
+            None => (n.as_str().into(), rule_ptr.into(), Arc::new(conditions)),
         };
+        self.last = Some((Arc::clone(&name), Arc::clone(&rule_pointer), Arc::clone(&conditions)));
         let severity = meta.and_then(|m| m.severity).unwrap_or(self.policy_severity);
         self.rules.push(Arc::new(IrRule {
             name,
@@ -415,8 +426,8 @@ impl Lower {
             matcher,
             conditions,
             severity,
-            rule_pointer: rule_ptr.to_string(),
-            pointer: ptr,
+            rule_pointer,
+            pointer: ptr.into_boxed_str(),
         }));
     }
 

@@ -203,7 +203,7 @@ mod tests {
         let refs: Vec<&IrRule> = p.rules.iter().map(|r| &**r).collect();
         overlaps(&refs)
             .into_iter()
-            .map(|o| (refs[o.loser].pointer.clone(), refs[o.winner].pointer.clone(), o.relation))
+            .map(|o| (refs[o.loser].pointer.to_string(), refs[o.winner].pointer.to_string(), o.relation))
             .collect()
     }
 

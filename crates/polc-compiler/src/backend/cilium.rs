@@ -657,7 +657,7 @@ fn capabilities(p: &Policy, ids: &[u32], dec: &[Decision], texts: &mut super::In
         if d.not_expressible.is_some() && !matches!(domain(p, r), Domain::Network | Domain::PreventionNetwork) {
             let key = match p.spec {
                 Spec::Runtime(_) => format!("{:?}", r.section),
-                _ => r.rule_pointer.clone(),
+                _ => r.rule_pointer.to_string(),
             };
             match outside.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, v)) => v.push(ri),
@@ -686,7 +686,7 @@ fn capabilities(p: &Policy, ids: &[u32], dec: &[Decision], texts: &mut super::In
         let at = match origins.get(ris[0]) {
             Some(o)
                 if o.rule == rule
-                    && p.source.positions.get(&first.rule_pointer) == p.source.positions.get(&first.pointer) =>
+                    && p.source.positions.get(&*first.rule_pointer) == p.source.positions.get(&*first.pointer) =>
             {
                 Arc::clone(o)
             }
@@ -817,7 +817,7 @@ fn network_object(
                 p.ir.rules
                     .iter()
                     .zip(dec)
-                    .filter(|(r, d)| r.rule_pointer == rp && r.section == section && d.emit)
+                    .filter(|(r, d)| *r.rule_pointer == *rp && r.section == section && d.emit)
                     .map(|(r, _)| (&**r, r.effective == Action::Block))
                     .collect();
             let allowed: Vec<&IrRule> = entries.iter().filter(|e| !e.1).map(|e| e.0).collect();
@@ -876,14 +876,15 @@ fn prevention_object(
         let mut deny = Vec::new();
         for i in 0..spec.network.len() {
             let rp = format!("/spec/network/{i}");
-            let denied: Vec<&IrRule> = p
-                .ir
-                .rules
-                .iter()
-                .zip(dec)
-                .filter(|(r, d)| r.rule_pointer == rp && r.section == section && d.emit && r.effective == Action::Block)
-                .map(|(r, _)| &**r)
-                .collect();
+            let denied: Vec<&IrRule> =
+                p.ir.rules
+                    .iter()
+                    .zip(dec)
+                    .filter(|(r, d)| {
+                        *r.rule_pointer == *rp && r.section == section && d.emit && r.effective == Action::Block
+                    })
+                    .map(|(r, _)| &**r)
+                    .collect();
             let name = denied.first().map_or("", |r| &*r.name);
             deny.extend(cilium_rules(&rp, name, &denied, dir, None, &mut errs));
         }
@@ -938,7 +939,7 @@ fn cilium_rules(
     let mut slots: Vec<(&str, &PeerKey, Vec<Ports>)> = Vec::new();
     for r in entries {
         let Matcher::Net { peer, ports } = &r.matcher else { continue };
-        match slots.iter_mut().find(|s| s.0 == r.pointer) {
+        match slots.iter_mut().find(|s| s.0 == &*r.pointer) {
             Some(s) if !s.2.contains(ports) => s.2.push(*ports),
             Some(_) => {}
             None => slots.push((&r.pointer, peer, vec![*ports])),

@@ -370,7 +370,7 @@ pub fn capabilities(policies: &[Policy]) -> Vec<Capability> {
                 if let Some(c) = out.last_mut() {
                     c.share(&mut texts);
                 }
-            } else if let Some(g) = groups.iter_mut().find(|(ptr, _)| *ptr == r.rule_pointer) {
+            } else if let Some(g) = groups.iter_mut().find(|(ptr, _)| *ptr == &*r.rule_pointer) {
                 g.1.push(ri);
             } else {
                 groups.push((&r.rule_pointer, vec![ri]));
@@ -386,9 +386,7 @@ pub fn capabilities(policies: &[Policy]) -> Vec<Capability> {
             // The rule's own line and column are often its first entry's (a baseline
             // entry is a rule of its own): then the line shares the entry's origin.
             let origin = match origins.get(ri0) {
-                Some(o) if p.source.positions.get(ptr) == p.source.positions.get(first.pointer.as_str()) => {
-                    Arc::clone(o)
-                }
+                Some(o) if p.source.positions.get(ptr) == p.source.positions.get(&*first.pointer) => Arc::clone(o),
                 _ => Arc::new(Origin {
                     policy: label.clone(),
                     rule: first.name.clone(),

@@ -41,11 +41,11 @@ impl PolicyEntry {
 /// for the compiler's sources.
 fn positions(ctx: &Ctx<'_>, ir: &PolicyIr) -> BTreeMap<String, (u32, u32)> {
     let mut m = BTreeMap::new();
-    let name = "/metadata/name".to_string();
-    for p in ir.rules.iter().flat_map(|r| [&r.rule_pointer, &r.pointer]).chain([&name]) {
-        if !m.contains_key(p.as_str()) {
+    let name = "/metadata/name";
+    for p in ir.rules.iter().flat_map(|r| [&*r.rule_pointer, &*r.pointer]).chain([name]) {
+        if !m.contains_key(p) {
             let s = ctx.doc.spans.value_span(ctx.value, FieldPath::from_pointer(p).segs());
-            m.insert(p.clone(), (s.line, s.col));
+            m.insert(p.to_string(), (s.line, s.col));
         }
     }
     m
@@ -368,16 +368,16 @@ fn rule_findings(ctx: &mut Ctx<'_>, ir: &PolicyIr) {
     let mut reported: HashSet<&str> = HashSet::new();
     for r in &ir.rules {
         let Some(first) = names.insert(&r.name, &r.rule_pointer) else { continue };
-        if first == r.rule_pointer || !reported.insert(&r.rule_pointer) {
+        if *first == *r.rule_pointer || !reported.insert(&r.rule_pointer) {
             names.insert(&r.name, first);
             continue;
         }
         names.insert(&r.name, first);
         // Point at whichever of the two wrote the name explicitly.
         let (here, other) = if polc_load::pointer(ctx.value, &format!("{}/name", r.rule_pointer)).is_some() {
-            (r.rule_pointer.as_str(), first)
+            (&*r.rule_pointer, first)
         } else {
-            (first, r.rule_pointer.as_str())
+            (first, &*r.rule_pointer)
         };
         let other_line = ctx.doc.spans.value_span(ctx.value, FieldPath::from_pointer(other).segs()).line;
         let implicit =
@@ -552,7 +552,7 @@ pub(crate) fn cross_policy(
     let mut docs = files.cache();
     for ((w, container, _), found) in jobs.iter().zip(compared) {
         for (lp, wp, loser, winner, relation) in found {
-            if !reported.insert((lp, loser.pointer.as_str())) {
+            if !reported.insert((lp, &*loser.pointer)) {
                 continue;
             }
             let (lpol, wpol) = (&policies[lp], &policies[wp]);
