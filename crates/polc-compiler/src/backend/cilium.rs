@@ -71,6 +71,7 @@ use polc_api::{
     Action, HttpMatch, LabelSelector, Mode, NetworkAccessPolicySpec, PreventionPolicySpec, Protocol, TrafficRule,
 };
 use serde_json::{Map, Value, json};
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -173,14 +174,15 @@ struct Decision {
     omitted_l7: bool,
     /// What differs from polc's semantics.
     notes: Vec<String>,
-    /// Why Cilium cannot express it at all.
-    not_expressible: Option<String>,
+    /// Why Cilium cannot express it at all (shared: most entries of a large input
+    /// are not network rules, and have one of a few reasons).
+    not_expressible: Option<Arc<str>>,
 }
 
 impl Decision {
     fn support(&self) -> Support {
         if let Some(reason) = &self.not_expressible {
-            Support::NotExpressible { reason: reason.as_str().into() }
+            Support::NotExpressible { reason: Arc::clone(reason) }
         } else if self.notes.is_empty() {
             Support::Exact
         } else {
@@ -202,44 +204,48 @@ enum Domain {
     /// A PreventionPolicy's network section (deny rules only).
     PreventionNetwork,
     /// Not Cilium's: the reason.
-    Outside(String),
+    Outside(Cow<'static, str>),
 }
 
 fn domain(p: &Policy, r: &IrRule) -> Domain {
     match (&p.spec, r.section) {
         (Spec::Network(_), Section::Egress | Section::Ingress) => Domain::Network,
         (Spec::Prevention(_), Section::Network | Section::NetworkIngress) if r.matcher == Matcher::RawSocket => {
-            Domain::Outside(
+            Domain::Outside(Cow::Borrowed(
                 "raw socket creation is not traffic Cilium sees; enforced by bpf-lsm (socket_create) and apparmor \
-                 (`network raw`)"
-                    .into(),
-            )
+                 (`network raw`)",
+            ))
         }
         (Spec::Prevention(s), Section::Network | Section::NetworkIngress) if !s.containers.is_empty() => {
-            Domain::Outside(format!(
+            Domain::Outside(Cow::Owned(format!(
                 "Cilium enforces per pod and this policy is limited to containers {}: compiled, it would also apply \
                  to the pods' other containers; enforced by bpf-lsm",
                 s.containers.join(", ")
-            ))
+            )))
         }
         (Spec::Prevention(_), Section::Network | Section::NetworkIngress) => Domain::PreventionNetwork,
-        (Spec::Runtime(_), Section::Network) => Domain::Outside(
+        (Spec::Runtime(_), Section::Network) => Domain::Outside(Cow::Borrowed(
             "RuntimePolicy baselines are allow-lists: Cilium would union them with the allow rules of every other \
-             policy selecting the pods and cannot report anomalies; enforced by bpf-lsm (socket_connect)"
-                .into(),
-        ),
-        (_, s) => Domain::Outside(format!("Cilium enforces network traffic only; {}", outside_backend(s))),
+             policy selecting the pods and cannot report anomalies; enforced by bpf-lsm (socket_connect)",
+        )),
+        (_, s) => Domain::Outside(Cow::Borrowed(outside_backend(s))),
     }
 }
 
+/// Why an entry of section `s` is not Cilium's, and which backend enforces it.
 fn outside_backend(s: Section) -> &'static str {
+    macro_rules! only {
+        ($rest:literal) => {
+            concat!("Cilium enforces network traffic only; ", $rest)
+        };
+    }
     match s {
-        Section::Process => "exec rules are enforced by bpf-lsm and apparmor",
-        Section::File => "file access rules are enforced by bpf-lsm and apparmor",
-        Section::Capability => "capability rules are enforced by bpf-lsm",
-        Section::Syscall => "system calls are enforced by seccomp",
+        Section::Process => only!("exec rules are enforced by bpf-lsm and apparmor"),
+        Section::File => only!("file access rules are enforced by bpf-lsm and apparmor"),
+        Section::Capability => only!("capability rules are enforced by bpf-lsm"),
+        Section::Syscall => only!("system calls are enforced by seccomp"),
         Section::Network | Section::NetworkIngress | Section::Egress | Section::Ingress => {
-            "this network rule is enforced by bpf-lsm"
+            only!("this network rule is enforced by bpf-lsm")
         }
     }
 }
@@ -338,6 +344,7 @@ fn analyse(input: &Input<'_>) -> Vec<Vec<Decision>> {
     let decides = deciding(input);
     let groups = groups(input);
     let mut dec: Vec<Vec<Decision>> = ps.iter().map(|p| vec![Decision::default(); p.ir.rules.len()]).collect();
+    let mut reasons = super::Interner::default();
     let rule = |(pi, ri): (usize, usize)| &ps[pi].ir.rules[ri];
     let mut member_of: Vec<Vec<Vec<usize>>> = ps.iter().map(|p| vec![Vec::new(); p.ir.rules.len()]).collect();
     for (gi, g) in groups.iter().enumerate() {
@@ -352,7 +359,7 @@ fn analyse(input: &Input<'_>) -> Vec<Vec<Decision>> {
             let d = &mut dec[pi][ri];
             let dom = domain(p, r);
             if let Domain::Outside(reason) = dom {
-                d.not_expressible = Some(reason);
+                d.not_expressible = Some(reasons.get(&reason));
                 continue;
             }
             if r.effective == Action::Block {
