@@ -262,7 +262,7 @@ pub struct IrRule {
     /// JSON pointer of the rule (`/spec/process/0`; shared by the rule's entries).
     pub rule_pointer: Arc<str>,
     /// JSON pointer of the entry that produced the matcher (`/spec/process/0/paths/1`).
-    pub pointer: Box<str>,
+    pub pointer: Arc<str>,
 }
 
 impl IrRule {
@@ -427,7 +427,7 @@ impl Lower {
             conditions,
             severity,
             rule_pointer,
-            pointer: ptr.into_boxed_str(),
+            pointer: ptr.into(),
         }));
     }
 

@@ -61,8 +61,9 @@ impl Spec {
 pub struct Source {
     /// File, relative to the repository when known.
     pub file: String,
-    /// Pointer -> (line, column).
-    pub positions: BTreeMap<String, (u32, u32)>,
+    /// Pointer -> (line, column). The keys of rules and entries are the IR's own
+    /// pointers (shared, not copied: half a million of them at 10,000 policies).
+    pub positions: BTreeMap<Arc<str>, (u32, u32)>,
 }
 
 impl Source {

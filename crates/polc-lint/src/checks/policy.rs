@@ -16,6 +16,7 @@ use polc_load::{FieldPath, Object, SourceFile};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 /// A policy that passed decoding, kept for coverage and cross-policy checks.
 pub(crate) struct PolicyEntry {
@@ -37,15 +38,22 @@ impl PolicyEntry {
     }
 }
 
-/// Positions of the policy's name and of every rule and entry pointer of the IR,
-/// for the compiler's sources.
-fn positions(ctx: &Ctx<'_>, ir: &PolicyIr) -> BTreeMap<String, (u32, u32)> {
+/// Positions of the policy's name, of its section defaults and of every rule and
+/// entry pointer of the IR, for the compiler's sources.
+fn positions(ctx: &Ctx<'_>, ir: &PolicyIr) -> BTreeMap<Arc<str>, (u32, u32)> {
     let mut m = BTreeMap::new();
-    let name = "/metadata/name";
-    for p in ir.rules.iter().flat_map(|r| [&*r.rule_pointer, &*r.pointer]).chain([name]) {
-        if !m.contains_key(p) {
+    let name: Arc<str> = "/metadata/name".into();
+    // Where the backends place a section default's line: its field when written,
+    // else the spec.
+    let defaults: Vec<Arc<str>> = ["/spec/defaultAction", "/spec/onAnomaly", "/spec"]
+        .into_iter()
+        .filter(|p| polc_load::pointer(ctx.value, p).is_some())
+        .map(Arc::from)
+        .collect();
+    for p in ir.rules.iter().flat_map(|r| [&r.rule_pointer, &r.pointer]).chain([&name]).chain(&defaults) {
+        if !m.contains_key(&**p) {
             let s = ctx.doc.spans.value_span(ctx.value, FieldPath::from_pointer(p).segs());
-            m.insert(p.to_string(), (s.line, s.col));
+            m.insert(Arc::clone(p), (s.line, s.col));
         }
     }
     m
