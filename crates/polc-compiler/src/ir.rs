@@ -368,10 +368,14 @@ struct Lower {
     errors: Vec<LowerError>,
     /// Where default rule names are written before they are shared.
     scratch: String,
-    /// The last rule's name, pointer and conditions: the entries of one rule share
-    /// them (a policy's entries are pushed rule by rule).
-    last: Option<(Arc<str>, Arc<str>, Arc<Conditions>)>,
+    /// The last entry's name, rule pointer, pointer and conditions: the entries of
+    /// one rule share the rule's (a policy's entries are pushed rule by rule), and
+    /// the entries of one network peer with several ports share its pointer.
+    last: Option<Shared>,
 }
+
+/// What consecutive entries share: name, rule pointer, pointer and conditions.
+type Shared = (Arc<str>, Arc<str>, Arc<str>, Arc<Conditions>);
 
 fn effective(mode: Mode, a: Action) -> Action {
     if mode == Mode::DryRun && a == Action::Block { Action::Audit } else { a }
@@ -394,9 +398,9 @@ impl Lower {
         idx: usize,
         action: Action,
         rule_ptr: &str,
-        ptr: String,
+        ptr: &str,
         matcher: Matcher,
-        conditions: Conditions,
+        conditions: &Conditions,
     ) {
         let n = &mut self.scratch;
         n.clear();
@@ -408,15 +412,16 @@ impl Lower {
                 crate::text::push_decimal(n, idx as u64);
             }
         }
-        let (name, rule_pointer, conditions) = match self.last.take() {
-            Some((name, rp, cond)) => (
+        let (name, rule_pointer, pointer, conditions) = match self.last.take() {
+            Some((name, rp, p, cond)) => (
                 if *name == *n.as_str() { name } else { n.as_str().into() },
                 if *rp == *rule_ptr { rp } else { rule_ptr.into() },
-                if *cond == conditions { cond } else { Arc::new(conditions) },
+                if *p == *ptr { p } else { ptr.into() },
+                if *cond == *conditions { cond } else { Arc::new(conditions.clone()) },
             ),
-            None => (n.as_str().into(), rule_ptr.into(), Arc::new(conditions)),
+            None => (n.as_str().into(), rule_ptr.into(), ptr.into(), Arc::new(conditions.clone())),
         };
-        self.last = Some((Arc::clone(&name), Arc::clone(&rule_pointer), Arc::clone(&conditions)));
+        self.last = Some((Arc::clone(&name), Arc::clone(&rule_pointer), Arc::clone(&pointer), Arc::clone(&conditions)));
         let severity = meta.and_then(|m| m.severity).unwrap_or(self.policy_severity);
         self.rules.push(Arc::new(IrRule {
             name,
@@ -427,7 +432,7 @@ impl Lower {
             conditions,
             severity,
             rule_pointer,
-            pointer: ptr.into(),
+            pointer,
         }));
     }
 
@@ -516,13 +521,13 @@ pub fn lower_prevention(spec: &PreventionPolicySpec) -> PolicyIr {
         for (j, p) in r.paths.iter().enumerate() {
             let ptr = index_pointer(&rp, "/paths", j);
             if let Some(m) = l.path(&ptr, p) {
-                l.push(Section::Process, Some(&r.meta), i, r.action, &rp, ptr, Matcher::Path(m), cond.clone());
+                l.push(Section::Process, Some(&r.meta), i, r.action, &rp, &ptr, Matcher::Path(m), &cond);
             }
         }
         for (j, d) in r.dirs.iter().enumerate() {
             let ptr = index_pointer(&rp, "/dirs", j) + "/path";
             if let Some(m) = l.dir(&ptr, &d.path, d.recursive) {
-                l.push(Section::Process, Some(&r.meta), i, r.action, &rp, ptr, Matcher::Path(m), cond.clone());
+                l.push(Section::Process, Some(&r.meta), i, r.action, &rp, &ptr, Matcher::Path(m), &cond);
             }
         }
         for (j, c) in r.comms.iter().enumerate() {
@@ -530,7 +535,7 @@ pub fn lower_prevention(spec: &PreventionPolicySpec) -> PolicyIr {
             if c.len() > COMM_MAX {
                 l.err(ptr, LowerErrorKind::CommTooLong(c.clone()));
             } else {
-                l.push(Section::Process, Some(&r.meta), i, r.action, &rp, ptr, Matcher::Comm(c.clone()), cond.clone());
+                l.push(Section::Process, Some(&r.meta), i, r.action, &rp, &ptr, Matcher::Comm(c.clone()), &cond);
             }
         }
     }
@@ -546,13 +551,13 @@ pub fn lower_prevention(spec: &PreventionPolicySpec) -> PolicyIr {
         for (j, p) in r.paths.iter().enumerate() {
             let ptr = index_pointer(&rp, "/paths", j);
             if let Some(m) = l.path(&ptr, p) {
-                l.push(Section::File, Some(&r.meta), i, r.action, &rp, ptr, Matcher::Path(m), cond.clone());
+                l.push(Section::File, Some(&r.meta), i, r.action, &rp, &ptr, Matcher::Path(m), &cond);
             }
         }
         for (j, d) in r.dirs.iter().enumerate() {
             let ptr = index_pointer(&rp, "/dirs", j) + "/path";
             if let Some(m) = l.dir(&ptr, &d.path, d.recursive) {
-                l.push(Section::File, Some(&r.meta), i, r.action, &rp, ptr, Matcher::Path(m), cond.clone());
+                l.push(Section::File, Some(&r.meta), i, r.action, &rp, &ptr, Matcher::Path(m), &cond);
             }
         }
     }
@@ -566,9 +571,9 @@ pub fn lower_prevention(spec: &PreventionPolicySpec) -> PolicyIr {
                 i,
                 r.action,
                 &rp,
-                format!("{rp}/rawSockets"),
+                &format!("{rp}/rawSockets"),
                 Matcher::RawSocket,
-                Conditions::default(),
+                &Conditions::default(),
             );
             continue;
         }
@@ -590,7 +595,7 @@ pub fn lower_prevention(spec: &PreventionPolicySpec) -> PolicyIr {
         for (ptr, peer) in peers {
             for p in &ports {
                 let m = Matcher::Net { peer: peer.clone(), ports: *p };
-                l.push(section, Some(&r.meta), i, r.action, &rp, ptr.clone(), m, Conditions::default());
+                l.push(section, Some(&r.meta), i, r.action, &rp, &ptr, m, &Conditions::default());
             }
         }
     }
@@ -606,9 +611,9 @@ pub fn lower_prevention(spec: &PreventionPolicySpec) -> PolicyIr {
                     i,
                     r.action,
                     &rp,
-                    ptr,
+                    &ptr,
                     Matcher::Capability(name),
-                    Conditions::default(),
+                    &Conditions::default(),
                 );
             } else {
                 l.err(ptr, LowerErrorKind::UnknownCapability(c.clone()));
@@ -651,7 +656,7 @@ pub fn lower_runtime(spec: &RuntimePolicySpec) -> PolicyIr {
         for (i, e) in exes.iter().enumerate() {
             let ptr = index_pointer("/spec/baseline/executables", "", i);
             if let Some(m) = l.path(&ptr, e) {
-                l.push(Section::Process, None, i, allow, &ptr, ptr.clone(), Matcher::Path(m), Conditions::default());
+                l.push(Section::Process, None, i, allow, &ptr, &ptr, Matcher::Path(m), &Conditions::default());
             }
         }
     }
@@ -662,7 +667,7 @@ pub fn lower_runtime(spec: &RuntimePolicySpec) -> PolicyIr {
             let ptr = format!("{rp}/path");
             if let Some(m) = l.path(&ptr, &f.path) {
                 let cond = Conditions { access: f.access.iter().copied().collect(), ..Conditions::default() };
-                l.push(Section::File, None, i, allow, &rp, ptr, Matcher::Path(m), cond);
+                l.push(Section::File, None, i, allow, &rp, &ptr, Matcher::Path(m), &cond);
             }
         }
     }
@@ -675,7 +680,7 @@ pub fn lower_runtime(spec: &RuntimePolicySpec) -> PolicyIr {
             if let Some(c) = l.cidr(&ptr, &e.cidr) {
                 for p in ports {
                     let m = Matcher::Net { peer: PeerKey::Cidr(c, Vec::new()), ports: p };
-                    l.push(Section::Network, None, i, allow, &rp, ptr.clone(), m, Conditions::default());
+                    l.push(Section::Network, None, i, allow, &rp, &ptr, m, &Conditions::default());
                 }
             }
         }
@@ -691,9 +696,9 @@ pub fn lower_runtime(spec: &RuntimePolicySpec) -> PolicyIr {
                     i,
                     allow,
                     &ptr,
-                    ptr.clone(),
+                    &ptr,
                     Matcher::Syscall(s.clone()),
-                    Conditions::default(),
+                    &Conditions::default(),
                 );
             } else {
                 l.err(ptr, LowerErrorKind::UnknownSyscall(s.clone()));
@@ -712,9 +717,9 @@ pub fn lower_runtime(spec: &RuntimePolicySpec) -> PolicyIr {
                     i,
                     allow,
                     &ptr,
-                    ptr.clone(),
+                    &ptr,
                     Matcher::Capability(name),
-                    Conditions::default(),
+                    &Conditions::default(),
                 );
             } else {
                 l.err(ptr, LowerErrorKind::UnknownCapability(c.clone()));
@@ -815,7 +820,7 @@ pub fn lower_network(spec: &NetworkAccessPolicySpec) -> PolicyIr {
             for (ptr, peer) in peers {
                 for p in &ports {
                     let m = Matcher::Net { peer: peer.clone(), ports: *p };
-                    l.push(section, Some(&r.meta), i, r.action, &rp, ptr.clone(), m, cond.clone());
+                    l.push(section, Some(&r.meta), i, r.action, &rp, &ptr, m, &cond);
                 }
             }
         }

@@ -127,6 +127,12 @@ impl Policy {
 /// The origins of a policy's rules, made on first use. They follow from the
 /// policy, so they take no part in its equality (a policy whose origins were made
 /// equals one whose were not).
+///
+/// They are made from the policy as it is then (its kind, namespace, name, IR
+/// rules and source positions) and not made again: change none of these after
+/// [`Policy::origins`] was called, on the policy or on a clone of it (a clone
+/// keeps what was made). The compiler changes nothing of a policy after lint
+/// built it.
 #[derive(Clone, Default)]
 pub struct Origins(OnceLock<Vec<Arc<Origin>>>);
 

@@ -733,7 +733,12 @@ fn capabilities(p: &Policy, ids: &[u32], dec: &[Decision], texts: &mut super::In
             },
         };
         let matches = format!("{} traffic no rule matches", direction_word(section));
-        out.capabilities.push(cap(origin("defaultAction".into(), "/spec/defaultAction"), 0, matches, support));
+        // The written default, else the spec (a default left to the kind's own).
+        let at = ["/spec/defaultAction", "/spec"]
+            .into_iter()
+            .find(|f| p.source.positions.contains_key(*f))
+            .unwrap_or("/spec/defaultAction");
+        out.capabilities.push(cap(origin("defaultAction".into(), at), 0, matches, support));
     }
 }
 
@@ -1486,8 +1491,20 @@ mod tests {
                 {"name": "web", "action": "Allow", "peers": [{"entity": "world"}], "ports": [{"port": 80}], "http": [{"method": "GET"}]},
             ]}),
         );
+        // Where lint puts them: the written default, and the spec of a policy that
+        // leaves its default to the kind (DryRun of a NetworkAccessPolicy's Block).
+        let (mut audit, mut dry) = (audit, dry);
+        audit.source.positions.insert("/spec/defaultAction".into(), (7, 18));
+        audit.source.positions.insert("/spec".into(), (6, 3));
+        dry.source.positions.insert("/spec".into(), (5, 3));
         let out = run(&[audit, dry]);
         assert!(out.errors.is_empty(), "{:?}", out.errors);
+        let default_at = |policy: &str| {
+            let c = out.capabilities.iter().find(|c| c.policy().ends_with(policy) && c.rule() == "defaultAction");
+            c.map(|c| c.source().to_string())
+        };
+        assert_eq!(default_at("/audit").as_deref(), Some("audit.yaml:7:18"));
+        assert_eq!(default_at("/dry").as_deref(), Some("dry.yaml:5:3"));
         let objs = objects(&out);
         let a = &objs["cilium/shop/polc-audit.yaml"]["spec"];
         assert_eq!(a["enableDefaultDeny"], json!({"egress": false}));

@@ -465,9 +465,10 @@ impl Compiled {
     }
 }
 
-/// Run the backends in `targets`, each on its own thread (they are independent and
-/// pure), giving the files to `sink` as they are made (in no particular order: sort
-/// them by path if the order matters). The capability entries and errors are
+/// Run the backends in `targets` (they are independent and pure): bpf-lsm first, on
+/// as many threads as there are cores, then the others, each on its own thread
+/// when there are two or more, giving the files to `sink` as they are made (in no
+/// particular order: sort them by path if the order matters). The capability entries and errors are
 /// sorted, so they do not depend on the threads. Targets whose files would share a
 /// name are errors, and then no file reaches `sink`.
 pub fn compile_to(input: &Input<'_>, targets: &[Target], sink: &dyn Sink) -> Compiled {
