@@ -480,26 +480,31 @@ pub fn compile_to(input: &Input<'_>, targets: &[Target], sink: &dyn Sink) -> Com
     // not kept (two threads would write one file).
     let clashes = name_clashes(input, &targets);
     let sink = if clashes.is_empty() { sink } else { &Discard };
-    // bpf-lsm shares its work out to every core itself, so it runs first and alone;
-    // then the others, each on a thread of its own. Run beside the others, it only
-    // took cores from them, and the peak memory of the compile was the sum of what
-    // all four held at once (at 10,000 policies: see docs/performance.md).
-    let (first, rest): (Vec<Target>, Vec<Target>) =
-        targets.iter().partition(|&&t| t == Target::BpfLsm && targets.len() > 1);
-    let mut outs: Vec<Output> = first.iter().map(|&t| compile_one_to(input, t, sink)).collect();
-    if rest.len() < 2 {
-        outs.extend(rest.iter().map(|&t| compile_one_to(input, t, sink)));
-    } else {
+    // Two waves, each backend of a wave on a thread of its own: bpf-lsm (which
+    // shares its work out to every core itself) beside AppArmor, the longest of the
+    // others, then seccomp and Cilium. All four at once held the most memory of the
+    // compile: at 10,000 policies the peak was the sum of what the four held (see
+    // docs/performance.md).
+    let mut outs: Vec<(Target, Output)> = Vec::with_capacity(targets.len());
+    for wave in WAVES {
+        let these: Vec<Target> = targets.iter().copied().filter(|t| wave.contains(t)).collect();
+        if these.len() < 2 {
+            outs.extend(these.iter().map(|&t| (t, compile_one_to(input, t, sink))));
+            continue;
+        }
         std::thread::scope(|s| {
-            let handles: Vec<_> = rest.iter().map(|&t| s.spawn(move || compile_one_to(input, t, sink))).collect();
+            let handles: Vec<_> = these.iter().map(|&t| (t, s.spawn(move || compile_one_to(input, t, sink)))).collect();
             // A backend that panicked is a bug: pass its panic on.
-            outs.extend(handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))));
+            outs.extend(
+                handles.into_iter().map(|(t, h)| (t, h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))),
+            );
         });
     }
+    outs.sort_by_key(|(t, _)| *t);
     // Each backend's lines stay in their own vector (see `Compiled`), sorted: the
     // backends are in `Target` order, the first key of the order of the lines.
     let mut done = Compiled::default();
-    for mut o in outs {
+    for (_, mut o) in outs {
         o.sort();
         done.errors.append(&mut o.errors);
         done.runs.push(o.capabilities);
@@ -508,6 +513,9 @@ pub fn compile_to(input: &Input<'_>, targets: &[Target], sink: &dyn Sink) -> Com
     sort_errors(&mut done.errors);
     done
 }
+
+/// The backends [`compile_to`] runs together, wave after wave.
+const WAVES: [&[Target]; 2] = [&[Target::BpfLsm, Target::Apparmor], &[Target::Seccomp, Target::Cilium]];
 
 /// A sink that drops what it is given.
 struct Discard;
