@@ -2,7 +2,6 @@
 
 use crate::ir::{PolicyIr, lower_network, lower_prevention, lower_runtime};
 use polc_api::{LabelSelector, NetworkAccessPolicySpec, PolcKind, PreventionPolicySpec, RuntimePolicySpec};
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
@@ -67,6 +66,13 @@ pub struct Source {
 }
 
 impl Source {
+    /// [`Source::locate`] of the first of `pointers` that has a position, else of
+    /// the first.
+    pub fn locate_first(&self, pointers: &[&str]) -> String {
+        let at = pointers.iter().find(|p| self.positions.contains_key(**p)).or(pointers.first());
+        self.locate(at.copied().unwrap_or(""))
+    }
+
     /// `file:line` of a pointer (or of the file alone).
     pub fn locate(&self, pointer: &str) -> String {
         match self.positions.get(pointer) {
@@ -122,6 +128,34 @@ impl Policy {
                 .collect()
         })
     }
+
+    /// The origin of IR rule `ri` (shared, see [`Policy::origins`]).
+    pub fn entry_origin(&self, ri: usize) -> Arc<Origin> {
+        match self.origins().get(ri) {
+            Some(o) => Arc::clone(o),
+            // No such rule: the origins are made from `ir.rules`, one each.
+            None => self.origin_at("-".into(), &[]),
+        }
+    }
+
+    /// An origin of its own, for a line about a whole rule or a section default,
+    /// named `rule`: at the first of `pointers` that has a position ([`Source::locate_first`]).
+    pub fn origin_at(&self, rule: Arc<str>, pointers: &[&str]) -> Arc<Origin> {
+        let policy = self.origins().first().map_or_else(|| self.label().into(), |o| Arc::clone(&o.policy));
+        Arc::new(Origin { policy, rule, source: self.source.locate_first(pointers).into() })
+    }
+
+    /// The origin of a line about a whole rule named `rule`, at `rule_pointer`, whose
+    /// first entry is IR rule `ri`: that entry's (shared), when it has this name and
+    /// the rule is at the entry's line and column (a baseline entry is a rule of its
+    /// own); else one of its own.
+    pub fn rule_origin(&self, ri: usize, rule: &Arc<str>, rule_pointer: &str) -> Arc<Origin> {
+        let same_place = |entry: &str| self.source.positions.get(rule_pointer) == self.source.positions.get(entry);
+        match (self.origins().get(ri), self.ir.rules.get(ri)) {
+            (Some(o), Some(r)) if o.rule == *rule && same_place(&r.pointer) => Arc::clone(o),
+            _ => self.origin_at(Arc::clone(rule), &[rule_pointer]),
+        }
+    }
 }
 
 /// The origins of a policy's rules, made on first use. They follow from the
@@ -153,7 +187,7 @@ impl std::fmt::Debug for Origins {
 /// rules thousands of times, and every backend gives each entry a capability line
 /// (1.4 million at 10,000 policies): one pointer to the three texts instead of the
 /// three (48 bytes) in each.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Origin {
     /// `Kind namespace/name` of the policy.
     pub policy: Arc<str>,

@@ -351,16 +351,8 @@ impl Cx<'_> {
             } else {
                 "/spec/defaultAction"
             };
-            let source = [pointer, "/spec"]
-                .into_iter()
-                .find(|f| p.source.positions.contains_key(*f))
-                .map_or_else(|| p.source.locate(pointer), |f| p.source.locate(f));
             let key = Key {
-                origin: Arc::new(crate::model::Origin {
-                    policy: p.label().into(),
-                    rule: "defaultAction".into(),
-                    source: source.into(),
-                }),
+                origin: p.origin_at("defaultAction".into(), &[pointer, "/spec"]),
                 rule_id: 0,
                 matches: format!("{}: what no rule matches ({})", section_label(section), default.as_str()).into(),
             };

@@ -646,12 +646,6 @@ fn direction_word(s: Section) -> &'static str {
 
 /// The capability lines of one policy (their texts shared through `texts`).
 fn capabilities(p: &Policy, ids: &[u32], dec: &[Decision], texts: &mut super::Interner, out: &mut Output) {
-    let origins = p.origins();
-    // A line about a whole rule, a baseline section or a default: an origin of its own.
-    let origin = |rule: Arc<str>, pointer: &str| {
-        let policy = origins.first().map_or_else(|| p.label().into(), |o| Arc::clone(&o.policy));
-        Arc::new(crate::model::Origin { policy, rule, source: p.source.locate(pointer).into() })
-    };
     let mut cap = |origin: Arc<crate::model::Origin>, rule_id: u32, matches: String, support: Support| {
         let mut c = Capability { backend: Target::Cilium, rule_id, origin, matches: matches.into(), support };
         c.share(texts);
@@ -674,8 +668,7 @@ fn capabilities(p: &Policy, ids: &[u32], dec: &[Decision], texts: &mut super::In
         }
         let http = if r.conditions.http { " with HTTP rules" } else { "" };
         let matches = format!("{}: {}{http}", direction_word(r.section), r.matcher);
-        let entry = origins.get(ri).map_or_else(|| origin(r.name.clone(), &r.pointer), Arc::clone);
-        out.capabilities.push(cap(entry, id, matches, d.support()));
+        out.capabilities.push(cap(p.entry_origin(ri), id, matches, d.support()));
     }
     for (_, ris) in outside {
         let first = &p.ir.rules[ris[0]];
@@ -689,16 +682,7 @@ fn capabilities(p: &Policy, ids: &[u32], dec: &[Decision], texts: &mut super::In
         }
         let matches = format!("{}: {}", direction_word(first.section), shown.join(", "));
         let support = dec[ris[0]].support();
-        // As seccomp's: the first entry's origin when the rule is at its line and column.
-        let at = match origins.get(ris[0]) {
-            Some(o)
-                if o.rule == rule
-                    && p.source.positions.get(&*first.rule_pointer) == p.source.positions.get(&*first.pointer) =>
-            {
-                Arc::clone(o)
-            }
-            _ => origin(rule, &first.rule_pointer),
-        };
+        let at = p.rule_origin(ris[0], &rule, &first.rule_pointer);
         out.capabilities.push(cap(at, ids.get(ris[0]).copied().unwrap_or(0), matches, support));
     }
     // Defaults Cilium does not enforce as written.
@@ -734,11 +718,8 @@ fn capabilities(p: &Policy, ids: &[u32], dec: &[Decision], texts: &mut super::In
         };
         let matches = format!("{} traffic no rule matches", direction_word(section));
         // The written default, else the spec (a default left to the kind's own).
-        let at = ["/spec/defaultAction", "/spec"]
-            .into_iter()
-            .find(|f| p.source.positions.contains_key(*f))
-            .unwrap_or("/spec/defaultAction");
-        out.capabilities.push(cap(origin("defaultAction".into(), at), 0, matches, support));
+        let at = p.origin_at("defaultAction".into(), &["/spec/defaultAction", "/spec"]);
+        out.capabilities.push(cap(at, 0, matches, support));
     }
 }
 

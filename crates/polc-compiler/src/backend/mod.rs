@@ -465,10 +465,10 @@ impl Compiled {
     }
 }
 
-/// Run the backends in `targets` (they are independent and pure): bpf-lsm first, on
-/// as many threads as there are cores, then the others, each on its own thread
-/// when there are two or more, giving the files to `sink` as they are made (in no
-/// particular order: sort them by path if the order matters). The capability entries and errors are
+/// Run the backends in `targets` (they are independent and pure) in two waves, each
+/// backend of a wave on a thread of its own ([`wave`]), giving the files to `sink`
+/// as they are made (in no particular order: sort them by path if the order
+/// matters). The capability entries and errors are
 /// sorted, so they do not depend on the threads. Targets whose files would share a
 /// name are errors, and then no file reaches `sink`.
 pub fn compile_to(input: &Input<'_>, targets: &[Target], sink: &dyn Sink) -> Compiled {
@@ -486,8 +486,8 @@ pub fn compile_to(input: &Input<'_>, targets: &[Target], sink: &dyn Sink) -> Com
     // compile: at 10,000 policies the peak was the sum of what the four held (see
     // docs/performance.md).
     let mut outs: Vec<(Target, Output)> = Vec::with_capacity(targets.len());
-    for wave in WAVES {
-        let these: Vec<Target> = targets.iter().copied().filter(|t| wave.contains(t)).collect();
+    for w in 0..WAVES {
+        let these: Vec<Target> = targets.iter().copied().filter(|&t| wave(t) == w).collect();
         if these.len() < 2 {
             outs.extend(these.iter().map(|&t| (t, compile_one_to(input, t, sink))));
             continue;
@@ -514,8 +514,17 @@ pub fn compile_to(input: &Input<'_>, targets: &[Target], sink: &dyn Sink) -> Com
     done
 }
 
-/// The backends [`compile_to`] runs together, wave after wave.
-const WAVES: [&[Target]; 2] = [&[Target::BpfLsm, Target::Apparmor], &[Target::Seccomp, Target::Cilium]];
+/// The number of waves [`compile_to`] runs the backends in.
+const WAVES: usize = 2;
+
+/// The wave (below [`WAVES`]) a backend runs in: bpf-lsm beside AppArmor, then
+/// seccomp beside Cilium.
+fn wave(t: Target) -> usize {
+    match t {
+        Target::BpfLsm | Target::Apparmor => 0,
+        Target::Seccomp | Target::Cilium => 1,
+    }
+}
 
 /// A sink that drops what it is given.
 struct Discard;

@@ -59,13 +59,12 @@ pub mod filter;
 
 use super::{Artifact, Capability, CompileError, Input, Output, Support, Target, object_metadata};
 use crate::ir::{Matcher, Section};
-use crate::model::{Origin, Policy};
+use crate::model::Policy;
 use crate::plan::{Plan, SectionPlan, assign_ids};
 use polc_api::Action;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 /// The architectures of every profile: the three ABIs an x86_64 kernel accepts.
 pub const ARCHITECTURES: [&str; 3] = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"];
@@ -343,27 +342,15 @@ pub fn capabilities(policies: &[Policy]) -> Vec<Capability> {
     let mut out = Vec::new();
     let mut texts = super::Interner::default();
     for (pi, p) in policies.iter().enumerate() {
-        let origins = p.origins();
-        let label: Arc<str> = origins.first().map_or_else(|| p.label().into(), |o| Arc::clone(&o.policy));
         let id = |ri: usize| ids.get(pi).and_then(|v| v.get(ri)).copied().unwrap_or(0);
         // Entries of one rule share its pointer; keep them together in source order.
         let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
         for (ri, r) in p.ir.rules.iter().enumerate() {
             if r.section == Section::Syscall {
-                let origin = origins.get(ri).map_or_else(
-                    || {
-                        Arc::new(Origin {
-                            policy: label.clone(),
-                            rule: r.name.clone(),
-                            source: p.source.locate(&r.pointer).into(),
-                        })
-                    },
-                    Arc::clone,
-                );
                 out.push(Capability {
                     backend: Target::Seccomp,
                     rule_id: id(ri),
-                    origin,
+                    origin: p.entry_origin(ri),
                     matches: r.matcher.to_string().into(),
                     support: Support::Exact,
                 });
@@ -383,20 +370,10 @@ pub fn capabilities(policies: &[Policy]) -> Vec<Capability> {
             let reason = if first.section == Section::Capability { NOT_CAPABILITIES } else { NOT_SYSCALLS };
             let matchers: Vec<String> =
                 entries.iter().filter_map(|&ri| p.ir.rules.get(ri)).map(|r| r.matcher.to_string()).collect();
-            // The rule's own line and column are often its first entry's (a baseline
-            // entry is a rule of its own): then the line shares the entry's origin.
-            let origin = match origins.get(ri0) {
-                Some(o) if p.source.positions.get(ptr) == p.source.positions.get(&*first.pointer) => Arc::clone(o),
-                _ => Arc::new(Origin {
-                    policy: label.clone(),
-                    rule: first.name.clone(),
-                    source: p.source.locate(ptr).into(),
-                }),
-            };
             out.push(Capability {
                 backend: Target::Seccomp,
                 rule_id: id(ri0),
-                origin,
+                origin: p.rule_origin(ri0, &first.name, ptr),
                 matches: summarize(&matchers).into(),
                 support: Support::NotExpressible { reason: reason.into() },
             });
