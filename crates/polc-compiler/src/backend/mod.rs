@@ -466,10 +466,10 @@ impl Compiled {
 }
 
 /// Run the backends in `targets` (they are independent and pure) in two waves, each
-/// backend of a wave on a thread of its own ([`wave`]), giving the files to `sink`
-/// as they are made (in no particular order: sort them by path if the order
-/// matters). The capability entries and errors are
-/// sorted, so they do not depend on the threads. Targets whose files would share a
+/// backend of a wave on a thread of its own (bpf-lsm beside AppArmor, then seccomp
+/// beside Cilium), giving the files to `sink` as they are made (in no particular
+/// order: sort them by path if the order matters). The capability entries and
+/// errors are sorted, so they do not depend on the threads. Targets whose files would share a
 /// name are errors, and then no file reaches `sink`.
 pub fn compile_to(input: &Input<'_>, targets: &[Target], sink: &dyn Sink) -> Compiled {
     let mut targets = targets.to_vec();
